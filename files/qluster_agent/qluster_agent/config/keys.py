@@ -1,0 +1,145 @@
+"""The table of every config.yaml key: defined once, it drives parsing, validation, defaults
+and docs/agent-config.md (``python -m qluster_agent.config.docs``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import values as v
+from .durations import parse_duration
+from .model import Endpoint
+
+REQUIRED = object()  # marks a key that has no default
+DERIVED = object()  # marks a key whose default is computed from other keys (see loader)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    path: str  # dotted path of the YAML key, e.g. "udp.socket.group"
+    kind: str  # the type as the docs show it
+    default: Any  # the parsed default, REQUIRED or DERIVED
+    doc: str
+    parse: v.Parser
+    extension: bool = False  # not in the seed: our addition
+    runtime: bool = False  # changeable through POST /config
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+
+SECTIONS = ("udp", "udp.socket", "cluster")
+
+_MiB = 1024 * 1024
+_DURATION = "duration"
+
+KEYS: tuple[KeySpec, ...] = (
+    KeySpec("ip", "IPv4 address", REQUIRED, "This node's own address, as other nodes reach it.", v.node_ipv4),
+    KeySpec("api-port", "integer", 8080, "TCP port of the agent's HTTP API.", v.integer(1, 65535)),
+    KeySpec(
+        "udp.socket.group",
+        "multicast host:port",
+        Endpoint("239.0.0.1", 9999),
+        "Multicast group and UDP port; identical on all nodes. The port is also the listening "
+        "port in unicast mode.",
+        v.multicast_group,
+    ),
+    KeySpec(
+        "udp.socket.interface",
+        "interface name or IPv4 address",
+        None,
+        "Interface to send and join the group on (e.g. ens18). Its IPv4 address is bound as "
+        "IP_MULTICAST_IF and the group is joined on it, so no multicast route is needed. "
+        "Default: the interface holding `ip`.",
+        v.interface,
+    ),
+    KeySpec(
+        "udp.socket.pacing-rate",
+        "integer (bytes/s)",
+        268435456,
+        "Token-bucket limit on bytes sent per second (headers included); 0 disables pacing.",
+        v.integer(0, 2**40),
+    ),
+    KeySpec("udp.socket.loopback", "boolean", False, "IP_MULTICAST_LOOP: receive own multicast "
+            "on this host (needed only for several agents in one network namespace).", v.boolean),
+    KeySpec("udp.socket.send-buffer-size", "integer (bytes)", _MiB, "SO_SNDBUF of the socket "
+            "(the kernel caps it at net.core.wmem_max).", v.integer(4096, 2**30)),
+    KeySpec("udp.socket.recv-buffer-size", "integer (bytes)", _MiB, "SO_RCVBUF of the socket "
+            "(the kernel caps it at net.core.rmem_max).", v.integer(4096, 2**30)),
+    KeySpec(
+        "udp.max-log-size",
+        "integer (bytes)",
+        64000,
+        "Most payload bytes one datagram carries; a larger message is split into fragments, "
+        "reassembled, and a lost fragment is asked for again.",
+        v.integer(512, 65400),
+    ),
+    KeySpec("udp.send-buffer-capacity", "integer (messages)", 256, "Messages waiting to be sent; "
+            "when full the oldest is dropped and counted.", v.integer(1, 1_000_000)),
+    KeySpec("udp.recv-buffer-capacity", "integer (messages)", 256, "Received messages waiting for "
+            "the consensus loop; when full the oldest is dropped and counted.", v.integer(1, 1_000_000)),
+    KeySpec(
+        "udp.peers",
+        "list of host[:port]",
+        (),
+        "Unicast mode for networks without multicast: every node's address (this node's own "
+        "entry is skipped). A port left out is the group's port. Empty: multicast.",
+        v.peer_list,
+        extension=True,
+    ),
+    KeySpec("cluster.node-timeout", _DURATION, parse_duration("800ms"), "How long a follower waits "
+            "without hearing the leader before it starts a pre-vote.", v.duration(), runtime=True),
+    KeySpec("cluster.heartbeat-interval", _DURATION, parse_duration("100ms"), "How often the leader "
+            "sends heartbeats; at most node-timeout.", v.duration(), runtime=True),
+    KeySpec("cluster.pre-voting-timeout", _DURATION, parse_duration("400ms"), "Length of the "
+            "pre-vote stage.", v.duration(), runtime=True),
+    KeySpec("cluster.leader-voting-timeout", _DURATION, parse_duration("400ms"), "Length of one "
+            "election (vote round).", v.duration(), runtime=True),
+    KeySpec("cluster.quorum-replication", "boolean", True, "Commit a log entry once n/2+1 nodes "
+            "have it.", v.boolean, runtime=True),
+    KeySpec("cluster.replication-factor", "integer", 0, "Commit once this many replicas have an "
+            "entry; 0 means use the quorum.", v.integer(0, 1000), runtime=True),
+    KeySpec("cluster.replication-retry-interval", _DURATION, parse_duration("200ms"), "Retry "
+            "interval for log replication after a failure.", v.duration(), runtime=True),
+    KeySpec("cluster.autoremove-enabled", "boolean", False, "Remove members unreachable for "
+            "remove-interval automatically.", v.boolean, runtime=True),
+    KeySpec("cluster.autoremove-minimum", "integer", 3, "Automatic removal happens only while "
+            "the cluster keeps at least this many members (0: no floor; seed 000 §10.5 posts 0).",
+            v.integer(0, 1000), runtime=True),
+    KeySpec("cluster.remove-interval", _DURATION, parse_duration("1m"), "How long a member must be "
+            "unreachable before autoremove removes it.", v.duration(), runtime=True),
+    KeySpec("cluster.set-leader-timeout", _DURATION, parse_duration("5s"), "Deadline of a "
+            "leadership transfer (set-leader).", v.duration(), runtime=True),
+    KeySpec("hello-retry-interval", _DURATION, parse_duration("1s"), "How often a node announces "
+            "itself (hello) for peer discovery.", v.duration()),
+    KeySpec("cluster-id", "string", "qluster", "Name of the cluster; datagrams of another cluster "
+            "id are dropped.", v.cluster_id, extension=True),
+    KeySpec("node-id", "positive integer", DERIVED, "Unique id of this node. Default: the IPv4 "
+            "address of `ip` as an integer (stable and unique on a LAN).",
+            v.integer(1, v.MAX_NODE_ID), extension=True),
+    KeySpec("role", "voter | observer", v.Role.VOTER, "An observer (the pooler host) follows the "
+            "cluster without voting.", v.role, extension=True),
+    KeySpec("data-dir", "absolute path", "/var/lib/qluster", "Where the agent keeps its durable "
+            "consensus state.", v.absolute_path, extension=True),
+    KeySpec("secret", "string (>= 16 bytes)", None, "Shared HMAC-SHA256 key authenticating every "
+            "datagram; identical on all nodes. Prefer secret-file.", v.secret_text, extension=True),
+    KeySpec("secret-file", "absolute path", DERIVED, "File holding the shared secret (not world-"
+            "readable). Default /etc/qluster/secret unless `secret` or `insecure-no-auth` is set.",
+            v.absolute_path, extension=True),
+    KeySpec("insecure-no-auth", "boolean", False, "Use a fixed, public key instead of a secret: "
+            "datagrams are still checked for corruption but anyone on the LAN can forge them. "
+            "Only for labs.", v.boolean, extension=True),
+    KeySpec("api-token", "string (>= 16 bytes)", None, "Bearer token for the HTTP API's changing "
+            "endpoints. Prefer api-token-file.", v.secret_text, extension=True),
+    KeySpec("api-token-file", "absolute path", None, "File holding the API token.",
+            v.absolute_path, extension=True),
+    KeySpec("tick-interval", _DURATION, parse_duration("50ms"), "The consensus clock: timeouts "
+            "are counted in ticks of this length; at most heartbeat-interval.", v.duration(),
+            extension=True),
+    KeySpec("postgres", "mapping", {}, "Database supervisor settings, passed through as a "
+            "mapping (defined by the supervisor).", v.mapping, extension=True),
+)
+
+KEYS_BY_PATH: dict[str, KeySpec] = {spec.path: spec for spec in KEYS}
+RUNTIME_KEYS: tuple[KeySpec, ...] = tuple(spec for spec in KEYS if spec.runtime)

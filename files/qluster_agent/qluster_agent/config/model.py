@@ -1,0 +1,99 @@
+"""The parsed configuration: frozen dataclasses, one per section of config.yaml.
+
+Durations are float seconds; every field name is the YAML key with dashes turned into
+underscores, so ``cluster.node-timeout`` is ``config.cluster.node_timeout``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An IPv4 address and a UDP port, written ``host:port`` in the file."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def as_tuple(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+
+class Role(str, enum.Enum):
+    """A voter takes part in elections and commits; an observer (the pooler host) only follows."""
+
+    VOTER = "voter"
+    OBSERVER = "observer"
+
+
+@dataclass(frozen=True)
+class SocketSettings:
+    """``udp.socket``: how the datagram socket is opened."""
+
+    group: Endpoint
+    interface: str | None  # interface name (eth0) or IPv4 address; None means the node's `ip`
+    pacing_rate: int  # bytes per second; 0 disables pacing
+    loopback: bool
+    send_buffer_size: int
+    recv_buffer_size: int
+
+
+@dataclass(frozen=True)
+class UdpSettings:
+    """``udp``: the transport's limits and, optionally, a unicast peer list."""
+
+    socket: SocketSettings
+    max_log_size: int  # most payload bytes one datagram carries
+    send_buffer_capacity: int  # messages queued for sending before the oldest is dropped
+    recv_buffer_capacity: int  # messages queued for the consensus loop before the oldest is dropped
+    peers: tuple[Endpoint, ...] = ()  # non-empty means unicast mode instead of multicast
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """``cluster``: consensus timing and policy; the only section changeable at runtime (POST /config)."""
+
+    node_timeout: float
+    heartbeat_interval: float
+    pre_voting_timeout: float
+    leader_voting_timeout: float
+    quorum_replication: bool
+    replication_factor: int
+    replication_retry_interval: float
+    autoremove_enabled: bool
+    autoremove_minimum: int
+    remove_interval: float
+    set_leader_timeout: float
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """The whole config.yaml of one agent."""
+
+    ip: str
+    api_port: int
+    udp: UdpSettings
+    cluster: ClusterSettings
+    hello_retry_interval: float
+    # Extensions (not in the seed); all optional.
+    cluster_id: str
+    node_id: int
+    role: Role
+    data_dir: str
+    secret: str | None = field(default=None, repr=False)
+    secret_file: str | None = None
+    insecure_no_auth: bool = False
+    api_token: str | None = field(default=None, repr=False)
+    api_token_file: str | None = None
+    tick_interval: float = 0.05
+    postgres: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def unicast(self) -> bool:
+        return bool(self.udp.peers)

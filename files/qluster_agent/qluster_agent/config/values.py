@@ -1,0 +1,151 @@
+"""Parsers for single values. Each takes the raw YAML/JSON value and returns the typed value or
+raises ValueError with a message that quotes the value (the caller prefixes the key path)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .durations import parse_duration
+from .model import Endpoint, Role
+
+Parser = Callable[[Any], Any]
+
+# Linux limits interface names to 15 bytes (IFNAMSIZ - 1); no slashes or whitespace.
+_INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+_CLUSTER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_NODE_ID = 2**63 - 1
+
+
+def boolean(value: Any) -> bool:
+    # YAML gives real booleans for true/false; strings like "yes" or "1" are refused so a typo
+    # in a JSON body ("false" quoted) does not silently mean True.
+    if not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a boolean (use true or false)")
+    return value
+
+
+def integer(minimum: int, maximum: int) -> Parser:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{value!r} is not an integer")
+        if not minimum <= value <= maximum:
+            raise ValueError(f"{value!r} is out of range {minimum}..{maximum}")
+        return value
+
+    return parse
+
+
+def duration(minimum: float = 0.001) -> Parser:
+    def parse(value: Any) -> float:
+        seconds = parse_duration(value)
+        if seconds < minimum:
+            raise ValueError(f"{value!r} is too short (at least {minimum * 1000:g}ms)")
+        return seconds
+
+    return parse
+
+
+def string(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{value!r} is not a non-empty string")
+    return value
+
+
+def absolute_path(value: Any) -> str:
+    path = string(value)
+    if not path.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    return path
+
+
+def node_ipv4(value: Any) -> str:
+    """The node's own address: a unicast IPv4 address (the transport is IPv4 only)."""
+    try:
+        address = ipaddress.IPv4Address(string(value))
+    except (ValueError, ipaddress.AddressValueError):
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+    if address.is_multicast or address.is_unspecified or str(address) == "255.255.255.255":
+        raise ValueError(f"{value!r} is not a unicast IPv4 address")
+    return str(address)
+
+
+def _host_port(value: Any, default_port: int | None) -> Endpoint:
+    text = string(value)
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = text, ""
+    if not port_text:
+        if default_port is None:
+            raise ValueError(f"{value!r} is not host:port")
+        port = default_port
+    elif port_text.isdigit() and 1 <= int(port_text) <= 65535:
+        port = int(port_text)
+    else:
+        raise ValueError(f"{value!r} has no valid port (1..65535)")
+    try:
+        address = ipaddress.IPv4Address(host)
+    except (ValueError, ipaddress.AddressValueError):
+        raise ValueError(f"{value!r} does not start with an IPv4 address") from None
+    return Endpoint(str(address), port)
+
+
+def multicast_group(value: Any) -> Endpoint:
+    endpoint = _host_port(value, default_port=None)
+    if not ipaddress.IPv4Address(endpoint.host).is_multicast:
+        raise ValueError(f"{value!r} is not a multicast address (224.0.0.0/4)")
+    return endpoint
+
+
+def peer_list(value: Any) -> tuple[Endpoint, ...]:
+    """``udp.peers``: a list of ``host:port``; the port may be left out (then the group's port)."""
+    if not isinstance(value, list):
+        raise ValueError(f"{value!r} is not a list of host:port")
+    # A port of 0 marks "not given": the loader fills in the group's port once it knows it.
+    peers = tuple(_host_port(item, default_port=0) for item in value)
+    if len(set(peers)) != len(peers):
+        raise ValueError(f"{value!r} lists a peer twice")
+    return peers
+
+
+def interface(value: Any) -> str:
+    """An interface name as in the seed (``ens18``) or an IPv4 address of the node."""
+    text = string(value)
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except (ValueError, ipaddress.AddressValueError):
+        pass
+    if not _INTERFACE_NAME.match(text):
+        raise ValueError(f"{value!r} is neither an interface name nor an IPv4 address")
+    return text
+
+
+def cluster_id(value: Any) -> str:
+    text = string(value)
+    if not _CLUSTER_ID.match(text):
+        raise ValueError(f"{value!r} must be 1-64 characters of letters, digits, '.', '_' or '-'")
+    return text
+
+
+def role(value: Any) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a role (use voter or observer)") from None
+
+
+def secret_text(value: Any) -> str:
+    text = string(value)
+    if len(text.encode()) < 16:
+        raise ValueError("the secret is shorter than 16 bytes")  # never echo a secret
+    return text
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{value!r} is not a mapping")
+    return dict(value)
