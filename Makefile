@@ -1,0 +1,62 @@
+# The two commands of the README: `make lab` and `make test`. Everything runs as root on Debian 12.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help deps collection-install lab lab-down lab-clean lab-status image test test-agent \
+        test-lab lint sanity molecule build clean
+
+help:
+	@echo "make lab        bring up the 4-host lab and deploy the cluster into it (site.yml)"
+	@echo "make lab-down   remove every container, network, volume and file of the lab"
+	@echo "make lab-clean  lab-down, and also remove the lab image"
+	@echo "make test       every test: agent unit+integration, lab faults, lint, sanity, molecule"
+	@echo "make build      build the collection tarball into build/"
+
+deps:
+	@MAKE_TARGET=$(firstword $(MAKECMDGOALS)) scripts/host-deps.sh
+
+# Playbooks resolve qhb.qluster.* from .ansible/collections (ansible.cfg): install this checkout there.
+collection-install:
+	@$(VENV)/bin/ansible-galaxy collection install --force -p .ansible/collections . >/dev/null
+
+image: deps
+	@$(VENV)/bin/qlab image
+
+lab: deps collection-install
+	@$(VENV)/bin/qlab up
+
+lab-status: deps
+	@$(VENV)/bin/qlab status
+
+lab-down: deps
+	@$(VENV)/bin/qlab down
+
+lab-clean: deps
+	@$(VENV)/bin/qlab down --image
+
+test: deps collection-install
+	@scripts/run-tests.sh
+
+test-agent: deps
+	@cd files/qluster_agent && ../../$(VENV)/bin/pytest -q
+
+test-lab: deps collection-install
+	@$(VENV)/bin/pytest -q tests
+
+lint: deps collection-install
+	@$(VENV)/bin/ansible-lint --profile production
+
+sanity: deps
+	@scripts/sanity.sh
+
+molecule: deps collection-install image
+	@QLAB_IMAGE=$$($(VENV)/bin/python -c "from qlab.image import IMAGE; print(IMAGE)") $(VENV)/bin/molecule test --all
+
+build: deps
+	@mkdir -p build && $(VENV)/bin/ansible-galaxy collection build --force --output-path build .
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,1 @@
+"""The qhb.qluster lab: systemd hosts in rootful podman containers, and faults to inject into them."""

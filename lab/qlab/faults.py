@@ -1,0 +1,116 @@
+"""Fault injection into lab hosts, for tests and for people: one `Host` object per lab host.
+
+Each fault is the real thing: `kill` is SIGKILL of the whole container (all its processes die
+at once, as in a power cut), `pause` freezes it (the kernel still answers ping, nothing else),
+`partition` detaches the host's veth from the lab bridge so its packets silently vanish in
+both directions, with no error inside the host.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from .lifecycle import address, is_running, wait_booted
+from .podman import LabError, podman
+from .topology import Lab
+
+
+class Host:
+    def __init__(self, lab: Lab, hostname: str) -> None:
+        lab.spec(hostname)  # fail early on a host the lab does not have
+        self.lab = lab
+        self.hostname = hostname
+        self.container = lab.container(hostname)
+
+    def __repr__(self) -> str:
+        return f"Host({self.hostname})"
+
+    @property
+    def address(self) -> str:
+        return address(self.lab, self.hostname)
+
+    # --- processes -------------------------------------------------------------------------
+    def kill(self) -> None:
+        """Hard kill: every process in the host gets SIGKILL, nothing is flushed."""
+        podman("kill", "--signal", "KILL", self.container)
+
+    def stop(self) -> None:
+        """Clean shutdown through systemd (the image's stop signal)."""
+        podman("stop", "-t", "30", self.container)
+
+    def start(self, wait: bool = True) -> None:
+        podman("start", self.container)
+        if wait:
+            wait_booted(self.container)
+
+    def pause(self) -> None:
+        podman("pause", self.container)
+
+    def resume(self) -> None:
+        podman("unpause", self.container)
+
+    def is_running(self) -> bool:
+        return is_running(self.container)
+
+    def is_paused(self) -> bool:
+        proc = podman("inspect", "--format", "{{.State.Status}}", self.container, check=False)
+        return proc.stdout.strip() == "paused"
+
+    # --- network ---------------------------------------------------------------------------
+    def partition(self) -> None:
+        """Silently cut the host off the lab network: packets vanish, sockets see no error."""
+        subprocess.run(["ip", "link", "set", self._host_veth(), "nomaster"], check=True)
+
+    def heal(self) -> None:
+        subprocess.run(["ip", "link", "set", self._host_veth(), "master", self._bridge()], check=True)
+
+    def is_partitioned(self) -> bool:
+        link = subprocess.run(["ip", "-o", "link", "show", self._host_veth()],
+                              capture_output=True, text=True, check=True).stdout
+        return f" master {self._bridge()} " not in link
+
+    def _bridge(self) -> str:
+        return podman("network", "inspect", "--format", "{{.NetworkInterface}}",
+                      self.lab.network).stdout.strip()
+
+    def _host_veth(self) -> str:
+        # The container's eth0 names its peer's interface index on the host side.
+        peer_index = self.exec("cat", "/sys/class/net/eth0/iflink").stdout.strip()
+        for line in subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,
+                                   check=True).stdout.splitlines():
+            index, name = line.split(":")[:2]
+            if index.strip() == peer_index:
+                return name.strip().split("@")[0]
+        raise LabError(f"no host-side network interface found for {self.hostname}")
+
+    # --- inspection ------------------------------------------------------------------------
+    def exec(self, *argv: str, check: bool = True, timeout: float = 120,
+             user: str | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+        args = ["exec", "-i"] if input is not None else ["exec"]
+        if user:
+            args += ["--user", user]
+        return podman(*args, self.container, *argv, check=check, timeout=timeout, input=input)
+
+    def sh(self, script: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        return self.exec("sh", "-c", script, check=check, timeout=timeout)
+
+    def journal(self, unit: str | None = None, lines: int = 200, since: str | None = None) -> str:
+        argv = ["journalctl", "--no-pager", "-o", "short-iso", "-n", str(lines)]
+        if unit:
+            argv += ["-u", unit]
+        if since:
+            argv += ["--since", since]
+        return self.exec(*argv).stdout
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
+    """Poll `predicate` until it returns a truthy value; raise after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} not reached within {timeout:.1f} s")
+        time.sleep(interval)

@@ -1,0 +1,123 @@
+"""Bringing a lab's hosts up and tearing everything it created down again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import yaml
+
+from .image import IMAGE, build_image, image_exists
+from .podman import LabError, exists, podman
+from .topology import LABEL, Lab
+
+BOOT_DEADLINE_S = 60
+
+
+def up(lab: Lab, log=print) -> None:
+    """Idempotent: what already exists is kept, what is missing is created, stopped hosts start."""
+    if not image_exists():
+        build_image(log)
+    if not exists("network", lab.network):
+        podman("network", "create", "--label", f"{LABEL}={lab.name}", "--subnet", lab.subnet,
+               lab.network)
+    if not exists("volume", lab.archive_volume):
+        podman("volume", "create", "--label", f"{LABEL}={lab.name}", lab.archive_volume)
+    for host in lab.hosts:
+        name = lab.container(host.hostname)
+        if not exists("container", name):
+            argv = ["run", "-d", "--name", name, "--hostname", host.hostname,
+                    "--network", lab.network, "--systemd=always", "--label", f"{LABEL}={lab.name}",
+                    "-v", f"{lab.archive_volume}:{host.wal_path}"]
+            if "nfs_servers" in host.groups:
+                # nfs-ganesha (userspace NFS: this kernel has none) needs to open files by handle.
+                argv += ["--cap-add", "DAC_READ_SEARCH"]
+            podman(*argv, IMAGE)
+        elif not is_running(name):
+            podman("start", name)
+    for host in lab.hosts:
+        wait_booted(lab.container(host.hostname))
+    write_inventory(lab)
+
+
+def down(lab: Lab) -> list[str]:
+    """Removes every container, network and volume labelled with this lab, and its state files."""
+    removed = []
+    flt = f"label={LABEL}={lab.name}"
+    for cid in podman("ps", "-aq", "--filter", flt).stdout.split():
+        podman("rm", "-f", "-t", "0", cid)
+        removed.append(f"container {cid[:12]}")
+    for vol in podman("volume", "ls", "-q", "--filter", flt).stdout.split():
+        podman("volume", "rm", "-f", vol)
+        removed.append(f"volume {vol}")
+    for net in podman("network", "ls", "-q", "--filter", flt).stdout.split():
+        podman("network", "rm", "-f", net)
+        removed.append(f"network {net}")
+    if lab.state_dir.exists():
+        shutil.rmtree(lab.state_dir)
+        removed.append(f"files {lab.state_dir}")
+    return removed
+
+
+def is_running(container: str) -> bool:
+    proc = podman("inspect", "--format", "{{.State.Running}}", container, check=False)
+    return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def wait_booted(container: str, deadline_s: float = BOOT_DEADLINE_S) -> str:
+    """Polls until systemd in the container has finished booting (running or degraded)."""
+    deadline = time.monotonic() + deadline_s
+    state = "unknown"
+    while time.monotonic() < deadline:
+        proc = podman("exec", container, "systemctl", "is-system-running", check=False)
+        state = proc.stdout.strip() or "unknown"
+        if state in ("running", "degraded"):
+            return state
+        time.sleep(0.2)
+    raise LabError(f"host {container} did not finish booting within {deadline_s:.0f} s (systemd says {state})")
+
+
+def address(lab: Lab, hostname: str) -> str:
+    data = json.loads(podman("inspect", lab.container(hostname)).stdout)[0]
+    nets = data["NetworkSettings"]["Networks"]
+    return nets[lab.network]["IPAddress"]
+
+
+def write_inventory(lab: Lab) -> None:
+    groups: dict[str, dict] = {}
+    for host in lab.hosts:
+        for group in host.groups:
+            groups.setdefault(group, {"hosts": {}})["hosts"][host.hostname] = {
+                "ansible_host": lab.container(host.hostname),
+            }
+    inventory = {"all": {
+        "vars": {
+            "ansible_connection": "containers.podman.podman",
+            "ansible_python_interpreter": "/usr/bin/python3",
+            # The lab kernel has no NFS: the archive is a volume shared by the hosts (LAB-NOTES).
+            "qhb_wal_archive_mode": "shared_volume",
+            "nfs_server_implementation": "ganesha",
+        },
+        "children": groups,
+    }}
+    lab.state_dir.mkdir(parents=True, exist_ok=True)
+    lab.inventory_path.write_text(
+        "# Written by `qlab up`; removed by `qlab down`.\n" + yaml.safe_dump(inventory, sort_keys=False))
+
+
+def status(lab: Lab) -> list[dict]:
+    rows = []
+    for host in lab.hosts:
+        name = lab.container(host.hostname)
+        if not exists("container", name):
+            rows.append({"host": host.hostname, "container": name, "state": "absent"})
+            continue
+        running = is_running(name)
+        rows.append({
+            "host": host.hostname, "container": name,
+            "state": "running" if running else "stopped",
+            "address": address(lab, host.hostname) if running else "",
+            "groups": ",".join(host.groups),
+        })
+    return rows

@@ -1,0 +1,78 @@
+"""What a lab is made of: its hosts, network and shared WAL archive, all named from the lab's name.
+
+Two labs can exist side by side: the operator's (`qlab`, containers named like the seed's hosts)
+and the test suite's (`qlabt`, containers prefixed so tests never touch the operator's lab).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Seed 000 §2.1: three database nodes and one host that is both the NFS server and the pooler.
+DB_HOSTS = ("qluster-01", "qluster-02", "qluster-03")
+NFS_HOST = "qluster-nfs"
+
+# The seed's client mount point and export path for the WAL archive (§4.1, §4.2).
+WAL_CLIENT_PATH = "/opt/qhb-backup/wal"
+WAL_EXPORT_PATH = "/qhb-backup"
+
+# Every object the lab creates carries this label with the lab's name: lab-down removes by it.
+LABEL = "qlab.lab"
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    hostname: str
+    groups: tuple[str, ...]
+    wal_path: str
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str = "qlab"
+    container_prefix: str = ""
+    subnet: str = "10.77.16.0/24"
+
+    @property
+    def network(self) -> str:
+        return f"{self.name}-net"
+
+    @property
+    def archive_volume(self) -> str:
+        return f"{self.name}-wal-archive"
+
+    @property
+    def state_dir(self) -> Path:
+        return REPO / "lab" / ".state" / self.name
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.state_dir / "inventory.yml"
+
+    @property
+    def hosts(self) -> tuple[HostSpec, ...]:
+        dbs = tuple(HostSpec(h, ("qhb_nodes",), WAL_CLIENT_PATH) for h in DB_HOSTS)
+        return dbs + (HostSpec(NFS_HOST, ("nfs_servers", "qcp_hosts"), WAL_EXPORT_PATH),)
+
+    def container(self, hostname: str) -> str:
+        return f"{self.container_prefix}{hostname}"
+
+    def spec(self, hostname: str) -> HostSpec:
+        for host in self.hosts:
+            if host.hostname == hostname:
+                return host
+        raise KeyError(f"{hostname} is not a host of lab {self.name}")
+
+
+OPERATOR_LAB = Lab()
+TEST_LAB = Lab(name="qlabt", container_prefix="qlabt-", subnet="10.77.17.0/24")
+
+
+def lab_by_name(name: str) -> Lab:
+    for lab in (OPERATOR_LAB, TEST_LAB):
+        if lab.name == name:
+            return lab
+    raise KeyError(f"unknown lab {name!r}; known: qlab, qlabt")

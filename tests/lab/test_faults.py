@@ -1,0 +1,100 @@
+"""Each fault the library offers really takes effect, and undoing it really restores the host."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from qlab.faults import wait_until
+
+PORT = 8099
+
+
+def start_listener(host) -> None:
+    # A TCP service inside the host, detached from the exec session.
+    host.sh(f"nohup python3 -m http.server {PORT} --bind 0.0.0.0 >/dev/null 2>&1 &")
+    wait_until(lambda: tcp_answers(host.address), timeout=15, what=f"listener on {host.hostname}")
+
+
+def tcp_answers(address: str, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((address, PORT), timeout=timeout) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            return conn.recv(12).startswith(b"HTTP/")
+    except OSError:
+        return False
+
+
+def reaches(src, dst_address: str) -> bool:
+    """TCP from inside src to the listener on dst, with a short timeout."""
+    probe = (f"import socket; s = socket.create_connection(('{dst_address}', {PORT}), timeout=1); "
+             "s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); assert s.recv(5) == b'HTTP/'")
+    return src.exec("python3", "-c", probe, check=False, timeout=20).returncode == 0
+
+
+def test_exec_runs_a_command_inside_the_host(hosts):
+    proc = hosts["qluster-02"].exec("hostname")
+    assert proc.stdout.strip() == "qluster-02"
+
+
+def test_journal_shows_what_the_host_logged(hosts):
+    marker = f"qlab-test-{uuid.uuid4().hex}"
+    host = hosts["qluster-01"]
+    host.exec("logger", "-t", "qlabtest", marker)
+    wait_until(lambda: marker in host.journal(lines=500), timeout=10, what="marker in the journal")
+
+
+def test_kill_stops_every_process_and_start_brings_the_host_back(hosts):
+    host = hosts["qluster-03"]
+    start_listener(host)
+    address = host.address
+    host.kill()
+    assert not host.is_running()
+    assert not tcp_answers(address)
+    host.start()
+    assert host.is_running()
+    assert host.exec("systemctl", "is-system-running", check=False).stdout.strip() in ("running", "degraded")
+    # The listener was a process of the old boot: it is gone.
+    assert not tcp_answers(host.address)
+
+
+def test_stop_is_a_clean_shutdown(hosts):
+    host = hosts["qluster-03"]
+    host.stop()
+    assert not host.is_running()
+    host.start()
+    assert host.exec("hostname").stdout.strip() == "qluster-03"
+
+
+def test_paused_host_answers_nothing_on_tcp_until_resumed(hosts):
+    host = hosts["qluster-02"]
+    start_listener(host)
+    host.pause()
+    assert host.is_paused()
+    assert not tcp_answers(host.address, timeout=1.5)
+    host.resume()
+    assert tcp_answers(host.address)
+
+
+def test_partitioned_host_cannot_reach_the_others_until_healed(hosts):
+    victim, other = hosts["qluster-01"], hosts["qluster-02"]
+    start_listener(victim)
+    start_listener(other)
+    assert reaches(victim, other.address)
+    victim.partition()
+    assert victim.is_partitioned()
+    assert not reaches(victim, other.address)
+    assert not reaches(other, victim.address)
+    # Silent: inside the host the interface is still up, nothing reports an error.
+    assert "state UP" in victim.exec("ip", "link", "show", "eth0").stdout
+    victim.heal()
+    wait_until(lambda: reaches(victim, other.address), timeout=15, what="reachability after heal")
+    assert reaches(other, victim.address)
+
+
+def test_unknown_host_is_refused(test_lab):
+    from qlab.faults import Host
+    with pytest.raises(KeyError, match="qluster-09"):
+        Host(test_lab, "qluster-09")
