@@ -1,0 +1,42 @@
+"""What the API needs from the agent, as a protocol: the HTTP layer knows nothing else."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from .health import NodeHealth
+
+
+class ApiError(Exception):
+    """An answer other than success: status code, one-sentence message, optional details."""
+
+    def __init__(self, status: int, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+
+
+class Backend(Protocol):
+    def health(self) -> NodeHealth: ...
+
+    def cluster_map(self) -> dict[str, Any]: ...
+
+    def get_config(self) -> dict[str, Any]: ...
+
+    def update_config(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Validate the whole body (ApiError 400 naming every bad key, nothing applied), replicate
+        it through consensus, and return the new config."""
+
+    def list_members(self) -> list[dict[str, Any]]: ...
+
+    def add_member(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def remove_member(self, member: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def switchover(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def reinit(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def metrics(self) -> list[tuple[str, str, str, dict[str, str], float]]:
+        """(name, type, help, labels, value) rows for the Prometheus text format."""

@@ -1,0 +1,158 @@
+"""Maps one request to one answer, without sockets: `Router.handle()` is what tests call.
+
+Changing endpoints need the API token (`Authorization: Bearer <token>`) when one is configured;
+without a token they are accepted from loopback clients only, so the seed's
+`curl -X POST http://localhost:8080/config` works on the node itself and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from . import health as health_checks
+from .backend import ApiError, Backend
+from .metrics import render as render_metrics
+from .openapi import document as openapi_document
+
+MAX_BODY = 1 << 20
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    target: str  # path and query as sent
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    body: bytes = b""
+    client: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = JSON
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def json_response(status: int, payload: Any) -> Response:
+    return Response(status, (json.dumps(payload, indent=2, sort_keys=False) + "\n").encode())
+
+
+def error_response(status: int, message: str, details: Any = None) -> Response:
+    payload: dict[str, Any] = {"error": message}
+    if details is not None:
+        payload["details"] = details
+    return json_response(status, payload)
+
+
+class Router:
+    def __init__(self, backend: Backend, token: str | None = None) -> None:
+        self._backend = backend
+        self._token = token
+
+    def handle(self, request: Request) -> Response:
+        try:
+            return self._dispatch(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.message, exc.details)
+        except health_checks.LagError as exc:
+            return error_response(400, str(exc))
+
+    # ------------------------------------------------------------------------------------
+    def _dispatch(self, request: Request) -> Response:
+        parts = urlsplit(request.target)
+        path = unquote(parts.path).rstrip("/") or "/"
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        method = request.method.upper()
+
+        if path in health_checks.CHECKS:
+            return self._health(method, path, query)
+        if method == "OPTIONS":
+            return Response(200, headers=(("Allow", "GET, HEAD, POST, DELETE, OPTIONS"),))
+
+        reads = {
+            "/map": lambda: json_response(200, self._backend.cluster_map()),
+            "/config": lambda: json_response(200, self._backend.get_config()),
+            "/members": lambda: json_response(200, {"members": self._backend.list_members()}),
+            "/metrics": lambda: Response(200, render_metrics(self._backend.metrics()).encode(),
+                                         "text/plain; version=0.0.4; charset=utf-8"),
+            "/openapi.json": lambda: json_response(200, openapi_document()),
+        }
+        if method in ("GET", "HEAD") and path in reads:
+            return _strip_body(reads[path](), method)
+
+        writes = {
+            ("POST", "/config"): self._backend.update_config,
+            ("POST", "/members"): self._backend.add_member,
+            ("POST", "/switchover"): self._backend.switchover,
+            ("POST", "/reinit"): self._backend.reinit,
+        }
+        if (method, path) in writes:
+            self._authorize(request)
+            return json_response(200, writes[(method, path)](self._json_body(request)))
+        if method == "DELETE" and path.startswith("/members/") and path.count("/") == 2:
+            self._authorize(request)
+            body = self._json_body(request) if request.body else {}
+            return json_response(200, self._backend.remove_member(path.split("/")[2], body))
+
+        known = set(reads) | {p for _, p in writes} | {"/members/{member}"}
+        if path in known:
+            return error_response(405, f"method {method} is not allowed on {path}")
+        return error_response(404, f"no such endpoint: {path}")
+
+    def _health(self, method: str, path: str, query: dict[str, str]) -> Response:
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            return error_response(405, f"method {method} is not allowed on {path}")
+        snapshot = self._backend.health()
+        ok = health_checks.check(path, snapshot, query.get("lag"))
+        status = 200 if ok else 503
+        if method == "GET":
+            return json_response(status, {"path": path, "ok": ok, "state": snapshot.__dict__})
+        return Response(status)
+
+    def _authorize(self, request: Request) -> None:
+        if self._token is None:
+            if not _is_loopback(request.client):
+                raise ApiError(403, "changes are accepted from this node only while no api-token "
+                                    "is configured")
+            return
+        given = request.headers.get("authorization", "")
+        scheme, _sep, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self._token.encode()):
+            raise ApiError(401, "a valid API token is required (Authorization: Bearer <token>)")
+
+    @staticmethod
+    def _json_body(request: Request) -> dict[str, Any]:
+        if len(request.body) > MAX_BODY:
+            raise ApiError(413, f"request body larger than {MAX_BODY} bytes")
+        if not request.body.strip():
+            return {}
+        ctype = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+        if ctype != JSON:
+            raise ApiError(415, f"content type {ctype!r} is not supported; send application/json")
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        return body
+
+
+def _strip_body(response: Response, method: str) -> Response:
+    if method == "HEAD":
+        return Response(response.status, b"", response.content_type, response.headers)
+    return response
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,128 @@
+"""The HTTP layer: routing, status codes, body validation and authorization."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qluster_agent.api.router import Request, Router
+
+from .fakes import REPLICA, RecordingBackend
+
+TOKEN = "s3cret-token-0123456789"
+
+
+def call(router, method, target, body=None, headers=None, client="127.0.0.1"):
+    raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
+    hdrs = {"content-type": "application/json", **(headers or {})}
+    return router.handle(Request(method, target, hdrs, raw, client))
+
+
+def payload(response):
+    return json.loads(response.body)
+
+
+@pytest.fixture
+def backend():
+    return RecordingBackend()
+
+
+def test_map_and_config_are_json(backend):
+    router = Router(backend)
+    assert payload(call(router, "GET", "/map")) == {"leader": 1, "members": []}
+    assert payload(call(router, "GET", "/config/")) == {"node-timeout": "800ms"}
+
+
+def test_health_get_head_options(backend):
+    backend.state = REPLICA
+    router = Router(backend)
+    assert call(router, "GET", "/primary").status == 503
+    assert call(router, "HEAD", "/replica").status == 200
+    assert call(router, "HEAD", "/replica").body == b""
+    # HAProxy's plain `option httpchk` sends OPTIONS: it must answer like GET.
+    assert call(router, "OPTIONS", "/replica").status == 200
+    assert call(router, "OPTIONS", "/replica?lag=1").status == 503
+    assert call(router, "GET", "/replica?lag=100").status == 503
+    assert call(router, "GET", "/replica?lag=10MB").status == 200
+
+
+def test_bad_lag_is_400_naming_the_value(backend):
+    response = call(Router(backend), "GET", "/replica?lag=lots")
+    assert response.status == 400
+    assert "'lots'" in payload(response)["error"]
+
+
+def test_health_rejects_writes(backend):
+    assert call(Router(backend), "POST", "/primary", {}).status == 405
+
+
+def test_post_config_applies_and_returns_new_config(backend):
+    response = call(Router(backend), "POST", "/config", {"node-timeout": "5s"})
+    assert response.status == 200
+    assert payload(response) == {"node-timeout": "5s"}
+
+
+def test_bad_config_is_400_with_every_error_and_nothing_applied(backend):
+    response = call(Router(backend), "POST", "/config", {"node-timeout": "5s", "nope": 1, "nada": 2})
+    assert response.status == 400
+    assert sorted(payload(response)["details"]) == ["nada: unknown key", "nope: unknown key"]
+    assert backend.config == {"node-timeout": "800ms"}
+
+
+@pytest.mark.parametrize("body,status,fragment", [
+    (b"{not json", 400, "not valid JSON"),
+    (b"[1, 2]", 400, "must be a JSON object"),
+])
+def test_malformed_bodies(backend, body, status, fragment):
+    response = call(Router(backend), "POST", "/config", body)
+    assert response.status == status
+    assert fragment in payload(response)["error"]
+    assert backend.calls == []
+
+
+def test_wrong_content_type_is_415(backend):
+    response = call(Router(backend), "POST", "/config", b"node-timeout=5s",
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status == 415
+
+
+def test_without_token_changes_only_from_loopback(backend):
+    router = Router(backend)
+    assert call(router, "POST", "/switchover", {"leader": 2}, client="10.77.16.3").status == 403
+    assert call(router, "POST", "/switchover", {"leader": 2}, client="::1").status == 200
+    assert backend.calls == [("switchover", {"leader": 2})]
+
+
+def test_with_token_changes_need_it_from_anywhere(backend):
+    router = Router(backend, token=TOKEN)
+    assert call(router, "POST", "/config", {"node-timeout": "1s"}).status == 401
+    assert call(router, "POST", "/config", {"node-timeout": "1s"},
+                headers={"authorization": "Bearer wrong"}).status == 401
+    ok = call(router, "DELETE", "/members/3", headers={"authorization": f"Bearer {TOKEN}"},
+              client="10.77.16.9")
+    assert ok.status == 200
+    assert backend.calls == [("remove_member", "3")]
+    # Reading needs no token.
+    assert call(router, "GET", "/members", client="10.77.16.9").status == 200
+
+
+def test_unknown_path_404_and_wrong_method_405(backend):
+    router = Router(backend)
+    assert call(router, "GET", "/nope").status == 404
+    assert call(router, "DELETE", "/config").status == 405
+
+
+def test_metrics_text_format(backend):
+    response = call(Router(backend), "GET", "/metrics")
+    assert response.content_type.startswith("text/plain")
+    text = response.body.decode()
+    assert "# TYPE qluster_term gauge\nqluster_term 4\n" in text
+    assert 'qluster_member_up{member="n\\"2"} 1' in text
+
+
+def test_openapi_lists_every_routed_path(backend):
+    doc = payload(call(Router(backend), "GET", "/openapi.json"))
+    for path in ("/map", "/config", "/members", "/members/{member}", "/switchover", "/reinit",
+                 "/primary", "/replica", "/read-only", "/health", "/liveness", "/readiness", "/metrics"):
+        assert path in doc["paths"], path
