@@ -1,0 +1,233 @@
+"""The facade the HA loop calls: one method per thing it can ask of the local database.
+
+Each method does one whole step and raises PgError (one readable line) when it cannot; the
+long ones (bootstrap, clone_from, reclone_from, rewind_from, rewind_or_reclone) take a
+CancelToken and are meant to run in the LongOperationExecutor. The constructor does no I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import psycopg2
+
+from .basebackup import Cloner
+from .bootstrap import Bootstrapper
+from .cancel import CancelToken
+from .commands import StopMode
+from .config_files import ConfigFiles
+from .conninfo import Endpoint, primary_conninfo
+from .datadir import postmaster_pid
+from .errors import PgError
+from .files import FileWriter, remove_contents
+from .options import PgOptions
+from .process import CommandRunner
+from .query import checkpoint
+from .rewind import Rewinder
+from .server import ServerControl
+from .settings import STANDBY_SIGNAL, ManagedSettings, ServerRole
+from .status import PgStatus
+from .status_reader import StatusReader
+from .sync import ASYNCHRONOUS, SyncStandbys
+
+log = logging.getLogger(__name__)
+
+
+class PgController:
+    def __init__(self, options: PgOptions) -> None:
+        self._o = options
+        runner = CommandRunner(options.run_as)
+        writer = FileWriter(options.run_as)
+        self._writer = writer
+        self._config = ConfigFiles(options.flavour, options.datadir, writer, options.template_dir)
+        self._server = ServerControl(options, runner)
+        self._status = StatusReader(options, self._server)
+        self._bootstrapper = Bootstrapper(options, runner, writer, self._config, self._server)
+        self._cloner = Cloner(options, runner, writer)
+        self._rewinder = Rewinder(options, runner)
+        self._start_failures = 0
+        # The last settings we wrote, so a sync-standby change keeps everything else as it was.
+        self._managed: ManagedSettings | None = None
+
+    @property
+    def options(self) -> PgOptions:
+        return self._o
+
+    # --- reading -------------------------------------------------------------------------
+
+    def status(self) -> PgStatus:
+        return self._status.read(self._start_failures)
+
+    # --- long operations (run in the executor) -------------------------------------------
+
+    def bootstrap(self, sync: SyncStandbys = ASYNCHRONOUS, cancel: CancelToken | None = None) -> None:
+        """initdb into the empty data directory and start as the primary (first leader only)."""
+        self._bootstrapper.bootstrap(sync, cancel)
+        self._managed = self._o.managed_settings(ServerRole.PRIMARY, synchronous_standby_names=sync.render())
+        self._start_failures = 0
+
+    def clone_from(self, leader: Endpoint, cancel: CancelToken | None = None) -> None:
+        """pg_basebackup from the leader into the EMPTY data directory, then start streaming."""
+        self._cloner.clone(leader, cancel)
+        self.start_as_replica(leader, cancel, templates=True)
+
+    def reclone_from(self, leader: Endpoint, cancel: CancelToken | None = None) -> None:
+        """Throw the local data away and clone again (PGDATA lost, rewind impossible)."""
+        self.wipe()
+        self.clone_from(leader, cancel)
+
+    def rewind_from(self, leader: Endpoint, cancel: CancelToken | None = None) -> bool:
+        """pg_rewind onto the leader's timeline and start as its replica.
+
+        False (never an exception for an ordinary failure) tells the caller to fall back to
+        wipe + base backup.
+        """
+        if self._server.running:
+            self._stop_quickly()
+        result = self._rewinder.rewind(leader, cancel)
+        if not result.ok:
+            log.warning("pg_rewind from %s failed: %s", leader.describe(), result.describe_failure())
+            return False
+        try:
+            self.start_as_replica(leader, cancel, templates=True)
+        except PgError as exc:
+            log.warning("rewound database did not start: %s", exc)
+            return False
+        return True
+
+    def rewind_or_reclone(self, leader: Endpoint, cancel: CancelToken | None = None) -> None:
+        if not self.rewind_from(leader, cancel):
+            self.reclone_from(leader, cancel)
+
+    # --- quick operations ------------------------------------------------------------------
+
+    def start_as_replica(
+        self, leader: Endpoint | None, cancel: CancelToken | None = None, templates: bool = False
+    ) -> None:
+        """Configure as a standby of `leader` (None: replay from the archive only) and start."""
+        self._write(self._replica_settings(leader), templates=templates)
+        self._start(cancel)
+
+    def follow(self, leader: Endpoint) -> None:
+        """Point a running replica at a new leader; primary_conninfo reloads without restart."""
+        self._write(self._replica_settings(leader))
+        self._reload()
+
+    def promote(self, sync: SyncStandbys = ASYNCHRONOUS) -> None:
+        """Make this replica the writable primary.
+
+        The synchronous standbys are written and loaded before the promote, so the first
+        commit on the new timeline already waits for them: no window of asynchronous commits.
+        """
+        settings = self._o.managed_settings(ServerRole.PRIMARY, synchronous_standby_names=sync.render())
+        self._config.ensure_include()
+        self._config.write_managed(settings)
+        self._managed = settings
+        self._reload()
+        result = self._server.promote()
+        if not result.ok:
+            raise PgError(f"promote failed: {result.describe_failure()}")
+        # Writes are accepted from here on. The end-of-recovery checkpoint after a promote is
+        # spread out, and until it completes pg_control still names the old timeline: pg_rewind
+        # on the old primary would then read "no rewind required" and leave it unable to
+        # follow. Checkpointing now closes that window.
+        try:
+            checkpoint(self._status.connection)
+        except psycopg2.Error as exc:
+            log.warning("checkpoint after promote failed (a rewind against this node may fail): %s", exc)
+
+    def demote(self, leader: Endpoint | None = None) -> None:
+        """Stop accepting writes and leave the data directory configured as a standby.
+
+        Stops with 'fast' (clean shutdown checkpoint), falling back to 'immediate' when that
+        takes longer than fast_stop_timeout_s. The server is left STOPPED on purpose: its
+        pg_control now says 'shut down' (last ran as primary), the one durable fact that tells
+        the next cycle to pg_rewind before following anyone. Starting it as a standby here
+        would overwrite that with 'in archive recovery', and a standby whose WAL forked from
+        the new leader's cannot stream from it anyway.
+        """
+        self._stop_quickly()
+        self._write(self._replica_settings(leader))
+
+    def fence(self) -> None:
+        """Stop writes as fast as possible: pg_ctl stop -m immediate.
+
+        Chosen over default_transaction_read_only + terminating backends because any session
+        can SET default_transaction_read_only = off again and new connections race the
+        terminations; an immediate stop closes every connection at once, after which no commit
+        can be acknowledged. The cost is crash recovery at the next start, which rewind
+        handles anyway.
+        """
+        if not self._server.running:
+            return
+        result = self._server.stop(StopMode.IMMEDIATE, timeout_s=30)
+        if not result.ok and self._server.running:
+            raise PgError(f"could not fence the database: {result.describe_failure()}")
+
+    def wipe(self) -> None:
+        """Delete the data directory's contents (keeping the directory, its mode and owner)."""
+        self.fence()
+        if postmaster_pid(self._o.datadir) is not None:
+            raise PgError("refusing to wipe the data directory of a running server")
+        remove_contents(self._o.datadir)
+        self._managed = None
+
+    def set_synchronous_standbys(self, sync: SyncStandbys) -> None:
+        """Change synchronous_standby_names on the primary and reload."""
+        if (self._o.datadir / STANDBY_SIGNAL).exists():
+            raise PgError("synchronous standbys are a primary's setting; this server is a standby")
+        base = self._managed or self._o.managed_settings(ServerRole.PRIMARY)
+        settings = replace(base, synchronous_standby_names=sync.render())
+        if self._config.write_managed(settings):
+            self._reload()
+        self._managed = settings
+
+    def stop(self, mode: StopMode = StopMode.FAST) -> None:
+        if not self._server.running:
+            return
+        result = self._server.stop(mode)
+        if not result.ok and self._server.running:
+            raise PgError(f"could not stop the database: {result.describe_failure()}")
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _replica_settings(self, leader: Endpoint | None) -> ManagedSettings:
+        conninfo = (
+            ""
+            if leader is None
+            else primary_conninfo(leader, self._o.replication_user, self._o.application_name, passfile=self._o.passfile)
+        )
+        return self._o.managed_settings(ServerRole.REPLICA, primary_conninfo=conninfo)
+
+    def _write(self, settings: ManagedSettings, templates: bool = False) -> None:
+        self._config.prepare(settings, templates=templates)
+        self._managed = settings
+
+    def _start(self, cancel: CancelToken | None) -> None:
+        if self._server.running:
+            return
+        result = self._server.start(cancel)
+        if result.ok or self._server.running:
+            # pg_ctl gives up waiting after its timeout while a standby may still be replaying
+            # towards consistency: a live postmaster counts as started.
+            self._start_failures = 0
+            return
+        self._start_failures += 1
+        raise PgError(f"the database did not start: {result.describe_failure()}")
+
+    def _reload(self) -> None:
+        if not self._server.running:
+            return
+        result = self._server.reload()
+        if not result.ok:
+            raise PgError(f"reload failed: {result.describe_failure()}")
+
+    def _stop_quickly(self) -> None:
+        if not self._server.running:
+            return
+        result = self._server.stop(StopMode.FAST, timeout_s=self._o.fast_stop_timeout_s)
+        if result.ok or not self._server.running:
+            return
+        log.warning("fast shutdown took longer than %d s; stopping immediately", self._o.fast_stop_timeout_s)
+        self.fence()

@@ -1,0 +1,40 @@
+"""Looking at the data directory from outside the server (works while it is down)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .status import DataDirState
+
+
+def datadir_state(datadir: Path) -> DataDirState:
+    if not datadir.exists():
+        return DataDirState.EMPTY
+    # lost+found on a dedicated partition is not data (seed 000 §5 removes it by hand).
+    entries = [e for e in datadir.iterdir() if e.name != "lost+found"]
+    if not entries:
+        return DataDirState.EMPTY
+    if (datadir / "PG_VERSION").is_file() and (datadir / "global" / "pg_control").is_file():
+        return DataDirState.VALID
+    return DataDirState.INVALID
+
+
+def postmaster_pid(datadir: Path) -> int | None:
+    """The pid in postmaster.pid when that process is alive, else None.
+
+    A stale pid file (after a crash or kill -9) names a dead or recycled pid; checking the pid
+    is alive is what pg_ctl status does too.
+    """
+    try:
+        first_line = (datadir / "postmaster.pid").read_text().splitlines()[0]
+        pid = int(first_line.strip())
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, owned by someone else
+    return pid

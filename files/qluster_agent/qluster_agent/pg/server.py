@@ -1,0 +1,51 @@
+"""Starting, stopping, promoting and reloading the server through pg_ctl."""
+
+from __future__ import annotations
+
+from .cancel import CancelToken
+from .commands import (
+    StopMode,
+    controldata_argv,
+    pg_ctl_promote_argv,
+    pg_ctl_reload_argv,
+    pg_ctl_start_argv,
+    pg_ctl_stop_argv,
+)
+from .controldata import ControlData, parse_controldata
+from .datadir import postmaster_pid
+from .options import PgOptions
+from .process import CommandResult, CommandRunner
+
+# pg_controldata's labels are translated; our parser reads the English ones.
+C_LOCALE = {"LANG": "C", "LC_ALL": "C"}
+
+
+class ServerControl:
+    def __init__(self, options: PgOptions, runner: CommandRunner) -> None:
+        self._o = options
+        self._run = runner
+
+    @property
+    def running(self) -> bool:
+        return postmaster_pid(self._o.datadir) is not None
+
+    def start(self, cancel: CancelToken | None = None) -> CommandResult:
+        argv = pg_ctl_start_argv(self._o.tools, self._o.datadir, self._o.postmaster_log, self._o.start_timeout_s)
+        return self._run.run(argv, timeout_s=self._o.start_timeout_s + 5, cancel=cancel)
+
+    def stop(self, mode: StopMode, timeout_s: int = 60) -> CommandResult:
+        argv = pg_ctl_stop_argv(self._o.tools, self._o.datadir, mode, timeout_s)
+        return self._run.run(argv, timeout_s=timeout_s + 5)
+
+    def promote(self) -> CommandResult:
+        argv = pg_ctl_promote_argv(self._o.tools, self._o.datadir, self._o.start_timeout_s)
+        return self._run.run(argv, timeout_s=self._o.start_timeout_s + 5)
+
+    def reload(self) -> CommandResult:
+        return self._run.run(pg_ctl_reload_argv(self._o.tools, self._o.datadir), timeout_s=30)
+
+    def controldata(self) -> ControlData | None:
+        result = self._run.run(controldata_argv(self._o.tools, self._o.datadir), timeout_s=30, env=C_LOCALE)
+        if not result.ok:
+            return None
+        return parse_controldata(result.stdout)

@@ -1,0 +1,105 @@
+"""Immutable snapshots of the local database, read once per HA cycle."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .conninfo import Endpoint
+from .controldata import ClusterState
+
+
+class DataDirState(enum.Enum):
+    EMPTY = "empty"  # missing or without entries: nothing to lose
+    VALID = "valid"  # PG_VERSION and global/pg_control present
+    INVALID = "invalid"  # something there, but not a usable data directory
+
+
+class DbRole(enum.Enum):
+    PRIMARY = "primary"
+    REPLICA = "replica"
+    STOPPED = "stopped"
+    # A postmaster runs but does not answer queries yet (starting, shutting down, recovering).
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class ReplicationRow:
+    """One row of pg_stat_replication on the primary."""
+
+    application_name: str
+    client_addr: str | None
+    state: str
+    sync_state: str
+    sent_lsn: int | None
+    write_lsn: int | None
+    flush_lsn: int | None
+    replay_lsn: int | None
+
+
+@dataclass(frozen=True)
+class ArchiverStats:
+    """pg_stat_archiver: failures here mean WAL is piling up in pg_wal."""
+
+    archived_count: int
+    failed_count: int
+    last_archived_wal: str | None
+    last_failed_wal: str | None
+    last_failed_time: float | None  # epoch seconds
+    last_archived_time: float | None
+
+    @property
+    def failing(self) -> bool:
+        """The most recent attempt failed (a failure newer than the last success)."""
+        if self.last_failed_time is None:
+            return False
+        return self.last_archived_time is None or self.last_failed_time > self.last_archived_time
+
+
+@dataclass(frozen=True)
+class PgStatus:
+    datadir: DataDirState
+    running: bool  # a postmaster process for this data directory is alive
+    accepting: bool  # it answered our status query
+    in_recovery: bool | None = None
+    timeline: int | None = None
+    current_lsn: int | None = None  # primary: pg_current_wal_lsn()
+    received_lsn: int | None = None  # replica: pg_last_wal_receive_lsn()
+    replayed_lsn: int | None = None  # replica: pg_last_wal_replay_lsn()
+    system_identifier: int | None = None
+    streaming: bool = False  # pg_stat_wal_receiver.status = 'streaming'
+    upstream: Endpoint | None = None  # where primary_conninfo points
+    synchronous_standby_names: str | None = None
+    replication: tuple[ReplicationRow, ...] = field(default_factory=tuple)
+    archiver: ArchiverStats | None = None
+    # From pg_controldata; read when the server is stopped (tells a former primary apart).
+    control_state: ClusterState | None = None
+    # Consecutive failed starts since the last successful one (kept by the controller).
+    start_failures: int = 0
+    error: str | None = None  # why the status query failed, if it did
+
+    @property
+    def role(self) -> DbRole:
+        if not self.running:
+            return DbRole.STOPPED
+        if not self.accepting or self.in_recovery is None:
+            return DbRole.UNAVAILABLE
+        return DbRole.REPLICA if self.in_recovery else DbRole.PRIMARY
+
+    @property
+    def wal_position(self) -> int | None:
+        """How much WAL this node holds: what a vote check compares."""
+        if self.role is DbRole.PRIMARY:
+            return self.current_lsn
+        positions = [p for p in (self.received_lsn, self.replayed_lsn) if p is not None]
+        return max(positions) if positions else None
+
+    @property
+    def last_ran_as_primary(self) -> bool:
+        return self.control_state is not None and self.control_state.last_ran_as_primary
+
+    def streaming_from(self, leader: Endpoint) -> bool:
+        return self.streaming and self.upstream == leader
+
+
+STOPPED_EMPTY = PgStatus(datadir=DataDirState.EMPTY, running=False, accepting=False)

@@ -1,0 +1,74 @@
+"""Reading one PgStatus: the disk, the process table, and (when up) one query."""
+
+from __future__ import annotations
+
+import psycopg2
+
+from .conninfo import endpoint_of
+from .datadir import datadir_state, postmaster_pid
+from .options import PgOptions
+from .query import LocalConnection, query_server
+from .server import ServerControl
+from .status import DataDirState, PgStatus
+
+
+class StatusReader:
+    def __init__(self, options: PgOptions, server: ServerControl) -> None:
+        self._o = options
+        self._server = server
+        self._connection = LocalConnection(options.socket_dir, options.port, options.superuser, options.dbname)
+
+    @property
+    def connection(self) -> LocalConnection:
+        return self._connection
+
+    def read(self, start_failures: int) -> PgStatus:
+        datadir = datadir_state(self._o.datadir)
+        running = postmaster_pid(self._o.datadir) is not None
+        if not running:
+            control = self._server.controldata() if datadir is DataDirState.VALID else None
+            return PgStatus(
+                datadir=datadir,
+                running=False,
+                accepting=False,
+                control_state=control.state if control else None,
+                timeline=control.timeline if control else None,
+                system_identifier=control.system_identifier if control else None,
+                start_failures=start_failures,
+            )
+        try:
+            conn = self._connection.connect()
+        except psycopg2.Error as exc:
+            return PgStatus(
+                datadir=datadir, running=True, accepting=False, start_failures=start_failures, error=_one_line(exc)
+            )
+        try:
+            facts = query_server(conn)
+        except psycopg2.Error as exc:
+            return PgStatus(
+                datadir=datadir, running=True, accepting=False, start_failures=start_failures, error=_one_line(exc)
+            )
+        finally:
+            conn.close()
+        return PgStatus(
+            datadir=datadir,
+            running=True,
+            accepting=True,
+            in_recovery=facts.in_recovery,
+            timeline=facts.timeline,
+            current_lsn=facts.current_lsn,
+            received_lsn=facts.received_lsn,
+            replayed_lsn=facts.replayed_lsn,
+            system_identifier=facts.system_identifier,
+            streaming=facts.streaming,
+            upstream=endpoint_of(facts.primary_conninfo) if facts.in_recovery else None,
+            synchronous_standby_names=facts.synchronous_standby_names,
+            replication=facts.replication,
+            archiver=facts.archiver,
+            start_failures=start_failures,
+        )
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,173 @@
+"""The controller against real PostgreSQL 15: one shared set of instances, in story order.
+
+The tests build on each other the way a cluster's life does (bootstrap, clone, sync commit,
+archive, failover, PGDATA loss); each checks its own outcome, and the module fixture stops
+every server at the end whatever happened.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg2
+import pytest
+
+from qluster_agent.ha.decide import decide
+from qluster_agent.ha.decision import Action
+from qluster_agent.ha.view import ClusterView, Member, MemberRole
+from qluster_agent.pg.controldata import ClusterState
+from qluster_agent.pg.controller import PgController
+from qluster_agent.pg.files import remove_contents
+from qluster_agent.pg.status import DataDirState, DbRole
+from qluster_agent.pg.sync import ASYNCHRONOUS, SyncStandbys
+
+from pg_lab_support import Lab, wait_until
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def node1(lab: Lab) -> PgController:
+    controller = lab.node(1)
+    controller.bootstrap()
+    lab.query(controller, "CREATE TABLE story (id int PRIMARY KEY, what text)")
+    return controller
+
+
+@pytest.fixture(scope="module")
+def node2(lab: Lab, node1: PgController) -> PgController:
+    controller = lab.node(2)
+    controller.clone_from(lab.endpoint(node1))
+    wait_until(lambda: controller.status().streaming, what="node 2 to stream")
+    return controller
+
+
+def insert(lab: Lab, node: PgController, row_id: int, what: str) -> None:
+    lab.query(node, "INSERT INTO story VALUES (%s, %s)", (row_id, what))
+
+
+def has_row(lab: Lab, node: PgController, row_id: int) -> bool:
+    try:
+        return bool(lab.query(node, "SELECT 1 FROM story WHERE id = %s", (row_id,)))
+    except psycopg2.Error:
+        return False
+
+
+def follower_view(me: int, leader: int, lab: Lab, *nodes: PgController) -> ClusterView:
+    members = tuple(Member(n.options.member_id, MemberRole.VOTER, "127.0.0.1", n.options.port, 1) for n in nodes)
+    return ClusterView(my_id=me, is_leader=False, has_quorum=False, leader_id=leader, members=members)
+
+
+def test_bootstrap_makes_a_writable_primary(node1: PgController) -> None:
+    status = node1.status()
+    assert status.role is DbRole.PRIMARY
+    assert status.timeline == 1
+    assert status.current_lsn and status.current_lsn > 0
+    assert status.synchronous_standby_names == ""
+    # The main file only gained our include line; our own file carries the role's settings.
+    main_conf = (node1.options.datadir / "postgresql.conf").read_text()
+    assert main_conf.rstrip().endswith("include_if_exists = 'qluster.auto.conf'")
+
+
+def test_clone_streams_and_replicates_a_row(lab: Lab, node1: PgController, node2: PgController) -> None:
+    insert(lab, node1, 1, "written on node 1")
+    wait_until(lambda: has_row(lab, node2, 1), what="row 1 on node 2")
+    replica = node2.status()
+    assert replica.role is DbRole.REPLICA
+    assert replica.upstream == lab.endpoint(node1)
+    assert replica.system_identifier == node1.status().system_identifier
+    assert (node2.options.datadir / "standby.signal").exists()
+    rows = node1.status().replication
+    assert [(r.application_name, r.state) for r in rows] == [("qluster_2", "streaming")]
+
+
+def test_synchronous_commit_waits_for_the_standby(lab: Lab, node1: PgController, node2: PgController) -> None:
+    node1.set_synchronous_standbys(SyncStandbys(1, ("qluster_2",)))
+    wait_until(lambda: [r.sync_state for r in node1.status().replication] == ["quorum"], what="quorum sync state")
+    assert node1.status().synchronous_standby_names == 'ANY 1 ("qluster_2")'
+
+    node2.stop()
+    acknowledged = threading.Event()
+    committer = threading.Thread(
+        target=lambda: (insert(lab, node1, 2, "needs the standby"), acknowledged.set()), daemon=True
+    )
+    committer.start()
+    # The commit is flushed locally but not acknowledged until a standby confirms it.
+    wait_until(
+        lambda: lab.query(node1, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")[0][0],
+        timeout_s=10,
+        what="the commit to wait for the standby",
+    )
+    assert not acknowledged.is_set()
+
+    node2.start_as_replica(lab.endpoint(node1))
+    assert acknowledged.wait(20), "the commit should be acknowledged once the standby is back"
+    node1.set_synchronous_standbys(ASYNCHRONOUS)
+    assert node1.status().synchronous_standby_names == ""
+
+
+def test_archive_command_archives_switched_segments(lab: Lab, node1: PgController) -> None:
+    walfile = lab.query(node1, "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
+    wait_until(lambda: (lab.archive / walfile).exists(), what=f"{walfile} in the archive")
+    archiver = wait_until(lambda: node1.status().archiver, what="archiver stats")
+    assert archiver.archived_count >= 1
+    assert not archiver.failing
+
+
+def test_a_replica_restores_from_the_archive_alone(lab: Lab, node1: PgController) -> None:
+    node3 = lab.node(3)
+    node3.clone_from(lab.endpoint(node1))
+    node3.stop()
+    node3.start_as_replica(None)  # no primary_conninfo: restore_command is its only source
+    insert(lab, node1, 4, "via the archive")
+    lab.query(node1, "SELECT pg_switch_wal()")
+    wait_until(lambda: has_row(lab, node3, 4), what="row 4 on the archive-only replica")
+    assert node3.status().streaming is False
+    node3.stop()
+
+
+def test_failover_then_rewind_the_old_primary(lab: Lab, node1: PgController, node2: PgController) -> None:
+    insert(lab, node1, 5, "before failover")
+    wait_until(lambda: has_row(lab, node2, 5), what="row 5 on node 2")
+
+    node2.promote()
+    assert node2.status().role is DbRole.PRIMARY
+    assert node2.status().timeline == 2
+    # Split brain for a moment: node 1 writes something node 2 never gets.
+    insert(lab, node1, 6, "lost on the old timeline")
+
+    node1.demote()
+    stopped = node1.status()
+    assert stopped.role is DbRole.STOPPED
+    assert stopped.control_state is ClusterState.SHUT_DOWN
+    decision = decide(follower_view(1, 2, lab, node1, node2), stopped, now=0.0)
+    assert decision.action is Action.REWIND_OR_RECLONE
+    assert decision.leader == lab.endpoint(node2)
+
+    assert node1.rewind_from(lab.endpoint(node2)) is True
+    wait_until(lambda: node1.status().streaming, what="rewound node 1 to stream from node 2")
+    insert(lab, node2, 7, "after failover")
+    wait_until(lambda: has_row(lab, node1, 7), what="row 7 on node 1")
+    assert not has_row(lab, node1, 6)
+    assert node1.status().timeline == 2
+
+
+def test_pgdata_deleted_on_the_primary_then_reclone(lab: Lab, node1: PgController, node2: PgController) -> None:
+    # Seed 003's drill: the primary (now node 2) loses its data directory.
+    insert(lab, node2, 8, "before the disk died")
+    wait_until(lambda: has_row(lab, node1, 8), what="row 8 on node 1")
+    node2.fence()
+    remove_contents(node2.options.datadir)
+    assert node2.status().datadir is DataDirState.EMPTY
+
+    node1.promote()
+    insert(lab, node1, 9, "on the new primary")
+
+    assert node2.rewind_from(lab.endpoint(node1)) is False
+    decision = decide(follower_view(2, 1, lab, node1, node2), node2.status(), now=0.0)
+    assert decision.action is Action.CLONE_FROM_LEADER
+    node2.wipe()
+    node2.clone_from(lab.endpoint(node1))
+    wait_until(lambda: node2.status().streaming, what="re-cloned node 2 to stream")
+    for row_id in (8, 9):
+        assert has_row(lab, node2, row_id)
