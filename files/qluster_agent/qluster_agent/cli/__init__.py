@@ -1,0 +1,1 @@
+"""qlusterctl: the operator's command line, a client of the agent's HTTP API."""

@@ -1,0 +1,132 @@
+"""`qlusterctl`: list members, show or change the cluster config, switchover, reinit.
+
+It reads the API port and token from the agent's config file when it can, so on a node
+`qlusterctl list` just works; `--api` and `--token` override.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .client import ApiClient, ApiClientError
+from .table import human_bytes, render
+
+DEFAULT_CONFIG = "/etc/qluster/config.yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        client = _client(args)
+        return args.func(client, args)
+    except ApiClientError as exc:
+        print(f"qlusterctl: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qlusterctl", description="Operate a qluster cluster through its agent's API.")
+    parser.add_argument("--config", default=os.environ.get("CONFIG_PATH", DEFAULT_CONFIG),
+                        help="agent config to read the API port and token from (default %(default)s)")
+    parser.add_argument("--api", help="API base URL, e.g. http://10.0.0.5:8080")
+    parser.add_argument("--token", default=os.environ.get("QLUSTER_API_TOKEN"), help="API token")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="the members as a table").set_defaults(func=cmd_list)
+    sub.add_parser("map", help="the cluster map as JSON").set_defaults(func=cmd_map)
+    config = sub.add_parser("config", help="show or change the cluster's runtime settings")
+    config_sub = config.add_subparsers(dest="action", required=True)
+    config_sub.add_parser("show").set_defaults(func=cmd_config_show)
+    config_set = config_sub.add_parser("set", help="e.g. qlusterctl config set node-timeout=5s")
+    config_set.add_argument("settings", nargs="+", metavar="KEY=VALUE")
+    config_set.set_defaults(func=cmd_config_set)
+    switchover = sub.add_parser("switchover", help="hand leadership to another member")
+    switchover.add_argument("--to", required=True, help="member id or name")
+    switchover.set_defaults(func=cmd_switchover)
+    reinit = sub.add_parser("reinit", help="re-create a replica's database from the leader")
+    reinit.add_argument("member", help="member id or name")
+    reinit.add_argument("--yes", action="store_true", help="confirm: the member's data directory is wiped")
+    reinit.set_defaults(func=cmd_reinit)
+    return parser
+
+
+def _client(args: argparse.Namespace) -> ApiClient:
+    port, token = 8080, args.token
+    path = Path(args.config)
+    if path.is_file() and os.access(path, os.R_OK):
+        conf = yaml.safe_load(path.read_text()) or {}
+        port = int(conf.get("api-port", port))
+        token = token or conf.get("api-token")
+        token_file = conf.get("api-token-file")
+        if not token and token_file and os.access(token_file, os.R_OK):
+            token = Path(token_file).read_text().strip()
+    return ApiClient(args.api or f"http://127.0.0.1:{port}", token)
+
+
+def cmd_list(client: ApiClient, args: argparse.Namespace) -> int:
+    cmap = client.get("/map")
+    rows = []
+    for m in cmap.get("members", []):
+        rows.append([m.get("id"), m.get("name"), m.get("address"), m.get("role"), m.get("state"),
+                     m.get("db_role"), "yes" if m.get("streaming") else "no",
+                     m.get("wal_position"), human_bytes(m.get("lag_bytes"))])
+    print(render(["ID", "NAME", "ADDRESS", "ROLE", "STATE", "DB", "STREAMING", "WAL", "LAG"], rows))
+    leader = cmap.get("leader")
+    print(f"\nleader: {leader if leader else 'none'}   term: {cmap.get('term', '-')}")
+    return 0
+
+
+def cmd_map(client: ApiClient, args: argparse.Namespace) -> int:
+    print(json.dumps(client.get("/map"), indent=2))
+    return 0
+
+
+def cmd_config_show(client: ApiClient, args: argparse.Namespace) -> int:
+    print(json.dumps(client.get("/config"), indent=2))
+    return 0
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE pairs; values that are JSON literals (true, 3) become them, others stay strings."""
+    body: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ApiClientError(f"{pair!r} is not KEY=VALUE")
+        try:
+            body[key] = json.loads(raw)
+        except ValueError:
+            body[key] = raw
+    return body
+
+
+def cmd_config_set(client: ApiClient, args: argparse.Namespace) -> int:
+    print(json.dumps(client.post("/config", parse_settings(args.settings)), indent=2))
+    return 0
+
+
+def cmd_switchover(client: ApiClient, args: argparse.Namespace) -> int:
+    result = client.post("/switchover", {"leader": args.to})
+    print(result.get("message", json.dumps(result)))
+    return 0
+
+
+def cmd_reinit(client: ApiClient, args: argparse.Namespace) -> int:
+    if not args.yes:
+        print(f"qlusterctl: reinit wipes the data directory of {args.member}; add --yes to confirm",
+              file=sys.stderr)
+        return 2
+    result = client.post("/reinit", {"member": args.member})
+    print(result.get("message", json.dumps(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
