@@ -1,0 +1,1 @@
+"""The cluster state replicated through consensus: runtime settings, member metadata, requests."""

@@ -1,0 +1,112 @@
+"""The replicated state machine: what every node agrees on besides membership itself.
+
+Membership (who votes, who observes) lives in the consensus core's configuration. This state
+holds what the layer above needs about the members and the cluster: each member's name and
+addresses, the runtime settings of POST /config, and pending operator requests (reinit). It is
+changed only by applying committed commands, in log order, so every node holds the same value.
+Commands and snapshots are JSON: they are small and an operator can read them in a dump.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..config.model import ClusterSettings
+from ..config.runtime import cluster_settings_to_json, validate_cluster_update
+
+
+class CommandError(ValueError):
+    """A committed command that cannot be applied; every node rejects it the same way."""
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    id: int
+    name: str
+    address: str
+    api_port: int
+    db_port: int | None  # None for an observer (no database)
+    observer: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "address": self.address, "api_port": self.api_port,
+                "db_port": self.db_port, "observer": self.observer}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> "MemberInfo":
+        return MemberInfo(int(data["id"]), str(data["name"]), str(data["address"]), int(data["api_port"]),
+                          None if data.get("db_port") is None else int(data["db_port"]),
+                          bool(data.get("observer", False)))
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    settings: ClusterSettings
+    members: dict[int, MemberInfo] = field(default_factory=dict, hash=False)
+    # member id -> request id of the latest reinit asked for it; the member acts once per id.
+    reinit_requests: dict[int, str] = field(default_factory=dict, hash=False)
+
+    # --- commands --------------------------------------------------------------------------
+    @staticmethod
+    def cmd_settings(settings: ClusterSettings) -> bytes:
+        return _encode({"op": "settings", "settings": cluster_settings_to_json(settings)})
+
+    @staticmethod
+    def cmd_member(info: MemberInfo) -> bytes:
+        return _encode({"op": "member", "member": info.to_json()})
+
+    @staticmethod
+    def cmd_forget(member_id: int) -> bytes:
+        return _encode({"op": "forget", "id": member_id})
+
+    @staticmethod
+    def cmd_reinit(member_id: int, request_id: str) -> bytes:
+        return _encode({"op": "reinit", "id": member_id, "request": request_id})
+
+    def apply(self, command: bytes) -> "ClusterState":
+        try:
+            data = json.loads(command)
+            op = data["op"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CommandError(f"unreadable command: {exc}") from None
+        if op == "settings":
+            settings, problems = validate_cluster_update(data.get("settings"), self.settings)
+            if settings is None:
+                raise CommandError("; ".join(problems))
+            return replace(self, settings=settings)
+        if op == "member":
+            info = MemberInfo.from_json(data["member"])
+            return replace(self, members={**self.members, info.id: info})
+        if op == "forget":
+            members = {k: v for k, v in self.members.items() if k != int(data["id"])}
+            reinits = {k: v for k, v in self.reinit_requests.items() if k != int(data["id"])}
+            return replace(self, members=members, reinit_requests=reinits)
+        if op == "reinit":
+            return replace(self, reinit_requests={**self.reinit_requests, int(data["id"]): str(data["request"])})
+        raise CommandError(f"unknown command {op!r}")
+
+    # --- snapshots -------------------------------------------------------------------------
+    def to_snapshot(self) -> bytes:
+        return _encode({
+            "settings": cluster_settings_to_json(self.settings),
+            "members": [m.to_json() for m in sorted(self.members.values(), key=lambda m: m.id)],
+            "reinit_requests": {str(k): v for k, v in self.reinit_requests.items()},
+        })
+
+    @staticmethod
+    def from_snapshot(data: bytes, defaults: ClusterSettings) -> "ClusterState":
+        if not data:
+            return ClusterState(defaults)
+        raw = json.loads(data)
+        settings, problems = validate_cluster_update(raw.get("settings", {}), defaults)
+        if settings is None:
+            raise CommandError("snapshot settings invalid: " + "; ".join(problems))
+        members = {int(m["id"]): MemberInfo.from_json(m) for m in raw.get("members", [])}
+        reinits = {int(k): str(v) for k, v in raw.get("reinit_requests", {}).items()}
+        return ClusterState(settings, members, reinits)
+
+
+def _encode(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()

@@ -1,0 +1,51 @@
+"""The replicated state machine: commands apply deterministically and survive a snapshot."""
+
+from __future__ import annotations
+
+import pytest
+
+from qluster_agent.cluster.state import ClusterState, CommandError, MemberInfo
+from qluster_agent.config.runtime import default_cluster_settings, validate_cluster_update
+
+DEFAULTS = default_cluster_settings()
+N1 = MemberInfo(1, "qluster-01", "10.0.0.1", 8080, 5432)
+POOLER = MemberInfo(9, "qluster-nfs", "10.0.0.9", 8080, None, observer=True)
+
+
+def test_member_commands_add_update_and_forget():
+    state = ClusterState(DEFAULTS).apply(ClusterState.cmd_member(N1)).apply(ClusterState.cmd_member(POOLER))
+    assert state.members == {1: N1, 9: POOLER}
+    moved = MemberInfo(1, "qluster-01", "10.0.0.11", 8080, 5432)
+    state = state.apply(ClusterState.cmd_member(moved))
+    assert state.members[1].address == "10.0.0.11"
+    state = state.apply(ClusterState.cmd_forget(9))
+    assert set(state.members) == {1}
+
+
+def test_settings_command_changes_only_what_it_names():
+    new, problems = validate_cluster_update({"node-timeout": "5s"}, DEFAULTS)
+    assert not problems
+    state = ClusterState(DEFAULTS).apply(ClusterState.cmd_settings(new))
+    assert state.settings.node_timeout == 5.0
+    assert state.settings.heartbeat_interval == DEFAULTS.heartbeat_interval
+
+
+@pytest.mark.parametrize("command", [b"not json", b'{"op": "launch"}', b'{"nop": 1}'])
+def test_bad_commands_are_rejected_the_same_way_everywhere(command):
+    with pytest.raises(CommandError):
+        ClusterState(DEFAULTS).apply(command)
+
+
+def test_snapshot_round_trip():
+    state = (ClusterState(DEFAULTS).apply(ClusterState.cmd_member(N1))
+             .apply(ClusterState.cmd_member(POOLER)).apply(ClusterState.cmd_reinit(1, "r-1")))
+    new, _ = validate_cluster_update({"heartbeat-interval": "50ms"}, DEFAULTS)
+    state = state.apply(ClusterState.cmd_settings(new))
+    again = ClusterState.from_snapshot(state.to_snapshot(), DEFAULTS)
+    assert again == state
+    assert again.members == state.members
+    assert again.reinit_requests == {1: "r-1"}
+
+
+def test_empty_snapshot_is_the_defaults():
+    assert ClusterState.from_snapshot(b"", DEFAULTS).settings == DEFAULTS
