@@ -30,6 +30,13 @@ def archive_segment(source: Path, name: str, dest_dir: Path) -> bool:
     the directory is fsynced so the new name survives a crash.
     """
     check_wal_name(name)
+    try:
+        return _archive(source, name, dest_dir)
+    except OSError as exc:
+        raise ArchiveError(f"cannot archive {name} into {dest_dir}: {exc.strerror or exc}") from None
+
+
+def _archive(source: Path, name: str, dest_dir: Path) -> bool:
     if not dest_dir.is_dir():
         raise ArchiveError(f"archive directory {dest_dir} does not exist (is the share mounted?)")
     if not source.is_file():
@@ -54,13 +61,9 @@ def archive_segment(source: Path, name: str, dest_dir: Path) -> bool:
             os.rename(tmp, target)
         fsync_dir(dest_dir)
         return True
-    except OSError as exc:
-        raise ArchiveError(f"cannot archive {name} into {dest_dir}: {exc.strerror or exc}") from None
     finally:
         try:
             tmp.unlink()
-        except FileNotFoundError:
-            pass
         except OSError:
             pass
 

@@ -20,7 +20,11 @@ def restore_segment(name: str, target: Path, src_dir: Path) -> None:
     """
     check_wal_name(name)
     source = src_dir / name
-    if not source.is_file():
+    try:
+        present = source.is_file()
+    except OSError as exc:
+        raise ArchiveError(f"cannot look for {name} in {src_dir}: {exc.strerror or exc}") from None
+    if not present:
         raise NotInArchive(name)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
@@ -32,4 +36,4 @@ def restore_segment(name: str, target: Path, src_dir: Path) -> None:
         try:
             tmp.unlink()
         except OSError:
-            pass
+            pass  # already renamed, or never created

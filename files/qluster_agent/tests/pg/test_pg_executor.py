@@ -1,0 +1,79 @@
+import threading
+
+import pytest
+
+from qluster_agent.pg.cancel import CancelToken
+from qluster_agent.pg.executor import LongOperationExecutor
+from qluster_agent.pg.operation import LongOperation
+from qluster_agent.pg.process import CommandRunner
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_runs_one_operation_at_a_time_and_reports_progress() -> None:
+    clock = FakeClock()
+    executor = LongOperationExecutor(clock)
+    release = threading.Event()
+    assert executor.submit(LongOperation.BASE_BACKUP, lambda cancel: release.wait(10))
+    assert not executor.submit(LongOperation.REWIND, lambda cancel: None)
+    running = executor.running()
+    assert running is not None and running.kind is LongOperation.BASE_BACKUP
+    clock.now = 112.0
+    assert running.describe(clock.now) == "base backup in progress for 12 s"
+    assert executor.take_finished() is None
+
+    release.set()
+    assert executor.wait(10)
+    finished = executor.take_finished()
+    assert finished is not None and finished.succeeded
+    assert executor.take_finished() is None  # handed out once
+
+
+def test_failure_is_reported_as_one_line() -> None:
+    executor = LongOperationExecutor(FakeClock())
+
+    def fail(cancel: CancelToken) -> None:
+        raise RuntimeError("pg_basebackup exited with 1: could not connect\nmore detail")
+
+    executor.submit(LongOperation.BASE_BACKUP, fail)
+    executor.wait(10)
+    finished = executor.take_finished()
+    assert finished is not None and not finished.succeeded and not finished.cancelled
+    assert finished.error == "pg_basebackup exited with 1: could not connect"
+    assert "failed after" in finished.describe()
+
+
+def test_cancel_stops_an_operation_that_checks_its_token() -> None:
+    executor = LongOperationExecutor(FakeClock())
+    started = threading.Event()
+
+    def slow(cancel: CancelToken) -> None:
+        started.set()
+        while not cancel.wait(0.01):
+            pass
+        cancel.raise_if_cancelled()
+
+    executor.submit(LongOperation.REWIND, slow)
+    started.wait(10)
+    executor.cancel()
+    assert executor.wait(10)
+    finished = executor.take_finished()
+    assert finished is not None and finished.cancelled
+    assert executor.submit(LongOperation.REWIND, lambda cancel: None)  # free again
+    executor.wait(10)
+
+
+@pytest.mark.timeout(20)
+def test_cancel_kills_a_running_command() -> None:
+    executor = LongOperationExecutor(FakeClock())
+    executor.submit(LongOperation.BASE_BACKUP, lambda cancel: CommandRunner().run(["sleep", "60"], cancel=cancel))
+    executor.cancel()
+    assert executor.wait(10)
+    finished = executor.take_finished()
+    assert finished is not None and finished.cancelled
