@@ -1,0 +1,194 @@
+"""The HA decision: from one cluster view and one database status to one action (pure).
+
+No clock reads, no I/O, no sleeping: `now` comes in as an argument. The rules, in the order
+they are checked:
+
+1. Safety first: a writable database on a node that is not the leader with quorum stops taking
+   writes at once (fence when no one else can be trusted to lead yet, demote when a new leader
+   is known or a switchover was asked for). This is checked even while a long operation runs.
+2. While a long operation runs, say so and do nothing else.
+3. The leader with quorum makes its database the primary: bootstrap an empty cluster (only when
+   no marker and nobody else has data), start, promote, keep the synchronous standbys right,
+   and step down when its database cannot run.
+4. A follower gets its database streaming from the leader: clone when empty, rewind (or
+   re-clone) a former primary, start, follow a new leader, and remove the add_node marker only
+   once streaming.
+"""
+
+from __future__ import annotations
+
+from ..pg.conninfo import Endpoint
+from ..pg.status import DataDirState, DbRole, PgStatus
+from .decision import Action, Decision
+from .sync_standbys import desired_sync_standbys
+from .view import ClusterView
+
+# A leader whose database failed to start this many times in a row hands leadership over.
+LEADER_START_ATTEMPTS = 1
+# A replica whose database failed to start this many times in a row is rebuilt from the leader.
+REPLICA_START_ATTEMPTS = 2
+
+
+def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
+    me = f"I am node {view.my_id}"
+    if view.am_observer:
+        return Decision(Action.NOTHING, f"{me}, an observer without a database; nothing to do")
+    unsafe = _stop_unsafe_writes(view, pg, me)
+    if unsafe is not None:
+        return unsafe
+    if view.operation is not None:
+        took = "" if view.operation_started_at is None else f" for {now - view.operation_started_at:.0f} s"
+        return Decision(Action.REPORT_IN_PROGRESS, f"{me}; {view.operation.value} in progress{took}")
+    if view.is_leader:
+        return _as_leader(view, pg, me)
+    return _as_follower(view, pg, me)
+
+
+def _stop_unsafe_writes(view: ClusterView, pg: PgStatus, me: str) -> Decision | None:
+    if pg.role is not DbRole.PRIMARY:
+        return None
+    if view.is_leader and view.has_quorum:
+        target = view.switchover_target
+        if target is not None and target != view.my_id:
+            return Decision(
+                Action.DEMOTE,
+                f"{me}, the leader; switchover to node {target} requested, "
+                "demoting my database so it can take over with all WAL",
+            )
+        return None
+    if view.is_leader:
+        return Decision(
+            Action.FENCE,
+            f"{me}, the leader, but I lost quorum; fencing my database " "before another node can be elected",
+        )
+    if view.leader_id is not None and view.leader_id != view.my_id:
+        return Decision(
+            Action.DEMOTE,
+            f"{me} and my database is writable but node {view.leader_id} " "is the leader; demoting",
+            leader=view.leader_endpoint,
+        )
+    return Decision(Action.FENCE, f"{me} and my database is writable but I am not the leader; fencing it")
+
+
+def _as_leader(view: ClusterView, pg: PgStatus, me: str) -> Decision:
+    if not view.has_quorum:
+        return Decision(
+            Action.NOTHING, f"{me}, the leader without quorum; my database stays read-only " "until quorum returns"
+        )
+    me = f"{me}, the leader with quorum"
+    sync = desired_sync_standbys(view)
+    if pg.datadir is DataDirState.EMPTY:
+        if view.add_node_marker:
+            return Decision(
+                Action.STEP_DOWN,
+                f"{me}, but my data directory is empty and I carry the "
+                "add_node marker (I must join as a replica); stepping down",
+            )
+        if view.others_hold_data:
+            return Decision(
+                Action.STEP_DOWN,
+                f"{me}, but my data directory is empty while other members "
+                "hold data; stepping down so I can clone from them",
+            )
+        return Decision(
+            Action.BOOTSTRAP,
+            f"{me}; my data directory is empty and there is no add_node " "marker, initialising the cluster's database",
+            sync=sync,
+        )
+    if pg.datadir is DataDirState.INVALID:
+        return Decision(Action.STEP_DOWN, f"{me}, but my data directory is not a usable database; stepping down")
+    if pg.role is DbRole.STOPPED:
+        if pg.start_failures >= LEADER_START_ATTEMPTS:
+            return Decision(Action.STEP_DOWN, f"{me}, but my database failed to start; stepping down")
+        # Started in recovery and promoted next cycle: promotion always opens a new timeline,
+        # so this node's new history can never be confused with another node's on the old one.
+        return Decision(
+            Action.START_AS_REPLICA, f"{me}; my database is stopped, starting it in recovery " "to promote it"
+        )
+    if pg.role is DbRole.UNAVAILABLE:
+        return Decision(Action.NOTHING, f"{me}; waiting for my database to accept connections")
+    target = view.switchover_target
+    if target is not None and target != view.my_id:
+        return Decision(Action.NOTHING, f"{me}; switchover to node {target} requested, not promoting")
+    if pg.role is DbRole.REPLICA:
+        return Decision(Action.PROMOTE, f"{me}; promoting my database to primary", sync=sync)
+    if pg.synchronous_standby_names != sync.render():
+        wanted = sync.render() or "asynchronous"
+        return Decision(Action.UPDATE_SYNC_STANDBYS, f"{me}; setting synchronous standbys to {wanted}", sync=sync)
+    return Decision(Action.NOTHING, f"{me}; nothing to do")
+
+
+def _as_follower(view: ClusterView, pg: PgStatus, me: str) -> Decision:
+    leader = view.leader_endpoint
+    leader_name = f"node {view.leader_id}"
+    wait = ""
+    if leader is None:
+        wait = "there is no leader" if view.leader_id is None else f"the address of {leader_name} is unknown"
+    if pg.datadir is DataDirState.EMPTY:
+        if leader is None:
+            why = "I carry the add_node marker" if view.add_node_marker else "my data directory is empty"
+            return Decision(Action.WAIT_FOR_LEADER, f"{me}; {why} but {wait} to clone from; waiting")
+        return Decision(
+            Action.CLONE_FROM_LEADER,
+            f"{me}; my data directory is empty, cloning it from " f"{leader_name}",
+            leader=leader,
+        )
+    if pg.datadir is DataDirState.INVALID or (pg.role is DbRole.STOPPED and view.add_node_marker):
+        what = (
+            "my data directory is not a usable database"
+            if pg.datadir is DataDirState.INVALID
+            else "my clone never reached streaming (add_node marker still present)"
+        )
+        if leader is None:
+            return Decision(Action.WAIT_FOR_LEADER, f"{me}; {what} and {wait}; waiting")
+        return Decision(Action.RECLONE_FROM_LEADER, f"{me}; {what}, cloning afresh from {leader_name}", leader=leader)
+    if pg.role is DbRole.STOPPED:
+        return _start_stopped_follower(pg, me, leader, leader_name, wait)
+    if pg.role is DbRole.UNAVAILABLE:
+        return Decision(Action.NOTHING, f"{me}; waiting for my database to accept connections")
+    # A replica from here on (a primary was handled by _stop_unsafe_writes).
+    if leader is None:
+        return Decision(Action.NOTHING, f"{me}, a replica; {wait}, staying read-only")
+    if pg.upstream != leader:
+        was = pg.upstream.describe() if pg.upstream else "nobody"
+        return Decision(
+            Action.FOLLOW_NEW_LEADER,
+            f"{me}, a replica following {was}; switching to {leader_name} " f"at {leader.describe()}",
+            leader=leader,
+        )
+    if not pg.streaming:
+        return Decision(Action.NOTHING, f"{me}, a replica of {leader_name}, not streaming yet")
+    if view.add_node_marker:
+        return Decision(
+            Action.REMOVE_ADD_NODE_MARKER,
+            f"{me}, a new replica now streaming from {leader_name}; " "removing the add_node marker",
+        )
+    return Decision(Action.NOTHING, f"{me}, a replica streaming from {leader_name}; nothing to do")
+
+
+def _start_stopped_follower(pg: PgStatus, me: str, leader: Endpoint | None, leader_name: str, wait: str) -> Decision:
+    if pg.last_ran_as_primary:
+        if leader is None:
+            return Decision(
+                Action.WAIT_FOR_LEADER,
+                f"{me}; my database last ran as a primary and {wait} to " "rewind from; keeping it stopped",
+            )
+        return Decision(
+            Action.REWIND_OR_RECLONE,
+            f"{me}; my database last ran as a primary, rewinding it onto " f"{leader_name} (re-cloning if that fails)",
+            leader=leader,
+        )
+    if pg.start_failures >= REPLICA_START_ATTEMPTS:
+        if leader is None:
+            return Decision(
+                Action.WAIT_FOR_LEADER,
+                f"{me}; my database failed to start {pg.start_failures} times " f"and {wait} to rebuild from; waiting",
+            )
+        return Decision(
+            Action.REWIND_OR_RECLONE,
+            f"{me}; my database failed to start {pg.start_failures} times, " f"rebuilding it from {leader_name}",
+            leader=leader,
+        )
+    if leader is None:
+        return Decision(Action.START_AS_REPLICA, f"{me}; {wait}, starting my database as a read-only replica")
+    return Decision(Action.START_AS_REPLICA, f"{me}; starting my database as a replica of {leader_name}", leader=leader)

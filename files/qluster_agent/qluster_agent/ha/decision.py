@@ -1,0 +1,35 @@
+"""What decide() returns: one action and one sentence saying why."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ..pg.conninfo import Endpoint
+from ..pg.sync import SyncStandbys
+
+
+class Action(enum.Enum):
+    NOTHING = "nothing"
+    REPORT_IN_PROGRESS = "report in progress"
+    BOOTSTRAP = "bootstrap"  # controller.bootstrap(sync)
+    WAIT_FOR_LEADER = "wait for leader"
+    CLONE_FROM_LEADER = "clone from leader"  # controller.clone_from(leader)
+    RECLONE_FROM_LEADER = "reclone from leader"  # controller.reclone_from(leader): wipe + clone
+    START_AS_REPLICA = "start as replica"  # controller.start_as_replica(leader or None)
+    FOLLOW_NEW_LEADER = "follow new leader"  # controller.follow(leader)
+    REWIND_OR_RECLONE = "rewind or reclone"  # controller.rewind_or_reclone(leader)
+    PROMOTE = "promote"  # controller.promote(sync)
+    DEMOTE = "demote"  # controller.demote(leader)
+    FENCE = "fence"  # controller.fence()
+    STEP_DOWN = "step down"  # consensus: give up leadership
+    UPDATE_SYNC_STANDBYS = "update sync standbys"  # controller.set_synchronous_standbys(sync)
+    REMOVE_ADD_NODE_MARKER = "remove add_node marker"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str  # one sentence for the log: "I am node 2, the leader with quorum; nothing to do"
+    leader: Endpoint | None = None  # whom to clone from / follow / rewind from
+    sync: SyncStandbys | None = None  # for BOOTSTRAP, PROMOTE, UPDATE_SYNC_STANDBYS

@@ -1,0 +1,73 @@
+"""What the consensus runtime tells the HA loop about the cluster, as one frozen snapshot."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ..pg.conninfo import Endpoint
+from ..pg.operation import LongOperation
+
+
+class MemberRole(enum.Enum):
+    VOTER = "voter"  # a database node that votes
+    OBSERVER = "observer"  # the pooler host (QCP): no database, no vote
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    role: MemberRole
+    host: str
+    db_port: int | None = None
+    # The WAL position the member last reported (its PgStatus.wal_position); None: no data.
+    wal_position: int | None = None
+
+    @property
+    def db_endpoint(self) -> Endpoint | None:
+        return Endpoint(self.host, self.db_port) if self.db_port is not None else None
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    my_id: int
+    # I am the consensus leader ...
+    is_leader: bool
+    # ... and my lease is valid: a majority heard from me recently enough that nobody else can
+    # have been elected. A leader without it must not accept writes.
+    has_quorum: bool
+    leader_id: int | None
+    members: tuple[Member, ...] = field(default_factory=tuple)
+    # /opt/qluster/add_node exists: join as a new replica via base backup (seed 000 §7.2).
+    add_node_marker: bool = False
+    switchover_target: int | None = None
+    # The long operation the executor is running, if any.
+    operation: LongOperation | None = None
+    operation_started_at: float | None = None  # same clock as decide()'s `now`
+    quorum_replication: bool = True
+    replication_factor: int = 0
+
+    def member(self, member_id: int | None) -> Member | None:
+        return next((m for m in self.members if m.id == member_id), None)
+
+    @property
+    def me(self) -> Member | None:
+        return self.member(self.my_id)
+
+    @property
+    def am_observer(self) -> bool:
+        me = self.me
+        return me is not None and me.role is MemberRole.OBSERVER
+
+    @property
+    def leader_endpoint(self) -> Endpoint | None:
+        """The leader's database address, when there is a leader other than me that we know."""
+        if self.leader_id is None or self.leader_id == self.my_id:
+            return None
+        leader = self.member(self.leader_id)
+        return leader.db_endpoint if leader else None
+
+    @property
+    def others_hold_data(self) -> bool:
+        """Some other member reported WAL: a database exists, so this node must not initdb."""
+        return any(m.wal_position is not None for m in self.members if m.id != self.my_id)

@@ -1,0 +1,261 @@
+"""Decision tables: (cluster view, database status) -> (action, words in the reason).
+
+Plain data in, plain data out: no patching, no clock, no database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from qluster_agent.ha.decide import decide
+from qluster_agent.ha.decision import Action
+from qluster_agent.ha.view import ClusterView, Member, MemberRole
+from qluster_agent.pg.controldata import ClusterState
+from qluster_agent.pg.conninfo import Endpoint
+from qluster_agent.pg.operation import LongOperation
+from qluster_agent.pg.status import DataDirState, PgStatus
+from qluster_agent.pg.sync import SyncStandbys
+
+N1 = Endpoint("10.77.0.1", 5432)
+N2 = Endpoint("10.77.0.2", 5432)
+MEMBERS = (
+    Member(1, MemberRole.VOTER, "10.77.0.1", 5432, wal_position=100),
+    Member(2, MemberRole.VOTER, "10.77.0.2", 5432, wal_position=100),
+    Member(3, MemberRole.VOTER, "10.77.0.3", 5432, wal_position=90),
+    Member(9, MemberRole.OBSERVER, "10.77.0.9"),
+)
+FRESH = tuple(replace(m, wal_position=None) for m in MEMBERS)
+SYNC_3 = 'ANY 1 ("qluster_2", "qluster_3")'
+
+
+def leader(me: int = 1, **kw) -> ClusterView:
+    return ClusterView(
+        **{"my_id": me, "is_leader": True, "has_quorum": True, "leader_id": me, "members": MEMBERS, **kw}
+    )
+
+
+def follower(me: int = 2, leader_id: int | None = 1, **kw) -> ClusterView:
+    return ClusterView(
+        **{"my_id": me, "is_leader": False, "has_quorum": False, "leader_id": leader_id, "members": MEMBERS, **kw}
+    )
+
+
+EMPTY = PgStatus(datadir=DataDirState.EMPTY, running=False, accepting=False)
+INVALID = PgStatus(datadir=DataDirState.INVALID, running=False, accepting=False)
+PRIMARY = PgStatus(
+    datadir=DataDirState.VALID,
+    running=True,
+    accepting=True,
+    in_recovery=False,
+    timeline=1,
+    current_lsn=100,
+    synchronous_standby_names=SYNC_3,
+)
+REPLICA = PgStatus(
+    datadir=DataDirState.VALID,
+    running=True,
+    accepting=True,
+    in_recovery=True,
+    timeline=1,
+    received_lsn=100,
+    replayed_lsn=100,
+    streaming=True,
+    upstream=N1,
+)
+STOPPED_REPLICA = PgStatus(
+    datadir=DataDirState.VALID, running=False, accepting=False, control_state=ClusterState.SHUT_DOWN_IN_RECOVERY
+)
+STOPPED_PRIMARY = replace(STOPPED_REPLICA, control_state=ClusterState.SHUT_DOWN)
+CRASHED_PRIMARY = replace(STOPPED_REPLICA, control_state=ClusterState.IN_PRODUCTION)
+STARTING = PgStatus(datadir=DataDirState.VALID, running=True, accepting=False)
+
+CASES = [
+    # --- bootstrap (seed 000 §7) ---
+    ("first leader initialises", leader(members=FRESH), EMPTY, Action.BOOTSTRAP, "initialising"),
+    (
+        "leader with marker never initdbs",
+        leader(members=FRESH, add_node_marker=True),
+        EMPTY,
+        Action.STEP_DOWN,
+        "add_node marker",
+    ),
+    ("leader without data while others have it", leader(), EMPTY, Action.STEP_DOWN, "other members hold data"),
+    (
+        "follower without marker does not initdb",
+        follower(members=FRESH, leader_id=None),
+        EMPTY,
+        Action.WAIT_FOR_LEADER,
+        "no leader",
+    ),
+    (
+        "marker and leader: clone",
+        follower(add_node_marker=True),
+        EMPTY,
+        Action.CLONE_FROM_LEADER,
+        "cloning it from node 1",
+    ),
+    (
+        "marker without leader: wait and say so",
+        follower(leader_id=None, add_node_marker=True),
+        EMPTY,
+        Action.WAIT_FOR_LEADER,
+        "I carry the add_node marker but there is no leader",
+    ),
+    (
+        "leader address unknown",
+        follower(leader_id=7, add_node_marker=True),
+        EMPTY,
+        Action.WAIT_FOR_LEADER,
+        "address of node 7 is unknown",
+    ),
+    (
+        "marker removed only once streaming",
+        follower(add_node_marker=True),
+        REPLICA,
+        Action.REMOVE_ADD_NODE_MARKER,
+        "now streaming",
+    ),
+    (
+        "marker kept while not streaming",
+        follower(add_node_marker=True),
+        replace(REPLICA, streaming=False),
+        Action.NOTHING,
+        "not streaming yet",
+    ),
+    (
+        "stopped clone with marker never streamed",
+        follower(add_node_marker=True),
+        STOPPED_REPLICA,
+        Action.RECLONE_FROM_LEADER,
+        "never reached streaming",
+    ),
+    # --- the leader's database ---
+    ("leader nothing to do", leader(), PRIMARY, Action.NOTHING, "I am node 1, the leader with quorum; nothing to do"),
+    ("winning leadership promotes", leader(), REPLICA, Action.PROMOTE, "promoting"),
+    ("stopped leader database starts in recovery", leader(), STOPPED_PRIMARY, Action.START_AS_REPLICA, "to promote it"),
+    (
+        "leader whose database cannot start steps down",
+        leader(),
+        replace(STOPPED_PRIMARY, start_failures=1),
+        Action.STEP_DOWN,
+        "failed to start",
+    ),
+    ("leader with unusable data dir steps down", leader(), INVALID, Action.STEP_DOWN, "not a usable database"),
+    ("leader waits for a starting database", leader(), STARTING, Action.NOTHING, "accept connections"),
+    (
+        "sync standbys brought up to date",
+        leader(),
+        replace(PRIMARY, synchronous_standby_names=""),
+        Action.UPDATE_SYNC_STANDBYS,
+        SYNC_3,
+    ),
+    (
+        "async when quorum replication is off",
+        leader(quorum_replication=False),
+        PRIMARY,
+        Action.UPDATE_SYNC_STANDBYS,
+        "asynchronous",
+    ),
+    # --- losing leadership or quorum: stop writes at once ---
+    ("leader losing quorum fences", leader(has_quorum=False), PRIMARY, Action.FENCE, "lost quorum"),
+    (
+        "leader without quorum keeps a replica read-only",
+        leader(has_quorum=False),
+        REPLICA,
+        Action.NOTHING,
+        "without quorum",
+    ),
+    ("writable non-leader with a new leader demotes", follower(), PRIMARY, Action.DEMOTE, "node 1 is the leader"),
+    ("writable node with no leader fences", follower(leader_id=None), PRIMARY, Action.FENCE, "fencing"),
+    ("switchover demotes the leader", leader(switchover_target=2), PRIMARY, Action.DEMOTE, "switchover to node 2"),
+    ("switchover: leader does not promote", leader(switchover_target=2), REPLICA, Action.NOTHING, "not promoting"),
+    (
+        "fencing is not delayed by a running operation",
+        leader(has_quorum=False, operation=LongOperation.REWIND),
+        PRIMARY,
+        Action.FENCE,
+        "lost quorum",
+    ),
+    # --- followers ---
+    ("replica streaming", follower(), REPLICA, Action.NOTHING, "streaming from node 1; nothing to do"),
+    (
+        "replica follows a new leader",
+        follower(leader_id=2, me=3),
+        REPLICA,
+        Action.FOLLOW_NEW_LEADER,
+        "switching to node 2",
+    ),
+    ("replica without leader stays read-only", follower(leader_id=None), REPLICA, Action.NOTHING, "read-only"),
+    ("stopped replica starts", follower(), STOPPED_REPLICA, Action.START_AS_REPLICA, "replica of node 1"),
+    (
+        "stopped replica without leader still starts read-only",
+        follower(leader_id=None),
+        STOPPED_REPLICA,
+        Action.START_AS_REPLICA,
+        "read-only replica",
+    ),
+    (
+        "old leader rejoins via rewind",
+        follower(leader_id=2, me=1),
+        STOPPED_PRIMARY,
+        Action.REWIND_OR_RECLONE,
+        "rewinding it onto node 2",
+    ),
+    (
+        "crashed old leader rejoins via rewind",
+        follower(leader_id=2, me=1),
+        CRASHED_PRIMARY,
+        Action.REWIND_OR_RECLONE,
+        "last ran as a primary",
+    ),
+    (
+        "old leader waits stopped for a leader",
+        follower(leader_id=None, me=1),
+        STOPPED_PRIMARY,
+        Action.WAIT_FOR_LEADER,
+        "keeping it stopped",
+    ),
+    ("PGDATA deleted: re-clone", follower(leader_id=2, me=1), EMPTY, Action.CLONE_FROM_LEADER, "cloning"),
+    ("garbage in data dir: re-clone", follower(), INVALID, Action.RECLONE_FROM_LEADER, "not a usable database"),
+    (
+        "replica that keeps failing to start is rebuilt",
+        follower(),
+        replace(STOPPED_REPLICA, start_failures=2),
+        Action.REWIND_OR_RECLONE,
+        "failed to start 2 times",
+    ),
+    ("follower waits for a starting database", follower(), STARTING, Action.NOTHING, "accept connections"),
+    # --- long operations and observers ---
+    (
+        "base backup in progress",
+        follower(operation=LongOperation.BASE_BACKUP, operation_started_at=88.0),
+        EMPTY,
+        Action.REPORT_IN_PROGRESS,
+        "base backup in progress for 12 s",
+    ),
+    ("observer has no database", follower(me=9), EMPTY, Action.NOTHING, "observer"),
+]
+
+
+@pytest.mark.parametrize("view, pg, action, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_decision_table(view: ClusterView, pg: PgStatus, action: Action, words: str) -> None:
+    decision = decide(view, pg, now=100.0)
+    assert decision.action is action, decision.reason
+    assert words in decision.reason
+
+
+def test_reasons_name_the_node_and_read_as_one_sentence() -> None:
+    for _, view, pg, _, _ in CASES:
+        reason = decide(view, pg, now=100.0).reason
+        assert reason.startswith(f"I am node {view.my_id}")
+        assert "\n" not in reason
+
+
+def test_actions_carry_what_the_executor_needs() -> None:
+    assert decide(follower(add_node_marker=True), EMPTY, 0).leader == N1
+    assert decide(follower(leader_id=2, me=1), STOPPED_PRIMARY, 0).leader == N2
+    assert decide(leader(), REPLICA, 0).sync == SyncStandbys(1, ("qluster_2", "qluster_3"))
+    assert decide(leader(members=FRESH), EMPTY, 0).sync == SyncStandbys(1, ("qluster_2", "qluster_3"))
+    assert decide(follower(), PRIMARY, 0).leader == N1
