@@ -1,0 +1,11 @@
+"""QRaft: the agent's consensus core (pure state machine), its message types and wire codec."""
+from .config import CoreConfig
+from .core import ProposalDropped
+from .rawnode import RawNode
+from .ready import Ready
+from .types import (NONE, ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message,
+                    MessageType, Role, Snapshot, SoftState)
+
+__all__ = ["CoreConfig", "ProposalDropped", "RawNode", "Ready", "NONE", "ConfChange", "ConfChangeType",
+           "ConfState", "Entry", "EntryType", "HardState", "Message", "MessageType", "Role", "Snapshot",
+           "SoftState"]
