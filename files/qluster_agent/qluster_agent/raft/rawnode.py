@@ -56,8 +56,8 @@ class RawNode:
         """Feed a message received from a peer (local message types are refused)."""
         if msg.type in LOCAL_TYPES:
             raise ValueError(f"{msg.describe()} is local; use the RawNode methods")
-        if msg.frm <= 0:
-            return
+        if msg.frm <= 0 or msg.to != self.raft.id:
+            return  # multicast transports deliver everybody's traffic: keep only ours
         self.raft.step(msg)
 
     def campaign(self) -> None:

@@ -1,0 +1,279 @@
+"""The consensus runtime: the one loop that drives a RawNode with real time, disk and network.
+
+Each cycle: wait for datagrams until the next tick is due, step them in, tick (once per
+elapsed tick interval), then handle every Ready in the order the core's safety depends on:
+persist (fsync when must_sync), send, apply, advance.  A vote or an acknowledgement therefore
+leaves only after the state it depends on is on disk.
+
+Other threads talk to the loop through a command queue and read an immutable RuntimeStatus;
+they never touch the RawNode.  `run_once()` is public so tests can drive the loop by hand with
+a fake clock and transport.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Callable, Dict, FrozenSet, List, Optional, Protocol, Sequence, Tuple
+
+from .codec import DecodeError, decode, encode
+from .config import CoreConfig
+from .core import ProposalDropped
+from .rawnode import RawNode
+from .ready import Ready
+from .types import NONE, ConfChange, ConfState, Entry, HardState, Role, Snapshot
+
+_log = logging.getLogger(__name__)
+MAX_CATCH_UP_TICKS = 1000  # after a long stall, tick at most this many times at once
+
+
+class TransportLike(Protocol):
+    def send(self, to: Optional[int], payload: bytes) -> None: ...
+    def recv(self, timeout: float) -> List[Tuple[int, bytes]]: ...
+    def close(self) -> None: ...
+
+
+class StorageLike(Protocol):
+    def load(self) -> Tuple[HardState, Optional[Snapshot], List[Entry]]: ...
+    def save(self, hard_state: Optional[HardState], entries: Sequence[Entry], snapshot: Optional[Snapshot],
+             sync: bool) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RuntimeStatus:
+    node_id: int
+    role: Role
+    leader: int  # 0 when unknown
+    term: int
+    voters: FrozenSet[int]
+    observers: FrozenSet[int]
+    commit: int
+    applied: int
+
+    @property
+    def is_leader(self) -> bool:
+        return self.role == Role.LEADER
+
+
+class ConsensusRuntime:
+    """Drives one RawNode.  Callbacks run on the loop thread, in log order.
+
+    apply(entry)       every committed entry (conf changes included, already applied to membership)
+    restore(snapshot)  replace the state machine by snapshot.data (a leader's snapshot, bootstrap)
+    snapshot_source(i) the state machine's bytes as of applied index i, for log compaction
+    """
+
+    def __init__(self, config: CoreConfig, storage: StorageLike, transport: TransportLike, *,
+                 tick_interval: float, apply: Callable[[Entry], None],
+                 restore: Optional[Callable[[Snapshot], None]] = None,
+                 snapshot_source: Optional[Callable[[int], bytes]] = None,
+                 bootstrap: Optional[ConfState] = None, rng: Optional[random.Random] = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 logger: Optional[Callable[[str], None]] = None) -> None:
+        if tick_interval <= 0:
+            raise ValueError("tick_interval must be > 0")
+        self._config = config
+        self._storage = storage
+        self._transport = transport
+        self._tick_interval = tick_interval
+        self._apply = apply
+        self._restore = restore
+        self._snapshot_source = snapshot_source
+        self._bootstrap = bootstrap
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._logger = logger or _log.info
+        self._commands: "queue.SimpleQueue[Callable[[RawNode], None]]" = queue.SimpleQueue()
+        self._pending: Dict[int, Tuple[int, Future]] = {}  # index -> (term, future)
+        self._status_lock = threading.Condition()
+        self._status: Optional[RuntimeStatus] = None
+        self._node: Optional[RawNode] = None
+        self._applied = 0
+        self._next_tick = 0.0
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self.counters: Dict[str, int] = {"undecodable": 0, "spoofed": 0, "send_failed": 0}
+
+    # ---- lifecycle
+    def open(self) -> None:
+        """Load durable state and build the node (no thread; see start())."""
+        hard_state, snapshot, entries = self._storage.load()
+        self._node = RawNode(self._config, self._rng, hard_state=hard_state, snapshot=snapshot, entries=entries,
+                             bootstrap=self._bootstrap, snapshot_source=self._snapshot_source,
+                             logger=self._logger)
+        if snapshot is not None and self._restore is not None:
+            self._restore(snapshot)  # the state machine restarts from the snapshot, then re-applies
+        self._applied = snapshot.index if snapshot is not None else 0
+        self._next_tick = self._clock() + self._tick_interval
+        self._handle_readies()
+        self._publish_status()
+
+    def start(self) -> None:
+        self.open()
+        self._thread = threading.Thread(target=self._run, name=f"qraft-{self._config.node_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._fail_pending("runtime stopped")
+        self._storage.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # keep the reason in the log; the node must not stay half-alive
+                _log.exception("consensus loop failed; stopping")
+                self._stop.set()
+                self._fail_pending("consensus loop failed")
+                raise
+
+    # ---- the loop body
+    def run_once(self) -> None:
+        node = self._require_node()
+        timeout = max(0.0, self._next_tick - self._clock())
+        for sender, payload in self._transport.recv(timeout):
+            self._receive(node, sender, payload)
+        self._run_commands(node)
+        ticks = 0
+        now = self._clock()
+        while now >= self._next_tick and ticks < MAX_CATCH_UP_TICKS:
+            # one tick per elapsed interval, even after a stall: a leader that was frozen must
+            # count the lease time that really passed, not pretend it did not
+            node.tick()
+            ticks += 1
+            self._next_tick += self._tick_interval
+        if now >= self._next_tick:
+            self._next_tick = now + self._tick_interval
+        self._handle_readies()
+        self._publish_status()
+
+    def _receive(self, node: RawNode, sender: int, payload: bytes) -> None:
+        try:
+            msg = decode(payload)
+        except DecodeError:
+            self.counters["undecodable"] += 1
+            return
+        if msg.frm != sender:
+            self.counters["spoofed"] += 1  # authenticated as `sender` but claims to be someone else
+            return
+        node.step(msg)
+
+    def _run_commands(self, node: RawNode) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            command(node)
+
+    def _handle_readies(self) -> None:
+        node = self._require_node()
+        while node.has_ready():
+            rd = node.ready()
+            self._storage.save(rd.hard_state, rd.entries, rd.snapshot, rd.must_sync)  # 1. persist
+            for msg in rd.messages:  # 2. send
+                try:
+                    self._transport.send(msg.to, encode(msg))
+                except (ValueError, RuntimeError) as exc:
+                    self.counters["send_failed"] += 1
+                    _log.warning("cannot send %s: %s", msg.describe(), exc)
+            self._apply_ready(rd)  # 3. apply
+            node.advance(rd)  # 4. advance
+
+    def _apply_ready(self, rd: Ready) -> None:
+        if rd.apply_snapshot and rd.snapshot is not None:
+            if self._restore is not None:
+                self._restore(rd.snapshot)
+            self._applied = rd.snapshot.index
+            for index in [i for i in self._pending if i <= rd.snapshot.index]:
+                _term, future = self._pending.pop(index)
+                future.set_exception(ProposalDropped("replaced by a leader's snapshot; outcome unknown"))
+        for entry in rd.committed_entries:
+            self._apply(entry)
+            self._applied = entry.index
+            waiting = self._pending.pop(entry.index, None)
+            if waiting is not None:
+                term, future = waiting
+                if term == entry.term:
+                    future.set_result(entry.index)
+                else:
+                    future.set_exception(ProposalDropped(f"index {entry.index} was taken by another leader"))
+
+    # ---- API for other threads
+    def status(self) -> RuntimeStatus:
+        with self._status_lock:
+            if self._status is None:
+                raise RuntimeError("runtime not opened")
+            return self._status
+
+    def wait_status(self, predicate: Callable[[RuntimeStatus], bool], timeout: float) -> Optional[RuntimeStatus]:
+        """Block until a published status satisfies `predicate`; None on timeout."""
+        with self._status_lock:
+            ok = self._status_lock.wait_for(lambda: self._status is not None and predicate(self._status), timeout)
+            return self._status if ok else None
+
+    def propose(self, data: bytes) -> "Future[int]":
+        """Resolves with the entry's index once it is committed and applied here."""
+        payload = bytes(data)
+        return self._submit(lambda node: node.propose(payload))
+
+    def propose_conf_change(self, change: ConfChange) -> "Future[int]":
+        return self._submit(lambda node: node.propose_conf_change(change))
+
+    def transfer_leader(self, to_id: int) -> None:
+        self._commands.put(lambda node: node.transfer_leader(to_id))
+
+    def campaign(self) -> None:
+        self._commands.put(lambda node: node.campaign())
+
+    def set_vote_context(self, value: int) -> None:
+        """This node's WAL position as an int (0 when unknown); call it every supervisor cycle."""
+        self._commands.put(lambda node: node.set_vote_context(value))
+
+    def _submit(self, propose: Callable[[RawNode], int]) -> "Future[int]":
+        future: "Future[int]" = Future()
+
+        def command(node: RawNode) -> None:
+            try:
+                index = propose(node)
+            except ProposalDropped as exc:
+                future.set_exception(exc)
+                return
+            self._pending[index] = (node.term, future)
+
+        self._commands.put(command)
+        return future
+
+    # ---- helpers
+    def _publish_status(self) -> None:
+        node = self._require_node()
+        soft = node.status()
+        status = RuntimeStatus(node_id=self._config.node_id, role=soft.role, leader=soft.leader, term=node.term,
+                               voters=node.conf.voters, observers=node.conf.observers,
+                               commit=node.raft.log.committed, applied=self._applied)
+        with self._status_lock:
+            if status != self._status:
+                self._status = status
+                self._status_lock.notify_all()
+
+    def _fail_pending(self, reason: str) -> None:
+        pending, self._pending = self._pending, {}
+        for _term, future in pending.values():
+            if not future.done():
+                future.set_exception(ProposalDropped(reason))
+
+    def _require_node(self) -> RawNode:
+        if self._node is None:
+            raise RuntimeError("call open() or start() first")
+        return self._node
+
+
+__all__ = ["ConsensusRuntime", "RuntimeStatus", "NONE"]
