@@ -59,12 +59,12 @@ def _stop_unsafe_writes(view: ClusterView, pg: PgStatus, me: str) -> Decision | 
     if view.is_leader:
         return Decision(
             Action.FENCE,
-            f"{me}, the leader, but I lost quorum; fencing my database " "before another node can be elected",
+            f"{me}, the leader, but I lost quorum; fencing my database before another node can be elected",
         )
     if view.leader_id is not None and view.leader_id != view.my_id:
         return Decision(
             Action.DEMOTE,
-            f"{me} and my database is writable but node {view.leader_id} " "is the leader; demoting",
+            f"{me} and my database is writable but node {view.leader_id} is the leader; demoting",
             leader=view.leader_endpoint,
         )
     return Decision(Action.FENCE, f"{me} and my database is writable but I am not the leader; fencing it")
@@ -73,7 +73,7 @@ def _stop_unsafe_writes(view: ClusterView, pg: PgStatus, me: str) -> Decision | 
 def _as_leader(view: ClusterView, pg: PgStatus, me: str) -> Decision:
     if not view.has_quorum:
         return Decision(
-            Action.NOTHING, f"{me}, the leader without quorum; my database stays read-only " "until quorum returns"
+            Action.NOTHING, f"{me}, the leader without quorum; my database stays read-only until quorum returns"
         )
     me = f"{me}, the leader with quorum"
     sync = desired_sync_standbys(view)
@@ -92,24 +92,25 @@ def _as_leader(view: ClusterView, pg: PgStatus, me: str) -> Decision:
             )
         return Decision(
             Action.BOOTSTRAP,
-            f"{me}; my data directory is empty and there is no add_node " "marker, initialising the cluster's database",
+            f"{me}; my data directory is empty and there is no add_node marker, initialising the cluster's database",
             sync=sync,
         )
     if pg.datadir is DataDirState.INVALID:
         return Decision(Action.STEP_DOWN, f"{me}, but my data directory is not a usable database; stepping down")
+    target = view.switchover_target
+    if target is not None and target != view.my_id:
+        return Decision(
+            Action.NOTHING,
+            f"{me}; switchover to node {target} requested, keeping my database out of the primary role",
+        )
     if pg.role is DbRole.STOPPED:
         if pg.start_failures >= LEADER_START_ATTEMPTS:
             return Decision(Action.STEP_DOWN, f"{me}, but my database failed to start; stepping down")
         # Started in recovery and promoted next cycle: promotion always opens a new timeline,
         # so this node's new history can never be confused with another node's on the old one.
-        return Decision(
-            Action.START_AS_REPLICA, f"{me}; my database is stopped, starting it in recovery " "to promote it"
-        )
+        return Decision(Action.START_AS_REPLICA, f"{me}; my database is stopped, starting it in recovery to promote it")
     if pg.role is DbRole.UNAVAILABLE:
         return Decision(Action.NOTHING, f"{me}; waiting for my database to accept connections")
-    target = view.switchover_target
-    if target is not None and target != view.my_id:
-        return Decision(Action.NOTHING, f"{me}; switchover to node {target} requested, not promoting")
     if pg.role is DbRole.REPLICA:
         return Decision(Action.PROMOTE, f"{me}; promoting my database to primary", sync=sync)
     if pg.synchronous_standby_names != sync.render():
@@ -130,7 +131,7 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str) -> Decision:
             return Decision(Action.WAIT_FOR_LEADER, f"{me}; {why} but {wait} to clone from; waiting")
         return Decision(
             Action.CLONE_FROM_LEADER,
-            f"{me}; my data directory is empty, cloning it from " f"{leader_name}",
+            f"{me}; my data directory is empty, cloning it from {leader_name}",
             leader=leader,
         )
     if pg.datadir is DataDirState.INVALID or (pg.role is DbRole.STOPPED and view.add_node_marker):
@@ -153,7 +154,7 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str) -> Decision:
         was = pg.upstream.describe() if pg.upstream else "nobody"
         return Decision(
             Action.FOLLOW_NEW_LEADER,
-            f"{me}, a replica following {was}; switching to {leader_name} " f"at {leader.describe()}",
+            f"{me}, a replica following {was}; switching to {leader_name} at {leader.describe()}",
             leader=leader,
         )
     if not pg.streaming:
@@ -161,7 +162,7 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str) -> Decision:
     if view.add_node_marker:
         return Decision(
             Action.REMOVE_ADD_NODE_MARKER,
-            f"{me}, a new replica now streaming from {leader_name}; " "removing the add_node marker",
+            f"{me}, a new replica now streaming from {leader_name}; removing the add_node marker",
         )
     return Decision(Action.NOTHING, f"{me}, a replica streaming from {leader_name}; nothing to do")
 
@@ -171,22 +172,22 @@ def _start_stopped_follower(pg: PgStatus, me: str, leader: Endpoint | None, lead
         if leader is None:
             return Decision(
                 Action.WAIT_FOR_LEADER,
-                f"{me}; my database last ran as a primary and {wait} to " "rewind from; keeping it stopped",
+                f"{me}; my database last ran as a primary and {wait} to rewind from; keeping it stopped",
             )
         return Decision(
             Action.REWIND_OR_RECLONE,
-            f"{me}; my database last ran as a primary, rewinding it onto " f"{leader_name} (re-cloning if that fails)",
+            f"{me}; my database last ran as a primary, rewinding it onto {leader_name} (re-cloning if that fails)",
             leader=leader,
         )
     if pg.start_failures >= REPLICA_START_ATTEMPTS:
         if leader is None:
             return Decision(
                 Action.WAIT_FOR_LEADER,
-                f"{me}; my database failed to start {pg.start_failures} times " f"and {wait} to rebuild from; waiting",
+                f"{me}; my database failed to start {pg.start_failures} times and {wait} to rebuild from; waiting",
             )
         return Decision(
             Action.REWIND_OR_RECLONE,
-            f"{me}; my database failed to start {pg.start_failures} times, " f"rebuilding it from {leader_name}",
+            f"{me}; my database failed to start {pg.start_failures} times, rebuilding it from {leader_name}",
             leader=leader,
         )
     if leader is None:

@@ -170,7 +170,21 @@ CASES = [
     ("writable non-leader with a new leader demotes", follower(), PRIMARY, Action.DEMOTE, "node 1 is the leader"),
     ("writable node with no leader fences", follower(leader_id=None), PRIMARY, Action.FENCE, "fencing"),
     ("switchover demotes the leader", leader(switchover_target=2), PRIMARY, Action.DEMOTE, "switchover to node 2"),
-    ("switchover: leader does not promote", leader(switchover_target=2), REPLICA, Action.NOTHING, "not promoting"),
+    (
+        "switchover: leader does not promote",
+        leader(switchover_target=2),
+        REPLICA,
+        Action.NOTHING,
+        "switchover to node 2 requested",
+    ),
+    (
+        "switchover: demoted leader stays stopped",
+        leader(switchover_target=2),
+        STOPPED_PRIMARY,
+        Action.NOTHING,
+        "out of the primary role",
+    ),
+    ("switchover to myself is just leadership", leader(switchover_target=1), PRIMARY, Action.NOTHING, "nothing to do"),
     (
         "fencing is not delayed by a running operation",
         leader(has_quorum=False, operation=LongOperation.REWIND),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pg_lab_support import PG_BIN, Lab, chown_to_db_user
+from pg_lab_support import PG_BIN, TEMPLATE_CONF, TEMPLATE_HBA, Lab, chown_to_db_user
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,9 @@ def lab() -> Iterator[Lab]:
     archive.mkdir(mode=0o750)
     chown_to_db_user(archive)
     instance = Lab(root)
+    instance.templates.mkdir()
+    (instance.templates / "postgresql.conf").write_text(TEMPLATE_CONF)
+    (instance.templates / "pg_hba.conf").write_text(TEMPLATE_HBA)
     try:
         yield instance
     finally:

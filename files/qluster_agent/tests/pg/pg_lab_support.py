@@ -26,6 +26,19 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 OS_USER = "postgres"
 FIRST_PORT = 55432
 
+# Templates in the spirit of seed 000 §6.1-6.2 (the Ansible role renders these per node).
+TEMPLATE_CONF = """\
+listen_addresses = '127.0.0.1'
+wal_level = replica
+cluster_name = 'qluster-test'
+"""
+TEMPLATE_HBA = """\
+local all all trust
+host all all 127.0.0.1/32 trust
+local replication all trust
+host replication all 127.0.0.1/32 trust
+"""
+
 
 def wait_until(predicate: Callable[[], object], timeout_s: float = 30.0, what: str = "condition") -> object:
     """Poll until predicate() is truthy; fail with `what` after the deadline."""
@@ -45,6 +58,7 @@ class Lab:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.archive = root / "wal"
+        self.templates = root / "templates"
         self.controllers: list[PgController] = []
 
     def node(self, member_id: int) -> PgController:
@@ -58,6 +72,7 @@ class Lab:
             replication_user=OS_USER,
             socket_dir=str(self.root),
             run_as=OS_USER,
+            template_dir=self.templates,
             initdb_options=("--encoding=UTF8", "--locale=C", "--data-checksums", "--auth=trust"),
             wal_archive=WalArchive(self.archive, (sys.executable, "-m", "qluster_agent.walarchive")),
             # Small and quick: these instances only hold a few rows.

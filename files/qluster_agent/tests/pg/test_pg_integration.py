@@ -8,6 +8,7 @@ every server at the end whatever happened.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import psycopg2
 import pytest
@@ -17,11 +18,13 @@ from qluster_agent.ha.decision import Action
 from qluster_agent.ha.view import ClusterView, Member, MemberRole
 from qluster_agent.pg.controldata import ClusterState
 from qluster_agent.pg.controller import PgController
+from qluster_agent.pg.executor import LongOperationExecutor
 from qluster_agent.pg.files import remove_contents
+from qluster_agent.pg.operation import LongOperation
 from qluster_agent.pg.status import DataDirState, DbRole
 from qluster_agent.pg.sync import ASYNCHRONOUS, SyncStandbys
 
-from pg_lab_support import Lab, wait_until
+from pg_lab_support import TEMPLATE_CONF, Lab, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,15 +61,18 @@ def follower_view(me: int, leader: int, lab: Lab, *nodes: PgController) -> Clust
     return ClusterView(my_id=me, is_leader=False, has_quorum=False, leader_id=leader, members=members)
 
 
-def test_bootstrap_makes_a_writable_primary(node1: PgController) -> None:
+def test_bootstrap_makes_a_writable_primary(lab: Lab, node1: PgController) -> None:
     status = node1.status()
     assert status.role is DbRole.PRIMARY
     assert status.timeline == 1
     assert status.current_lsn and status.current_lsn > 0
     assert status.synchronous_standby_names == ""
-    # The main file only gained our include line; our own file carries the role's settings.
+    # The operator's template became the main file, plus our include line at its end.
     main_conf = (node1.options.datadir / "postgresql.conf").read_text()
+    assert main_conf.startswith(TEMPLATE_CONF)
     assert main_conf.rstrip().endswith("include_if_exists = 'qluster.auto.conf'")
+    assert lab.query(node1, "SHOW cluster_name") == [("qluster-test",)]
+    assert lab.query(node1, "SHOW wal_log_hints") == [("on",)]  # from our include file
 
 
 def test_clone_streams_and_replicates_a_row(lab: Lab, node1: PgController, node2: PgController) -> None:
@@ -116,7 +122,14 @@ def test_archive_command_archives_switched_segments(lab: Lab, node1: PgControlle
 
 def test_a_replica_restores_from_the_archive_alone(lab: Lab, node1: PgController) -> None:
     node3 = lab.node(3)
-    node3.clone_from(lab.endpoint(node1))
+    # The way the HA loop runs a clone: in the executor, reporting progress meanwhile.
+    executor = LongOperationExecutor()
+    assert executor.submit(LongOperation.BASE_BACKUP, lambda cancel: node3.clone_from(lab.endpoint(node1), cancel))
+    view = replace(follower_view(3, 1, lab, node1, node3), operation=LongOperation.BASE_BACKUP)
+    assert decide(view, node3.status(), now=0.0).action is Action.REPORT_IN_PROGRESS
+    assert executor.wait(60)
+    finished = executor.take_finished()
+    assert finished is not None and finished.succeeded, finished
     node3.stop()
     node3.start_as_replica(None)  # no primary_conninfo: restore_command is its only source
     insert(lab, node1, 4, "via the archive")
@@ -171,3 +184,25 @@ def test_pgdata_deleted_on_the_primary_then_reclone(lab: Lab, node1: PgControlle
     wait_until(lambda: node2.status().streaming, what="re-cloned node 2 to stream")
     for row_id in (8, 9):
         assert has_row(lab, node2, row_id)
+
+
+def test_a_replica_follows_a_new_upstream_without_restart(lab: Lab, node1: PgController, node2: PgController) -> None:
+    # node 1 is the primary now and node 2 its replica. node 3 (stale since the archive test)
+    # is rebuilt from the replica, streams from it (cascading), then is told to follow node 1.
+    node3 = next(c for c in lab.controllers if c.options.member_id == 3)
+    node3.reclone_from(lab.endpoint(node2))
+    wait_until(lambda: node3.status().streaming, what="node 3 streaming from node 2")
+    before = node3.status()
+    assert before.upstream == lab.endpoint(node2)
+
+    decision = decide(follower_view(3, 1, lab, node1, node2, node3), before, now=0.0)
+    assert decision.action is Action.FOLLOW_NEW_LEADER
+    node3.follow(decision.leader)
+    wait_until(lambda: node3.status().upstream == lab.endpoint(node1), what="node 3 to read its new upstream")
+    # The walreceiver restarts on the reload; node 1 then lists node 3 among its standbys.
+    wait_until(
+        lambda: "qluster_3" in [r.application_name for r in node1.status().replication if r.state == "streaming"],
+        what="node 1 to stream to node 3",
+    )
+    insert(lab, node1, 10, "after the switch")
+    wait_until(lambda: has_row(lab, node3, 10), what="row 10 on node 3")
