@@ -62,7 +62,7 @@ def build_image(log=print) -> None:
         proc = subprocess.run(
             ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
              str(rootfs), mirror],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
         if proc.returncode != 0:
             tail = proc.stdout.strip().splitlines()[-1:] or ["no output"]
             raise LabError(f"debootstrap from {mirror} failed: {tail[0]}")
@@ -72,7 +72,7 @@ def build_image(log=print) -> None:
         imp = subprocess.run(
             ["podman", "import", "--change", 'CMD ["/sbin/init"]',
              "--change", "STOPSIGNAL SIGRTMIN+3", "-", IMAGE],
-            stdin=tar.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=tar.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False,
             env=podman_env())
         tar.stdout.close()
         tar.wait()

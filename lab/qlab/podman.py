@@ -26,7 +26,7 @@ def podman(*args: str, check: bool = True, timeout: float = 600, input: str | No
     try:
         proc = subprocess.run(argv, env=podman_env(), text=True, timeout=timeout, input=input,
                               stdout=subprocess.PIPE if capture else None,
-                              stderr=subprocess.PIPE if capture else None)
+                              stderr=subprocess.PIPE if capture else None, check=False)
     except FileNotFoundError:
         raise LabError("podman is not installed; run `make lab` as root to install it") from None
     except subprocess.TimeoutExpired:

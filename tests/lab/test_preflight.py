@@ -16,7 +16,7 @@ def test_not_root_is_refused_with_one_sentence():
     # Feed the script on stdin: an unprivileged user may not be able to read the checkout.
     proc = subprocess.run(["runuser", "-u", "nobody", "--", "bash", "-s"],
                           input=(REPO / "scripts/host-deps.sh").read_text(),
-                          capture_output=True, text=True, cwd="/")
+                          capture_output=True, text=True, cwd="/", check=False)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -25,7 +25,7 @@ def test_not_root_is_refused_with_one_sentence():
 
 def test_lab_cli_names_an_unknown_host():
     proc = subprocess.run([str(REPO / ".venv/bin/qlab"), "--lab", "qlabt", "fault", "kill", "qluster-09"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "qlab: qluster-09 is not a host of lab qlabt"
     assert "Traceback" not in proc.stderr

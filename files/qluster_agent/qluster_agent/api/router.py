@@ -101,7 +101,7 @@ class Router:
             body = self._json_body(request) if request.body else {}
             return json_response(200, self._backend.remove_member(path.split("/")[2], body))
 
-        known = set(reads) | {p for _, p in writes} | {"/members/{member}"}
+        known = set(reads) | {p for _method, p in writes} | {"/members/{member}"}
         if path in known:
             return error_response(405, f"method {method} is not allowed on {path}")
         return error_response(404, f"no such endpoint: {path}")

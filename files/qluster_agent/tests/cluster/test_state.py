@@ -39,7 +39,8 @@ def test_bad_commands_are_rejected_the_same_way_everywhere(command):
 def test_snapshot_round_trip():
     state = (ClusterState(DEFAULTS).apply(ClusterState.cmd_member(N1))
              .apply(ClusterState.cmd_member(POOLER)).apply(ClusterState.cmd_reinit(1, "r-1")))
-    new, _ = validate_cluster_update({"heartbeat-interval": "50ms"}, DEFAULTS)
+    new, problems = validate_cluster_update({"heartbeat-interval": "50ms"}, DEFAULTS)
+    assert not problems
     state = state.apply(ClusterState.cmd_settings(new))
     again = ClusterState.from_snapshot(state.to_snapshot(), DEFAULTS)
     assert again == state
