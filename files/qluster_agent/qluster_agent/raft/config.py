@@ -70,6 +70,9 @@ class CoreConfig:
         if self.heartbeat_ticks >= self.election_ticks:
             raise ValueError(f"heartbeat_ticks ({self.heartbeat_ticks}) must be < election_ticks "
                              f"({self.election_ticks})")
+        if self.heartbeat_ticks >= self.lease_ticks:
+            raise ValueError(f"heartbeat_ticks ({self.heartbeat_ticks}) must be < lease_ticks "
+                             f"({self.lease_ticks}) or a healthy leader would lose its lease between beats")
         if self.lease_ticks >= self.election_ticks:
             raise ValueError(f"lease_ticks ({self.lease_ticks}) must be < election_ticks "
                              f"({self.election_ticks}) so an isolated leader steps down first")

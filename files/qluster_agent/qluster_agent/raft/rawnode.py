@@ -125,7 +125,8 @@ class RawNode:
             committed_entries=r.log.committed_to_apply(),
             messages=tuple(r.msgs),
             soft_state=r.soft_state(),
-            # commit is synced too: membership is rebuilt from the committed prefix on restart
+            # commit is synced too (etcd does not): this log carries little traffic, and the
+            # commit index a status reader saw then never goes back after a restart
             must_sync=hard_changed or bool(entries) or snap is not None,
         )
 

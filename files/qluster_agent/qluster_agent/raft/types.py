@@ -28,8 +28,9 @@ class Entry:
     def describe(self) -> str:
         if self.type == EntryType.CONF_CHANGE:
             return f"{self.term}/{self.index} {ConfChange.decode(self.data).describe()}"
-        text = self.data.decode("utf-8", "backslashreplace") if self.data else ""
-        return f"{self.term}/{self.index} {text!s}".rstrip() if text else f"{self.term}/{self.index} EntryNormal"
+        if not self.data:
+            return f"{self.term}/{self.index} EntryNormal"
+        return f"{self.term}/{self.index} {self.data.decode('utf-8', 'backslashreplace')}"
 
 
 class ConfChangeType(enum.IntEnum):
