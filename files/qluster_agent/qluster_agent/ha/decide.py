@@ -45,6 +45,10 @@ def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
 
 
 def _stop_unsafe_writes(view: ClusterView, pg: PgStatus, me: str) -> Decision | None:
+    if pg.running and pg.datadir is not DataDirState.VALID:
+        # PGDATA deleted under a running server (seed 003's drill): it may still take writes
+        # until it notices, up to a minute later.
+        return Decision(Action.FENCE, f"{me} and my database runs without its data directory; fencing it")
     if pg.role is not DbRole.PRIMARY:
         return None
     if view.is_leader and view.has_quorum:

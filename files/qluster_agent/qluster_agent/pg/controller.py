@@ -18,7 +18,7 @@ from .cancel import CancelToken
 from .commands import StopMode
 from .config_files import ConfigFiles
 from .conninfo import Endpoint, primary_conninfo
-from .datadir import postmaster_pid
+from .datadir import datadir_state
 from .errors import PgError
 from .files import FileWriter, remove_contents
 from .options import PgOptions
@@ -27,7 +27,7 @@ from .query import checkpoint
 from .rewind import Rewinder
 from .server import ServerControl
 from .settings import STANDBY_SIGNAL, ManagedSettings, ServerRole
-from .status import PgStatus
+from .status import DataDirState, PgStatus
 from .status_reader import StatusReader
 from .sync import ASYNCHRONOUS, SyncStandbys
 
@@ -148,7 +148,8 @@ class PgController:
         the new leader's cannot stream from it anyway.
         """
         self._stop_quickly()
-        self._write(self._replica_settings(leader))
+        if datadir_state(self._o.datadir) is DataDirState.VALID:
+            self._write(self._replica_settings(leader))
 
     def fence(self) -> None:
         """Stop writes as fast as possible: pg_ctl stop -m immediate.
@@ -162,13 +163,16 @@ class PgController:
         if not self._server.running:
             return
         result = self._server.stop(StopMode.IMMEDIATE, timeout_s=30)
-        if not result.ok and self._server.running:
+        if result.ok or not self._server.running:
+            return
+        # pg_ctl needs postmaster.pid; with the data directory gone, signal the process itself.
+        if not self._server.quit_orphan():
             raise PgError(f"could not fence the database: {result.describe_failure()}")
 
     def wipe(self) -> None:
         """Delete the data directory's contents (keeping the directory, its mode and owner)."""
         self.fence()
-        if postmaster_pid(self._o.datadir) is not None:
+        if self._server.running:
             raise PgError("refusing to wipe the data directory of a running server")
         remove_contents(self._o.datadir)
         self._managed = None
@@ -201,6 +205,10 @@ class PgController:
         return self._o.managed_settings(ServerRole.REPLICA, primary_conninfo=conninfo)
 
     def _write(self, settings: ManagedSettings, templates: bool = False) -> None:
+        # Writing config files into an empty or broken directory would only make it look
+        # like a database to the next cycle; there is nothing to configure.
+        if datadir_state(self._o.datadir) is not DataDirState.VALID:
+            raise PgError(f"{self._o.datadir} holds no database to configure")
         self._config.prepare(settings, templates=templates)
         self._managed = settings
 

@@ -37,4 +37,14 @@ def postmaster_pid(datadir: Path) -> int | None:
         return None
     except PermissionError:
         return pid  # alive, owned by someone else
+    if _is_zombie(pid):
+        return None  # exited (crash, kill -9) but not reaped yet: not a running server
     return pid
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (not Linux): trust kill(0)
+    return stat[stat.rfind(")") + 2 :].startswith(("Z", "X"))

@@ -12,8 +12,8 @@ from .commands import (
     pg_ctl_stop_argv,
 )
 from .controldata import ControlData, parse_controldata
-from .datadir import postmaster_pid
 from .options import PgOptions
+from .postmaster import PostmasterTracker
 from .process import CommandResult, CommandRunner
 
 # pg_controldata's labels are translated; our parser reads the English ones.
@@ -24,10 +24,16 @@ class ServerControl:
     def __init__(self, options: PgOptions, runner: CommandRunner) -> None:
         self._o = options
         self._run = runner
+        self._postmaster = PostmasterTracker(options.datadir)
 
     @property
     def running(self) -> bool:
-        return postmaster_pid(self._o.datadir) is not None
+        """A postmaster for our data directory is alive (reads /proc, starts nothing)."""
+        return self._postmaster.current_pid() is not None
+
+    def quit_orphan(self) -> bool:
+        """Stop a postmaster whose data directory (and pid file) vanished; pg_ctl cannot."""
+        return self._postmaster.quit_orphan()
 
     def start(self, cancel: CancelToken | None = None) -> CommandResult:
         argv = pg_ctl_start_argv(self._o.tools, self._o.datadir, self._o.postmaster_log, self._o.start_timeout_s)

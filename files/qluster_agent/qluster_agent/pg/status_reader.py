@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg2
 
 from .conninfo import endpoint_of
-from .datadir import datadir_state, postmaster_pid
+from .datadir import datadir_state
 from .options import PgOptions
 from .query import LocalConnection, query_server
 from .server import ServerControl
@@ -24,7 +24,7 @@ class StatusReader:
 
     def read(self, start_failures: int) -> PgStatus:
         datadir = datadir_state(self._o.datadir)
-        running = postmaster_pid(self._o.datadir) is not None
+        running = self._server.running
         if not running:
             control = self._server.controldata() if datadir is DataDirState.VALID else None
             return PgStatus(

@@ -169,6 +169,20 @@ CASES = [
     ),
     ("writable non-leader with a new leader demotes", follower(), PRIMARY, Action.DEMOTE, "node 1 is the leader"),
     ("writable node with no leader fences", follower(leader_id=None), PRIMARY, Action.FENCE, "fencing"),
+    (
+        "PGDATA deleted under the running leader",
+        leader(),
+        replace(PRIMARY, datadir=DataDirState.EMPTY),
+        Action.FENCE,
+        "without its data directory",
+    ),
+    (
+        "PGDATA deleted under a running replica",
+        follower(),
+        replace(STARTING, datadir=DataDirState.EMPTY),
+        Action.FENCE,
+        "without its data directory",
+    ),
     ("switchover demotes the leader", leader(switchover_target=2), PRIMARY, Action.DEMOTE, "switchover to node 2"),
     (
         "switchover: leader does not promote",

@@ -169,9 +169,14 @@ def test_pgdata_deleted_on_the_primary_then_reclone(lab: Lab, node1: PgControlle
     # Seed 003's drill: the primary (now node 2) loses its data directory.
     insert(lab, node2, 8, "before the disk died")
     wait_until(lambda: has_row(lab, node1, 8), what="row 8 on node 1")
-    node2.fence()
-    remove_contents(node2.options.datadir)
-    assert node2.status().datadir is DataDirState.EMPTY
+    assert node2.status().role is DbRole.PRIMARY  # the controller has seen its postmaster
+    remove_contents(node2.options.datadir)  # the disk dies under the running server
+    gone = node2.status()
+    assert gone.datadir is DataDirState.EMPTY and gone.running
+    leader_view = replace(follower_view(2, 2, lab, node1, node2), is_leader=True, has_quorum=True)
+    assert decide(leader_view, gone, now=0.0).action is Action.FENCE
+    node2.fence()  # no postmaster.pid left for pg_ctl: the remembered postmaster gets SIGQUIT
+    assert not node2.status().running
 
     node1.promote()
     insert(lab, node1, 9, "on the new primary")

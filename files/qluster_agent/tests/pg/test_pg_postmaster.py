@@ -1,0 +1,49 @@
+"""The postmaster tracker with a stand-in process (sleep) instead of a server."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from qluster_agent.pg.datadir import postmaster_pid
+from qluster_agent.pg.postmaster import PostmasterTracker, ProcessIdentity
+
+
+def test_remembers_a_postmaster_whose_pid_file_vanished_and_quits_it(tmp_path: Path) -> None:
+    stand_in = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "postmaster.pid").write_text(f"{stand_in.pid}\n{tmp_path}\n")
+        tracker = PostmasterTracker(tmp_path)
+        assert tracker.current_pid() == stand_in.pid
+
+        (tmp_path / "postmaster.pid").unlink()  # PGDATA deleted under the running server
+        assert tracker.current_pid() == stand_in.pid
+
+        assert tracker.quit_orphan(timeout_s=10)
+        # Unreaped, the stand-in is a zombie now: that counts as gone.
+        assert tracker.current_pid() is None
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+
+
+def test_a_zombie_is_not_a_running_server(tmp_path: Path) -> None:
+    child = subprocess.Popen(["true"])
+    identity = ProcessIdentity.of(child.pid)
+    (tmp_path / "postmaster.pid").write_text(f"{child.pid}\n")
+    try:
+        deadline = time.monotonic() + 5
+        while ProcessIdentity.of(child.pid) is not None:  # until `true` has exited
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert postmaster_pid(tmp_path) is None  # exited, not yet reaped
+        assert identity is None or not identity.alive()
+    finally:
+        child.wait()
+
+
+def test_nothing_remembered_means_nothing_to_quit(tmp_path: Path) -> None:
+    tracker = PostmasterTracker(tmp_path)
+    assert tracker.current_pid() is None
+    assert tracker.quit_orphan()
