@@ -21,10 +21,6 @@ from .types import (NONE, ConfChange, ConfState, Entry, EntryType, HardState, Me
 Logger = Callable[[str], None]
 
 
-class ProposalDropped(Exception):
-    """A proposal was not appended (not the leader, transfer in progress, limits, bad change)."""
-
-
 class Raft:
     def __init__(self, config: CoreConfig, rng: random.Random, hard_state: HardState,
                  snapshot: Snapshot, entries: List[Entry], logger: Logger) -> None:

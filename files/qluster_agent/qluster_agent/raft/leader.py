@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .errors import ProposalDropped
 from .membership import check_change
 from .progress import Progress, ProgressState
 from .quorum import committed_index, has_quorum, required_acks
@@ -113,24 +114,19 @@ def on_conf_change(r: "Raft") -> None:
 
 def propose(r: "Raft", entry: Entry) -> int:
     if r.transferee != NONE:
-        raise _dropped(r, f"leadership transfer to {r.transferee} in progress")
+        raise ProposalDropped(f"leadership transfer to {r.transferee} in progress")
     if r.log.last_index() - r.log.committed >= r.cfg.max_uncommitted_entries:
-        raise _dropped(r, "too many uncommitted entries")
+        raise ProposalDropped("too many uncommitted entries")
     if entry.type == EntryType.CONF_CHANGE:
         if r.pending_conf_index > r.log.committed:
-            raise _dropped(r, "another membership change is not committed yet")
+            raise ProposalDropped("another membership change is not committed yet")
         problem = check_change(r.conf, ConfChange.decode(entry.data))
         if problem:
-            raise _dropped(r, problem)
+            raise ProposalDropped(problem)
     index = append(r, [entry])
     if r.role == Role.LEADER:
         broadcast_append(r)
     return index
-
-
-def _dropped(r: "Raft", reason: str) -> Exception:
-    from .core import ProposalDropped
-    return ProposalDropped(reason)
 
 
 def step(r: "Raft", m: Message) -> None:
@@ -259,7 +255,11 @@ def _autoremove(r: "Raft") -> None:
             continue
         if member in r.conf.voters and len(r.conf.voters) - 1 < r.cfg.autoremove_minimum:
             continue
-        r.say(f"proposes removing {member}: silent for {silent} ticks")
         change = ConfChange(ConfChangeType.REMOVE, member)
-        propose(r, Entry(term=0, index=0, type=EntryType.CONF_CHANGE, data=change.encode()))
+        try:
+            propose(r, Entry(term=0, index=0, type=EntryType.CONF_CHANGE, data=change.encode()))
+        except ProposalDropped as exc:
+            r.say(f"cannot remove silent member {member} yet: {exc}")
+            return
+        r.say(f"proposed removing {member}: silent for {silent} ticks")
         return

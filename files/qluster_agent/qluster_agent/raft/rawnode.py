@@ -6,7 +6,8 @@ from typing import Callable, List, Optional, Sequence
 
 from . import leader
 from .config import CoreConfig
-from .core import Logger, ProposalDropped, Raft
+from .core import Logger, Raft
+from .errors import ProposalDropped
 from .ready import Ready
 from .types import (NONE, LOCAL_TYPES, ConfChange, ConfState, Entry, EntryType, HardState, Message,
                     MessageType, Role, Snapshot, SoftState)

@@ -22,7 +22,7 @@ from typing import Callable, Dict, FrozenSet, List, Optional, Protocol, Sequence
 
 from .codec import DecodeError, decode, encode
 from .config import CoreConfig
-from .core import ProposalDropped
+from .errors import ProposalDropped
 from .rawnode import RawNode
 from .ready import Ready
 from .types import NONE, ConfChange, ConfState, Entry, HardState, Role, Snapshot

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from ..storage.memory import MemoryStorage
 from .config import CoreConfig
-from .core import ProposalDropped
+from .errors import ProposalDropped
 from .rawnode import RawNode
 from .types import ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, Role, Snapshot
 

@@ -15,7 +15,7 @@ from qluster_agent.storage.memory import MemoryStorage
 
 FORBIDDEN = {"socket", "time", "os", "threading", "asyncio", "logging", "select"}
 PURE_MODULES = ["codec.py", "config.py", "core.py", "follower.py", "leader.py", "log.py", "membership.py",
-                "progress.py", "quorum.py", "rawnode.py", "ready.py", "types.py"]
+                "progress.py", "quorum.py", "errors.py", "rawnode.py", "ready.py", "types.py"]
 
 
 @pytest.mark.parametrize("name", PURE_MODULES)
