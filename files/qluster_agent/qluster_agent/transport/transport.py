@@ -1,0 +1,402 @@
+"""Transport: moves opaque payloads between agents over UDP multicast (or a unicast peer list).
+
+Two threads per transport, so neither discovery nor fragment recovery depends on how often the
+consensus loop calls recv():
+- the sender drains, in priority order, control work (NACKs, retransmissions), a due hello,
+  then the message queue, pacing every datagram through the token bucket;
+- the receiver reads the socket, rejects what is not authentic, new and addressed to us,
+  reassembles fragments, asks for missing ones, and queues whole messages for recv().
+Nothing that arrives from the network raises out of the transport: each refusal is a counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .auth import derive_key
+from .discovery import PeerInfo, PeerTable
+from .fragments import Reassembler, SentCache, decode_nack, encode_nack, nack_capacity, split
+from .pacing import TokenBucket
+from .replay import ReplayGuard, Verdict, new_incarnation
+from .settings import TransportSettings
+from .sockets import open_socket
+from .stats import Stats
+from .wire import MAX_FRAGMENTS, OVERHEAD, Header, Kind, Rejected, cluster_tag, decode, encode
+
+_log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+_RECEIVE_POLL = 0.02  # how often the receiver looks at partial messages and at close()
+_CONTROL_CAPACITY = 1024  # queued NACKs/retransmissions; the oldest go first when full
+_MAX_NODE_ID = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class _Datagram:
+    """One datagram waiting to be sent (its sequence number is assigned when it leaves)."""
+
+    kind: Kind
+    dest: int
+    msg_id: int
+    frag_index: int
+    frag_count: int
+    payload: bytes
+    addresses: tuple[Address, ...]
+
+
+@dataclass(frozen=True)
+class _Message:
+    to: int | None
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class _Nack:
+    sender: int
+    address: Address
+    msg_id: int
+    missing: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Retransmit:
+    requester: int
+    address: Address
+    msg_id: int
+    indices: tuple[int, ...]
+
+
+class Transport:
+    def __init__(self, settings: TransportSettings, node_id: int, cluster_id: str, secret: bytes,
+                 *, clock: Callable[[], float] = time.monotonic) -> None:
+        if not 1 <= node_id <= _MAX_NODE_ID:
+            raise ValueError(f"node_id {node_id} is out of range 1..2**64-1")
+        self._settings = settings
+        self._node_id = node_id
+        self._key = derive_key(secret, cluster_id)
+        self._tag = cluster_tag(cluster_id)
+        self._incarnation = new_incarnation()
+        self._clock = clock
+        self._stats = Stats()
+        self._peer_table = PeerTable()
+        self._group_addresses = self._broadcast_addresses(settings)
+        # Shared between threads, guarded by _cond.
+        self._cond = threading.Condition()
+        self._outbox: deque[_Message] = deque()
+        self._control: deque[_Nack | _Retransmit] = deque()
+        self._inbox: deque[tuple[int, bytes]] = deque()
+        self._hello_info = b""
+        self._hello_due = 0.0  # announce at once
+        self._closed = False
+        # Owned by the sender thread.
+        self._queued: deque[_Datagram] = deque()
+        # (msg_id, fragment index, addresses) of DATA datagrams in _queued: a NACK for a fragment
+        # that is still waiting to leave (first send or an earlier re-send) adds nothing.
+        self._queued_fragments: set[tuple[int, int, tuple[Address, ...]]] = set()
+        self._next_seq = 1
+        self._next_msg_id = 1
+        self._sent_cache = SentCache(settings.sent_cache_bytes)
+        largest = settings.max_payload + OVERHEAD
+        self._bucket = TokenBucket(settings.pacing_rate, max(largest, settings.pacing_rate // 100), clock())
+        # Owned by the receiver thread.
+        self._replay = ReplayGuard()
+        self._reassembler = Reassembler(max_nacks=settings.max_nacks)
+
+        self._sock = open_socket(settings)
+        self._sock.settimeout(_RECEIVE_POLL)
+        self._threads = [
+            threading.Thread(target=self._send_loop, name=f"transport-send-{node_id}", daemon=True),
+            threading.Thread(target=self._receive_loop, name=f"transport-recv-{node_id}", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # ---- the interface the consensus runtime uses -------------------------------------------
+
+    @property
+    def node_id(self) -> int:
+        return self._node_id
+
+    @property
+    def incarnation(self) -> int:
+        return self._incarnation
+
+    def send(self, to: int | None, payload: bytes) -> None:
+        """Queue ``payload`` for node ``to`` (None = every member). Never blocks; when the queue
+        holds send-buffer-capacity messages the oldest is dropped (and counted)."""
+        limit = MAX_FRAGMENTS * self._settings.max_payload
+        if len(payload) > limit:
+            raise ValueError(f"a message of {len(payload)} bytes exceeds the {limit}-byte limit")
+        if to is not None and not 1 <= to <= _MAX_NODE_ID:
+            raise ValueError(f"destination {to} is not a node id")
+        if to == self._node_id:
+            raise ValueError("a node does not send messages to itself")  # a caller's bug
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("transport is closed")
+            self._outbox.append(_Message(to, bytes(payload)))
+            if len(self._outbox) > self._settings.send_capacity:
+                self._outbox.popleft()
+                self._stats.add("send_queue_dropped")
+            self._cond.notify_all()
+
+    def recv(self, timeout: float) -> list[tuple[int, bytes]]:
+        """Every (sender id, payload) received so far, waiting up to ``timeout`` s for the first."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._inbox or self._closed, timeout)
+            messages = list(self._inbox)
+            self._inbox.clear()
+            return messages
+
+    def peers(self) -> dict[int, PeerInfo]:
+        """Nodes heard from by hello, with their latest metadata and address."""
+        return self._peer_table.snapshot()
+
+    def set_hello(self, info: bytes) -> None:
+        """Set the metadata announced every hello-retry-interval, and announce it now."""
+        if len(info) > self._settings.max_payload:
+            raise ValueError(f"hello info of {len(info)} bytes does not fit in one datagram")
+        with self._cond:
+            self._hello_info = bytes(info)
+            self._hello_due = 0.0
+            self._cond.notify_all()
+
+    def stats(self) -> dict[str, int]:
+        return self._stats.snapshot()
+
+    def close(self) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+        self._sock.close()
+
+    def __enter__(self) -> "Transport":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- sending -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _broadcast_addresses(settings: TransportSettings) -> tuple[Address, ...]:
+        if not settings.peers:
+            return (settings.group.as_tuple(),)
+        own = (settings.ip, settings.group.port)
+        return tuple(peer.as_tuple() for peer in settings.peers if peer.as_tuple() != own)
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._has_work():
+                    self._cond.wait(max(0.0, self._hello_due - self._clock()))
+                if self._closed:
+                    return
+                work = self._take_work()
+            if isinstance(work, _Message):
+                self._queue_message(work)
+            elif isinstance(work, _Datagram):  # a hello
+                self._queued.appendleft(work)
+                self._stats.add("hellos_sent")
+            elif work is not None:
+                self._queue_control(work)
+            if self._queued:
+                self._transmit(self._queued.popleft())
+
+    def _take_work(self) -> _Message | _Datagram | _Nack | _Retransmit | None:
+        """The next thing to plan, by priority; None when only queued datagrams remain.
+        Called with _cond held."""
+        if self._control:
+            return self._control.popleft()
+        hello = self._take_due_hello()
+        if hello is not None:
+            return hello
+        # A new message only after every fragment of the previous one has left, so the
+        # send-buffer-capacity bound applies to whole messages.
+        if not self._queued and self._outbox:
+            return self._outbox.popleft()
+        return None
+
+    def _has_work(self) -> bool:
+        """Called with _cond held."""
+        return bool(self._control or self._queued or self._outbox or self._closed
+                    or self._clock() >= self._hello_due)
+
+    def _take_due_hello(self) -> _Datagram | None:
+        """Called with _cond held."""
+        now = self._clock()
+        if now < self._hello_due:
+            return None
+        self._hello_due = now + self._settings.hello_interval
+        return _Datagram(Kind.HELLO, 0, 0, 0, 1, self._hello_info, self._group_addresses)
+
+    def _queue_message(self, message: _Message) -> None:
+        msg_id = self._next_msg_id
+        self._next_msg_id += 1
+        pieces = split(message.payload, self._settings.max_payload)
+        if len(pieces) > 1:
+            self._sent_cache.remember(msg_id, pieces)
+        addresses = self._addresses_for(message.to)
+        dest = message.to or 0
+        for index, piece in enumerate(pieces):
+            self._queued.append(_Datagram(Kind.DATA, dest, msg_id, index, len(pieces), piece, addresses))
+            self._queued_fragments.add((msg_id, index, addresses))
+        self._stats.add("sent_messages")
+
+    def _addresses_for(self, to: int | None) -> tuple[Address, ...]:
+        """An addressed message goes straight to the node once we know where it is; before that
+        it goes to everyone, and the others drop it by its destination id."""
+        known = self._peer_table.address_of(to) if to is not None else None
+        return (known,) if known is not None else self._group_addresses
+
+    def _queue_control(self, work: _Nack | _Retransmit) -> None:
+        # Control datagrams jump the queue: a receiver waiting for one fragment holds a whole
+        # message hostage, and a NACK is tiny.
+        if isinstance(work, _Nack):
+            step = nack_capacity(self._settings.max_payload)
+            for start in range(0, len(work.missing), step):
+                payload = encode_nack(work.msg_id, work.missing[start:start + step])
+                self._queued.appendleft(_Datagram(Kind.NACK, work.sender, 0, 0, 1, payload, (work.address,)))
+                self._stats.add("nacks_sent")
+            return
+        pieces = self._sent_cache.pieces(work.msg_id)
+        if pieces is None:
+            self._stats.add("nack_misses")
+            return
+        addresses = (work.address,)
+        for index in reversed(work.indices):
+            already_queued = {(work.msg_id, index, addresses), (work.msg_id, index, self._group_addresses)}
+            if index >= len(pieces) or already_queued & self._queued_fragments:
+                continue
+            self._queued.appendleft(_Datagram(Kind.DATA, work.requester, work.msg_id, index,
+                                              len(pieces), pieces[index], addresses))
+            self._queued_fragments.add((work.msg_id, index, addresses))
+            self._stats.add("fragments_retransmitted")
+
+    def _transmit(self, item: _Datagram) -> None:
+        if item.kind is Kind.DATA:
+            self._queued_fragments.discard((item.msg_id, item.frag_index, item.addresses))
+        header = Header(item.kind, self._tag, self._node_id, self._incarnation, self._next_seq,
+                        item.dest, item.msg_id, item.frag_index, item.frag_count)
+        self._next_seq += 1
+        datagram = encode(header, item.payload, self._key)
+        for address in item.addresses:
+            if not self._wait_for_tokens(len(datagram)):
+                return
+            try:
+                self._sock.sendto(datagram, address)
+            except OSError:
+                # ENETUNREACH while the link is down, ENOBUFS under load: UDP may lose datagrams
+                # anyway, and the layers above retry. Counted, never raised.
+                self._stats.add("send_errors")
+                continue
+            self._stats.add("sent_datagrams")
+            self._stats.add("sent_bytes", len(datagram))
+
+    def _wait_for_tokens(self, size: int) -> bool:
+        """Pace; False when the transport closed meanwhile."""
+        while True:
+            delay = self._bucket.wait_time(size, self._clock())
+            if delay == 0.0:
+                return True
+            with self._cond:
+                if self._cond.wait_for(lambda: self._closed, delay):
+                    return False
+
+    # ---- receiving -----------------------------------------------------------------------------
+
+    def _receive_loop(self) -> None:
+        while True:
+            with self._cond:
+                if self._closed:
+                    return
+            try:
+                datagram, address = self._sock.recvfrom(65536)
+            except socket.timeout:
+                datagram, address = None, None
+            except OSError:
+                continue  # e.g. ECONNREFUSED reported for an earlier unicast send
+            now = self._clock()
+            try:
+                if datagram is not None:
+                    self._on_datagram(datagram, address, now)
+                self._request_missing_fragments(now)
+            except Exception:  # a bug here must not silently stop all receiving
+                self._stats.add("internal_errors")
+                _log.exception("transport: error while handling a datagram from %s", address)
+
+    def _on_datagram(self, datagram: bytes, address: Address, now: float) -> None:
+        """Handle one datagram from the network. Tests override this to simulate loss."""
+        self._stats.add("received_datagrams")
+        self._stats.add("received_bytes", len(datagram))
+        try:
+            header, payload = decode(datagram, self._key, self._tag, self._settings.max_payload)
+        except Rejected as rejected:
+            self._stats.add(rejected.counter)
+            return
+        if header.sender == self._node_id:
+            self._stats.add("dropped_own")  # our own multicast, looped back
+            return
+        if header.dest not in (0, self._node_id):
+            self._stats.add("dropped_not_for_me")
+            return
+        verdict = self._replay.check(header.sender, header.incarnation, header.seq)
+        if verdict is not Verdict.ACCEPT:
+            self._stats.add(verdict.value)
+            return
+        self._peer_table.heard(header.sender, header.incarnation, address, now)
+        if header.kind is Kind.HELLO:
+            self._peer_table.hello(header.sender, header.incarnation, address, payload, now)
+            self._stats.add("hellos_received")
+        elif header.kind is Kind.NACK:
+            self._on_nack(header, payload, address)
+        else:
+            self._on_fragment(header, payload, address, now)
+
+    def _on_nack(self, header: Header, payload: bytes, address: Address) -> None:
+        try:
+            msg_id, indices = decode_nack(payload)
+        except ValueError:
+            self._stats.add("dropped_malformed")
+            return
+        self._stats.add("nacks_received")
+        self._push_control(_Retransmit(header.sender, address, msg_id, tuple(indices)))
+
+    def _on_fragment(self, header: Header, payload: bytes, address: Address, now: float) -> None:
+        key = (header.sender, header.incarnation, header.msg_id)
+        message = self._reassembler.add(key, header.frag_index, header.frag_count, payload, address, now)
+        self._stats.set("dropped_duplicate_fragment", self._reassembler.duplicates)
+        self._stats.set("reassembly_evicted", self._reassembler.evicted)
+        if message is None:
+            return
+        with self._cond:
+            self._inbox.append((header.sender, message))
+            if len(self._inbox) > self._settings.recv_capacity:
+                self._inbox.popleft()
+                self._stats.add("recv_queue_dropped")
+            # Counted once queued, so a caller that sees the count can recv() the message.
+            self._stats.add("received_messages")
+            self._cond.notify_all()
+
+    def _request_missing_fragments(self, now: float) -> None:
+        for request in self._reassembler.due_nacks(now, self._settings.effective_nack_delay):
+            sender, _, msg_id = request.key
+            self._push_control(_Nack(sender, request.address, msg_id, request.missing))
+        self._stats.set("reassembly_expired", self._reassembler.expired)
+
+    def _push_control(self, work: _Nack | _Retransmit) -> None:
+        with self._cond:
+            self._control.append(work)
+            if len(self._control) > _CONTROL_CAPACITY:
+                self._control.popleft()
+            self._cond.notify_all()

@@ -1,0 +1,36 @@
+"""Hello discovery and the multicast loopback setting."""
+
+from .helpers import wait_until
+
+
+def test_hellos_fill_peers_with_each_node_metadata(netlab, start_transport):
+    a, b, c = netlab.add_hosts("a", "b", "c")
+    transports = {n: start_transport(host, n) for n, host in ((1, a), (2, b), (3, c))}
+    for node_id, transport in transports.items():
+        transport.set_hello(f"node {node_id}".encode())
+    ta = transports[1]
+    wait_until(lambda: {n: p.info for n, p in ta.peers().items()} == {2: b"node 2", 3: b"node 3"},
+               what="hellos of 2 and 3")
+    peer = ta.peers()[2]
+    assert peer.node_id == 2 and peer.address == (b.ip, 9999)
+    assert peer.incarnation == transports[2].incarnation
+    transports[2].set_hello(b"node 2, now the leader")  # announced at once, not at the next interval
+    wait_until(lambda: ta.peers()[2].info == b"node 2, now the leader", timeout=1.0, what="the new hello")
+    assert 1 not in ta.peers()
+
+
+def test_hellos_repeat_every_interval(netlab, start_transport):
+    a, b = netlab.add_hosts("a", "b")
+    ta, tb = start_transport(a, 1, hello_interval=0.05), start_transport(b, 2)
+    wait_until(lambda: tb.stats()["hellos_received"] >= 5, timeout=3.0, what="five hellos")
+    assert ta.stats()["hellos_sent"] >= 5
+
+
+def test_loopback_decides_whether_a_node_sees_its_own_multicast(netlab, start_transport):
+    a, b = netlab.add_hosts("a", "b")
+    looped = start_transport(a, 1, loopback=True)
+    quiet = start_transport(b, 2, loopback=False)
+    wait_until(lambda: looped.stats()["dropped_own"] >= 1, what="a's own hello, looped back")
+    wait_until(lambda: 2 in looped.peers(), what="b's hello at a")  # so b's hello certainly left b
+    assert quiet.stats()["dropped_own"] == 0
+    assert quiet.recv(timeout=0) == [] and looped.recv(timeout=0) == []

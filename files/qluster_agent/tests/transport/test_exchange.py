@@ -1,0 +1,129 @@
+"""Transports in separate network namespaces exchanging messages over real sockets."""
+
+import os
+
+import pytest
+
+from qluster_agent.config import Endpoint
+
+from .helpers import LossyTransport, receive, wait_until
+
+
+def test_small_messages_reach_every_member_over_multicast(netlab, start_transport):
+    a, b, c = netlab.add_hosts("a", "b", "c")
+    ta, tb, tc = start_transport(a, 1), start_transport(b, 2), start_transport(c, 3)
+    ta.send(None, b"to everyone")
+    assert receive(tb, 1) == [(1, b"to everyone")]
+    assert receive(tc, 1) == [(1, b"to everyone")]
+    tc.send(None, b"")  # an empty payload is a message too
+    assert receive(ta, 1) == [(3, b"")]
+
+
+def test_an_addressed_message_reaches_only_its_destination(netlab, start_transport):
+    a, b, c = netlab.add_hosts("a", "b", "c")
+    ta, tb, tc = start_transport(a, 1), start_transport(b, 2), start_transport(c, 3)
+    # Whether 3's address is known yet (unicast) or not (multicast, 2 drops it by its
+    # destination id), only 3 delivers it. Messages of one sender arrive in order on this LAN,
+    # so a later broadcast is a barrier: when 2 has it, 2 has had its chance to see the first.
+    ta.send(3, b"only for 3")
+    ta.send(None, b"barrier")
+    assert receive(tc, 2) == [(1, b"only for 3"), (1, b"barrier")]
+    assert receive(tb, 1) == [(1, b"barrier")]
+    # Once 3 has said hello, a message for it goes to its address alone: 2 sees nothing of it.
+    wait_until(lambda: 3 in ta.peers(), what="the hello of 3")
+
+    def non_hello_datagrams() -> int:
+        stats = tb.stats()
+        return stats["received_datagrams"] - stats["hellos_received"]
+
+    before = non_hello_datagrams()
+    ta.send(3, b"only for 3, by unicast")
+    ta.send(None, b"second barrier")
+    assert receive(tc, 2) == [(1, b"only for 3, by unicast"), (1, b"second barrier")]
+    assert receive(tb, 1) == [(1, b"second barrier")]
+    assert non_hello_datagrams() - before == 1  # the barrier alone
+
+
+@pytest.mark.parametrize("lost_fragment", [0, 1, -1], ids=["first", "second", "last"])
+def test_a_large_message_is_fragmented_and_a_lost_fragment_recovered(netlab, start_transport, lost_fragment):
+    a, b, c = netlab.add_hosts("a", "b", "c")
+    ta = start_transport(a, 1)
+    tb = start_transport(b, 2, cls=LossyTransport)
+    tb.drop_index = lost_fragment  # nothing is sent to b before this line
+    tc = start_transport(c, 3)
+    payload = os.urandom(300_000)  # 5 fragments of at most 64000 bytes
+    ta.send(None, payload)
+    assert receive(tb, 1) == [(1, payload)]
+    assert receive(tc, 1) == [(1, payload)]
+    assert tb.dropped, "the test transport did not lose a fragment"
+    assert tb.stats()["nacks_sent"] >= 1
+    assert ta.stats()["nacks_received"] >= 1 and ta.stats()["fragments_retransmitted"] >= 1
+    assert tc.stats()["nacks_sent"] == 0  # the receiver that lost nothing asked for nothing
+    assert ta.stats()["sent_datagrams"] >= 5
+
+
+def test_messages_larger_than_the_seed_limit_arrive_whole(netlab, start_transport):
+    a, b = netlab.add_hosts("a", "b")
+    ta, tb = start_transport(a, 1), start_transport(b, 2)
+    payloads = [os.urandom(64_001), os.urandom(64_000), os.urandom(1_000_000)]
+    for payload in payloads:
+        ta.send(2, payload)
+    assert receive(tb, 3) == [(1, payload) for payload in payloads]
+
+
+def test_unicast_mode_uses_the_peer_list(netlab, start_transport):
+    a, b, c = netlab.add_hosts("a", "b", "c")
+    peers = tuple(Endpoint(host.ip, 9999) for host in (a, b, c))
+    # A group nobody else uses proves the messages did not travel by multicast.
+    unicast = dict(peers=peers, group=Endpoint("239.9.9.9", 9999))
+    ta, tb, tc = (start_transport(host, n, **unicast) for n, host in enumerate((a, b, c), start=1))
+    ta.send(None, b"to every peer")
+    assert receive(tb, 1) == [(1, b"to every peer")]
+    assert receive(tc, 1) == [(1, b"to every peer")]
+    big = os.urandom(200_000)
+    tc.send(2, big)
+    assert receive(tb, 1) == [(3, big)]
+    wait_until(lambda: set(ta.peers()) == {2, 3}, what="hellos over unicast")
+    assert ta.peers()[2].address == (b.ip, 9999)
+
+
+def test_a_restarted_node_is_heard_again(netlab, start_transport):
+    a, b = netlab.add_hosts("a", "b")
+    first, tb = start_transport(a, 1), start_transport(b, 2)
+    first.send(None, b"before the restart")
+    assert receive(tb, 1) == [(1, b"before the restart")]
+    first.close()
+    second = start_transport(a, 1)
+    assert second.incarnation > first.incarnation
+    second.send(None, b"after the restart")
+    assert receive(tb, 1) == [(1, b"after the restart")]
+    assert tb.stats()["dropped_replayed"] == tb.stats()["dropped_stale_incarnation"] == 0
+
+
+def test_an_isolated_host_hears_nothing_until_healed(netlab, start_transport):
+    a, b = netlab.add_hosts("a", "b")
+    ta, tb = start_transport(a, 1), start_transport(b, 2)
+    netlab.isolate(b)
+    ta.send(None, b"lost in the partition")
+    wait_until(lambda: ta.stats()["sent_messages"] == 1 and ta.stats()["sent_datagrams"] >= 2,
+               what="the message to leave a")
+    assert tb.recv(timeout=0.2) == []
+    netlab.heal()
+    ta.send(None, b"after the heal")
+    assert receive(tb, 1) == [(1, b"after the heal")]
+
+
+def test_caller_mistakes_raise_at_once(netlab, start_transport):
+    (a,) = netlab.add_hosts("a")
+    ta = start_transport(a, 1, max_payload=1000)
+    with pytest.raises(ValueError, match="itself"):
+        ta.send(1, b"me")
+    with pytest.raises(ValueError, match="exceeds"):
+        ta.send(None, bytes(1024 * 1000 + 1))
+    with pytest.raises(ValueError, match="does not fit"):
+        ta.set_hello(bytes(1001))
+    ta.close()
+    ta.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        ta.send(None, b"late")
+    assert ta.recv(timeout=1.0) == []  # returns at once once closed

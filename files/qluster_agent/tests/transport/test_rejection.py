@@ -1,0 +1,58 @@
+"""Datagrams crafted by hand in an "attacker" namespace: each is refused and counted."""
+
+import socket
+
+from qluster_agent.transport.auth import derive_key
+from qluster_agent.transport.wire import Header, Kind, cluster_tag, encode
+
+from .helpers import SECRET, receive, wait_until
+
+KEY = derive_key(SECRET, "qluster")
+TAG = cluster_tag("qluster")
+
+
+def datagram(payload: bytes = b"crafted", key: bytes = KEY, **changes) -> bytes:
+    fields = dict(kind=Kind.DATA, cluster_tag=TAG, sender=66, incarnation=1_000, seq=1, dest=0,
+                  msg_id=1, frag_index=0, frag_count=1)
+    fields.update(changes)
+    return encode(Header(**fields), payload, key)
+
+
+def test_forged_replayed_foreign_truncated_oversized_and_wrong_version_datagrams_are_dropped(
+        netlab, start_transport):
+    attacker_host, victim_host, peer_host = netlab.add_hosts("x", "b", "c")
+    victim = start_transport(victim_host, 2)
+    peer = start_transport(peer_host, 3)
+    attacker = netlab.call_inside(attacker_host, socket.socket, socket.AF_INET, socket.SOCK_DGRAM)
+    target = (victim_host.ip, 9999)
+
+    def send(data: bytes) -> None:
+        attacker.sendto(data, target)
+
+    recorded = datagram(b"genuine, then replayed")  # as if captured from a member
+    crafted = {
+        "dropped_bad_mac": datagram(key=derive_key(b"guessed secret!!", "qluster")),
+        "dropped_foreign_cluster": datagram(cluster_tag=cluster_tag("another-cluster")),
+        "dropped_truncated": recorded[:30],
+        "dropped_oversized": datagram(b"x" * 64_001),
+        "dropped_bad_version": recorded[:2] + b"\x07" + recorded[3:],
+        "dropped_bad_magic": b"GET / HTTP/1.0\r\n" * 8,
+        "dropped_malformed": datagram(frag_index=5, frag_count=2, seq=50),
+        "dropped_not_for_me": datagram(b"for node 5", dest=5, seq=51),
+    }
+    try:
+        send(recorded)
+        assert receive(victim, 1) == [(66, b"genuine, then replayed")]
+        send(recorded)  # replay
+        send(datagram(b"from a previous run", incarnation=999, seq=2))  # stale incarnation
+        for data in crafted.values():
+            send(data)
+        expected = {counter: 1 for counter in crafted} | {"dropped_replayed": 1, "dropped_stale_incarnation": 1}
+        wait_until(lambda: all(victim.stats()[name] >= 1 for name in expected), what="every rejection")
+        assert {name: victim.stats()[name] for name in expected} == expected
+        assert victim.recv(timeout=0) == []
+        # The victim still works.
+        peer.send(2, b"still listening")
+        assert receive(victim, 1) == [(3, b"still listening")]
+    finally:
+        attacker.close()
