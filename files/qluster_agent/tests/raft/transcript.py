@@ -325,7 +325,7 @@ class Cluster:
         if tn.raw is None:
             return f"n{node_id}: down"
         raft = tn.raw.raft
-        return (f"n{node_id}: {raft.role.value} term={raft.term} lead={raft.lead} "
+        return (f"n{node_id}: {raft.role.value} term={raft.term} vote={raft.vote} lead={raft.lead} "
                 f"last={raft.log.last_term()}/{raft.log.last_index()} commit={raft.log.committed} "
                 f"applied={tn.app.index} {raft.conf.describe()}"
                 + (f" app=[{','.join(tn.app.items)}]" if tn.app.items else ""))
