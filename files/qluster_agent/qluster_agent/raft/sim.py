@@ -77,6 +77,7 @@ class Sim:
         rng = self.rng
         self.voters = rng.choice([1, 3, 3, 3, 5, 5])
         self.pool = self.voters + 2  # ids that may join later
+        self.pooler = self.pool + 1  # the pooler host: observer=True, only ever added as an observer
         self.base_cfg = dict(
             election_ticks=10, heartbeat_ticks=rng.choice([1, 2, 3]), prevote_ticks=rng.choice([5, 10]),
             vote_ticks=rng.choice([5, 10]), lease_ticks=rng.choice([6, 8, 9]),
@@ -102,7 +103,7 @@ class Sim:
 
     # ---- node lifecycle
     def _config(self, node_id: int) -> CoreConfig:
-        return CoreConfig(node_id=node_id, **self.base_cfg)  # type: ignore[arg-type]
+        return CoreConfig(node_id=node_id, observer=node_id == self.pooler, **self.base_cfg)  # type: ignore[arg-type]
 
     def _start(self, node_id: int) -> None:
         # The first members bootstrap the cluster (RawNode ignores this once storage holds state);
@@ -248,9 +249,12 @@ class Sim:
         if sn is None:
             return
         conf = sn.node.conf  # type: ignore[union-attr]
-        target = self.rng.randint(1, self.pool)
+        target = self.rng.randint(1, self.pooler)
         if target in conf.members:
-            kind = ConfChangeType.REMOVE if self.rng.random() < 0.7 or target in conf.voters else ConfChangeType.ADD_VOTER
+            promote = self.rng.random() < 0.3 and target in conf.observers and target != self.pooler
+            kind = ConfChangeType.ADD_VOTER if promote else ConfChangeType.REMOVE
+        elif target == self.pooler:
+            kind = ConfChangeType.ADD_OBSERVER
         else:
             kind = self.rng.choice([ConfChangeType.ADD_VOTER, ConfChangeType.ADD_OBSERVER])
         if kind != ConfChangeType.REMOVE and target not in self.nodes:
