@@ -234,6 +234,17 @@ class ConsensusRuntime:
     def campaign(self) -> None:
         self._commands.put(lambda node: node.campaign())
 
+    def reconfigure(self, config: CoreConfig) -> None:
+        """Apply new timing and policy (POST /config) on the loop thread; the node id stays."""
+        if config.node_id != self._config.node_id:
+            raise ValueError("reconfigure cannot change the node id")
+        self._config = config
+
+        def command(node: RawNode) -> None:
+            node.raft.cfg = config
+
+        self._commands.put(command)
+
     def set_vote_context(self, value: int) -> None:
         """This node's WAL position as an int (0 when unknown); call it every supervisor cycle."""
         self._commands.put(lambda node: node.set_vote_context(value))

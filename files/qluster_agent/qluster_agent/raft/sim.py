@@ -93,6 +93,7 @@ class Sim:
         self.groups: Optional[List[Set[int]]] = None  # None: fully connected
         self.contexts: Dict[int, int] = {}
         self.leader_of_term: Dict[int, int] = {}
+        self.leaders_checked: Set[Tuple[int, int]] = set()  # (node, term) checked for completeness
         self.committed: Dict[int, Tuple[int, bytes]] = {}  # index -> (term, data), as ever committed
         self.applied_digest: Dict[int, bytes] = {}
         self.entry_seen: Dict[Tuple[int, int], Tuple[int, bytes]] = {}  # (index, term) -> (prev term, data)
@@ -294,8 +295,8 @@ class Sim:
             first = self.leader_of_term.setdefault(raft.term, sn.node_id)
             if first != sn.node_id:
                 self._fail(f"two leaders in term {raft.term}: {first} and {sn.node_id}")
-            if not getattr(raft, "_sim_checked_term", 0) == raft.term:
-                raft._sim_checked_term = raft.term  # type: ignore[attr-defined]
+            if (sn.node_id, raft.term) not in self.leaders_checked:
+                self.leaders_checked.add((sn.node_id, raft.term))
                 self._check_leader_completeness(sn)
         prev_term = log.snapshot.term
         for entry in log.entries:  # log matching: (index, term) fixes the entry and its predecessor
