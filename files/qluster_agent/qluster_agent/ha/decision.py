@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from ..pg.conninfo import Endpoint
+from ..pg.operation import LongOperation
 from ..pg.sync import SyncStandbys
 
 
@@ -25,6 +26,25 @@ class Action(enum.Enum):
     STEP_DOWN = "step down"  # consensus: give up leadership
     UPDATE_SYNC_STANDBYS = "update sync standbys"  # controller.set_synchronous_standbys(sync)
     REMOVE_ADD_NODE_MARKER = "remove add_node marker"
+
+    @property
+    def long_operation(self) -> LongOperation | None:
+        """The executor slot an action runs in; None: run it inline in the cycle.
+
+        FENCE and DEMOTE are never queued: stopping writes must not wait behind anything.
+        """
+        return _LONG_OPERATIONS.get(self)
+
+
+_LONG_OPERATIONS = {
+    Action.BOOTSTRAP: LongOperation.BOOTSTRAP,
+    Action.CLONE_FROM_LEADER: LongOperation.BASE_BACKUP,
+    Action.RECLONE_FROM_LEADER: LongOperation.BASE_BACKUP,
+    Action.REWIND_OR_RECLONE: LongOperation.REWIND,
+    # pg_ctl waits for these; a standby may take long to reach consistency, a promote to finish.
+    Action.START_AS_REPLICA: LongOperation.START,
+    Action.PROMOTE: LongOperation.PROMOTE,
+}
 
 
 @dataclass(frozen=True)

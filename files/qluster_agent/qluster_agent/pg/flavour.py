@@ -41,6 +41,9 @@ class Flavour:
     default_database: str
     # OS user that owns the data directory and runs the server (seed 000: qhb).
     default_os_user: str
+    # Where the server puts its Unix socket and the agent connects. The agent writes
+    # unix_socket_directories itself, so any directory the database user can write works.
+    default_socket_dir: str
 
     @property
     def config_files(self) -> tuple[str, str, str]:
@@ -56,6 +59,7 @@ POSTGRESQL = Flavour(
     binaries=BinaryNames(),
     default_database="postgres",
     default_os_user="postgres",
+    default_socket_dir="/var/run/postgresql",  # Debian's packages
 )
 
 # QHB keeps PostgreSQL's tool names under PGHOME/bin; the seeds name only psql
@@ -70,10 +74,14 @@ QHB = Flavour(
     binaries=BinaryNames(server="qhb"),
     default_database="qhb",
     default_os_user="qhb",
+    # The seeds do not say; /tmp is the compiled-in default of PostgreSQL-derived builds.
+    default_socket_dir="/tmp",
 )
 
-# Seed 000 §6.4: PGHOME=/usr/local/qhb, binaries in $PGHOME/bin.
+# Seed 000 §6.4: PGHOME=/usr/local/qhb, binaries in $PGHOME/bin; §5-6: the configuration
+# templates (qhb.conf, qhb_hba.conf) in $PGHOME/data.
 QHB_DEFAULT_HOME = Path("/usr/local/qhb")
+QHB_TEMPLATE_SUBDIR = "data"
 
 
 def flavour_for(kind: FlavourKind | str) -> Flavour:

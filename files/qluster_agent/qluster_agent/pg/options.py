@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..walarchive.commands import DEFAULT_PROGRAM, archive_command, restore_command
 from .commands import DEFAULT_INITDB_OPTIONS
 from .conninfo import application_name_for
-from .flavour import Flavour, Toolset
+from .flavour import QHB_TEMPLATE_SUBDIR, Flavour, Toolset
 from .settings import ManagedSettings, ServerRole
 
 
@@ -37,7 +38,7 @@ class PgOptions:
     member_id: int  # this node's consensus id: names its walreceiver
     superuser: str  # PGUSER: the agent's own connections, pg_rewind's source connection
     replication_user: str  # pg_basebackup and primary_conninfo
-    socket_dir: str = "/var/run/postgresql"
+    socket_dir: str = "/var/run/postgresql"  # see Flavour.default_socket_dir
     database: str | None = None  # None: the flavour's default (qhb / postgres)
     template_dir: Path | None = None  # seed 000: /usr/local/qhb/data
     log_file: Path | None = None  # None: <PGDATA>/../<name>.postmaster.log (outside PGDATA)
@@ -76,3 +77,41 @@ class PgOptions:
             restore_command=archive.restore_command if archive else None,
             extra=self.extra_settings,
         )
+
+    @classmethod
+    def for_node(
+        cls,
+        flavour: Flavour,
+        tools: Toolset,
+        *,
+        member_id: int,
+        pgdata: Path,
+        pgport: int,
+        pguser: str,
+        pghome: Path | None = None,
+        wal_archive_dir: Path | None = None,
+        **overrides: Any,
+    ) -> "PgOptions":
+        """Options from the env file of seed 000 §6.4 (PGDATA, PGPORT, PGUSER, PGHOME, BACKUP_PATH/wal).
+
+        PGUSER is both the agent's superuser and the replication user, as in the seed's
+        qhb_hba.conf (trust for 'replication all'). The templates are taken from
+        $PGHOME/data when that directory exists (seed 000 §5), for either flavour.
+        """
+        template_dir = None
+        if pghome is not None and (pghome / QHB_TEMPLATE_SUBDIR).is_dir():
+            template_dir = pghome / QHB_TEMPLATE_SUBDIR
+        values: dict[str, Any] = {
+            "flavour": flavour,
+            "tools": tools,
+            "datadir": pgdata,
+            "port": pgport,
+            "member_id": member_id,
+            "superuser": pguser,
+            "replication_user": pguser,
+            "socket_dir": flavour.default_socket_dir,
+            "template_dir": template_dir,
+            "wal_archive": WalArchive(wal_archive_dir) if wal_archive_dir is not None else None,
+        }
+        values.update(overrides)
+        return cls(**values)

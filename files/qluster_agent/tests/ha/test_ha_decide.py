@@ -275,7 +275,8 @@ def test_decision_table(view: ClusterView, pg: PgStatus, action: Action, words: 
 
 
 def test_reasons_name_the_node_and_read_as_one_sentence() -> None:
-    for _, view, pg, _, _ in CASES:
+    for case in CASES:
+        view, pg = case[1], case[2]
         reason = decide(view, pg, now=100.0).reason
         assert reason.startswith(f"I am node {view.my_id}")
         assert "\n" not in reason

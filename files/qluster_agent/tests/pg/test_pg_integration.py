@@ -56,6 +56,11 @@ def has_row(lab: Lab, node: PgController, row_id: int) -> bool:
         return False
 
 
+def archived_count(node: PgController) -> int:
+    archiver = node.status().archiver
+    return archiver.archived_count if archiver else 0
+
+
 def follower_view(me: int, leader: int, lab: Lab, *nodes: PgController) -> ClusterView:
     members = tuple(Member(n.options.member_id, MemberRole.VOTER, "127.0.0.1", n.options.port, 1) for n in nodes)
     return ClusterView(my_id=me, is_leader=False, has_quorum=False, leader_id=leader, members=members)
@@ -114,10 +119,11 @@ def test_synchronous_commit_waits_for_the_standby(lab: Lab, node1: PgController,
 
 def test_archive_command_archives_switched_segments(lab: Lab, node1: PgController) -> None:
     walfile = lab.query(node1, "SELECT pg_walfile_name(pg_switch_wal())")[0][0]
-    wait_until(lambda: (lab.archive / walfile).exists(), what=f"{walfile} in the archive")
-    archiver = wait_until(lambda: node1.status().archiver, what="archiver stats")
-    assert archiver.archived_count >= 1
-    assert not archiver.failing
+    wait_until((lab.archive / walfile).exists, what=f"{walfile} in the archive")
+    # The archiver reports to pg_stat_archiver just after the command succeeded.
+    wait_until(lambda: archived_count(node1) >= 1, what="pg_stat_archiver to count it")
+    archiver = node1.status().archiver
+    assert archiver is not None and not archiver.failing
 
 
 def test_a_replica_restores_from_the_archive_alone(lab: Lab, node1: PgController) -> None:
