@@ -201,3 +201,47 @@ def test_a_lone_node_runs_on_its_own_thread():
         assert rt.propose(b"x").result(timeout=10) > 0
     finally:
         rt.stop()
+
+
+def test_a_lagging_node_gets_the_snapshot_through_restore():
+    clock, hub = Clock(), Hub()
+    state = {i: [] for i in (1, 2, 3)}
+    restored = {i: [] for i in (1, 2, 3)}
+
+    def make(i: int) -> ConsensusRuntime:
+        def apply(entry, i=i):
+            if entry.data:
+                state[i].append(entry.data)
+
+        def restore(snap, i=i):
+            restored[i].append(snap.index)
+            state[i][:] = [x for x in snap.data.split(b",") if x]
+
+        return ConsensusRuntime(CoreConfig(node_id=i, snapshot_threshold=3), MemoryStorage(),
+                                FakeTransport(hub, i), tick_interval=0.1, apply=apply, restore=restore,
+                                snapshot_source=lambda index, i=i: b",".join(state[i]),
+                                bootstrap=ConfState(frozenset({1, 2, 3})), rng=random.Random(i), clock=clock,
+                                logger=lambda line: None)
+
+    runtimes = {i: make(i) for i in (1, 2, 3)}
+    for rt in runtimes.values():
+        rt.open()
+
+    def run(seconds: float) -> None:
+        for _ in range(int(round(seconds / 0.1))):
+            clock.now += 0.1
+            for _ in range(3):
+                for rt in runtimes.values():
+                    rt.run_once()
+
+    run(3.0)
+    leader = next(i for i, rt in runtimes.items() if rt.status().is_leader)
+    lagging = next(i for i in runtimes if i != leader)
+    hub.cut.add(lagging)
+    futures = [runtimes[leader].propose(b"v%d" % k) for k in range(8)]
+    run(1.0)
+    assert all(f.done() for f in futures)
+    hub.cut.clear()
+    run(2.0)
+    assert restored[lagging] and restored[lagging][-1] > 1  # a real snapshot, not the bootstrap one
+    assert state[lagging] == state[leader] == [b"v%d" % k for k in range(8)]
