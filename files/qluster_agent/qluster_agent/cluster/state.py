@@ -47,6 +47,9 @@ class ClusterState:
     members: dict[int, MemberInfo] = field(default_factory=dict, hash=False)
     # member id -> request id of the latest reinit asked for it; the member acts once per id.
     reinit_requests: dict[int, str] = field(default_factory=dict, hash=False)
+    # Members removed on purpose: a removed node whose agent still runs keeps announcing itself,
+    # and must not be taken back in automatically. An explicit add (cmd_member) lifts this.
+    removed: frozenset[int] = frozenset()
 
     # --- commands --------------------------------------------------------------------------
     @staticmethod
@@ -78,11 +81,11 @@ class ClusterState:
             return replace(self, settings=settings)
         if op == "member":
             info = MemberInfo.from_json(data["member"])
-            return replace(self, members={**self.members, info.id: info})
+            return replace(self, members={**self.members, info.id: info}, removed=self.removed - {info.id})
         if op == "forget":
             members = {k: v for k, v in self.members.items() if k != int(data["id"])}
             reinits = {k: v for k, v in self.reinit_requests.items() if k != int(data["id"])}
-            return replace(self, members=members, reinit_requests=reinits)
+            return replace(self, members=members, reinit_requests=reinits, removed=self.removed | {int(data["id"])})
         if op == "reinit":
             return replace(self, reinit_requests={**self.reinit_requests, int(data["id"]): str(data["request"])})
         raise CommandError(f"unknown command {op!r}")
@@ -93,6 +96,7 @@ class ClusterState:
             "settings": cluster_settings_to_json(self.settings),
             "members": [m.to_json() for m in sorted(self.members.values(), key=lambda m: m.id)],
             "reinit_requests": {str(k): v for k, v in self.reinit_requests.items()},
+            "removed": sorted(self.removed),
         })
 
     @staticmethod
@@ -105,7 +109,7 @@ class ClusterState:
             raise CommandError("snapshot settings invalid: " + "; ".join(problems))
         members = {int(m["id"]): MemberInfo.from_json(m) for m in raw.get("members", [])}
         reinits = {int(k): str(v) for k, v in raw.get("reinit_requests", {}).items()}
-        return ClusterState(settings, members, reinits)
+        return ClusterState(settings, members, reinits, frozenset(int(i) for i in raw.get("removed", [])))
 
 
 def _encode(obj: dict[str, Any]) -> bytes:

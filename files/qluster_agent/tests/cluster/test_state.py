@@ -20,6 +20,9 @@ def test_member_commands_add_update_and_forget():
     assert state.members[1].address == "10.0.0.11"
     state = state.apply(ClusterState.cmd_forget(9))
     assert set(state.members) == {1}
+    assert state.removed == {9}
+    # An explicit add takes a removed member back.
+    assert state.apply(ClusterState.cmd_member(POOLER)).removed == frozenset()
 
 
 def test_settings_command_changes_only_what_it_names():
@@ -46,6 +49,8 @@ def test_snapshot_round_trip():
     assert again == state
     assert again.members == state.members
     assert again.reinit_requests == {1: "r-1"}
+    forgotten = state.apply(ClusterState.cmd_forget(9))
+    assert ClusterState.from_snapshot(forgotten.to_snapshot(), DEFAULTS).removed == {9}
 
 
 def test_empty_snapshot_is_the_defaults():

@@ -1,0 +1,62 @@
+"""Carries out the HA loop's decisions on the database (and, to step down, on consensus).
+
+Long operations go to the executor so the loop keeps its pace; the ones a failover waits for
+(fence, demote, promote) run inline: nothing else should happen before they are done.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from ..ha.decision import Action, Decision
+from ..ha.marker import AddNodeMarker
+from ..pg.controller import PgController
+from ..pg.executor import LongOperationExecutor
+from ..pg.operation import LongOperation
+
+log = logging.getLogger(__name__)
+
+
+class ActionRunner:
+    def __init__(self, pg: PgController, executor: LongOperationExecutor, marker: AddNodeMarker,
+                 step_down: Callable[[], None]) -> None:
+        self._pg = pg
+        self._executor = executor
+        self._marker = marker
+        self._step_down = step_down
+
+    def run(self, decision: Decision) -> None:
+        action, pg, leader, sync = decision.action, self._pg, decision.leader, decision.sync
+        if action in (Action.NOTHING, Action.REPORT_IN_PROGRESS, Action.WAIT_FOR_LEADER):
+            return
+        if action is Action.FENCE:
+            pg.fence()
+        elif action is Action.DEMOTE:
+            pg.demote(leader)
+        elif action is Action.PROMOTE:
+            pg.promote(sync)
+        elif action is Action.UPDATE_SYNC_STANDBYS:
+            pg.set_synchronous_standbys(sync)
+        elif action is Action.FOLLOW_NEW_LEADER:
+            pg.follow(leader)
+        elif action is Action.REMOVE_ADD_NODE_MARKER:
+            self._marker.remove()
+        elif action is Action.STEP_DOWN:
+            self._step_down()
+        elif action is Action.BOOTSTRAP:
+            self._executor.submit(LongOperation.BOOTSTRAP, lambda token: pg.bootstrap(sync, token))
+        elif action is Action.CLONE_FROM_LEADER:
+            self._executor.submit(LongOperation.BASE_BACKUP, lambda token: pg.clone_from(leader, token))
+        elif action is Action.RECLONE_FROM_LEADER:
+            self._executor.submit(LongOperation.BASE_BACKUP, lambda token: pg.reclone_from(leader, token))
+        elif action is Action.REWIND_OR_RECLONE:
+            self._executor.submit(LongOperation.REWIND, lambda token: pg.rewind_or_reclone(leader, token))
+        elif action is Action.START_AS_REPLICA:
+            self._executor.submit(LongOperation.START, lambda token: pg.start_as_replica(leader, token))
+        else:  # a new Action without a handler is a bug worth hearing about at once
+            raise ValueError(f"no handler for action {action}")
+
+    def reinit(self, leader) -> bool:
+        """Wipe and re-clone from the leader (POST /reinit); False when an operation is running."""
+        return self._executor.submit(LongOperation.BASE_BACKUP, lambda token: self._pg.reclone_from(leader, token))

@@ -1,0 +1,203 @@
+"""The API's Backend on top of the Agent: reads from the last snapshot, changes through the leader.
+
+A change asked of a follower is forwarded to the leader's API with the same token, so any
+node answers any request; the answer comes back once the change is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from ..api.backend import ApiError
+from ..api.health import NodeHealth
+from ..cluster.state import ClusterState, MemberInfo
+from ..config.runtime import cluster_settings_to_json, validate_cluster_update
+from ..raft import ProposalDropped
+from ..raft.types import ConfChange, ConfChangeType, ConfState
+from .membership import removal_problem
+from .node import Agent
+from .views import Snapshot
+
+FORWARD_TIMEOUT = 15.0
+
+
+class AgentBackend:
+    def __init__(self, agent: Agent) -> None:
+        self._agent = agent
+
+    # ------------------------------------------------------------------ reads
+    def health(self) -> NodeHealth:
+        return self._agent.health()
+
+    def cluster_map(self) -> dict[str, Any]:
+        return self._agent.cluster_map()
+
+    def get_config(self) -> dict[str, Any]:
+        return cluster_settings_to_json(self._agent.cluster_state().settings)
+
+    def list_members(self) -> list[dict[str, Any]]:
+        return self.cluster_map()["members"]
+
+    def metrics(self) -> list[tuple[str, str, str, dict[str, str], float]]:
+        agent = self._agent
+        snap = agent.snapshot()
+        rows: list[tuple[str, str, str, dict[str, str], float]] = []
+        if snap is not None:
+            rows += [
+                ("qluster_term", "gauge", "Current consensus term", {}, snap.raft.term),
+                ("qluster_is_leader", "gauge", "1 when this node is the consensus leader", {}, int(snap.raft.is_leader)),
+                ("qluster_voters", "gauge", "Voting members", {}, len(snap.raft.voters)),
+                ("qluster_observers", "gauge", "Observer members", {}, len(snap.raft.observers)),
+                ("qluster_commit_index", "gauge", "Committed consensus log index", {}, snap.raft.commit),
+            ]
+            for node_id in sorted(snap.raft.voters | snap.raft.observers):
+                rows.append(("qluster_member_last_seen_seconds", "gauge", "Seconds since a member was last heard",
+                             {"member": str(node_id)}, snap.last_seen.get(node_id, -1)))
+            pg = snap.pg
+            if pg is not None:
+                rows.append(("qluster_db_running", "gauge", "1 when the database is running", {}, int(pg.running)))
+                if pg.wal_position is not None:
+                    rows.append(("qluster_db_wal_position_bytes", "gauge", "WAL position of this node", {}, pg.wal_position))
+                if pg.archiver is not None:
+                    rows.append(("qluster_archive_failed_total", "counter", "Failed WAL archive attempts",
+                                 {}, pg.archiver.failed_count))
+                    rows.append(("qluster_archive_failing", "gauge", "1 when the latest archive attempt failed",
+                                 {}, int(pg.archiver.failing)))
+        for name, value in sorted(agent.transport.stats().items()):
+            rows.append(("qluster_transport_events_total", "counter", "Transport events by kind", {"kind": name}, value))
+        return rows
+
+    # ------------------------------------------------------------------ changes
+    def update_config(self, body: dict[str, Any]) -> dict[str, Any]:
+        current = self._agent.cluster_state().settings
+        settings, problems = validate_cluster_update(body, current)
+        if settings is None:
+            raise ApiError(400, "invalid configuration; nothing was changed", problems)
+        if not self._is_leader():
+            return self._forward("POST", "/config", body)
+        self._commit(ClusterState.cmd_settings(settings))
+        return cluster_settings_to_json(self._agent.cluster_state().settings)
+
+    def switchover(self, body: dict[str, Any]) -> dict[str, Any]:
+        snap = self._snap()
+        target = self._resolve(snap, body.get("leader", body.get("candidate")), "leader")
+        if target not in snap.raft.voters:
+            raise ApiError(400, f"node {target} is not a voting member and cannot lead")
+        if not self._is_leader():
+            return self._forward("POST", "/switchover", body)
+        if target == self._agent.my_id:
+            return {"message": f"node {target} already leads", "leader": target}
+        self._agent.request_switchover(target)
+        return {"message": f"switchover to node {target} started", "leader": target}
+
+    def reinit(self, body: dict[str, Any]) -> dict[str, Any]:
+        snap = self._snap()
+        target = self._resolve(snap, body.get("member"), "member")
+        if target == snap.raft.leader:
+            raise ApiError(409, f"node {target} is the leader; switch over before re-initialising it")
+        if target in snap.raft.observers:
+            raise ApiError(400, f"node {target} is an observer and has no database")
+        if not self._is_leader():
+            return self._forward("POST", "/reinit", body)
+        request = self._agent.new_request_id()
+        self._commit(ClusterState.cmd_reinit(target, request))
+        return {"message": f"node {target} will re-create its database from the leader", "request": request}
+
+    def add_member(self, body: dict[str, Any]) -> dict[str, Any]:
+        info = _member_from_body(body)
+        if not self._is_leader():
+            return self._forward("POST", "/members", body)
+        self._commit(ClusterState.cmd_member(info))
+        return {"message": f"node {info.id} ({info.name}) recorded; it joins once its agent announces itself",
+                "member": info.to_json()}
+
+    def remove_member(self, member: str, body: dict[str, Any]) -> dict[str, Any]:
+        snap = self._snap()
+        target = self._resolve(snap, member, "member")
+        reachable = {node_id for node_id, age in snap.last_seen.items() if age <= 3 * self._agent.config.hello_retry_interval}
+        problem = removal_problem(ConfState(snap.raft.voters, snap.raft.observers), snap.raft.leader, target, reachable)
+        if problem is not None and target in (snap.raft.voters | snap.raft.observers):
+            raise ApiError(409, f"refusing to remove node {target}: {problem}")
+        if not self._is_leader():
+            return self._forward("DELETE", f"/members/{member}", body)
+        if target in (snap.raft.voters | snap.raft.observers):
+            self._wait(self._agent.runtime.propose_conf_change(ConfChange(ConfChangeType.REMOVE, target)))
+        self._commit(ClusterState.cmd_forget(target))
+        return {"message": f"node {target} removed", "removed": target}
+
+    # ------------------------------------------------------------------ helpers
+    def _snap(self) -> Snapshot:
+        snap = self._agent.snapshot()
+        if snap is None:
+            raise ApiError(503, "the agent is starting; try again in a moment")
+        return snap
+
+    def _is_leader(self) -> bool:
+        return self._snap().raft.is_leader
+
+    def _commit(self, command: bytes) -> None:
+        self._wait(self._agent.runtime.propose(command))
+
+    def _wait(self, future) -> None:
+        try:
+            future.result(timeout=10.0)
+        except ProposalDropped as exc:
+            raise ApiError(503, f"the change was not committed: {exc}") from None
+        except TimeoutError:
+            raise ApiError(503, "the change was not committed within 10 s (no quorum?)") from None
+
+    @staticmethod
+    def _resolve(snap: Snapshot, value: Any, what: str) -> int:
+        """A member by id, name or address."""
+        if value is None or value == "":
+            raise ApiError(400, f"{what} is required (a member id, name or address)")
+        text = str(value)
+        for node_id, info in snap.state.members.items():
+            if text in (str(node_id), info.name, info.address):
+                return node_id
+        if text.isdigit() and int(text) in (snap.raft.voters | snap.raft.observers):
+            return int(text)
+        raise ApiError(404, f"{what} {text!r} is not a member of this cluster")
+
+    def _forward(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        snap = self._snap()
+        leader = snap.state.members.get(snap.raft.leader) if snap.raft.leader else None
+        if leader is None:
+            raise ApiError(503, "there is no leader to carry out the change; try again shortly")
+        request = urllib.request.Request(f"http://{leader.address}:{leader.api_port}{path}",
+                                         data=json.dumps(body).encode(), method=method)
+        request.add_header("Content-Type", "application/json")
+        if self._agent.api_token:
+            request.add_header("Authorization", f"Bearer {self._agent.api_token}")
+        try:
+            with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                payload = json.loads(exc.read())
+            except ValueError:
+                payload = {"error": f"HTTP {exc.code}"}
+            raise ApiError(exc.code, f"leader node {leader.id}: {payload.get('error')}", payload.get("details")) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ApiError(503, f"cannot reach the leader node {leader.id} at {leader.address}: {exc}") from None
+
+
+def _member_from_body(body: dict[str, Any]) -> MemberInfo:
+    problems = []
+    for key in ("id", "name", "address"):
+        if key not in body:
+            problems.append(f"{key}: required")
+    unknown = sorted(set(body) - {"id", "name", "address", "api_port", "db_port", "observer"})
+    problems += [f"{key}: unknown key" for key in unknown]
+    if problems:
+        raise ApiError(400, "invalid member; nothing was changed", problems)
+    try:
+        info = MemberInfo.from_json({"api_port": 8080, "db_port": None if body.get("observer") else 5432, **body})
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, f"invalid member: {exc}") from None
+    if info.id <= 0:
+        raise ApiError(400, "invalid member; nothing was changed", ["id: must be a positive integer"])
+    return info

@@ -1,0 +1,352 @@
+"""The agent of one node: consensus, the database supervisor and the API, wired in one place.
+
+Threads: the consensus runtime's loop, the transport's sender and receiver, the API server,
+and the HA loop defined here. The HA loop owns the database: each cycle it reads the world into
+one Snapshot, asks the pure `decide()` what to do, does it, and says why in one sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from dataclasses import replace
+from typing import Any
+
+from ..api.health import NodeHealth
+from ..cluster.state import ClusterState, CommandError
+from ..config.model import AgentConfig, ClusterSettings, Role as ConfigRole
+from ..config.secret_files import read_api_token, read_secret
+from ..ha.decide import decide
+from ..ha.decision import Action, Decision
+from ..ha.marker import AddNodeMarker
+from ..pg.controller import PgController
+from ..pg.executor import LongOperationExecutor
+from ..pg.status import DbRole, PgStatus
+from ..raft.runtime import ConsensusRuntime, RuntimeStatus
+from ..raft.types import ConfState, Entry, EntryType, Snapshot as RaftSnapshot
+from ..storage.disk import DiskStorage
+from ..transport.settings import TransportSettings
+from ..transport.transport import Transport
+from .actions import ActionRunner
+from .beacon import Beacon
+from .env import AgentEnv
+from .membership import next_step
+from .pg_setup import marker_path, pg_options
+from .timing import core_config
+from .views import Snapshot, cluster_map, cluster_view, node_health
+
+log = logging.getLogger("qluster")
+
+HA_INTERVAL = 0.1  # seconds between HA cycles when nothing wakes the loop earlier
+PROPOSAL_TIMEOUT = 10.0
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, env: AgentEnv | None) -> None:
+        self.config = config
+        self.env = env
+        self.observer = config.role is ConfigRole.OBSERVER
+        self.my_id = config.node_id
+        section = dict(config.postgres)
+        self.marker = AddNodeMarker(marker_path(section))
+        self.pg: PgController | None = None
+        if not self.observer:
+            if env is None:
+                raise ValueError("a voting node needs the env file (PGDATA, PGPORT, ...)")
+            self.pg = PgController(pg_options(section, env, self.my_id))
+        self.executor = LongOperationExecutor()
+        self.api_token = read_api_token(config)
+        self._secret = read_secret(config)
+        self._lock = threading.Lock()
+        self._state = ClusterState(config.cluster)
+        self._snapshot: Snapshot | None = None
+        self._stop = threading.Event()
+        self._last_reason = ""
+        self._last_cycle = 0.0
+        self._vote_context = 0
+        self._switchover_target: int | None = None
+        self._switchover_deadline = 0.0
+        self._membership_pending: Future | None = None
+        self._handled_reinit: str | None = None
+        self.transport: Transport | None = None
+        self.runtime: ConsensusRuntime | None = None
+        self._thread: threading.Thread | None = None
+        self._runner = ActionRunner(self.pg, self.executor, self.marker, self._step_down) if self.pg else None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        os.makedirs(self.config.data_dir, exist_ok=True)
+        self.transport = Transport(TransportSettings.from_config(self.config), self.my_id,
+                                   self.config.cluster_id, self._secret)
+        self.transport.set_hello(self._beacon(None, None, "starting").encode())
+        bootstrap = self._bootstrap_conf()
+        self.runtime = ConsensusRuntime(
+            core_config(self.my_id, self.config.cluster, self.config.tick_interval, self.observer),
+            DiskStorage(self.config.data_dir), self.transport,
+            tick_interval=self.config.tick_interval, apply=self._apply, restore=self._restore,
+            snapshot_source=lambda _index: self.cluster_state().to_snapshot(),
+            bootstrap=bootstrap, logger=lambda line: log.info("consensus: %s", line))
+        self.runtime.start()
+        self._thread = threading.Thread(target=self._ha_loop, name="ha-loop", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.executor.cancel()
+        self.executor.wait(30)
+        if self.runtime is not None:
+            self.runtime.stop()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _bootstrap_conf(self) -> ConfState | None:
+        """A brand-new cluster starts on the one node without the add_node marker (seed 000 §7.3).
+
+        Only when this node has no consensus state, is a voter, carries no marker, and hears
+        no other member of its cluster for a discovery window: an existing cluster takes a new
+        node in through its leader instead.
+        """
+        storage = DiskStorage(self.config.data_dir)
+        try:
+            hard_state, snapshot, entries = storage.load()
+        finally:
+            storage.close()
+        if hard_state.term or snapshot is not None or entries:
+            return None
+        if self.observer:
+            log.info("I am node %d, an observer; waiting for the cluster's leader to add me", self.my_id)
+            return None
+        if self.marker.exists():
+            log.info("I am node %d with the add_node marker %s; waiting for the leader to add me",
+                     self.my_id, self.marker.path)
+            return None
+        window = max(2 * self.config.hello_retry_interval, 1.0)
+        deadline = time.monotonic() + window
+        while time.monotonic() < deadline:
+            others = [p for p in self.transport.peers() if p != self.my_id]
+            if others:
+                log.info("I am node %d without consensus state, but nodes %s of cluster %s exist; "
+                         "not bootstrapping, waiting to be added", self.my_id, others, self.config.cluster_id)
+                return None
+            time.sleep(0.1)
+        log.info("I am node %d: no consensus state, no add_node marker, no other member heard for "
+                 "%.1f s; bootstrapping a new cluster", self.my_id, window)
+        return ConfState(frozenset({self.my_id}))
+
+    # ------------------------------------------------------------------ replicated state
+    def _apply(self, entry: Entry) -> None:
+        if entry.type is not EntryType.NORMAL or not entry.data:
+            return
+        with self._lock:
+            before = self._state.settings
+            try:
+                self._state = self._state.apply(entry.data)
+            except CommandError as exc:
+                log.error("committed entry %d cannot be applied, skipped on every node: %s", entry.index, exc)
+                return
+            after = self._state.settings
+        if after != before:
+            self._reconfigure(after)
+
+    def _restore(self, snapshot: RaftSnapshot) -> None:
+        with self._lock:
+            self._state = ClusterState.from_snapshot(snapshot.data, self.config.cluster)
+            settings = self._state.settings
+        self._reconfigure(settings)
+
+    def _reconfigure(self, settings: ClusterSettings) -> None:
+        if self.runtime is not None:
+            self.runtime.reconfigure(core_config(self.my_id, settings, self.config.tick_interval, self.observer))
+            log.info("cluster settings changed: node-timeout %.3fs, heartbeat-interval %.3fs",
+                     settings.node_timeout, settings.heartbeat_interval)
+
+    def cluster_state(self) -> ClusterState:
+        with self._lock:
+            return self._state
+
+    # ------------------------------------------------------------------ the HA loop
+    def _ha_loop(self) -> None:
+        last_status: RuntimeStatus | None = None
+        while not self._stop.is_set():
+            try:
+                self._cycle()
+            except Exception:  # one bad cycle must not end supervision; say why and go on
+                log.exception("HA cycle failed")
+            # Wake at once when leadership changes: a leader that lost its lease fences now.
+            last_status = self.runtime.wait_status(lambda s, prev=last_status: s != prev, HA_INTERVAL)
+
+    def _cycle(self) -> None:
+        now = time.monotonic()
+        finished = self.executor.take_finished()
+        if finished is not None:
+            log.info("%s", finished.describe())
+        status = self.runtime.status()
+        pg = self.pg.status() if self.pg else None
+        if pg is not None and pg.wal_position is not None:
+            self._vote_context = max(self._vote_context, pg.wal_position)
+            self.runtime.set_vote_context(self._vote_context)
+        self._expire_switchover(status, now)
+        snap = self._snapshot_of(status, pg, now)
+        decision = decide(cluster_view(snap), pg, now) if pg is not None else Decision(
+            Action.NOTHING, f"I am node {self.my_id}, an observer without a database; nothing to do")
+        if decision.reason != self._last_reason:
+            log.info("%s", decision.reason)
+            self._last_reason = decision.reason
+        if self._runner is not None:
+            self._runner.run(decision)
+        if status.is_leader:
+            self._lead(status, snap)
+        self._maybe_reinit(snap)
+        self.transport.set_hello(self._beacon(pg, decision, None).encode())
+        self._last_cycle = now
+        with self._lock:
+            self._snapshot = snap
+
+    def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float) -> Snapshot:
+        peers = self.transport.peers()
+        fresh_for = 3 * self.config.hello_retry_interval
+        beacons: dict[int, Beacon] = {}
+        last_seen: dict[int, float] = {self.my_id: 0.0}
+        for node_id, peer in peers.items():
+            last_seen[node_id] = max(0.0, now - peer.last_seen)
+            beacon = Beacon.decode(peer.info)
+            if beacon is not None and last_seen[node_id] <= fresh_for:
+                beacons[node_id] = beacon
+        beacons[self.my_id] = self._beacon(pg, None, None)
+        running = self.executor.running()
+        return Snapshot(
+            my_id=self.my_id, raft=status, state=self.cluster_state(), beacons=beacons, last_seen=last_seen,
+            pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover_target,
+            operation=running.kind if running else None, operation_started_at=running.started_at if running else None,
+            agent_alive=True)
+
+    def _beacon(self, pg: PgStatus | None, decision: Decision | None, operation: str | None) -> Beacon:
+        running = self.executor.running()
+        return Beacon(
+            name=os.uname().nodename,
+            address=self.config.ip, api_port=self.config.api_port,
+            db_port=None if self.observer else (self.env.pgport if self.env else None),
+            observer=self.observer,
+            db_role=("none" if self.observer else pg.role.value) if pg is not None else ("none" if self.observer else "unknown"),
+            wal_position=pg.wal_position if pg else None,
+            replayed_lsn=pg.replayed_lsn if pg else None,
+            timeline=pg.timeline if pg else None,
+            streaming=bool(pg and pg.streaming),
+            archive_failing=bool(pg and pg.archiver and pg.archiver.failing),
+            operation=operation or (running.kind.value if running else None),
+            decision=decision.reason if decision else self._last_reason,
+        )
+
+    # ------------------------------------------------------------------ leader duties
+    def _lead(self, status: RuntimeStatus, snap: Snapshot) -> None:
+        if self._membership_pending is not None and not self._membership_pending.done():
+            return
+        self._membership_pending = None
+        conf = ConfState(status.voters, status.observers)
+        step = next_step(conf, snap.state, snap.beacons)
+        if step is None:
+            return
+        log.info("I am node %d, the leader; %s", self.my_id, step.reason)
+        if step.command is not None:
+            self._membership_pending = self.runtime.propose(step.command)
+        else:
+            self._membership_pending = self.runtime.propose_conf_change(step.change)
+        self._membership_pending.add_done_callback(_log_failed_proposal)
+
+    def _expire_switchover(self, status: RuntimeStatus, now: float) -> None:
+        target = self._switchover_target
+        if target is None:
+            return
+        if not status.is_leader:
+            log.info("switchover: node %s now leads (I am node %d)", status.leader or "none", self.my_id)
+            self._switchover_target = None
+        elif now > self._switchover_deadline:
+            log.warning("switchover to node %d did not happen within set-leader-timeout; staying leader", target)
+            self._switchover_target = None
+        else:
+            pg = self.pg.status() if self.pg else None
+            if pg is None or pg.role is not DbRole.PRIMARY:
+                self.runtime.transfer_leader(target)
+
+    def request_switchover(self, target: int) -> None:
+        self._switchover_deadline = time.monotonic() + self.cluster_state().settings.set_leader_timeout
+        self._switchover_target = target
+
+    def _step_down(self) -> None:
+        """Hand leadership to the most caught-up other voter (a leader whose database cannot run)."""
+        snap = self._snapshot
+        if snap is None:
+            return
+        candidates = [(b.wal_position or 0, node_id) for node_id, b in snap.beacons.items()
+                      if node_id != self.my_id and node_id in snap.raft.voters]
+        if candidates:
+            self.runtime.transfer_leader(max(candidates)[1])
+
+    def _maybe_reinit(self, snap: Snapshot) -> None:
+        request = snap.state.reinit_requests.get(self.my_id)
+        if request is None or request == self._handled_reinit or self.pg is None:
+            return
+        if self._handled_reinit is None and self._reinit_marker_read() == request:
+            self._handled_reinit = request
+            return
+        view = cluster_view(snap)
+        if view.is_leader or view.leader_endpoint is None:
+            return  # a leader is never re-initialised; a replica waits for a leader to clone from
+        if self._runner.reinit(view.leader_endpoint):
+            log.info("I am node %d; reinit %s requested, re-cloning my database from node %d",
+                     self.my_id, request, view.leader_id)
+            self._handled_reinit = request
+            self._reinit_marker_write(request)
+
+    def _reinit_marker_path(self) -> str:
+        return os.path.join(self.config.data_dir, "reinit-handled")
+
+    def _reinit_marker_read(self) -> str | None:
+        try:
+            with open(self._reinit_marker_path(), encoding="utf-8") as handle:
+                return handle.read().strip()
+        except OSError:
+            return None
+
+    def _reinit_marker_write(self, request: str) -> None:
+        with open(self._reinit_marker_path(), "w", encoding="utf-8") as handle:
+            handle.write(request)
+
+    # ------------------------------------------------------------------ for the API
+    def snapshot(self) -> Snapshot | None:
+        with self._lock:
+            snap = self._snapshot
+        if snap is None:
+            return None
+        alive = time.monotonic() - self._last_cycle < max(5.0, 20 * HA_INTERVAL)
+        return snap if alive == snap.agent_alive else replace(snap, agent_alive=alive)
+
+    def health(self) -> NodeHealth:
+        snap = self.snapshot()
+        if snap is None:
+            return NodeHealth(False, False, False, False, False, False, None, self.observer)
+        return node_health(snap)
+
+    def cluster_map(self) -> dict[str, Any]:
+        snap = self.snapshot()
+        if snap is None:
+            return {"cluster_id": self.config.cluster_id, "term": 0, "leader": None, "members": []}
+        return cluster_map(snap, self.config.cluster_id, 3 * self.config.hello_retry_interval)
+
+    def propose_and_wait(self, command: bytes) -> int:
+        return self.runtime.propose(command).result(PROPOSAL_TIMEOUT)
+
+    def new_request_id(self) -> str:
+        return uuid.uuid4().hex[:12]
+
+
+def _log_failed_proposal(future: Future) -> None:
+    exc = future.exception()
+    if exc is not None:
+        log.info("membership proposal not committed: %s", exc)

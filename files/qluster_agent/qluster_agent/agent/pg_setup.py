@@ -1,0 +1,87 @@
+"""The `postgres:` section of config.yaml plus the env file, turned into the supervisor's options.
+
+Keys (all optional):
+  flavour           postgresql (default) or qhb
+  bin-dir           where initdb, pg_ctl, ... live (default: found from the flavour, PGHOME)
+  template-dir      the operator's config templates copied into PGDATA (seed 000 §6.1-6.2)
+  superuser         the agent's own database user (default PGUSER)
+  replication-user  user for base backups and streaming (default PGUSER)
+  database          database the agent connects to (default: the flavour's)
+  socket-dir        unix socket directory (default /var/run/postgresql)
+  passfile          .pgpass used for replication connections
+  add-node-marker   path of the add_node marker (default /opt/qluster/add_node)
+  run-as            OS user for database programs when the agent itself runs as root
+  wal-archive       true (default when BACKUP_PATH is set): archive to BACKUP_PATH/wal
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..ha.marker import DEFAULT_MARKER_PATH
+from ..pg.bindir import toolset_for
+from ..pg.flavour import flavour_for
+from ..pg.options import PgOptions, WalArchive
+from .env import AgentEnv
+
+KNOWN_KEYS = {"flavour", "bin-dir", "template-dir", "superuser", "replication-user", "database",
+              "socket-dir", "passfile", "add-node-marker", "run-as", "wal-archive"}
+
+
+class PgSetupError(ValueError):
+    pass
+
+
+def _path(section: dict[str, Any], key: str) -> Path | None:
+    value = section.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise PgSetupError(f"config error: postgres.{key}: {value!r} is not an absolute path")
+    return Path(value)
+
+
+def _text(section: dict[str, Any], key: str, default: str | None) -> str | None:
+    value = section.get(key, default)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise PgSetupError(f"config error: postgres.{key}: {value!r} is not a non-empty string")
+    return value
+
+
+def marker_path(section: dict[str, Any]) -> Path:
+    return _path(section, "add-node-marker") or DEFAULT_MARKER_PATH
+
+
+def pg_options(section: dict[str, Any], env: AgentEnv, member_id: int) -> PgOptions:
+    unknown = sorted(set(section) - KNOWN_KEYS)
+    if unknown:
+        raise PgSetupError(f"config error: postgres.{unknown[0]}: unknown key (known: {', '.join(sorted(KNOWN_KEYS))})")
+    kind = section.get("flavour", "postgresql")
+    if kind not in ("postgresql", "qhb"):
+        raise PgSetupError(f"config error: postgres.flavour: {kind!r} is not postgresql or qhb")
+    flavour = flavour_for(kind)
+    archive_on = section.get("wal-archive", env.backup_path is not None)
+    if not isinstance(archive_on, bool):
+        raise PgSetupError(f"config error: postgres.wal-archive: {archive_on!r} is not a boolean")
+    if archive_on and env.wal_archive_dir is None:
+        raise PgSetupError("config error: postgres.wal-archive is true but BACKUP_PATH is not set")
+    tools = toolset_for(flavour, _path(section, "bin-dir"), env.pghome)
+    return PgOptions(
+        flavour=flavour,
+        tools=tools,
+        datadir=env.pgdata,
+        port=env.pgport,
+        member_id=member_id,
+        superuser=_text(section, "superuser", env.pguser),
+        replication_user=_text(section, "replication-user", env.pguser),
+        socket_dir=_text(section, "socket-dir", "/var/run/postgresql"),
+        database=_text(section, "database", None),
+        template_dir=_path(section, "template-dir"),
+        run_as=_text(section, "run-as", None),
+        # The agent's own interpreter by absolute path: the server's PATH may not hold the
+        # virtualenv, and a restore_command that is "not found" stops recovery for good.
+        wal_archive=WalArchive(env.wal_archive_dir, (sys.executable, "-m", "qluster_agent.walarchive")) if archive_on else None,
+        passfile=_text(section, "passfile", None),
+    )

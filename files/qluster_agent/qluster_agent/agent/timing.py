@@ -1,0 +1,42 @@
+"""From the seed's durations to the consensus core's ticks (the core never sees seconds)."""
+
+from __future__ import annotations
+
+import math
+
+from ..config.model import ClusterSettings
+from ..raft.config import CoreConfig
+
+# The leader's lease as a share of the election timeout. What is left is the window in which an
+# isolated leader has already stepped down (and fenced its database) while no follower may yet
+# start an election: with the default 800 ms node-timeout, 480 ms of lease and 320 ms of margin.
+LEASE_SHARE = 0.6
+MIN_ELECTION_TICKS = 4
+
+
+def ticks(seconds: float, tick_interval: float) -> int:
+    return max(1, round(seconds / tick_interval))
+
+
+def core_config(node_id: int, settings: ClusterSettings, tick_interval: float, observer: bool) -> CoreConfig:
+    election = max(MIN_ELECTION_TICKS, ticks(settings.node_timeout, tick_interval))
+    lease = min(election - 1, max(2, math.floor(election * LEASE_SHARE)))
+    # Seed 000 §10.5 posts heartbeat-interval equal to node-timeout; a leader must beat at least
+    # once per lease or it would lose it while healthy, so the heartbeat is capped below it.
+    heartbeat = min(ticks(settings.heartbeat_interval, tick_interval), lease - 1)
+    return CoreConfig(
+        node_id=node_id,
+        election_ticks=election,
+        heartbeat_ticks=heartbeat,
+        prevote_ticks=ticks(settings.pre_voting_timeout, tick_interval),
+        vote_ticks=ticks(settings.leader_voting_timeout, tick_interval),
+        lease_ticks=lease,
+        replication_retry_ticks=ticks(settings.replication_retry_interval, tick_interval),
+        autoremove_enabled=settings.autoremove_enabled,
+        autoremove_minimum=max(1, settings.autoremove_minimum),
+        remove_ticks=ticks(settings.remove_interval, tick_interval),
+        transfer_ticks=ticks(settings.set_leader_timeout, tick_interval),
+        quorum_replication=settings.quorum_replication,
+        replication_factor=settings.replication_factor,
+        observer=observer,
+    )

@@ -1,0 +1,65 @@
+"""The leader's membership plan: newcomers in one step at a time, removals only when safe."""
+
+from __future__ import annotations
+
+from qluster_agent.agent.beacon import Beacon
+from qluster_agent.agent.membership import info_from_beacon, next_step, removal_problem
+from qluster_agent.cluster.state import ClusterState
+from qluster_agent.config.runtime import default_cluster_settings
+from qluster_agent.raft.types import ConfChange, ConfChangeType, ConfState
+
+B1 = Beacon("qluster-01", "10.0.0.1", 8080, 5432, False)
+B2 = Beacon("qluster-02", "10.0.0.2", 8080, 5432, False)
+POOLER = Beacon("qluster-nfs", "10.0.0.9", 8080, None, True)
+EMPTY = ClusterState(default_cluster_settings())
+
+
+def test_newcomer_gets_metadata_first_then_joins_as_voter():
+    conf = ConfState(frozenset({1}))
+    state = EMPTY.apply(ClusterState.cmd_member(info_from_beacon(1, B1)))
+    step = next_step(conf, state, {1: B1, 2: B2})
+    assert step.command == ClusterState.cmd_member(info_from_beacon(2, B2)) and step.change is None
+    state = state.apply(step.command)
+    step = next_step(conf, state, {1: B1, 2: B2})
+    assert step.change == ConfChange(ConfChangeType.ADD_VOTER, 2)
+    assert "adding node 2 (qluster-02) as a voter" == step.reason
+
+
+def test_pooler_joins_as_observer():
+    conf = ConfState(frozenset({1}))
+    state = EMPTY.apply(ClusterState.cmd_member(info_from_beacon(1, B1))).apply(
+        ClusterState.cmd_member(info_from_beacon(9, POOLER))
+    )
+    assert next_step(conf, state, {1: B1, 9: POOLER}).change == ConfChange(ConfChangeType.ADD_OBSERVER, 9)
+
+
+def test_nothing_to_do_when_everyone_is_in():
+    conf = ConfState(frozenset({1, 2}))
+    state = EMPTY.apply(ClusterState.cmd_member(info_from_beacon(1, B1))).apply(
+        ClusterState.cmd_member(info_from_beacon(2, B2))
+    )
+    assert next_step(conf, state, {1: B1, 2: B2}) is None
+
+
+def test_removed_member_is_not_taken_back_automatically():
+    conf = ConfState(frozenset({1}))
+    state = EMPTY.apply(ClusterState.cmd_member(info_from_beacon(1, B1))).apply(ClusterState.cmd_forget(2))
+    assert next_step(conf, state, {1: B1, 2: B2}) is None
+
+
+def test_changed_address_is_recorded():
+    conf = ConfState(frozenset({1}))
+    state = EMPTY.apply(ClusterState.cmd_member(info_from_beacon(1, B1)))
+    moved = Beacon("qluster-01", "10.0.0.11", 8080, 5432, False)
+    step = next_step(conf, state, {1: moved})
+    assert step.reason.startswith("updating the metadata of node 1")
+
+
+def test_removal_checks():
+    conf = ConfState(frozenset({1, 2, 3}), frozenset({9}))
+    assert removal_problem(conf, 1, 7, {1, 2, 3}) == "node 7 is not a member"
+    assert "is the leader" in removal_problem(conf, 1, 1, {1, 2, 3})
+    assert removal_problem(conf, 1, 9, {1}) is None  # observers never count for quorum
+    assert removal_problem(conf, 1, 3, {1, 2, 3}) is None
+    # Removing 3 leaves {1, 2}; with 2 unreachable only 1 of 2 is up: no quorum.
+    assert "only 1 of the remaining 2 voters" in removal_problem(conf, 1, 3, {1, 3})
