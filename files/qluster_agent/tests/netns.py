@@ -43,11 +43,13 @@ import contextlib
 import ctypes
 import functools
 import itertools
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -80,8 +82,8 @@ def unavailable_reason() -> str | None:
     """Why namespaces cannot be used here, or None when they can."""
     if os.geteuid() != 0:
         return "network namespaces need root"
-    if shutil.which("ip") is None:
-        return "iproute2 (the `ip` command) is not installed"
+    if shutil.which("ip") is None or shutil.which("bridge") is None:
+        return "iproute2 (the `ip` and `bridge` commands) is not installed"
     probe = f"{_NAME_PREFIX}{os.getpid()}-probe"
     created = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
     if created.returncode != 0:
@@ -115,15 +117,22 @@ class NetLab:
         self.switch = f"{self.run_id}-sw"
         self.hosts: list[Host] = []
         self._namespaces: list[str] = []
-        self._bridges = {"br0"}
+        self._bridges: set[str] = set()
         _open_labs.append(self)
         try:
             self._add_namespace(self.switch)
-            _ip("-n", self.switch, "link", "add", "name", "br0", "type", "bridge")
-            _ip("-n", self.switch, "link", "set", "br0", "up")
+            self._add_bridge("br0")
         except BaseException:
             self.close()
             raise
+
+    def _add_bridge(self, name: str) -> None:
+        # Without IGMP snooping the bridge floods multicast like a plain switch. With it, a host
+        # whose join report reaches the bridge a moment after the first datagrams (a loaded CI
+        # machine) would miss them, and tests would depend on that race.
+        _ip("-n", self.switch, "link", "add", "name", name, "type", "bridge", "mcast_snooping", "0")
+        _ip("-n", self.switch, "link", "set", name, "up")
+        self._bridges.add(name)
 
     def _add_namespace(self, name: str) -> None:
         _ip("netns", "add", name)
@@ -133,7 +142,18 @@ class NetLab:
     # ---- building ------------------------------------------------------------------------
 
     def add_host(self, name: str) -> Host:
-        """A new namespace with eth0 on the lab bridge and the next free 10.77.200.x/24."""
+        """A new namespace with eth0 on the lab bridge and the next free 10.77.200.x/24,
+        returned once its port forwards."""
+        host = self._create_host(name)
+        self._wait_until_forwarding([host])
+        return host
+
+    def add_hosts(self, *names: str) -> list[Host]:
+        hosts = [self._create_host(name) for name in names]
+        self._wait_until_forwarding(hosts)
+        return hosts
+
+    def _create_host(self, name: str) -> Host:
         index = len(self.hosts) + 1
         if index > MAX_HOSTS:
             raise ValueError(f"a lab holds at most {MAX_HOSTS} hosts")
@@ -150,8 +170,23 @@ class NetLab:
         self.hosts.append(host)
         return host
 
-    def add_hosts(self, *names: str) -> list[Host]:
-        return [self.add_host(name) for name in names]
+    def _wait_until_forwarding(self, hosts: Sequence[Host], timeout: float = 10.0) -> None:
+        """Wait until each host's bridge port forwards. The kernel turns a new port on through
+        its link-watch work, which runs at most once a second for the whole machine: right after
+        creating interfaces (or while another test run creates them) the first packets of a new
+        host would otherwise vanish."""
+        ports = {host.switch_port for host in hosts}
+        deadline = time.monotonic() + timeout
+        while True:
+            listing = subprocess.run(["bridge", "-n", self.switch, "-j", "link", "show"],
+                                     capture_output=True, text=True, check=True).stdout
+            forwarding = {port["ifname"] for port in json.loads(listing or "[]")
+                          if port.get("state") == "forwarding" and "LOWER_UP" in port.get("flags", [])}
+            if ports <= forwarding:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"bridge ports {sorted(ports - forwarding)} not forwarding after {timeout}s")
+            time.sleep(0.01)
 
     # ---- running things inside a host ----------------------------------------------------------
 
@@ -209,16 +244,16 @@ class NetLab:
         for number, group in enumerate(groups):
             bridge = f"br{number}"
             if bridge not in self._bridges:
-                _ip("-n", self.switch, "link", "add", "name", bridge, "type", "bridge")
-                _ip("-n", self.switch, "link", "set", bridge, "up")
-                self._bridges.add(bridge)
+                self._add_bridge(bridge)
             for host in group:
                 _ip("-n", self.switch, "link", "set", host.switch_port, "master", bridge)
+        self._wait_until_forwarding([host for group in groups for host in group])
 
     def heal(self) -> None:
         """Every host back on br0, reachable at once."""
         for host in self.hosts:
             _ip("-n", self.switch, "link", "set", host.switch_port, "master", "br0")
+        self._wait_until_forwarding(self.hosts)
         # An ARP lookup that failed during the partition is retried only about a second later;
         # forgetting it makes the first packet after the heal ask again immediately.
         for host in self.hosts:

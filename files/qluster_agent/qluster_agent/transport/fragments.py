@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 MessageKey = tuple[int, int, int]  # (sender, incarnation, msg_id)
+_MAX_BACKOFF = 8  # the wait between NACKs doubles up to this factor
 
 
 def split(payload: bytes, max_payload: int) -> list[bytes]:
@@ -40,9 +41,6 @@ class _Partial:
         (up to 8x) so a slow or busy sender is not flooded with requests."""
         gap = (self.last_progress - self.started) / (len(self.pieces) - 1) if len(self.pieces) > 1 else 0.0
         return max(delay, 3 * gap) * min(2 ** self.nacks_sent, _MAX_BACKOFF)
-
-
-_MAX_BACKOFF = 8
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ COUNTERS = (
     # Fragment recovery:
     "nacks_sent", "nacks_received", "nack_misses", "fragments_retransmitted",
     "reassembly_expired", "reassembly_evicted",
-    "hellos_sent", "hellos_received",
+    "hellos_sent", "hellos_received",  # datagrams: a hello to N unicast peers counts N
     "internal_errors",  # a bug caught in the receiving thread (logged with its traceback)
 )
 
@@ -27,6 +27,12 @@ class Stats:
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
             self._counts[name] += amount  # KeyError on a typo: counters are a closed set
+
+    def add_together(self, **amounts: int) -> None:
+        """Several counters in one step, so no snapshot sees one without the others."""
+        with self._lock:
+            for name, amount in amounts.items():
+                self._counts[name] += amount
 
     def set(self, name: str, value: int) -> None:
         with self._lock:

@@ -207,7 +207,6 @@ class Transport:
                 self._queue_message(work)
             elif isinstance(work, _Datagram):  # a hello
                 self._queued.appendleft(work)
-                self._stats.add("hellos_sent")
             elif work is not None:
                 self._queue_control(work)
             if self._queued:
@@ -300,8 +299,8 @@ class Transport:
                 # anyway, and the layers above retry. Counted, never raised.
                 self._stats.add("send_errors")
                 continue
-            self._stats.add("sent_datagrams")
-            self._stats.add("sent_bytes", len(datagram))
+            self._stats.add_together(sent_datagrams=1, sent_bytes=len(datagram),
+                                     hellos_sent=int(item.kind is Kind.HELLO))
 
     def _wait_for_tokens(self, size: int) -> bool:
         """Pace; False when the transport closed meanwhile."""

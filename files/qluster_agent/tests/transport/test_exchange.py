@@ -105,8 +105,9 @@ def test_an_isolated_host_hears_nothing_until_healed(netlab, start_transport):
     ta, tb = start_transport(a, 1), start_transport(b, 2)
     netlab.isolate(b)
     ta.send(None, b"lost in the partition")
-    wait_until(lambda: ta.stats()["sent_messages"] == 1 and ta.stats()["sent_datagrams"] >= 2,
-               what="the message to leave a")
+    wait_until(
+        lambda: ta.stats()["sent_messages"] == 1 and ta.stats()["sent_datagrams"] >= 2, what="the message to leave a"
+    )
     assert tb.recv(timeout=0.2) == []
     netlab.heal()
     ta.send(None, b"after the heal")
@@ -127,3 +128,16 @@ def test_caller_mistakes_raise_at_once(netlab, start_transport):
     with pytest.raises(RuntimeError, match="closed"):
         ta.send(None, b"late")
     assert ta.recv(timeout=1.0) == []  # returns at once once closed
+
+
+def test_max_log_size_is_the_payload_of_one_datagram(netlab, start_transport):
+    a, b = netlab.add_hosts("a", "b")
+    ta, tb = start_transport(a, 1, max_payload=1000), start_transport(b, 2, max_payload=1000)
+    wait_until(lambda: 2 in ta.peers(), what="b's hello")  # so the message goes to b alone
+    before = ta.stats()
+    ta.send(2, bytes(4500))
+    assert receive(tb, 1) == [(1, bytes(4500))]
+    after = ta.stats()
+    data_datagrams = (after["sent_datagrams"] - before["sent_datagrams"]) - (after["hellos_sent"] - before["hellos_sent"])
+    assert data_datagrams == 5  # 4 x 1000 + 500
+    assert after["sent_bytes"] - before["sent_bytes"] >= 4500 + 5 * 68
