@@ -11,8 +11,8 @@ they are checked:
    no marker and nobody else has data), start, promote, keep the synchronous standbys right,
    and step down when its database cannot run.
 4. A follower gets its database streaming from the leader: clone when empty, rewind (or
-   re-clone) a former primary, start, follow a new leader, and remove the add_node marker only
-   once streaming.
+   re-clone) a former primary or a replica stuck on a forked history, start, follow a new
+   leader, and remove the add_node marker only once streaming.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from .view import ClusterView
 LEADER_START_ATTEMPTS = 1
 # A replica whose database failed to start this many times in a row is rebuilt from the leader.
 REPLICA_START_ATTEMPTS = 2
+# A replica pointed at the leader that neither streams nor replays for this long has most
+# likely forked from the leader's history (it got WAL the old leader never sent to the
+# others): rewind it. Generous, since a walreceiver retries every 5 s (wal_retrieve_retry_interval).
+REPLICA_STALL_GRACE_S = 30.0
 
 
 def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
@@ -41,7 +45,7 @@ def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
         return Decision(Action.REPORT_IN_PROGRESS, f"{me}; {view.operation.value} in progress{took}")
     if view.is_leader:
         return _as_leader(view, pg, me)
-    return _as_follower(view, pg, me)
+    return _as_follower(view, pg, me, now)
 
 
 def _stop_unsafe_writes(view: ClusterView, pg: PgStatus, me: str) -> Decision | None:
@@ -123,7 +127,7 @@ def _as_leader(view: ClusterView, pg: PgStatus, me: str) -> Decision:
     return Decision(Action.NOTHING, f"{me}; nothing to do")
 
 
-def _as_follower(view: ClusterView, pg: PgStatus, me: str) -> Decision:
+def _as_follower(view: ClusterView, pg: PgStatus, me: str, now: float) -> Decision:
     leader = view.leader_endpoint
     leader_name = f"node {view.leader_id}"
     wait = ""
@@ -162,6 +166,14 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str) -> Decision:
             leader=leader,
         )
     if not pg.streaming:
+        stalled = 0.0 if pg.stalled_since is None else now - pg.stalled_since
+        if stalled >= REPLICA_STALL_GRACE_S:
+            return Decision(
+                Action.REWIND_OR_RECLONE,
+                f"{me}, a replica of {leader_name} that has neither streamed nor replayed for {stalled:.0f} s; "
+                "rewinding it onto the leader (re-cloning if that fails)",
+                leader=leader,
+            )
         return Decision(Action.NOTHING, f"{me}, a replica of {leader_name}, not streaming yet")
     if view.add_node_marker:
         return Decision(

@@ -8,6 +8,8 @@ CancelToken and are meant to run in the LongOperationExecutor. The constructor d
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import psycopg2
@@ -27,7 +29,8 @@ from .query import checkpoint
 from .rewind import Rewinder
 from .server import ServerControl
 from .settings import STANDBY_SIGNAL, ManagedSettings, ServerRole
-from .status import DataDirState, PgStatus
+from .stall import StallTracker
+from .status import DataDirState, DbRole, PgStatus
 from .status_reader import StatusReader
 from .sync import ASYNCHRONOUS, SyncStandbys
 
@@ -35,8 +38,10 @@ log = logging.getLogger(__name__)
 
 
 class PgController:
-    def __init__(self, options: PgOptions) -> None:
+    def __init__(self, options: PgOptions, clock: Callable[[], float] = time.monotonic) -> None:
         self._o = options
+        self._clock = clock
+        self._stall = StallTracker()
         runner = CommandRunner(options.run_as)
         writer = FileWriter(options.run_as)
         self._writer = writer
@@ -57,7 +62,11 @@ class PgController:
     # --- reading -------------------------------------------------------------------------
 
     def status(self) -> PgStatus:
-        return self._status.read(self._start_failures)
+        """One snapshot of the local database; `stalled_since` is on the controller's clock."""
+        status = self._status.read(self._start_failures)
+        replica = status.role is DbRole.REPLICA and status.upstream is not None
+        since = self._stall.observe(replica, status.streaming, status.replayed_lsn, self._clock())
+        return replace(status, stalled_since=since) if since is not None else status
 
     # --- long operations (run in the executor) -------------------------------------------
 
@@ -112,6 +121,7 @@ class PgController:
     def follow(self, leader: Endpoint) -> None:
         """Point a running replica at a new leader; primary_conninfo reloads without restart."""
         self._write(self._replica_settings(leader))
+        self._stall.reset()
         self._reload()
 
     def promote(self, sync: SyncStandbys = ASYNCHRONOUS) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .conninfo import Endpoint
 from .controldata import ClusterState
+from .lsn import format_lsn
 
 
 class DataDirState(enum.Enum):
@@ -76,6 +77,9 @@ class PgStatus:
     control_state: ClusterState | None = None
     # Consecutive failed starts since the last successful one (kept by the controller).
     start_failures: int = 0
+    # A replica neither streaming nor replaying since this time (the controller's clock, the
+    # one the HA loop passes to decide() as `now`); None when it streams or makes progress.
+    stalled_since: float | None = None
     error: str | None = None  # why the status query failed, if it did
 
     @property
@@ -100,6 +104,30 @@ class PgStatus:
 
     def streaming_from(self, leader: Endpoint) -> bool:
         return self.streaming and self.upstream == leader
+
+    def describe(self) -> str:
+        """One line for logs and the CLI: 'replica on timeline 2, streaming from 10.0.0.1:5432, ...'."""
+        role = self.role
+        if role is DbRole.STOPPED:
+            state = self.control_state.value if self.control_state else "no pg_control"
+            return f"stopped ({self.datadir.value} data directory, {state})"
+        if role is DbRole.UNAVAILABLE:
+            return f"running but not answering ({self.error or 'starting or stopping'})"
+        parts = [f"{role.value} on timeline {self.timeline}"]
+        if role is DbRole.PRIMARY:
+            parts.append(f"at {_lsn(self.current_lsn)}")
+            parts.append(f"{len(self.replication)} standby(s) connected")
+        else:
+            source = self.upstream.describe() if self.upstream else "the archive only"
+            parts.append(f"{'streaming' if self.streaming else 'not streaming'} from {source}")
+            parts.append(f"received {_lsn(self.received_lsn)}, replayed {_lsn(self.replayed_lsn)}")
+        if self.archiver is not None and self.archiver.failing:
+            parts.append(f"archiving failing at {self.archiver.last_failed_wal}")
+        return ", ".join(parts)
+
+
+def _lsn(value: int | None) -> str:
+    return "?" if value is None else format_lsn(value)
 
 
 STOPPED_EMPTY = PgStatus(datadir=DataDirState.EMPTY, running=False, accepting=False)

@@ -23,6 +23,7 @@ class StatusReader:
         return self._connection
 
     def read(self, start_failures: int) -> PgStatus:
+        """Disk, process table, then one query; start_failures is the controller's count."""
         datadir = datadir_state(self._o.datadir)
         running = self._server.running
         if not running:

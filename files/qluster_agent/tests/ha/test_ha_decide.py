@@ -215,6 +215,20 @@ CASES = [
         Action.FOLLOW_NEW_LEADER,
         "switching to node 2",
     ),
+    (
+        "replica briefly not streaming waits",
+        follower(),
+        replace(REPLICA, streaming=False, stalled_since=80.0),
+        Action.NOTHING,
+        "not streaming yet",
+    ),
+    (
+        "replica forked from the leader is rewound",
+        follower(),
+        replace(REPLICA, streaming=False, stalled_since=60.0),
+        Action.REWIND_OR_RECLONE,
+        "neither streamed nor replayed for 40 s",
+    ),
     ("replica without leader stays read-only", follower(leader_id=None), REPLICA, Action.NOTHING, "read-only"),
     ("stopped replica starts", follower(), STOPPED_REPLICA, Action.START_AS_REPLICA, "replica of node 1"),
     (
