@@ -217,3 +217,35 @@ def test_a_replica_follows_a_new_upstream_without_restart(lab: Lab, node1: PgCon
     )
     insert(lab, node1, 10, "after the switch")
     wait_until(lambda: has_row(lab, node3, 10), what="row 10 on node 3")
+
+
+def test_a_replica_forked_from_the_new_leader_stalls_and_is_rewound(
+    lab: Lab, node1: PgController, node2: PgController
+) -> None:
+    # node 3 receives a row that node 2 (stopped) never gets; then node 1 dies and node 2 leads.
+    node3 = next(c for c in lab.controllers if c.options.member_id == 3)
+    node2.stop()
+    insert(lab, node1, 11, "only node 3 has this")
+    wait_until(lambda: has_row(lab, node3, 11), what="row 11 on node 3")
+    node1.fence()
+    node2.start_as_replica(None)
+    node2.promote()
+
+    node3.follow(lab.endpoint(node2))
+    # Its walreceiver now fails over and over: node 2's new timeline forked before node 3's position.
+    wait_until(
+        lambda: "forked off current database system timeline" in node3.options.postmaster_log.read_text(),
+        what="node 3 to find it cannot follow node 2",
+    )
+    stuck = node3.status()
+    assert stuck.role is DbRole.REPLICA and not stuck.streaming and stuck.stalled_since is not None
+    view = follower_view(3, 2, lab, node1, node2, node3)
+    assert decide(view, stuck, now=stuck.stalled_since + 1).action is Action.NOTHING
+    decision = decide(view, stuck, now=stuck.stalled_since + 31)
+    assert decision.action is Action.REWIND_OR_RECLONE
+
+    assert node3.rewind_from(decision.leader) is True
+    wait_until(lambda: node3.status().streaming, what="rewound node 3 to stream from node 2")
+    insert(lab, node2, 12, "on node 2's timeline")
+    wait_until(lambda: has_row(lab, node3, 12), what="row 12 on node 3")
+    assert not has_row(lab, node3, 11)
