@@ -28,6 +28,3 @@ class CancelToken:
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise Cancelled()
-
-
-NEVER_CANCELLED = CancelToken()

@@ -35,10 +35,6 @@ class ClusterState(enum.Enum):
             ClusterState.IN_CRASH_RECOVERY,
         )
 
-    @property
-    def clean_shutdown(self) -> bool:
-        return self in (ClusterState.SHUT_DOWN, ClusterState.SHUT_DOWN_IN_RECOVERY)
-
 
 @dataclass(frozen=True)
 class ControlData:

@@ -33,12 +33,6 @@ class CommandResult:
         return f"{os.path.basename(self.argv[0])} exited with {self.returncode}: {last}"
 
 
-class CommandError(RuntimeError):
-    def __init__(self, result: CommandResult) -> None:
-        super().__init__(result.describe_failure())
-        self.result = result
-
-
 @dataclass(frozen=True)
 class OsUser:
     name: str
@@ -106,12 +100,6 @@ class CommandRunner:
                     stdout, stderr = proc.communicate()
                     return CommandResult(tuple(argv), -1, stdout, stderr + f"\ntimed out after {timeout_s:.0f} s")
         return CommandResult(tuple(argv), proc.returncode, stdout, stderr)
-
-    def check(self, argv: Sequence[str], **kwargs) -> CommandResult:
-        result = self.run(argv, **kwargs)
-        if not result.ok:
-            raise CommandError(result)
-        return result
 
     def _identity(self) -> dict:
         if self._run_as is None or os.geteuid() != 0:

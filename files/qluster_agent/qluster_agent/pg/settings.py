@@ -10,7 +10,7 @@ read after both, so an operator can still override anything deliberately.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 MANAGED_FILE_NAME = "qluster.auto.conf"
 STANDBY_SIGNAL = "standby.signal"
@@ -63,10 +63,6 @@ class ManagedSettings:
     archive_command: str | None = None
     restore_command: str | None = None
     extra: tuple[tuple[str, str | int | bool], ...] = field(default_factory=tuple)
-
-    def for_role(self, role: ServerRole, primary_conninfo: str = "") -> "ManagedSettings":
-        """The same settings re-targeted: a primary streams from nobody."""
-        return replace(self, role=role, primary_conninfo=primary_conninfo if role is ServerRole.REPLICA else "")
 
     def items(self) -> list[tuple[str, str | int | bool]]:
         pairs: list[tuple[str, str | int | bool | None]] = [

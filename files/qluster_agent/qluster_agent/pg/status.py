@@ -102,9 +102,6 @@ class PgStatus:
     def last_ran_as_primary(self) -> bool:
         return self.control_state is not None and self.control_state.last_ran_as_primary
 
-    def streaming_from(self, leader: Endpoint) -> bool:
-        return self.streaming and self.upstream == leader
-
     def describe(self) -> str:
         """One line for logs and the CLI: 'replica on timeline 2, streaming from 10.0.0.1:5432, ...'."""
         role = self.role
@@ -128,6 +125,3 @@ class PgStatus:
 
 def _lsn(value: int | None) -> str:
     return "?" if value is None else format_lsn(value)
-
-
-STOPPED_EMPTY = PgStatus(datadir=DataDirState.EMPTY, running=False, accepting=False)

@@ -36,18 +36,17 @@ def test_parses_the_fields_the_supervisor_needs() -> None:
 
 
 @pytest.mark.parametrize(
-    "state, was_primary, clean",
+    "state, was_primary",
     [
-        ("shut down", True, True),
-        ("in production", True, False),
-        ("shut down in recovery", False, True),
-        ("in archive recovery", False, False),
+        ("shut down", True),
+        ("in production", True),
+        ("shut down in recovery", False),
+        ("in archive recovery", False),
     ],
 )
-def test_cluster_state_tells_a_former_primary_apart(state: str, was_primary: bool, clean: bool) -> None:
+def test_cluster_state_tells_a_former_primary_apart(state: str, was_primary: bool) -> None:
     data = parse_controldata(SAMPLE.replace("shut down in recovery", state))
     assert data.state.last_ran_as_primary is was_primary
-    assert data.state.clean_shutdown is clean
 
 
 def test_unknown_state_text_is_kept_as_unknown() -> None:

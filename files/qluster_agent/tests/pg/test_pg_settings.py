@@ -87,12 +87,6 @@ def test_unmanaged_archive_settings_are_left_to_the_template() -> None:
     assert "archive_command" not in text and "restore_command" not in text and "port" not in text
 
 
-def test_for_role_clears_the_conninfo_of_a_primary() -> None:
-    replica = ManagedSettings(role=ServerRole.REPLICA, primary_conninfo="host=h")
-    assert replica.for_role(ServerRole.PRIMARY).primary_conninfo == ""
-    assert replica.for_role(ServerRole.REPLICA, "host=g").primary_conninfo == "host=g"
-
-
 def test_extra_settings_come_last_and_render_by_type() -> None:
     text = render_managed_conf(
         ManagedSettings(role=ServerRole.PRIMARY, extra=(("fsync", False), ("max_connections", 30)))
