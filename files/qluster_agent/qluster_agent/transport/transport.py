@@ -35,6 +35,7 @@ Address = tuple[str, int]
 _RECEIVE_POLL = 0.02  # how often the receiver looks at partial messages and at close()
 _CONTROL_CAPACITY = 1024  # queued NACKs/retransmissions; the oldest go first when full
 _MAX_NODE_ID = 2**64 - 1
+_MIN_HELLO_GAP = 0.1  # seconds between two hellos when the metadata keeps changing
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Transport:
         self._inbox: deque[tuple[int, bytes]] = deque()
         self._hello_info = b""
         self._hello_due = 0.0  # announce at once
+        self._last_hello = float("-inf")
         self._closed = False
         # Owned by the sender thread.
         self._queued: deque[_Datagram] = deque()
@@ -159,12 +161,16 @@ class Transport:
         return self._peer_table.snapshot()
 
     def set_hello(self, info: bytes) -> None:
-        """Set the metadata announced every hello-retry-interval, and announce it now."""
+        """Set the metadata announced every hello-retry-interval. Changed metadata is announced
+        at once, but at most once per _MIN_HELLO_GAP, so a caller may set it on every loop."""
         if len(info) > self._settings.max_payload:
             raise ValueError(f"hello info of {len(info)} bytes does not fit in one datagram")
         with self._cond:
+            if info == self._hello_info:
+                return
             self._hello_info = bytes(info)
-            self._hello_due = 0.0
+            gap = min(_MIN_HELLO_GAP, self._settings.hello_interval)
+            self._hello_due = min(self._hello_due, max(self._clock(), self._last_hello + gap))
             self._cond.notify_all()
 
     def stats(self) -> dict[str, int]:
@@ -237,6 +243,7 @@ class Transport:
         if now < self._hello_due:
             return None
         self._hello_due = now + self._settings.hello_interval
+        self._last_hello = now
         return _Datagram(Kind.HELLO, 0, 0, 0, 1, self._hello_info, self._group_addresses)
 
     def _queue_message(self, message: _Message) -> None:

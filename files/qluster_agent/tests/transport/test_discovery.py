@@ -34,3 +34,17 @@ def test_loopback_decides_whether_a_node_sees_its_own_multicast(netlab, start_tr
     wait_until(lambda: 2 in looped.peers(), what="b's hello at a")  # so b's hello certainly left b
     assert quiet.stats()["dropped_own"] == 0
     assert quiet.recv(timeout=0) == [] and looped.recv(timeout=0) == []
+
+
+def test_changing_metadata_often_does_not_flood_the_network(netlab, start_transport):
+    a, b = netlab.add_hosts("a", "b")
+    ta, tb = start_transport(a, 1, hello_interval=60.0), start_transport(b, 2)
+    ta.set_hello(b"same")
+    wait_until(lambda: 1 in tb.peers() and tb.peers()[1].info == b"same", what="a's first hello")
+    started = ta.stats()["hellos_sent"]
+    for number in range(200):  # a loop setting its state every iteration
+        ta.set_hello(b"same")
+        ta.set_hello(b"state %d" % number)
+    wait_until(lambda: tb.peers()[1].info == b"state 199", what="the last metadata at b")
+    # One hello per 100ms at most; the loop above takes well under a second.
+    assert ta.stats()["hellos_sent"] - started <= 12
