@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Failover and switchover of the real agent with real PostgreSQL 15, on one machine.
+
+Three agents and three databases on 127.0.0.1-3 (the integration tests' harness). A writer
+inserts a row every 10 ms through a multi-host connection string that finds the writable node
+(target_session_attrs=read-write), as an application would. Measured per repetition:
+  failover:   kill -9 of the leader's agent and database -> first successful write
+  switchover: POST /switchover -> the gap between the last write before and the first after
+Prints min/median/p95/max and writes JSON. Run as root:
+
+    .venv/bin/python bench/agent_failover.py --failovers 20 --switchovers 10 --json bench/results/agent_failover.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "files" / "qluster_agent"))
+from tests.integration.harness import Cluster, wait_for  # noqa: E402
+
+
+class Writer:
+    """Writes continuously; records the time of every successful commit."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        hosts = ",".join(n.ip for n in cluster.nodes)
+        ports = ",".join(str(n.pg_port) for n in cluster.nodes)
+        self.dsn = (f"host={hosts} port={ports} user=postgres dbname=postgres connect_timeout=1 "
+                    "target_session_attrs=read-write")
+        self.commits: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Writer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        conn = None
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg2.connect(self.dsn)
+                    conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("SET statement_timeout = '2s'")
+                    cur.execute("INSERT INTO bench(t) VALUES (now())")
+                self.commits.append(time.monotonic())
+            except psycopg2.Error:
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except psycopg2.Error:
+                        pass
+                conn = None
+            time.sleep(0.01)
+
+    def first_commit_after(self, moment: float, timeout: float = 60) -> float:
+        return wait_for(lambda: next((t for t in self.commits if t > moment), None), timeout, "a write")
+
+    def last_commit_before(self, moment: float) -> float:
+        return max(t for t in self.commits if t <= moment)
+
+
+def summary(values: list[float]) -> dict:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {"runs": len(values), "min": ordered[0], "median": statistics.median(ordered), "p95": p95, "max": ordered[-1]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--failovers", type=int, default=20)
+    parser.add_argument("--switchovers", type=int, default=10)
+    parser.add_argument("--json", default="bench/results/agent_failover.json")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("run as root: the agents run PostgreSQL as the postgres user", file=sys.stderr)
+        return 2
+    root = Path(tempfile.mkdtemp(prefix="qluster-bench-", dir="/tmp"))
+    cluster = Cluster(root)
+    cluster.prepare()
+    failovers: list[float] = []
+    gaps: list[float] = []
+    try:
+        n1, n2, n3 = cluster.nodes
+        n1.start()
+        wait_for(lambda: cluster.leader([n1]) is n1 and n1.writable(), 60, "bootstrap")
+        n1.query("CREATE TABLE bench(id bigserial PRIMARY KEY, t timestamptz)")
+        for node in (n2, n3):
+            node.start(marker=True)
+            wait_for(lambda: cluster.healthy([n for n in cluster.nodes if n.running()]), 120, "followers")
+        writer = Writer(cluster).start()
+        for run in range(args.failovers):
+            leader = cluster.leader()
+            wait_for(lambda: writer.commits and writer.commits[-1] > time.monotonic() - 0.5, 30, "steady writes")
+            killed = time.monotonic()
+            leader.kill_agent()
+            leader.kill_database()
+            first = writer.first_commit_after(killed)
+            failovers.append(first - killed)
+            print(f"failover {run + 1}: {first - killed:.2f} s", flush=True)
+            leader.start()
+            wait_for(lambda: cluster.healthy(cluster.nodes), 180, "the old leader to rejoin")
+        for run in range(args.switchovers):
+            leader = cluster.leader()
+            target = next(n for n in cluster.nodes if n is not leader)
+            wait_for(lambda: writer.commits and writer.commits[-1] > time.monotonic() - 0.5, 30, "steady writes")
+            asked = time.monotonic()
+            leader.api("/switchover", "POST", {"leader": target.node_id})
+            first = writer.first_commit_after(asked)
+            gap = first - writer.last_commit_before(first - 1e-6)
+            gaps.append(gap)
+            print(f"switchover {run + 1}: write gap {gap:.2f} s", flush=True)
+            wait_for(lambda: cluster.healthy(cluster.nodes), 180, "the cluster to settle")
+        writer.stop()
+    finally:
+        cluster.shutdown()
+    result = {"failover_kill_to_first_write_s": summary(failovers) if failovers else None,
+              "switchover_write_gap_s": summary(gaps) if gaps else None}
+    for name, stats in result.items():
+        if stats:
+            print(f"{name}: min {stats['min']:.2f}  median {stats['median']:.2f}  p95 {stats['p95']:.2f}  "
+                  f"max {stats['max']:.2f}  ({stats['runs']} runs)")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Three agents, three real PostgreSQL 15 instances: the behaviours issue 4 promises, in order.
+
+The steps share one cluster (building it costs an initdb and two base backups), and each step
+leaves it healthy for the next one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .harness import Cluster, UdpPartition, wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/lib/postgresql/15/bin/initdb").exists(),
+                                reason="needs root and PostgreSQL 15 (the agents run it as `postgres`)")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    root = Path(tempfile.mkdtemp(prefix="qluster-it-", dir="/tmp"))
+    c = Cluster(root)
+    c.prepare()
+    yield c
+    c.shutdown()
+    if os.environ.get("QLUSTER_KEEP_IT"):
+        print(f"integration cluster kept in {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def insert_row(node) -> str:
+    value = uuid.uuid4().hex
+    node.query("INSERT INTO acked(v) VALUES (%s)", (value,))
+    return value
+
+
+def new_leader(cluster, old, among=None):
+    """The leader the nodes agree on, once it is no longer `old` (maps lag an election)."""
+    leader = cluster.leader(among)
+    return leader if leader is not None and leader is not old else None
+
+
+def test_bootstrap_leader_then_followers_one_at_a_time(cluster):
+    n1, n2, n3 = cluster.nodes
+    n1.start()
+    wait_for(lambda: cluster.leader([n1]) is n1 and n1.writable(), 60, "node 1 to bootstrap and lead")
+    n1.query("CREATE TABLE acked(v text PRIMARY KEY)")
+    for follower in (n2, n3):
+        follower.start(marker=True)
+        wait_for(lambda f=follower: cluster.healthy([n for n in cluster.nodes if n.running()]), 90,
+                 f"node {follower.number} to clone and stream")
+        wait_for(lambda f=follower: not f.marker.exists(), 10, "the add_node marker to be removed")
+    rows = n1.query("SELECT state, sync_state FROM pg_stat_replication ORDER BY 1")
+    assert [r[0] for r in rows] == ["streaming", "streaming"]
+    # Quorum commit: ANY 1 of the two followers must confirm every commit.
+    assert n1.query("SHOW synchronous_standby_names")[0][0].startswith("ANY 1 (")
+    assert {r[1] for r in rows} == {"quorum"}
+
+
+def test_a_row_written_on_the_leader_is_read_on_both_followers(cluster):
+    leader = cluster.leader()
+    value = insert_row(leader)
+    for node in cluster.nodes:
+        if node is not leader:
+            wait_for(lambda n=node: n.query("SELECT count(*) FROM acked WHERE v = %s", (value,))[0][0] == 1,
+                     15, f"the row on node {node.number}")
+    assert cluster.writable_nodes() == [leader]
+
+
+def test_map_names_one_leader_and_every_member(cluster):
+    cmap = cluster.nodes[1].map()
+    assert cmap["leader"] == cluster.leader().node_id
+    roles = sorted(m["role"] for m in cmap["members"])
+    assert roles == ["follower", "follower", "leader"]
+    for member in cmap["members"]:
+        assert member["wal_position"] is not None
+
+
+def test_bad_config_post_changes_nothing(cluster):
+    node = cluster.nodes[2]
+    before = node.api("/config")[1]
+    status, body = node.api("/config", "POST", {"node-timeout": "soon", "heartbeat-interval": "1s", "bogus": 1})
+    assert status == 400
+    assert any(d.startswith("node-timeout:") for d in body["details"])
+    assert any(d.startswith("bogus:") for d in body["details"])
+    for other in cluster.nodes:
+        assert other.api("/config")[1] == before
+
+
+def test_good_config_post_on_a_follower_is_applied_everywhere(cluster):
+    follower = next(n for n in cluster.nodes if n is not cluster.leader())
+    status, body = follower.api("/config", "POST", {"replication-retry-interval": "300ms"})
+    assert status == 200, body
+    assert body["replication-retry-interval"] == "300ms"
+    for node in cluster.nodes:
+        wait_for(lambda n=node: n.api("/config")[1]["replication-retry-interval"] == "300ms", 10,
+                 f"the new setting on node {node.number}")
+
+
+def test_kill_leader_agent_and_database_keeps_every_acknowledged_row(cluster):
+    old = cluster.leader()
+    acked = [insert_row(old) for _ in range(20)]
+    old.kill_agent()
+    old.kill_database()
+    survivors = [n for n in cluster.nodes if n is not old]
+    new = wait_for(lambda: new_leader(cluster, old, survivors), 30, "a new leader among the survivors")
+    wait_for(new.writable, 30, "the new leader's database to accept writes")
+    found = {r[0] for r in new.query("SELECT v FROM acked")}
+    assert set(acked) <= found
+    assert [n for n in survivors if n.writable()] == [new]
+    # The old leader comes back as a replica of the new one (pg_rewind or a fresh clone).
+    old.start()
+    wait_for(lambda: cluster.healthy(cluster.nodes), 120, "the old leader to rejoin as a streaming replica")
+    assert cluster.writable_nodes() == [new]
+
+
+def test_isolated_leader_is_fenced_and_a_new_one_elected(cluster):
+    old = cluster.leader()
+    others = [n for n in cluster.nodes if n is not old]
+    with UdpPartition(old.ip):
+        wait_for(lambda: not old.writable(), 15, "the isolated leader's database to stop taking writes")
+        new = wait_for(lambda: new_leader(cluster, old, others), 30, "a leader among the majority")
+        wait_for(new.writable, 30, "the new leader's database to accept writes")
+        assert cluster.writable_nodes() == [new]
+        value = insert_row(new)
+    wait_for(lambda: cluster.healthy(cluster.nodes), 120, "the isolated node to rejoin as a replica")
+    wait_for(lambda: old.query("SELECT count(*) FROM acked WHERE v = %s", (value,))[0][0] == 1, 30,
+             "the row written during the partition on the rejoined node")
+
+
+def test_switchover_hands_leadership_to_the_named_node(cluster):
+    old = cluster.leader()
+    target = next(n for n in cluster.nodes if n is not old)
+    status, body = old.api("/switchover", "POST", {"leader": target.node_id})
+    assert status == 200, body
+    wait_for(lambda: cluster.leader() is target and target.writable(), 30, "the target to lead")
+    wait_for(lambda: cluster.healthy(cluster.nodes), 90, "the old leader to follow the target")
+    assert cluster.writable_nodes() == [target]
+
+
+def test_pgdata_deleted_on_the_leader_fails_over_and_the_node_reclones(cluster):
+    """Seed 003's drill: the primary's data directory is deleted under it."""
+    old = cluster.leader()
+    acked = [insert_row(old) for _ in range(5)]
+    shutil.rmtree(old.pgdata / "base")
+    shutil.rmtree(old.pgdata / "global")
+    new = wait_for(lambda: new_leader(cluster, old), 60, "leadership to leave the node without data")
+    wait_for(new.writable, 30, "the new leader's database to accept writes")
+    assert set(acked) <= {r[0] for r in new.query("SELECT v FROM acked")}
+    wait_for(lambda: cluster.healthy(cluster.nodes), 120, "the node to re-clone and stream again")
+    assert cluster.writable_nodes() == [new]
