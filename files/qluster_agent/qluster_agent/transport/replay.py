@@ -16,10 +16,14 @@ from dataclasses import dataclass
 WINDOW = 1024  # how far behind the newest sequence number a late datagram is still accepted
 
 
-def new_incarnation() -> int:
+def new_incarnation(previous: int = 0) -> int:
     """Microseconds since the epoch in the high bits, 12 random bits below: increases across
-    restarts as long as the clock does not step back, and two processes never collide."""
-    return (time.time_ns() // 1000) << 12 | int.from_bytes(os.urandom(2), "big") & 0xFFF
+    restarts as long as the clock does not step back, and two processes practically never
+    collide. A caller that stores the last incarnation (on disk) passes it as ``previous`` and
+    gets a larger one even after the clock stepped back; without that, peers ignore a node
+    restarted with a clock behind its previous start until its clock catches up."""
+    from_clock = (time.time_ns() // 1000) << 12 | int.from_bytes(os.urandom(2), "big") & 0xFFF
+    return max(from_clock, previous + 1)
 
 
 class Verdict(enum.Enum):

@@ -75,14 +75,18 @@ class _Retransmit:
 
 class Transport:
     def __init__(self, settings: TransportSettings, node_id: int, cluster_id: str, secret: bytes,
-                 *, clock: Callable[[], float] = time.monotonic) -> None:
+                 *, incarnation: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        """``incarnation`` must grow with every start of the node (see replay.new_incarnation);
+        by default it is derived from the wall clock."""
         if not 1 <= node_id <= _MAX_NODE_ID:
             raise ValueError(f"node_id {node_id} is out of range 1..2**64-1")
         self._settings = settings
         self._node_id = node_id
         self._key = derive_key(secret, cluster_id)
         self._tag = cluster_tag(cluster_id)
-        self._incarnation = new_incarnation()
+        self._incarnation = new_incarnation() if incarnation is None else incarnation
+        if not 1 <= self._incarnation <= _MAX_NODE_ID:
+            raise ValueError("incarnation must fit in 64 bits")
         self._clock = clock
         self._stats = Stats()
         self._peer_table = PeerTable()

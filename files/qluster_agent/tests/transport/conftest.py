@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,8 +17,9 @@ def start_transport(netlab: NetLab) -> Iterator[Callable[..., Transport]]:  # no
     started: list[Transport] = []
 
     def start(host: Host, node_id: int, *, cls: type = Transport, cluster_id: str = "qluster",
-              secret: bytes = SECRET, **overrides) -> Transport:
-        transport = netlab.call_inside(host, cls, lab_settings(host, **overrides), node_id, cluster_id, secret)
+              secret: bytes = SECRET, incarnation: int | None = None, **overrides) -> Transport:
+        transport = netlab.call_inside(host, cls, lab_settings(host, **overrides), node_id, cluster_id,
+                                       secret, incarnation=incarnation)
         started.append(transport)
         return transport
 

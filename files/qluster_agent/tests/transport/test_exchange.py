@@ -93,10 +93,15 @@ def test_a_restarted_node_is_heard_again(netlab, start_transport):
     first.send(None, b"before the restart")
     assert receive(tb, 1) == [(1, b"before the restart")]
     first.close()
-    second = start_transport(a, 1)
+    second = start_transport(a, 1, incarnation=first.incarnation + 1)  # e.g. stored on disk
     assert second.incarnation > first.incarnation
     second.send(None, b"after the restart")
     assert receive(tb, 1) == [(1, b"after the restart")]
+    second.close()
+    third = start_transport(a, 1)  # the default incarnation, from the clock
+    assert third.incarnation > second.incarnation
+    third.send(None, b"after the second restart")
+    assert receive(tb, 1) == [(1, b"after the second restart")]
     assert tb.stats()["dropped_replayed"] == tb.stats()["dropped_stale_incarnation"] == 0
 
 

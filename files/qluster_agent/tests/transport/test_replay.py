@@ -33,3 +33,8 @@ def test_incarnations_grow_across_process_starts():
     first = new_incarnation()
     assert new_incarnation() > first >> 12 << 12
     assert 0 < first < 2**64
+
+
+def test_a_stored_incarnation_wins_over_a_clock_that_stepped_back():
+    far_future = new_incarnation() + (10**12 << 12)
+    assert new_incarnation(previous=far_future) == far_future + 1
