@@ -81,10 +81,11 @@ KEYS: tuple[KeySpec, ...] = (
             "the consensus loop; when full the oldest is dropped and counted.", v.integer(1, 1_000_000)),
     KeySpec(
         "udp.peers",
-        "list of host[:port]",
+        "list of IPv4[:port]",
         (),
-        "Unicast mode for networks without multicast: every node's address (this node's own "
-        "entry is skipped). A port left out is the group's port. Empty: multicast.",
+        "Unicast mode for networks without multicast: the address of every node, the pooler "
+        "included (this node's own entry is skipped). A port left out is the group's port. "
+        "Empty: multicast.",
         v.peer_list,
         extension=True,
     ),
