@@ -27,6 +27,15 @@ Use in a test (``netlab`` is a pytest fixture; import it into your conftest.py o
         netlab.split([a], [b, c])         # two groups that see only themselves
         netlab.heal()                     # everyone back on one bridge
 
+For a lab shared by several tests, build one in your own fixture:
+
+    @pytest.fixture(scope="module")
+    def lab():
+        if (reason := unavailable_reason()) is not None:
+            pytest.skip(reason)
+        with NetLab() as lab:
+            yield lab
+
 Sockets keep the namespace they were created in, so objects built inside ``inside(host)`` (a
 Transport and its threads) work from any thread afterwards; only creation must happen inside.
 
