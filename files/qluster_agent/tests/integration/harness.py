@@ -66,7 +66,7 @@ class Node:
         self.number = number
         self.ip = f"127.0.0.{number}"
         self.api_port = 18180 + number
-        self.pg_port = 55440 + number
+        self.pg_port = 56440 + number
         self.dir = root / f"node{number}"
         self.pgdata = self.dir / "pgdata"
         self.marker = self.dir / "add_node"
