@@ -22,8 +22,8 @@ def test_hellos_fill_peers_with_each_node_metadata(netlab, start_transport):
 def test_hellos_repeat_every_interval(netlab, start_transport):
     a, b = netlab.add_hosts("a", "b")
     ta, tb = start_transport(a, 1, hello_interval=0.05), start_transport(b, 2)
-    wait_until(lambda: tb.stats()["hellos_received"] >= 5, timeout=3.0, what="five hellos")
-    assert ta.stats()["hellos_sent"] >= 5
+    wait_until(lambda: tb.stats()["hellos_received"] >= 5 and ta.stats()["hellos_sent"] >= 5,
+               timeout=3.0, what="five hellos sent and received")
 
 
 def test_loopback_decides_whether_a_node_sees_its_own_multicast(netlab, start_transport):

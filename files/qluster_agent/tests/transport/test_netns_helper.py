@@ -1,6 +1,7 @@
 """The namespace helper itself: addresses, subprocesses, partitions, cleanup."""
 
 import ipaddress
+import os
 import socket
 import subprocess
 
@@ -52,9 +53,11 @@ def test_isolate_split_and_heal(netlab):
 
 
 def test_close_removes_every_namespace_and_stale_ones_are_swept():
-    subprocess.run(["ip", "netns", "add", "qlt999999999-1-x"], check=True)  # a run long gone
+    # Named like a lab of a run long gone (no pid is that large); unique per test process.
+    stale = f"qlt999999999-{os.getpid()}-x"
+    subprocess.run(["ip", "netns", "add", stale], check=True)
     lab = NetLab()
-    assert "qlt999999999-1-x" not in namespaces()
+    assert stale not in namespaces()
     lab.add_hosts("a", "b")
     assert lab.run_id in namespaces()
     lab.close()
