@@ -39,7 +39,7 @@ def interface_address(interface: str | None, node_ip: str) -> str:
 
 
 def open_socket(settings: TransportSettings) -> socket.socket:
-    """A bound, non-blocking-with-timeout UDP socket, joined to the group in multicast mode."""
+    """A bound, blocking UDP socket, joined to the group in multicast mode."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         # Several agents of one host may share the port (loopback: true); a restart must not

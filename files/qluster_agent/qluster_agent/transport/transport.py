@@ -12,6 +12,7 @@ Nothing that arrives from the network raises out of the transport: each refusal 
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import threading
 import time
@@ -33,6 +34,7 @@ _log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 _RECEIVE_POLL = 0.02  # how often the receiver looks at partial messages and at close()
+_RECEIVE_BUFFER = 65536  # larger than any UDP datagram, so an oversized one is seen whole
 _CONTROL_CAPACITY = 1024  # queued NACKs/retransmissions; the oldest go first when full
 _MAX_NODE_ID = 2**64 - 1
 _MIN_HELLO_GAP = 0.1  # seconds between two hellos when the metadata keeps changing
@@ -115,7 +117,6 @@ class Transport:
         self._reassembler = Reassembler(max_nacks=settings.max_nacks)
 
         self._sock = open_socket(settings)
-        self._sock.settimeout(_RECEIVE_POLL)
         self._threads = [
             threading.Thread(target=self._send_loop, name=f"transport-send-{node_id}", daemon=True),
             threading.Thread(target=self._receive_loop, name=f"transport-recv-{node_id}", daemon=True),
@@ -326,16 +327,20 @@ class Transport:
     # ---- receiving -----------------------------------------------------------------------------
 
     def _receive_loop(self) -> None:
+        # Polling instead of a socket timeout: the socket stays blocking for the sender, which
+        # must wait for buffer space rather than lose a datagram when SO_SNDBUF is full.
+        poller = select.poll()
+        poller.register(self._sock, select.POLLIN)
         while True:
             with self._cond:
                 if self._closed:
                     return
-            try:
-                datagram, address = self._sock.recvfrom(65536)
-            except socket.timeout:
-                datagram, address = None, None
-            except OSError:
-                continue  # e.g. ECONNREFUSED reported for an earlier unicast send
+            datagram, address = None, None
+            if poller.poll(_RECEIVE_POLL * 1000):
+                try:
+                    datagram, address = self._sock.recvfrom(_RECEIVE_BUFFER, socket.MSG_DONTWAIT)
+                except OSError:
+                    pass  # e.g. ECONNREFUSED reported for an earlier unicast send
             now = self._clock()
             try:
                 if datagram is not None:

@@ -154,3 +154,15 @@ def test_max_log_size_is_the_payload_of_one_datagram(netlab, start_transport):
     wait_until(lambda: data_datagrams_sent() >= 5, what="a to count its datagrams")
     assert data_datagrams_sent() == 5  # 4 x 1000 + 500
     assert ta.stats()["sent_bytes"] - before["sent_bytes"] >= 4500 + 5 * 68
+
+
+def test_a_burst_of_many_fragments_arrives_whole_at_every_member(netlab, start_transport):
+    # 157 datagrams of 64 kB at the seed's pacing rate: the socket buffers fill, and whatever a
+    # receiver's buffer drops is asked for again.
+    a, b, c = netlab.add_hosts("a", "b", "c")
+    ta, tb, tc = start_transport(a, 1), start_transport(b, 2), start_transport(c, 3)
+    payload = os.urandom(10_000_000)
+    ta.send(None, payload)
+    assert receive(tb, 1, timeout=20.0) == [(1, payload)]
+    assert receive(tc, 1, timeout=20.0) == [(1, payload)]
+    assert ta.stats()["send_errors"] == 0
