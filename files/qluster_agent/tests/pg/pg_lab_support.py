@@ -24,7 +24,10 @@ from qluster_agent.pg.options import PgOptions, WalArchive
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 OS_USER = "postgres"
-FIRST_PORT = 55432
+# Below the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by
+# default): a port inside it, such as 55432, is now and then taken as the local port of some
+# outgoing connection just when a server restarts, and the restart fails with EADDRINUSE.
+FIRST_PORT = 25432
 
 # Templates in the spirit of seed 000 §6.1-6.2 (the Ansible role renders these per node).
 TEMPLATE_CONF = """\
