@@ -37,7 +37,7 @@ class Writer:
         ports = ",".join(str(n.pg_port) for n in cluster.nodes)
         self.dsn = (f"host={hosts} port={ports} user=postgres dbname=postgres connect_timeout=1 "
                     "target_session_attrs=read-write")
-        self.commits: list[float] = []
+        self.commits: list[tuple[float, int]] = []  # (time, port of the database that committed)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -58,8 +58,9 @@ class Writer:
                     conn.autocommit = True
                 with conn.cursor() as cur:
                     cur.execute("SET statement_timeout = '2s'")
-                    cur.execute("INSERT INTO bench(t) VALUES (now())")
-                self.commits.append(time.monotonic())
+                    cur.execute("INSERT INTO bench(t) VALUES (now()) RETURNING inet_server_port()")
+                    port = cur.fetchone()[0]
+                self.commits.append((time.monotonic(), port))
             except psycopg2.Error:
                 if conn is not None:
                     try:
@@ -69,11 +70,16 @@ class Writer:
                 conn = None
             time.sleep(0.01)
 
-    def first_commit_after(self, moment: float, timeout: float = 60) -> float:
-        return wait_for(lambda: next((t for t in self.commits if t > moment), None), timeout, "a write")
+    def first_commit_after(self, moment: float, not_on: int, timeout: float = 60) -> float:
+        """The first commit after `moment` on a database other than port `not_on`."""
+        return wait_for(lambda: next((t for t, port in list(self.commits) if t > moment and port != not_on), None),
+                        timeout, "a write on another node")
 
-    def last_commit_before(self, moment: float) -> float:
-        return max(t for t in self.commits if t <= moment)
+    def last_commit_on(self, port: int) -> float:
+        return max(t for t, p in list(self.commits) if p == port)
+
+    def writing_recently(self) -> bool:
+        return bool(self.commits) and self.commits[-1][0] > time.monotonic() - 0.5
 
 
 def summary(values: list[float]) -> dict:
@@ -106,24 +112,25 @@ def main() -> int:
             wait_for(lambda: cluster.healthy([n for n in cluster.nodes if n.running()]), 120, "followers")
         writer = Writer(cluster).start()
         for run in range(args.failovers):
-            leader = cluster.leader()
-            wait_for(lambda: writer.commits and writer.commits[-1] > time.monotonic() - 0.5, 30, "steady writes")
+            wait_for(writer.writing_recently, 30, "steady writes")
+            leader = next(n for n in cluster.nodes if n.pg_port == writer.commits[-1][1])
             killed = time.monotonic()
             leader.kill_agent()
             leader.kill_database()
-            first = writer.first_commit_after(killed)
+            first = writer.first_commit_after(killed, not_on=leader.pg_port)
             failovers.append(first - killed)
             print(f"failover {run + 1}: {first - killed:.2f} s", flush=True)
             leader.start()
             wait_for(lambda: cluster.healthy(cluster.nodes), 180, "the old leader to rejoin")
         for run in range(args.switchovers):
-            leader = cluster.leader()
+            wait_for(writer.writing_recently, 30, "steady writes")
+            leader = next(n for n in cluster.nodes if n.pg_port == writer.commits[-1][1])
             target = next(n for n in cluster.nodes if n is not leader)
-            wait_for(lambda: writer.commits and writer.commits[-1] > time.monotonic() - 0.5, 30, "steady writes")
             asked = time.monotonic()
             leader.api("/switchover", "POST", {"leader": target.node_id})
-            first = writer.first_commit_after(asked)
-            gap = first - writer.last_commit_before(first - 1e-6)
+            first = writer.first_commit_after(asked, not_on=leader.pg_port)
+            # Write unavailability: from the old primary's last commit to the new one's first.
+            gap = first - writer.last_commit_on(leader.pg_port)
             gaps.append(gap)
             print(f"switchover {run + 1}: write gap {gap:.2f} s", flush=True)
             wait_for(lambda: cluster.healthy(cluster.nodes), 180, "the cluster to settle")

@@ -29,7 +29,7 @@ def one_failover(seed: int, nodes: int, config: Dict[str, int]) -> int:
         for i, node in cluster.items():
             if i not in dead:
                 node.tick()
-        for _ in range(20):  # deliver until quiet: messages arrive within the tick
+        for _unused in range(20):  # deliver until quiet: messages arrive within the tick
             queue = []
             for i, node in cluster.items():
                 if i not in dead and node.has_ready():
@@ -50,11 +50,11 @@ def one_failover(seed: int, nodes: int, config: Dict[str, int]) -> int:
                 return leader
         return None
 
-    for _ in range(1000):
+    for _unused in range(1000):
         step_tick()
         if agreed_leader():
             break
-    for _ in range(rng.randint(5, 50)):
+    for _unused in range(rng.randint(5, 50)):
         step_tick()
     dead.add(agreed_leader())  # type: ignore[arg-type]
     for ticks in range(1, 10000):

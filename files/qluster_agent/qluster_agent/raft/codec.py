@@ -154,9 +154,9 @@ def _decode(data: bytes) -> Message:
 def _read_snapshot(reader: _Reader) -> Snapshot:
     s_index, s_term = reader.unpack(_SNAP_HEAD)
     groups = []
-    for _ in range(2):
+    for _unused in range(2):
         (n,) = reader.unpack(_U16)
-        ids = frozenset(reader.unpack(_U64)[0] for _ in range(n))
+        ids = frozenset(reader.unpack(_U64)[0] for _unused in range(n))
         if len(ids) != n or any(i <= 0 for i in ids):
             raise DecodeError("snapshot membership has duplicate or non-positive ids")
         groups.append(ids)

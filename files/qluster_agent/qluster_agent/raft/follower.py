@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .types import NONE, Message, MessageType, Role
+from .types import Message, MessageType, Role
 
 if TYPE_CHECKING:
     from .core import Raft

@@ -157,7 +157,7 @@ def _handle_append_response(r: "Raft", m: Message, pr: Progress) -> None:
     if m.reject:
         hint = m.reject_hint
         if m.log_term > 0:
-            hint, _ = r.log.find_conflict_by_term(m.reject_hint, m.log_term)
+            hint, _unused = r.log.find_conflict_by_term(m.reject_hint, m.log_term)
         if pr.maybe_decrease(m.index, hint):
             pr.last_progress = r.now
             send_append(r, m.frm)

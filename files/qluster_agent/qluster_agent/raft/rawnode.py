@@ -9,7 +9,7 @@ from .config import CoreConfig
 from .core import Logger, Raft
 from .errors import ProposalDropped
 from .ready import Ready
-from .types import (NONE, LOCAL_TYPES, ConfChange, ConfState, Entry, EntryType, HardState, Message,
+from .types import (LOCAL_TYPES, ConfChange, ConfState, Entry, EntryType, HardState, Message,
                     MessageType, Role, Snapshot, SoftState)
 
 SnapshotSource = Callable[[int], bytes]

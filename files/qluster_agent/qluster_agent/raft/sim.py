@@ -24,7 +24,7 @@ from ..storage.memory import MemoryStorage
 from .config import CoreConfig
 from .errors import ProposalDropped
 from .rawnode import RawNode
-from .types import ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, Role, Snapshot
+from .types import ConfChange, ConfChangeType, ConfState, Entry, Message, Role, Snapshot
 
 _APP_STATE = struct.Struct(">Q32s")
 
@@ -132,12 +132,12 @@ class Sim:
             print(line)
 
     def _live(self) -> List[SimNode]:
-        return [sn for _, sn in sorted(self.nodes.items()) if sn.node is not None]
+        return [sn for _unused, sn in sorted(self.nodes.items()) if sn.node is not None]
 
     # ---- the event loop
     def run(self) -> None:
         try:
-            for _ in range(self.steps):
+            for _unused in range(self.steps):
                 self._random_event()
             self._heal_and_check_liveness()
         except InvariantViolation as exc:
@@ -151,7 +151,7 @@ class Sim:
         if roll < 0.35:
             self._tick_all()
         elif roll < 0.80:
-            for _ in range(rng.randint(1, 8)):
+            for _unused in range(rng.randint(1, 8)):
                 self._deliver_one()
         elif roll < 0.86:
             self._propose()
@@ -313,7 +313,7 @@ class Sim:
 
     def _check_leader_completeness(self, sn: SimNode) -> None:
         log = sn.node.raft.log  # type: ignore[union-attr]
-        for index, (term, _) in self.committed.items():
+        for index, (term, _unused) in self.committed.items():
             if index > log.snapshot.index and log.term(index) != term:
                 self._fail(f"new leader n{sn.node_id} lacks committed entry {term}/{index}")
 

@@ -104,7 +104,7 @@ def test_good_config_post_on_a_follower_is_applied_everywhere(cluster):
 
 def test_kill_leader_agent_and_database_keeps_every_acknowledged_row(cluster):
     old = cluster.leader()
-    acked = [insert_row(old) for _ in range(20)]
+    acked = [insert_row(old) for _unused in range(20)]
     old.kill_agent()
     old.kill_database()
     survivors = [n for n in cluster.nodes if n is not old]
@@ -146,7 +146,7 @@ def test_switchover_hands_leadership_to_the_named_node(cluster):
 def test_pgdata_deleted_on_the_leader_fails_over_and_the_node_reclones(cluster):
     """Seed 003's drill: the primary's data directory is deleted under it."""
     old = cluster.leader()
-    acked = [insert_row(old) for _ in range(5)]
+    acked = [insert_row(old) for _unused in range(5)]
     shutil.rmtree(old.pgdata / "base")
     shutil.rmtree(old.pgdata / "global")
     new = wait_for(lambda: new_leader(cluster, old), 60, "leadership to leave the node without data")

@@ -79,9 +79,9 @@ def test_semantic_checks_protect_the_core():
 def test_fuzz_bit_flips_and_garbage_only_raise_decode_error():
     rng = random.Random(1234)  # seeded: the same inputs on every run
     encoded = [encode(m) for m in SAMPLES]
-    for _ in range(20000):
+    for _unused in range(20000):
         data = bytearray(rng.choice(encoded))
-        for _ in range(rng.randint(1, 4)):
+        for _unused in range(rng.randint(1, 4)):
             kind = rng.random()
             if kind < 0.6 and data:
                 data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
@@ -94,8 +94,8 @@ def test_fuzz_bit_flips_and_garbage_only_raise_decode_error():
         except DecodeError:
             continue
         assert decode(encode(msg)) == msg  # whatever decodes is a well-formed message
-    for _ in range(5000):
-        junk = bytes(rng.randrange(256) for _ in range(rng.randrange(120)))
+    for _unused in range(5000):
+        junk = bytes(rng.randrange(256) for _unused in range(rng.randrange(120)))
         try:
             decode(junk)
         except DecodeError:

@@ -50,7 +50,7 @@ class Net:
                                 snapshot=snap, entries=ents)
 
     def stabilize(self) -> None:
-        for _ in range(200):
+        for _unused in range(200):
             queue: List[Message] = []
             for i, node in self.nodes.items():
                 if i in self.down or not node.has_ready():
@@ -126,7 +126,7 @@ def test_replication_factor_waits_for_every_replica_asked_for():
     net.stabilize()
     assert net.applied[1] == []  # 2 of 3 would be a quorum, but replication_factor=2 asks for 3
     net.down.clear()
-    for _ in range(5):
+    for _unused in range(5):
         net.nodes[1].tick()
     net.stabilize()
     assert net.applied[1] == [b"needs-three"]
@@ -145,7 +145,7 @@ def test_observer_host_never_campaigns_nor_votes():
     # Even wrongly configured as a voter, a node with observer=True never stands or votes.
     node = RawNode(CoreConfig(node_id=4, observer=True), random.Random(4),
                    bootstrap=ConfState(frozenset({1, 4})))
-    for _ in range(100):
+    for _unused in range(100):
         node.tick()
     assert node.status().role == Role.FOLLOWER
     node.step(Message(MessageType.VOTE, 1, 4, term=5, index=9, log_term=4))
@@ -167,7 +167,7 @@ def test_conf_change_is_refused_until_the_leaders_first_entry_commits():
     net = Net(3)
     net.nodes[1].campaign()
     # deliver only the election, not the no-op's acknowledgements
-    for _ in range(4):
+    for _unused in range(4):
         for i, node in net.nodes.items():
             if node.has_ready():
                 rd = node.ready()
@@ -215,7 +215,7 @@ def test_same_inputs_same_outputs():
     def run() -> list:
         net = Net(3)
         net.elect(2)
-        for _ in range(30):
+        for _unused in range(30):
             for node in net.nodes.values():
                 node.tick()
             net.stabilize()

@@ -67,9 +67,9 @@ class Cluster:
 
     def run(self, seconds: float) -> None:
         """Advance time in tick-sized steps; every node runs its loop a few times per step."""
-        for _ in range(int(round(seconds / 0.1))):
+        for _unused in range(int(round(seconds / 0.1))):
             self.clock.now += 0.1
-            for _ in range(3):
+            for _unused in range(3):
                 for rt in self.runtimes.values():
                     rt.run_once()
 
@@ -228,9 +228,9 @@ def test_a_lagging_node_gets_the_snapshot_through_restore():
         rt.open()
 
     def run(seconds: float) -> None:
-        for _ in range(int(round(seconds / 0.1))):
+        for _unused in range(int(round(seconds / 0.1))):
             clock.now += 0.1
-            for _ in range(3):
+            for _unused in range(3):
                 for rt in runtimes.values():
                     rt.run_once()
 

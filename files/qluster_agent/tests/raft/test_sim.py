@@ -17,7 +17,7 @@ def test_fixed_seeds_hold_every_invariant(chunk):
 def test_a_violation_names_its_seed(monkeypatch):
     sim = Sim(3, steps=50)
 
-    def broken(_):
+    def broken(_unused):
         raise InvariantViolation("planted")
 
     monkeypatch.setattr(sim, "_check", broken)

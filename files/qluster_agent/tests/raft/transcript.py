@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from qluster_agent.raft import (ConfChange, ConfChangeType, ConfState, CoreConfig, Message, ProposalDropped,
-                                RawNode, Role)
+                                RawNode)
 from qluster_agent.storage.memory import MemoryStorage
 
 _CONFIG_KEYS = {
@@ -106,7 +106,7 @@ class App:
     def restore(data: bytes, index: int) -> "App":
         if not data:
             return App(index)
-        head, _, rest = data.decode().partition("|")
+        head, _unused, rest = data.decode().partition("|")
         return App(int(head), rest.split(",") if rest else [])
 
 
@@ -128,11 +128,16 @@ class Cluster:
         self.out: List[str] = []
 
     # ---- helpers
+
+    def _record(self, line: str) -> None:
+        # self.out is replaced between commands, so the core's logger looks it up each time.
+        self.out.append(line)
+
     def _start(self, tn: TNode) -> None:
         hs, snap, entries = tn.storage.load()
         tn.app = App.restore(snap.data, snap.index) if snap else App()
         tn.raw = RawNode(tn.config, random.Random(tn.node_id), hard_state=hs, snapshot=snap, entries=entries,
-                         bootstrap=tn.bootstrap, logger=lambda line: self.out.append(line))
+                         bootstrap=tn.bootstrap, logger=self._record)
 
     def _ids(self, args: Sequence[str]) -> List[int]:
         ids = [int(a) for a in args if a.isdigit()]
@@ -199,7 +204,7 @@ class Cluster:
         return bool(todo)
 
     def stabilize(self, ids: Sequence[int]) -> None:
-        for _ in range(1000):
+        for _unused in range(1000):
             moved = self.process_ready(ids)
             moved = self.deliver(ids) or moved
             if not moved:
@@ -242,14 +247,14 @@ class Cluster:
 
     def cmd_tick(self, pos: List[str], kw: Dict[str, str]) -> None:
         ids = sorted(self.nodes) if pos[0] == "all" else [int(p) for p in pos]
-        for _ in range(int(kw.get("n", "1"))):
+        for _unused in range(int(kw.get("n", "1"))):
             for tn in self._live(ids):
                 tn.raw.tick()  # type: ignore[union-attr]
         self.process_ready(ids)
 
     def cmd_run(self, pos: List[str], kw: Dict[str, str]) -> None:
         """Tick every live node once and stabilize, n times; print only the event lines."""
-        for _ in range(int(kw.get("n", "1"))):
+        for _unused in range(int(kw.get("n", "1"))):
             for tn in self._live(sorted(self.nodes)):
                 tn.raw.tick()  # type: ignore[union-attr]
             self.stabilize(sorted(self.nodes))
