@@ -11,7 +11,7 @@ from .commands import (
     pg_ctl_start_argv,
     pg_ctl_stop_argv,
 )
-from .controldata import ControlData, parse_controldata
+from .controldata import ControlData, ControlDataError, parse_controldata
 from .options import PgOptions
 from .postmaster import PostmasterTracker
 from .process import CommandResult, CommandRunner
@@ -54,4 +54,7 @@ class ServerControl:
         result = self._run.run(controldata_argv(self._o.tools, self._o.datadir), timeout_s=30, env=C_LOCALE)
         if not result.ok:
             return None
-        return parse_controldata(result.stdout)
+        try:
+            return parse_controldata(result.stdout)
+        except ControlDataError:
+            return None  # a truncated pg_control or a foreign build's output: treat as unreadable
