@@ -57,6 +57,19 @@ class ArchiverStats:
         return self.last_archived_time is None or self.last_failed_time > self.last_archived_time
 
 
+@dataclass(frozen=True, order=True)
+class WalMark:
+    """How far a node's history goes: timeline first, then the position on it.
+
+    LSNs alone do not order histories that forked: a node left on timeline 1 can hold WAL past
+    the point where timeline 2 began, yet timeline 2 is the cluster's history. Comparing
+    (timeline, lsn) puts the newer timeline first, as a vote check should.
+    """
+
+    timeline: int
+    lsn: int
+
+
 @dataclass(frozen=True)
 class PgStatus:
     datadir: DataDirState
@@ -75,6 +88,7 @@ class PgStatus:
     archiver: ArchiverStats | None = None
     # From pg_controldata; read when the server is stopped (tells a former primary apart).
     control_state: ClusterState | None = None
+    checkpoint_lsn: int | None = None  # stopped only: the last checkpoint, a lower bound of its WAL
     # Consecutive failed starts since the last successful one (kept by the controller).
     start_failures: int = 0
     # A replica neither streaming nor replaying since this time (the controller's clock, the
@@ -92,11 +106,25 @@ class PgStatus:
 
     @property
     def wal_position(self) -> int | None:
-        """How much WAL this node holds: what a vote check compares."""
+        """How much WAL this node holds: what a vote check compares.
+
+        Stopped: the last checkpoint from pg_control, so a node whose agent restarted while
+        its database was down still reports a position (a lower bound; WAL written after the
+        checkpoint is not counted).
+        """
         if self.role is DbRole.PRIMARY:
             return self.current_lsn
+        if self.role is DbRole.STOPPED:
+            return self.checkpoint_lsn
         positions = [p for p in (self.received_lsn, self.replayed_lsn) if p is not None]
         return max(positions) if positions else None
+
+    @property
+    def wal_mark(self) -> WalMark | None:
+        position = self.wal_position
+        if position is None or self.timeline is None:
+            return None
+        return WalMark(self.timeline, position)
 
     @property
     def last_ran_as_primary(self) -> bool:

@@ -34,6 +34,7 @@ class StatusReader:
                 accepting=False,
                 control_state=control.state if control else None,
                 timeline=control.timeline if control else None,
+                checkpoint_lsn=control.checkpoint_lsn if control else None,
                 system_identifier=control.system_identifier if control else None,
                 start_failures=start_failures,
             )

@@ -159,6 +159,7 @@ def test_failover_then_rewind_the_old_primary(lab: Lab, node1: PgController, nod
     stopped = node1.status()
     assert stopped.role is DbRole.STOPPED
     assert stopped.control_state is ClusterState.SHUT_DOWN
+    assert stopped.wal_mark is not None and stopped.wal_mark.timeline == 1  # from pg_control
     decision = decide(follower_view(1, 2, lab, node1, node2), stopped, now=0.0)
     assert decision.action is Action.REWIND_OR_RECLONE
     assert decision.leader == lab.endpoint(node2)

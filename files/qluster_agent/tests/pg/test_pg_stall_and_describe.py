@@ -64,3 +64,23 @@ def test_describe_a_primary_a_replica_and_a_stopped_server() -> None:
     assert PgStatus(datadir=DataDirState.EMPTY, running=True, accepting=False, error="x").describe() == (
         "running but not answering (x)"
     )
+
+
+def test_wal_position_and_mark_by_role() -> None:
+    primary = PgStatus(
+        datadir=DataDirState.VALID, running=True, accepting=True, in_recovery=False, timeline=3, current_lsn=500
+    )
+    replica = PgStatus(
+        datadir=DataDirState.VALID,
+        running=True,
+        accepting=True,
+        in_recovery=True,
+        timeline=2,
+        received_lsn=900,
+        replayed_lsn=800,
+    )
+    stopped = PgStatus(datadir=DataDirState.VALID, running=False, accepting=False, timeline=2, checkpoint_lsn=700)
+    assert (primary.wal_position, replica.wal_position, stopped.wal_position) == (500, 900, 700)
+    # A newer timeline outranks more WAL on an older one.
+    assert primary.wal_mark > replica.wal_mark > stopped.wal_mark
+    assert PgStatus(datadir=DataDirState.EMPTY, running=False, accepting=False).wal_mark is None
