@@ -6,7 +6,8 @@ they are checked:
 1. Safety first: a writable database on a node that is not the leader with quorum stops taking
    writes at once (fence when no one else can be trusted to lead yet, demote when a new leader
    is known or a switchover was asked for). This is checked even while a long operation runs.
-2. While a long operation runs, say so and do nothing else.
+2. While a long operation runs, say so and do nothing else; after one failed, hold back the
+   next long action until `view.retry_not_before` (the loop's backoff).
 3. The leader with quorum makes its database the primary: bootstrap an empty cluster (only when
    no marker and nobody else has data), start, promote, keep the synchronous standbys right,
    and step down when its database cannot run.
@@ -43,9 +44,16 @@ def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
     if view.operation is not None:
         took = "" if view.operation_started_at is None else f" for {now - view.operation_started_at:.0f} s"
         return Decision(Action.REPORT_IN_PROGRESS, f"{me}; {view.operation.value} in progress{took}")
-    if view.is_leader:
-        return _as_leader(view, pg, me)
-    return _as_follower(view, pg, me, now)
+    decision = _as_leader(view, pg, me) if view.is_leader else _as_follower(view, pg, me, now)
+    if decision.action.long_operation is not None and view.retry_not_before is not None:
+        wait = view.retry_not_before - now
+        if wait > 0:
+            failed = f" ({view.last_failure})" if view.last_failure else ""
+            return Decision(
+                Action.NOTHING,
+                f"{me}; the last long operation failed{failed}, will {decision.action.value} in {wait:.0f} s",
+            )
+    return decision
 
 
 def _stop_unsafe_writes(view: ClusterView, pg: PgStatus, me: str) -> Decision | None:

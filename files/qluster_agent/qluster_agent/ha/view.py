@@ -44,6 +44,10 @@ class ClusterView:
     # The long operation the executor is running, if any.
     operation: LongOperation | None = None
     operation_started_at: float | None = None  # same clock as decide()'s `now`
+    # After a long operation failed, the loop may ask for a pause before the next one (e.g. a
+    # base backup from a leader whose database is still starting): no long action before this.
+    retry_not_before: float | None = None
+    last_failure: str | None = None  # one line: what failed, for the reason
     quorum_replication: bool = True
     replication_factor: int = 0
 

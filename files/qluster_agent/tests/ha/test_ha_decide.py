@@ -277,6 +277,27 @@ CASES = [
         Action.REPORT_IN_PROGRESS,
         "base backup in progress for 12 s",
     ),
+    (
+        "failed clone is retried after a pause",
+        follower(add_node_marker=True, retry_not_before=105.0, last_failure="base backup failed: connection refused"),
+        EMPTY,
+        Action.NOTHING,
+        "(base backup failed: connection refused), will clone from leader in 5 s",
+    ),
+    (
+        "pause over: clone again",
+        follower(add_node_marker=True, retry_not_before=99.0),
+        EMPTY,
+        Action.CLONE_FROM_LEADER,
+        "cloning",
+    ),
+    (
+        "a pause never delays fencing",
+        leader(has_quorum=False, retry_not_before=200.0),
+        PRIMARY,
+        Action.FENCE,
+        "lost quorum",
+    ),
     ("observer has no database", follower(me=9), EMPTY, Action.NOTHING, "observer"),
 ]
 
