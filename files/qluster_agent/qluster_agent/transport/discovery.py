@@ -23,17 +23,28 @@ class PeerTable:
         self._addresses: dict[int, tuple[str, int]] = {}
         self._peers: dict[int, PeerInfo] = {}
 
-    def heard(self, node_id: int, incarnation: int, address: tuple[str, int], now: float) -> None:
+    def heard(self, node_id: int, incarnation: int, address: tuple[str, int], now: float) -> str | None:
+        """Record any authentic datagram; return news about a known peer for the log, if any."""
         with self._lock:
             self._addresses[node_id] = address
-            peer = self._peers.get(node_id)
-            if peer is not None:
-                self._peers[node_id] = PeerInfo(node_id, address, incarnation, peer.info, now)
+            before = self._peers.get(node_id)
+            if before is None:
+                return None
+            self._peers[node_id] = PeerInfo(node_id, address, incarnation, before.info, now)
+        if before.incarnation != incarnation:
+            return "restarted"
+        if before.address != address:
+            return f"moved from {before.address[0]}:{before.address[1]}"
+        return None
 
-    def hello(self, node_id: int, incarnation: int, address: tuple[str, int], info: bytes, now: float) -> None:
+    def hello(self, node_id: int, incarnation: int, address: tuple[str, int], info: bytes,
+              now: float) -> bool:
+        """Record a hello's metadata; True the first time this node is heard of."""
         with self._lock:
             self._addresses[node_id] = address
+            known = node_id in self._peers
             self._peers[node_id] = PeerInfo(node_id, address, incarnation, info, now)
+        return not known
 
     def address_of(self, node_id: int) -> tuple[str, int] | None:
         with self._lock:

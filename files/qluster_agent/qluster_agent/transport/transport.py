@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .auth import derive_key
+from .complaints import Complaints
 from .discovery import PeerInfo, PeerTable
 from .fragments import Reassembler, SentCache, decode_nack, encode_nack, nack_capacity, split
 from .pacing import TokenBucket
@@ -115,6 +116,7 @@ class Transport:
         # Owned by the receiver thread.
         self._replay = ReplayGuard()
         self._reassembler = Reassembler(max_nacks=settings.max_nacks)
+        self._complaints = Complaints()
 
         self._sock = open_socket(settings)
         self._threads = [
@@ -358,6 +360,7 @@ class Transport:
             header, payload = decode(datagram, self._key, self._tag, self._settings.max_payload)
         except Rejected as rejected:
             self._stats.add(rejected.counter)
+            self._complaints.refused(rejected.counter, address, now)
             return
         if header.sender == self._node_id:
             self._stats.add("dropped_own")  # our own multicast, looped back
@@ -369,14 +372,20 @@ class Transport:
         if verdict is not Verdict.ACCEPT:
             self._stats.add(verdict.value)
             return
-        self._peer_table.heard(header.sender, header.incarnation, address, now)
+        news = self._peer_table.heard(header.sender, header.incarnation, address, now)
+        if news is not None:
+            _log.info("transport: node %d at %s:%d %s", header.sender, address[0], address[1], news)
         if header.kind is Kind.HELLO:
-            self._peer_table.hello(header.sender, header.incarnation, address, payload, now)
-            self._stats.add("hellos_received")
+            self._on_hello(header, payload, address, now)
         elif header.kind is Kind.NACK:
             self._on_nack(header, payload, address)
         else:
             self._on_fragment(header, payload, address, now)
+
+    def _on_hello(self, header: Header, payload: bytes, address: Address, now: float) -> None:
+        self._stats.add("hellos_received")
+        if self._peer_table.hello(header.sender, header.incarnation, address, payload, now):
+            _log.info("transport: node %d at %s:%d discovered", header.sender, address[0], address[1])
 
     def _on_nack(self, header: Header, payload: bytes, address: Address) -> None:
         try:

@@ -1,5 +1,7 @@
 """Hello discovery and the multicast loopback setting."""
 
+import logging
+
 from .helpers import wait_until
 
 
@@ -48,3 +50,17 @@ def test_changing_metadata_often_does_not_flood_the_network(netlab, start_transp
     wait_until(lambda: tb.peers()[1].info == b"state 199", what="the last metadata at b")
     # One hello per 100ms at most; the loop above takes well under a second.
     assert ta.stats()["hellos_sent"] - started <= 12
+
+
+def test_discovery_and_restarts_are_logged(netlab, start_transport, caplog):
+    a, b = netlab.add_hosts("a", "b")
+    caplog.set_level(logging.INFO, logger="qluster_agent.transport")
+    listener = start_transport(a, 1)
+    first = start_transport(b, 2)
+    wait_until(lambda: 2 in listener.peers(), what="b's hello")
+    first.close()
+    second = start_transport(b, 2)
+    wait_until(lambda: listener.peers()[2].incarnation == second.incarnation, what="the restarted b")
+    lines = [record.getMessage() for record in caplog.records if record.name == "qluster_agent.transport.transport"]
+    assert f"transport: node 2 at {b.ip}:9999 discovered" in lines
+    assert f"transport: node 2 at {b.ip}:9999 restarted" in lines

@@ -1,5 +1,6 @@
 """Datagrams crafted by hand in an "attacker" namespace: each is refused and counted."""
 
+import logging
 import socket
 
 from qluster_agent.transport.auth import derive_key
@@ -56,3 +57,23 @@ def test_forged_replayed_foreign_truncated_oversized_and_wrong_version_datagrams
         assert receive(victim, 1) == [(3, b"still listening")]
     finally:
         attacker.close()
+
+
+def test_refusals_are_logged_once_per_sender_and_kind(netlab, start_transport, caplog):
+    attacker_host, victim_host = netlab.add_hosts("x", "b")
+    victim = start_transport(victim_host, 2)
+    attacker = netlab.call_inside(attacker_host, socket.socket, socket.AF_INET, socket.SOCK_DGRAM)
+    caplog.set_level(logging.WARNING, logger="qluster_agent.transport")
+    try:
+        for seq in range(1, 11):
+            attacker.sendto(datagram(key=derive_key(b"another secret!!", "qluster"), seq=seq),
+                            (victim_host.ip, 9999))
+        attacker.sendto(datagram(cluster_tag=cluster_tag("other")), (victim_host.ip, 9999))
+        wait_until(lambda: victim.stats()["dropped_bad_mac"] == 10 and victim.stats()["dropped_foreign_cluster"] == 1,
+                   what="the refusals")
+    finally:
+        attacker.close()
+    lines = [record.getMessage() for record in caplog.records if record.name == "qluster_agent.transport"]
+    assert len(lines) == 2
+    assert f"from {attacker_host.ip}:" in lines[0] and "failed authentication" in lines[0]
+    assert "another cluster id" in lines[1]
