@@ -94,27 +94,27 @@ def unavailable_reason() -> str | None:
     if shutil.which("ip") is None or shutil.which("bridge") is None:
         return "iproute2 (the `ip` and `bridge` commands) is not installed"
     probe = f"{_NAME_PREFIX}{os.getpid()}-probe"
-    created = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    created = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
     if created.returncode != 0:
         return f"`ip netns add` failed: {created.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True, check=False)
     return None
 
 
 def _ip(*args: str) -> None:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
 
 
 def _delete_stale_namespaces() -> None:
     """Remove namespaces of earlier test runs whose process no longer exists."""
-    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
     for line in listing.splitlines():
         name = line.split()[0] if line.split() else ""
         match = _STALE.match(name)
         if match and not os.path.exists(f"/proc/{match.group(1)}"):
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
 
 class NetLab:
@@ -273,7 +273,7 @@ class NetLab:
     def close(self) -> None:
         """Delete every namespace of the lab (their interfaces go with them). Idempotent."""
         while self._namespaces:
-            subprocess.run(["ip", "netns", "del", self._namespaces.pop()], capture_output=True)
+            subprocess.run(["ip", "netns", "del", self._namespaces.pop()], capture_output=True, check=False)
         if self in _open_labs:
             _open_labs.remove(self)
 

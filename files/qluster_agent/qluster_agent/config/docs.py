@@ -46,8 +46,8 @@ def render_key_table() -> str:
 
 
 def replace_key_table(document: str) -> str:
-    head, _, rest = document.partition(BEGIN)
-    _, _, tail = rest.partition(END)
+    head, _unused, rest = document.partition(BEGIN)
+    _unused, _unused, tail = rest.partition(END)
     return head + render_key_table() + tail
 
 

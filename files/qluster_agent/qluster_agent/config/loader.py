@@ -20,9 +20,9 @@ DEFAULT_CONFIG_PATH = "/etc/qluster/config.yaml"
 DEFAULT_SECRET_FILE = "/etc/qluster/secret"
 
 
-def config_path_from_env(environ: Mapping[str, str] = os.environ) -> str:
+def config_path_from_env(environ: Mapping[str, str] | None = None) -> str:
     """The path the env file of seed 000 §6.4 gives as CONFIG_PATH, or the seed's default."""
-    return environ.get("CONFIG_PATH") or DEFAULT_CONFIG_PATH
+    return (os.environ if environ is None else environ).get("CONFIG_PATH") or DEFAULT_CONFIG_PATH
 
 
 def load_config(path: str) -> AgentConfig:

@@ -131,7 +131,7 @@ class SentCache:
         self._messages[msg_id] = pieces
         self._bytes += size
         while self._bytes > self._max_bytes:
-            _, old = self._messages.popitem(last=False)
+            _unused, old = self._messages.popitem(last=False)
             self._bytes -= sum(len(piece) for piece in old)
 
     def pieces(self, msg_id: int) -> list[bytes] | None:
@@ -153,4 +153,3 @@ def decode_nack(payload: bytes) -> tuple[int, list[int]]:
 def nack_capacity(max_payload: int) -> int:
     """How many fragment indices fit in one NACK datagram."""
     return (max_payload - 8) // 2
-

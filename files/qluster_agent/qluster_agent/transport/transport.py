@@ -414,7 +414,7 @@ class Transport:
 
     def _request_missing_fragments(self, now: float) -> None:
         for request in self._reassembler.due_nacks(now, self._settings.effective_nack_delay):
-            sender, _, msg_id = request.key
+            sender, _unused, msg_id = request.key
             self._push_control(_Nack(sender, request.address, msg_id, request.missing))
         self._stats.set("reassembly_expired", self._reassembler.expired)
 

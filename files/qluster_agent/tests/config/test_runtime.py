@@ -50,11 +50,11 @@ def test_every_bad_key_is_reported_and_nothing_is_returned():
 
 
 def test_cross_key_rules_apply_to_the_merged_result():
-    base, _ = validate_cluster_update({"node-timeout": "1s", "heartbeat-interval": "200ms"})
+    base, _unused = validate_cluster_update({"node-timeout": "1s", "heartbeat-interval": "200ms"})
     settings, problems = validate_cluster_update({"heartbeat-interval": "2s"}, base=base)
     assert settings is None
     assert problems == ["heartbeat-interval: '2s' is longer than node-timeout '1s'"]
-    _, problems = validate_cluster_update({"quorum-replication": False})
+    _unused, problems = validate_cluster_update({"quorum-replication": False})
     assert problems == [
         "replication-factor: 0 with quorum-replication false leaves no commit rule "
         "(set quorum-replication: true or replication-factor >= 1)"
@@ -68,7 +68,7 @@ def test_a_body_that_is_not_an_object_is_refused():
 
 
 def test_settings_render_back_as_a_body_that_validates_to_the_same_settings():
-    settings, _ = validate_cluster_update(SEED_CONFIG_POST_BODY)
+    settings, _unused = validate_cluster_update(SEED_CONFIG_POST_BODY)
     body = cluster_settings_to_json(settings)
     assert body == {
         "node-timeout": "5s",

@@ -39,7 +39,7 @@ def test_a_later_record_overwrites_the_uncommitted_tail(tmp_path):
     s = reopen(tmp_path)
     s.save(HardState(2, 1, 2), entries(1, 6, 2, "old"), None, True)
     s.save(HardState(3, 0, 2), entries(4, 5, 3, "new"), None, True)
-    _, _, ents = DiskStorage(str(tmp_path)).load()
+    _unused, _unused, ents = DiskStorage(str(tmp_path)).load()
     assert ents == entries(1, 3, 2, "old") + entries(4, 5, 3, "new")
 
 
@@ -75,7 +75,7 @@ def test_stale_epoch_segments_are_ignored_if_the_crash_came_before_their_deletio
     for name, data in keep.items():  # as if we crashed right after renaming the snapshot in
         with open(os.path.join(tmp_path, name), "wb") as f:
             f.write(data)
-    _, snap, ents = DiskStorage(str(tmp_path)).load()
+    _unused, snap, ents = DiskStorage(str(tmp_path)).load()
     assert snap.index == 10 and ents == []
 
 
@@ -124,7 +124,7 @@ def test_crash_at_every_byte_offset_keeps_every_synced_entry(tmp_path):
         (dst / seg_name).write_bytes(full[:cut])
         (dst / "hardstate.tmp").write_bytes(b"half-written")
         storage = DiskStorage(str(dst))
-        hs, _, ents = storage.load()
+        hs, _unused, ents = storage.load()
         assert ents == all_entries[:len(ents)], f"cut at {cut}: not a prefix"
         durable = max([upto for size, upto in synced_upto if size <= cut], default=0)
         assert len(ents) >= durable, f"cut at {cut}: lost synced entries"
@@ -133,7 +133,7 @@ def test_crash_at_every_byte_offset_keeps_every_synced_entry(tmp_path):
         # the torn tail was cut away: appending continues cleanly
         storage.save(None, entries(len(ents) + 1, len(ents) + 1, 2, "after"), None, False)
         storage.close()
-        _, _, again = DiskStorage(str(dst)).load()
+        _unused, _unused, again = DiskStorage(str(dst)).load()
         assert again == ents + entries(len(ents) + 1, len(ents) + 1, 2, "after")
 
 
@@ -144,7 +144,7 @@ def test_disk_and_memory_storage_agree_on_random_histories(tmp_path):
         disk.load()
         mem = MemoryStorage()
         last, term, snap_index = 0, 1, 0
-        for _ in range(40):
+        for _unused in range(40):
             roll = rng.random()
             if roll < 0.6:
                 first = rng.randint(max(snap_index + 1, last - 3), last + 1)
@@ -154,7 +154,7 @@ def test_disk_and_memory_storage_agree_on_random_histories(tmp_path):
                 batch = (HardState(term, 1, 0), new, None)
             elif roll < 0.8 and last > snap_index:
                 snap_index = rng.randint(snap_index + 1, last)
-                _, _, ents = mem.load()
+                _unused, _unused, ents = mem.load()
                 snap_term = next(e.term for e in ents if e.index == snap_index)
                 batch = (None, [], Snapshot(snap_index, snap_term, CONF, b"s"))
             elif roll < 0.9:

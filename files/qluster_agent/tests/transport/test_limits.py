@@ -37,4 +37,4 @@ def test_a_full_send_queue_drops_the_oldest_messages(netlab, start_transport):
         ta.send(2, message)
     assert ta.stats()["send_queue_dropped"] >= 2
     received = receive(tb, 5 - ta.stats()["send_queue_dropped"], timeout=10.0)
-    assert [payload for _, payload in received[-2:]] == messages[-2:]
+    assert [payload for _unused, payload in received[-2:]] == messages[-2:]
