@@ -26,6 +26,16 @@ from ..pg.flavour import flavour_for
 from ..pg.options import PgOptions, WalArchive
 from .env import AgentEnv
 
+# Failover speed on the database side. A standby whose primary died retries WAL retrieval only
+# every wal_retrieve_retry_interval (PostgreSQL's default 5 s): with quorum commit the new
+# leader's first write waits for a standby to stream from it, so that pause would be the
+# failover time. Dead connections are noticed within the receiver/sender timeouts.
+FAILOVER_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("wal_retrieve_retry_interval", "200ms"),
+    ("wal_receiver_timeout", "10s"),
+    ("wal_sender_timeout", "10s"),
+)
+
 KNOWN_KEYS = {"flavour", "bin-dir", "template-dir", "superuser", "replication-user", "database",
               "socket-dir", "passfile", "add-node-marker", "run-as", "wal-archive"}
 
@@ -84,4 +94,5 @@ def pg_options(section: dict[str, Any], env: AgentEnv, member_id: int) -> PgOpti
         # virtualenv, and a restore_command that is "not found" stops recovery for good.
         wal_archive=WalArchive(env.wal_archive_dir, (sys.executable, "-m", "qluster_agent.walarchive")) if archive_on else None,
         passfile=_text(section, "passfile", None),
+        extra_settings=FAILOVER_SETTINGS,
     )
