@@ -59,6 +59,23 @@ class PostmasterTracker:
         self._last = None
         return None
 
+    def wait_gone(self, timeout_s: float = 5.0) -> bool:
+        """Wait until the remembered postmaster has exited; True once it has.
+
+        pg_ctl stop returns as soon as postmaster.pid is unlinked, which the postmaster does
+        while it is still exiting; a status read in that window would see a live process
+        without a pid file or socket.
+        """
+        last = self._last
+        deadline = time.monotonic() + timeout_s
+        while last is not None and last.alive():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        if postmaster_pid(self._datadir) is None:
+            self._last = None
+        return True
+
     def quit_orphan(self, timeout_s: float = 10.0) -> bool:
         """SIGQUIT (immediate shutdown) the remembered postmaster; True once it is gone."""
         last = self._last

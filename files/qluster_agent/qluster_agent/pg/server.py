@@ -40,8 +40,12 @@ class ServerControl:
         return self._run.run(argv, timeout_s=self._o.start_timeout_s + 5, cancel=cancel)
 
     def stop(self, mode: StopMode, timeout_s: int = 60) -> CommandResult:
+        self._postmaster.current_pid()  # remember which process to wait for
         argv = pg_ctl_stop_argv(self._o.tools, self._o.datadir, mode, timeout_s)
-        return self._run.run(argv, timeout_s=timeout_s + 5)
+        result = self._run.run(argv, timeout_s=timeout_s + 5)
+        if result.ok:
+            self._postmaster.wait_gone()
+        return result
 
     def promote(self) -> CommandResult:
         argv = pg_ctl_promote_argv(self._o.tools, self._o.datadir, self._o.start_timeout_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import filecmp
 import os
+import tempfile
 from pathlib import Path
 
 _CHUNK = 1 << 20
@@ -44,9 +45,8 @@ def _archive(source: Path, name: str, dest_dir: Path) -> bool:
     target = dest_dir / name
     if target.exists():
         return _same_or_refuse(source, target)
-    tmp = dest_dir / f".{name}.{os.getpid()}.tmp"
+    tmp = _copy_durably(source, dest_dir, name)
     try:
-        _copy_durably(source, tmp)
         try:
             os.link(tmp, target)
         except FileExistsError:
@@ -76,17 +76,25 @@ def _same_or_refuse(source: Path, target: Path) -> bool:
         raise ArchiveError(f"cannot compare {source} with archived {target}: {exc.strerror or exc}") from None
     if not same:
         raise ArchiveError(f"{target} already exists with different content; refusing to overwrite")
+    # The earlier attempt may have crashed after publishing the name but before making the
+    # directory entry durable.
+    fsync_dir(target.parent)
     return False
 
 
-def _copy_durably(source: Path, target: Path) -> None:
-    with open(source, "rb") as reader:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as writer:
+def _copy_durably(source: Path, dest_dir: Path, name: str) -> Path:
+    """Copy into a new, uniquely named hidden file in dest_dir and fsync it; returns its path."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=dest_dir)
+    try:
+        with os.fdopen(fd, "wb") as writer, open(source, "rb") as reader:
             while chunk := reader.read(_CHUNK):
                 writer.write(chunk)
             writer.flush()
             os.fsync(writer.fileno())
+    except BaseException:
+        os.unlink(tmp_name)  # a full disk must not leave half a segment behind
+        raise
+    return Path(tmp_name)
 
 
 def fsync_dir(path: Path) -> None:

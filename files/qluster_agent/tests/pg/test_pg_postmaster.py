@@ -47,3 +47,28 @@ def test_nothing_remembered_means_nothing_to_quit(tmp_path: Path) -> None:
     tracker = PostmasterTracker(tmp_path)
     assert tracker.current_pid() is None
     assert tracker.quit_orphan()
+
+
+def test_wait_gone_waits_for_the_remembered_process(tmp_path: Path) -> None:
+    stand_in = subprocess.Popen(["sleep", "0.3"])
+    try:
+        (tmp_path / "postmaster.pid").write_text(f"{stand_in.pid}\n")
+        tracker = PostmasterTracker(tmp_path)
+        assert tracker.current_pid() == stand_in.pid
+        (tmp_path / "postmaster.pid").unlink()  # what pg_ctl stop waits for; the process still exits
+        assert tracker.wait_gone(timeout_s=10)
+        assert tracker.current_pid() is None
+    finally:
+        stand_in.wait()
+
+
+def test_wait_gone_gives_up_after_its_deadline(tmp_path: Path) -> None:
+    stand_in = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "postmaster.pid").write_text(f"{stand_in.pid}\n")
+        tracker = PostmasterTracker(tmp_path)
+        tracker.current_pid()
+        assert not tracker.wait_gone(timeout_s=0.2)
+    finally:
+        stand_in.kill()
+        stand_in.wait()
