@@ -61,7 +61,7 @@ def archived_count(node: PgController) -> int:
     return archiver.archived_count if archiver else 0
 
 
-def follower_view(me: int, leader: int, lab: Lab, *nodes: PgController) -> ClusterView:
+def follower_view(me: int, leader: int, *nodes: PgController) -> ClusterView:
     members = tuple(Member(n.options.member_id, MemberRole.VOTER, "127.0.0.1", n.options.port, 1) for n in nodes)
     return ClusterView(my_id=me, is_leader=False, has_quorum=False, leader_id=leader, members=members)
 
@@ -131,7 +131,7 @@ def test_a_replica_restores_from_the_archive_alone(lab: Lab, node1: PgController
     # The way the HA loop runs a clone: in the executor, reporting progress meanwhile.
     executor = LongOperationExecutor()
     assert executor.submit(LongOperation.BASE_BACKUP, lambda cancel: node3.clone_from(lab.endpoint(node1), cancel))
-    view = replace(follower_view(3, 1, lab, node1, node3), operation=LongOperation.BASE_BACKUP)
+    view = replace(follower_view(3, 1, node1, node3), operation=LongOperation.BASE_BACKUP)
     assert decide(view, node3.status(), now=0.0).action is Action.REPORT_IN_PROGRESS
     assert executor.wait(60)
     finished = executor.take_finished()
@@ -160,7 +160,7 @@ def test_failover_then_rewind_the_old_primary(lab: Lab, node1: PgController, nod
     assert stopped.role is DbRole.STOPPED
     assert stopped.control_state is ClusterState.SHUT_DOWN
     assert stopped.wal_mark is not None and stopped.wal_mark.timeline == 1  # from pg_control
-    decision = decide(follower_view(1, 2, lab, node1, node2), stopped, now=0.0)
+    decision = decide(follower_view(1, 2, node1, node2), stopped, now=0.0)
     assert decision.action is Action.REWIND_OR_RECLONE
     assert decision.leader == lab.endpoint(node2)
 
@@ -183,7 +183,7 @@ def test_pgdata_deleted_on_the_primary_then_reclone(lab: Lab, node1: PgControlle
     # Usually still running; it may also PANIC on its own at once (e.g. when it next needs a
     # WAL segment), and then there is nothing left to fence.
     if gone.running:
-        leader_view = replace(follower_view(2, 2, lab, node1, node2), is_leader=True, has_quorum=True)
+        leader_view = replace(follower_view(2, 2, node1, node2), is_leader=True, has_quorum=True)
         assert decide(leader_view, gone, now=0.0).action is Action.FENCE
     node2.fence()  # no postmaster.pid left for pg_ctl: the remembered postmaster gets SIGQUIT
     assert not node2.status().running
@@ -192,7 +192,7 @@ def test_pgdata_deleted_on_the_primary_then_reclone(lab: Lab, node1: PgControlle
     insert(lab, node1, 9, "on the new primary")
 
     assert node2.rewind_from(lab.endpoint(node1)) is False
-    decision = decide(follower_view(2, 1, lab, node1, node2), node2.status(), now=0.0)
+    decision = decide(follower_view(2, 1, node1, node2), node2.status(), now=0.0)
     assert decision.action is Action.CLONE_FROM_LEADER
     node2.wipe()
     node2.clone_from(lab.endpoint(node1))
@@ -210,7 +210,7 @@ def test_a_replica_follows_a_new_upstream_without_restart(lab: Lab, node1: PgCon
     before = node3.status()
     assert before.upstream == lab.endpoint(node2)
 
-    decision = decide(follower_view(3, 1, lab, node1, node2, node3), before, now=0.0)
+    decision = decide(follower_view(3, 1, node1, node2, node3), before, now=0.0)
     assert decision.action is Action.FOLLOW_NEW_LEADER
     node3.follow(decision.leader)
     wait_until(lambda: node3.status().upstream == lab.endpoint(node1), what="node 3 to read its new upstream")
@@ -243,7 +243,7 @@ def test_a_replica_forked_from_the_new_leader_stalls_and_is_rewound(
     )
     stuck = node3.status()
     assert stuck.role is DbRole.REPLICA and not stuck.streaming and stuck.stalled_since is not None
-    view = follower_view(3, 2, lab, node1, node2, node3)
+    view = follower_view(3, 2, node1, node2, node3)
     assert decide(view, stuck, now=stuck.stalled_since + 1).action is Action.NOTHING
     decision = decide(view, stuck, now=stuck.stalled_since + 31)
     assert decision.action is Action.REWIND_OR_RECLONE
