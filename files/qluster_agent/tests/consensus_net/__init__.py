@@ -1,0 +1,1 @@
+"""Real-socket tests of the consensus layer: node processes in network namespaces."""
