@@ -43,6 +43,7 @@ log = logging.getLogger("qluster")
 
 HA_INTERVAL = 0.1  # seconds between HA cycles when nothing wakes the loop earlier
 PROPOSAL_TIMEOUT = 10.0
+RETRY_PAUSE = 2.0  # seconds between a failed long operation and the next one
 
 
 class Agent:
@@ -69,6 +70,8 @@ class Agent:
         self._last_cycle = 0.0
         self._vote_context = 0
         self._switchover_target: int | None = None
+        self._retry_not_before: float | None = None
+        self._last_failure: str | None = None
         self._switchover_deadline = 0.0
         self._membership_pending: Future | None = None
         self._handled_reinit: str | None = None
@@ -186,6 +189,11 @@ class Agent:
         finished = self.executor.take_finished()
         if finished is not None:
             log.info("%s", finished.describe())
+            if not finished.succeeded:
+                # Pause before the next long action: a base backup from a leader whose database
+                # is still starting would fail again at once and flood the log.
+                self._retry_not_before = now + RETRY_PAUSE
+                self._last_failure = finished.describe()
         status = self.runtime.status()
         pg = self.pg.status() if self.pg else None
         if pg is not None and pg.wal_position is not None:
@@ -224,7 +232,7 @@ class Agent:
             my_id=self.my_id, raft=status, state=self.cluster_state(), beacons=beacons, last_seen=last_seen,
             pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover_target,
             operation=running.kind if running else None, operation_started_at=running.started_at if running else None,
-            agent_alive=True)
+            agent_alive=True, retry_not_before=self._retry_not_before, last_failure=self._last_failure)
 
     def _beacon(self, pg: PgStatus | None, decision: Decision | None, operation: str | None) -> Beacon:
         running = self.executor.running()

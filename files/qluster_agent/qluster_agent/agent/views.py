@@ -31,6 +31,8 @@ class Snapshot:
     operation: LongOperation | None
     operation_started_at: float | None
     agent_alive: bool = True
+    retry_not_before: float | None = None  # after a failed long operation: no new one before
+    last_failure: str | None = None
 
     @property
     def leader_id(self) -> int | None:
@@ -66,6 +68,8 @@ def cluster_view(snap: Snapshot) -> ClusterView:
         switchover_target=snap.switchover_target,
         operation=snap.operation,
         operation_started_at=snap.operation_started_at,
+        retry_not_before=snap.retry_not_before,
+        last_failure=snap.last_failure,
         quorum_replication=settings.quorum_replication,
         replication_factor=settings.replication_factor,
     )
