@@ -1,24 +1,33 @@
-"""A partitioned minority (1 of 3, 2 of 5) holding the leader: the majority gets a new leader,
-the minority never elects one of its own, and after the heal all agree on one leader."""
+"""A partitioned minority (1 of 3, 2 of 5), with or without the leader: the majority keeps or
+gets a leader, the minority never elects one of its own, and after the heal all agree on the
+majority's leader (pre-vote: the returning minority disrupts nothing)."""
 
 from __future__ import annotations
+
+import pytest
 
 from .cluster import ConsensusCluster
 
 LOST_PRE_VOTES = 2  # rounds each minority node must have tried and lost before we judge it
 
 
-def test_a_partitioned_minority_never_elects_and_all_agree_after_the_heal(cluster: ConsensusCluster) -> None:
+@pytest.mark.parametrize("leader_side", ["minority", "majority"])
+def test_a_partitioned_minority_never_elects_and_all_agree_after_the_heal(cluster: ConsensusCluster,
+                                                                          leader_side: str) -> None:
     old_leader, old_term = cluster.wait_agreed(cluster.hosts)
     followers = [node for node in cluster.hosts if node != old_leader]
-    # The old leader goes with the minority: the harder case, since it must also step down.
-    minority = [old_leader, *followers[:len(cluster.hosts) // 2 - 1]]
+    size = len(cluster.hosts)
+    # With the leader in the minority, it must also step down and the majority must elect.
+    minority = [old_leader, *followers[:size // 2 - 1]] if leader_side == "minority" else followers[:size // 2]
     majority = [node for node in cluster.hosts if node not in minority]
     tries_before = {node: cluster.status(node)["became"]["pre-candidate"] for node in minority}
     cluster.lab.split([cluster.hosts[node] for node in minority], [cluster.hosts[node] for node in majority])
     try:
         leader, term = cluster.wait_agreed(majority, timeout=10)
-        assert term > old_term
+        if leader_side == "minority":
+            assert term > old_term
+        else:
+            assert (leader, term) == (old_leader, old_term), "the majority did not keep its leader"
 
         def tried_enough() -> bool:
             statuses = cluster.statuses(minority)
@@ -34,4 +43,4 @@ def test_a_partitioned_minority_never_elects_and_all_agree_after_the_heal(cluste
         assert cluster.agreed(majority) == (leader, term), "the majority lost its leader"
     finally:
         cluster.lab.heal()
-    cluster.wait_agreed(cluster.hosts, timeout=10)
+    assert cluster.wait_agreed(cluster.hosts, timeout=10) == (leader, term), "the heal disrupted the leader"
