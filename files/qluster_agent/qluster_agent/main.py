@@ -16,6 +16,7 @@ import threading
 from .agent.backend import AgentBackend
 from .agent.env import EnvError, read_env
 from .agent.node import Agent
+from .agent.db_password import PasswordFileError
 from .agent.pg_setup import PgSetupError
 from .api.router import Router
 from .api.server import ApiServer
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         env = None if config.role is Role.OBSERVER else read_env(os.environ, args.config)
         agent = Agent(config, env)
-    except (ConfigError, EnvError, PgSetupError, BinDirNotFound) as exc:
+    except (ConfigError, EnvError, PgSetupError, PasswordFileError, BinDirNotFound) as exc:
         print(f"qluster: {exc}", file=sys.stderr)
         return 2
     server = ApiServer(Router(AgentBackend(agent), agent.api_token), "0.0.0.0", config.api_port)

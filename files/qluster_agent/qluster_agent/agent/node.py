@@ -25,6 +25,7 @@ from ..ha.decision import Action, Decision
 from ..ha.marker import AddNodeMarker
 from ..pg.controller import PgController
 from ..pg.executor import LongOperationExecutor
+from ..pg.operation import LongOperation
 from ..pg.status import DbRole, PgStatus
 from ..raft.runtime import ConsensusRuntime, RuntimeStatus
 from ..raft.types import ConfState, Entry, EntryType, Snapshot as RaftSnapshot
@@ -35,6 +36,7 @@ from .actions import ActionRunner
 from .beacon import Beacon
 from .env import AgentEnv
 from .membership import next_step
+from .db_password import password_file_path, read_password_file, set_passwords
 from .pg_setup import marker_path, pg_options
 from .timing import core_config
 from .views import Snapshot, cluster_map, cluster_view, node_health
@@ -55,10 +57,13 @@ class Agent:
         section = dict(config.postgres)
         self.marker = AddNodeMarker(marker_path(section))
         self.pg: PgController | None = None
+        self._db_password: str | None = None
         if not self.observer:
             if env is None:
                 raise ValueError("a voting node needs the env file (PGDATA, PGPORT, ...)")
             self.pg = PgController(pg_options(section, env, self.my_id))
+            path = password_file_path(section)
+            self._db_password = read_password_file(path) if path else None
         self.executor = LongOperationExecutor()
         self.api_token = read_api_token(config)
         self._secret = read_secret(config)
@@ -189,6 +194,8 @@ class Agent:
         finished = self.executor.take_finished()
         if finished is not None:
             log.info("%s", finished.describe())
+            if finished.succeeded and finished.kind is LongOperation.BOOTSTRAP and self._db_password:
+                set_passwords(self.pg.options, self._db_password)
             if not finished.succeeded:
                 # Pause before the next long action: a base backup from a leader whose database
                 # is still starting would fail again at once and flood the log.

@@ -12,6 +12,7 @@ Keys (all optional):
   add-node-marker   path of the add_node marker (default /opt/qluster/add_node)
   run-as            OS user for database programs when the agent itself runs as root
   wal-archive       true (default when BACKUP_PATH is set): archive to BACKUP_PATH/wal
+  password-file     password given to superuser and replication-user right after initdb
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ FAILOVER_SETTINGS: tuple[tuple[str, str], ...] = (
     ("wal_sender_timeout", "10s"),
 )
 
-KNOWN_KEYS = {"flavour", "bin-dir", "template-dir", "superuser", "replication-user", "database",
+KNOWN_KEYS = {"password-file", "flavour", "bin-dir", "template-dir", "superuser", "replication-user", "database",
               "socket-dir", "passfile", "add-node-marker", "run-as", "wal-archive"}
 
 

@@ -91,7 +91,7 @@ class Node:
             "postgres": {
                 "bin-dir": PG_BIN, "run-as": OS_USER, "superuser": OS_USER, "replication-user": OS_USER,
                 "socket-dir": str(self.dir), "template-dir": str(templates),
-                "add-node-marker": str(self.marker),
+                "add-node-marker": str(self.marker), "password-file": str(self.dir.parent / "db-password"),
             },
         }))
 
@@ -171,7 +171,7 @@ class Node:
         conn = self.connect()
         try:
             with conn.cursor() as cur:
-                cur.execute(sql, params)
+                cur.execute(sql, params or None)
                 return cur.fetchall() if cur.description else []
         finally:
             conn.close()
@@ -198,6 +198,9 @@ class Cluster:
         self.templates.mkdir(exist_ok=True)
         (self.templates / "postgresql.conf").write_text(TEMPLATE_CONF)
         (self.templates / "pg_hba.conf").write_text(TEMPLATE_HBA)
+        password = self.root / "db-password"
+        password.write_text("integration-db-password\n")
+        password.chmod(0o600)
         backup = self.root / "backup"
         (backup / "wal").mkdir(parents=True, exist_ok=True)
         chown_to_postgres(backup)
