@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Failover and switchover of the real agent with real PostgreSQL 15, on one machine.
 
 Three agents and three databases on 127.0.0.1-3 (the integration tests' harness). A writer

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Leader re-election of the consensus layer alone, over real multicast, default timing profile.
 
 Three consensus-only node processes (qluster_agent.tools.consensus_node: default_cluster_settings(),

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """CPU and memory of an idle 3-node consensus cluster: the cost of heartbeats, hellos and ticks.
 
 Three consensus-only node processes (qluster_agent.tools.consensus_node, default timing profile,

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Failover time of the consensus core alone, in ticks and in seconds for a tick interval.
 
 A 3-node (or --nodes) cluster of RawNodes on a lossless in-memory network that delivers every

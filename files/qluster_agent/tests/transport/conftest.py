@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from qluster_agent.transport import Transport
-from tests.netns import Host, NetLab, netlab  # noqa: F401  (netlab is the fixture)
+from tests.netns import Host, NetLab, netlab  # noqa: F401  # pylint: disable=unused-import  (netlab is the fixture)
 
 from .helpers import SECRET, lab_settings
 
