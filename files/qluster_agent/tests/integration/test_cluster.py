@@ -50,8 +50,9 @@ def test_bootstrap_leader_then_followers_one_at_a_time(cluster):
     n1.start()
     wait_for(lambda: cluster.leader([n1]) is n1 and n1.writable(), 60, "node 1 to bootstrap and lead")
     n1.query("CREATE TABLE acked(v text PRIMARY KEY)")
-    # postgres.password-file: the users got their password right after initdb.
-    assert n1.query("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'postgres'") == [(True,)]
+    # postgres.password-file: the users get their password in the cycle after initdb.
+    wait_for(lambda: n1.query("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid "
+                              "WHERE rolname = 'postgres'") == [(True,)], 10, "the password set after initdb")
     for follower in (n2, n3):
         follower.start(marker=True)
         wait_for(lambda f=follower: cluster.healthy([n for n in cluster.nodes if n.running()]), 90,
