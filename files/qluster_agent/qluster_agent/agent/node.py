@@ -39,6 +39,7 @@ from .membership import next_step
 from .db_password import password_file_path, read_password_file, set_passwords
 from .pg_setup import marker_path, pg_options
 from .timing import core_config
+from .vote_context import vote_context
 from .views import Snapshot, cluster_map, cluster_view, node_health
 
 log = logging.getLogger("qluster")
@@ -203,8 +204,9 @@ class Agent:
                 self._last_failure = finished.describe()
         status = self.runtime.status()
         pg = self.pg.status() if self.pg else None
-        if pg is not None and pg.wal_position is not None:
-            self._vote_context = max(self._vote_context, pg.wal_position)
+        if pg is not None and pg.wal_mark is not None:
+            # Never lower within a run: a database that stops for a moment still holds its WAL.
+            self._vote_context = max(self._vote_context, vote_context(pg.wal_mark))
             self.runtime.set_vote_context(self._vote_context)
         self._expire_switchover(status, now)
         snap = self._snapshot_of(status, pg, now)
