@@ -141,7 +141,7 @@ def test_switchover_hands_leadership_to_the_named_node(cluster):
     target = next(n for n in cluster.nodes if n is not old)
     status, body = old.api("/switchover", "POST", {"leader": target.node_id})
     assert status == 200, body
-    wait_for(lambda: cluster.leader() is target and target.writable(), 30, "the target to lead")
+    wait_for(lambda: cluster.leader() is target and target.writable(), 60, "the target to lead")
     wait_for(lambda: cluster.healthy(cluster.nodes), 90, "the old leader to follow the target")
     assert cluster.writable_nodes() == [target]
 
