@@ -90,6 +90,11 @@ class AgentBackend:
             return self._forward("POST", "/switchover", body)
         if target == self._agent.my_id:
             return {"message": f"node {target} already leads", "leader": target}
+        beacon = snap.beacons.get(target)
+        if beacon is None or beacon.db_role != "replica" or not beacon.streaming:
+            # Demoting now would leave the cluster without a writable database until the
+            # target caught up, or for good if it cannot.
+            raise ApiError(409, f"node {target} is not a streaming replica; switchover refused")
         self._agent.request_switchover(target)
         return {"message": f"switchover to node {target} started", "leader": target}
 

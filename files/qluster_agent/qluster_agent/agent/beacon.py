@@ -26,6 +26,7 @@ class Beacon:
     archive_failing: bool = False
     operation: str | None = None  # the long operation in progress, e.g. "base backup"
     decision: str = ""  # the HA loop's last sentence
+    vote_context: int = 0  # what this node votes with (agent/vote_context.py)
 
     def encode(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()

@@ -75,6 +75,7 @@ class Agent:
         self._last_reason = ""
         self._last_cycle = 0.0
         self._vote_context = 0
+        self._kept_vote_context = 0
         self._switchover_target: int | None = None
         self._retry_not_before: float | None = None
         self._last_failure: str | None = None
@@ -205,10 +206,9 @@ class Agent:
         status = self.runtime.status()
         pg = self.pg.status() if self.pg else None
         if pg is not None and pg.wal_mark is not None:
-            # Never lower within a run: a database that stops for a moment still holds its WAL.
-            self._vote_context = max(self._vote_context, vote_context(pg.wal_mark))
+            self._vote_context = self._next_vote_context(pg)
             self.runtime.set_vote_context(self._vote_context)
-        self._expire_switchover(status, now)
+        self._expire_switchover(status, pg, now)
         snap = self._snapshot_of(status, pg, now)
         decision = decide(cluster_view(snap), pg, now) if pg is not None else Decision(
             Action.NOTHING, f"I am node {self.my_id}, an observer without a database; nothing to do")
@@ -224,6 +224,21 @@ class Agent:
         self._last_cycle = now
         with self._lock:
             self._snapshot = snap
+
+    def _next_vote_context(self, pg: PgStatus) -> int:
+        """What this node votes with now.
+
+        A standby's position never goes down within a run (one that restarts for a moment still
+        holds its WAL, while pg_control only tells the last restartpoint). A primary's write
+        position runs up to a page header ahead of what any standby can report, so it is not
+        kept: once the primary stops, pg_control's shutdown checkpoint is its honest position.
+        """
+        context = vote_context(pg.wal_mark)
+        if pg.role is DbRole.PRIMARY:
+            self._kept_vote_context = 0
+            return context
+        self._kept_vote_context = max(self._kept_vote_context, context)
+        return self._kept_vote_context
 
     def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float) -> Snapshot:
         peers = self.transport.peers()
@@ -258,6 +273,7 @@ class Agent:
             archive_failing=bool(pg and pg.archiver and pg.archiver.failing),
             operation=operation or (running.kind.value if running else None),
             decision=decision.reason if decision else self._last_reason,
+            vote_context=self._vote_context,
         )
 
     # ------------------------------------------------------------------ leader duties
@@ -276,7 +292,7 @@ class Agent:
             self._membership_pending = self.runtime.propose_conf_change(step.change)
         self._membership_pending.add_done_callback(_log_failed_proposal)
 
-    def _expire_switchover(self, status: RuntimeStatus, now: float) -> None:
+    def _expire_switchover(self, status: RuntimeStatus, pg: PgStatus | None, now: float) -> None:
         target = self._switchover_target
         if target is None:
             return
@@ -286,10 +302,17 @@ class Agent:
         elif now > self._switchover_deadline:
             log.warning("switchover to node %d did not happen within set-leader-timeout; staying leader", target)
             self._switchover_target = None
-        else:
-            pg = self.pg.status() if self.pg else None
-            if pg is None or pg.role is not DbRole.PRIMARY:
+        elif pg is None or pg.role is not DbRole.PRIMARY:
+            # Hand over only once the target has all the WAL I wrote: voters compare positions,
+            # and a target that is still a few records behind my last one would be refused.
+            peer = self.transport.peers().get(target)
+            beacon = Beacon.decode(peer.info) if peer is not None else None
+            if beacon is not None and beacon.vote_context >= self._vote_context:
                 self.runtime.transfer_leader(target)
+            else:
+                theirs = beacon.vote_context if beacon is not None else None
+                log.info("switchover: waiting for node %d to hold all my WAL (its position %s, mine %s)",
+                         target, _hex(theirs), _hex(self._vote_context))
 
     def request_switchover(self, target: int) -> None:
         self._switchover_deadline = time.monotonic() + self.cluster_state().settings.set_leader_timeout
@@ -367,3 +390,7 @@ def _log_failed_proposal(future: Future) -> None:
     exc = future.exception()
     if exc is not None:
         log.info("membership proposal not committed: %s", exc)
+
+
+def _hex(value: int | None) -> str:
+    return "unknown" if value is None else f"{value >> 48}/{value & ((1 << 48) - 1):X}"

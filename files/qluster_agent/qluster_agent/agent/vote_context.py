@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from ..pg.status import WalMark
 
+# A position just past a WAL page header holds nothing more than the page's start: a primary's
+# write position and pg_control's checkpoint location sit there, while a standby reports the
+# page start it has received. Counting them equal keeps a caught-up standby from losing a vote
+# by a header's length.
+XLOG_BLCKSZ = 8192
+PAGE_HEADER_SIZES = (24, 40)  # short header; long header at the start of a segment
+
 LSN_BITS = 48
 LSN_MAX = (1 << LSN_BITS) - 1
 TIMELINE_MAX = (1 << 16) - 1
@@ -19,4 +26,8 @@ def vote_context(mark: WalMark | None) -> int:
     """0 when nothing is known: an unknown position loses to any known one."""
     if mark is None:
         return 0
-    return (min(mark.timeline, TIMELINE_MAX) << LSN_BITS) | min(mark.lsn, LSN_MAX)
+    lsn = mark.lsn
+    if lsn % XLOG_BLCKSZ in PAGE_HEADER_SIZES:
+        lsn -= lsn % XLOG_BLCKSZ
+    return (min(mark.timeline, TIMELINE_MAX) << LSN_BITS) | min(lsn, LSN_MAX)
+

@@ -20,3 +20,10 @@ def test_unknown_loses_and_values_fit_in_64_bits():
     assert vote_context(None) == 0 < vote_context(WalMark(1, 0))
     assert vote_context(WalMark(70000, 1 << 60)) == (0xFFFF << 48) | LSN_MAX
     assert vote_context(WalMark(70000, 1 << 60)) < 1 << 64
+
+
+def test_a_position_just_past_a_page_header_equals_the_page_start():
+    # pg_control's checkpoint location right after a segment switch vs a standby that has it all
+    assert vote_context(WalMark(3, 0x5000028)) == vote_context(WalMark(3, 0x5000000))
+    assert vote_context(WalMark(3, 0x5002018)) == vote_context(WalMark(3, 0x5002000))
+    assert vote_context(WalMark(3, 0x5000030)) > vote_context(WalMark(3, 0x5000000))
