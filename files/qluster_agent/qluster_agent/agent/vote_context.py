@@ -30,4 +30,3 @@ def vote_context(mark: WalMark | None) -> int:
     if lsn % XLOG_BLCKSZ in PAGE_HEADER_SIZES:
         lsn -= lsn % XLOG_BLCKSZ
     return (min(mark.timeline, TIMELINE_MAX) << LSN_BITS) | min(lsn, LSN_MAX)
-

@@ -5,7 +5,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from qluster_agent.transport import Transport
-from tests.netns import Host, NetLab, netlab  # noqa: F401  # pylint: disable=unused-import  (netlab is the fixture)
+# netlab is a fixture: importing it makes it available to these tests.
+from tests.netns import Host, NetLab, netlab  # noqa: F401  # pylint: disable=unused-import
 
 from .helpers import SECRET, lab_settings
 
