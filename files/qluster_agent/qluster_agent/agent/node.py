@@ -46,6 +46,7 @@ log = logging.getLogger("qluster")
 
 HA_INTERVAL = 0.1  # seconds between HA cycles when nothing wakes the loop earlier
 PROPOSAL_TIMEOUT = 10.0
+SWITCHOVER_MAX_LAG = 16 << 20  # bytes a switchover target may lag before the leader demotes
 RETRY_PAUSE = 2.0  # seconds between a failed long operation and the next one
 
 
@@ -80,6 +81,7 @@ class Agent:
         self._retry_not_before: float | None = None
         self._last_failure: str | None = None
         self._switchover_deadline = 0.0
+        self._switchover_wait_logged = False
         self._membership_pending: Future | None = None
         self._handled_reinit: str | None = None
         self.transport: Transport | None = None
@@ -254,7 +256,7 @@ class Agent:
         running = self.executor.running()
         return Snapshot(
             my_id=self.my_id, raft=status, state=self.cluster_state(), beacons=beacons, last_seen=last_seen,
-            pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover_target,
+            pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover_target_now(pg, beacons),
             operation=running.kind if running else None, operation_started_at=running.started_at if running else None,
             agent_alive=True, retry_not_before=self._retry_not_before, last_failure=self._last_failure)
 
@@ -303,20 +305,34 @@ class Agent:
             log.warning("switchover to node %d did not happen within set-leader-timeout; staying leader", target)
             self._switchover_target = None
         elif pg is None or pg.role is not DbRole.PRIMARY:
-            # Hand over only once the target has all the WAL I wrote: voters compare positions,
-            # and a target that is still a few records behind my last one would be refused.
-            peer = self.transport.peers().get(target)
-            beacon = Beacon.decode(peer.info) if peer is not None else None
-            if beacon is not None and beacon.vote_context >= self._vote_context:
-                self.runtime.transfer_leader(target)
-            else:
-                theirs = beacon.vote_context if beacon is not None else None
-                log.info("switchover: waiting for node %d to hold all my WAL (its position %s, mine %s)",
-                         target, _hex(theirs), _hex(self._vote_context))
+            # My database is out of the primary role and the target was streaming close behind
+            # (_switchover_target_now): hand over, and let the votes check its WAL. Comparing
+            # positions here would wait forever after a WAL segment switch, whose padding a
+            # standby never reports as received.
+            self.runtime.transfer_leader(target)
+
+    def _switchover_target_now(self, pg: PgStatus | None, beacons: dict[int, Beacon]) -> int | None:
+        """The switchover target decide() may act on: while my database is still the primary,
+        only once the target streams and is close behind, so that after my clean shutdown it
+        holds every record (a lagging target could not fetch the rest from a stopped primary)."""
+        target = self._switchover_target
+        if target is None or pg is None or pg.role is not DbRole.PRIMARY:
+            return target
+        beacon = beacons.get(target)
+        mine = self._vote_context
+        if (beacon is not None and beacon.streaming and beacon.vote_context >> 48 == mine >> 48
+                and mine - beacon.vote_context <= SWITCHOVER_MAX_LAG):
+            return target
+        if not self._switchover_wait_logged:
+            self._switchover_wait_logged = True
+            log.info("switchover: waiting for node %d to stream and catch up before demoting (its position %s, mine %s)",
+                     target, _hex(beacon.vote_context if beacon else None), _hex(mine))
+        return None
 
     def request_switchover(self, target: int) -> None:
         self._switchover_deadline = time.monotonic() + self.cluster_state().settings.set_leader_timeout
         self._switchover_target = target
+        self._switchover_wait_logged = False
 
     def _step_down(self) -> None:
         """Hand leadership to the most caught-up other voter (a leader whose database cannot run)."""
