@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+from ..walarchive.archive import fsync_dir
 from .process import OsUser
 
 
@@ -32,7 +33,7 @@ class FileWriter:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def write_if_changed(self, path: Path, text: str, mode: int = 0o600) -> bool:
         if path.exists() and path.read_text(encoding="utf-8") == text:
@@ -72,12 +73,4 @@ def remove_contents(directory: Path) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
-    _fsync_dir(directory)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(directory)
