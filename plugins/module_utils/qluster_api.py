@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) qhb.qluster maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The client of the qluster agent's HTTP API, shared by the collection's modules.
+
+Self-contained on purpose: modules run on the managed host, where the agent's own package may
+not be importable. Requests go through ``ansible.module_utils.urls.open_url``; a 503 (the agent
+is starting, or a change found no quorum yet) is retried a bounded number of times, and every
+failure names the method, the URL and the status with the agent's own message.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import json
+import time
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.parse import quote
+from ansible.module_utils.urls import open_url
+
+DEFAULT_API_URL = 'http://127.0.0.1:8080'
+RETRY_STATUSES = (503,)
+
+
+def api_argument_spec():
+    """The options every module that talks to the agent's API takes (see the doc fragment)."""
+    return dict(
+        api_url=dict(type='str', default=DEFAULT_API_URL),
+        api_token=dict(type='str', no_log=True),
+        api_timeout=dict(type='float', default=15.0),
+        api_retries=dict(type='int', default=5),
+        api_retry_delay=dict(type='float', default=1.0),
+        validate_certs=dict(type='bool', default=True),
+        ca_path=dict(type='path'),
+    )
+
+
+class QlusterApiError(Exception):
+    """A request that did not succeed: ``status`` is None when no HTTP answer came back."""
+
+    def __init__(self, method, url, status, message, details=None):
+        self.method = method
+        self.url = url
+        self.status = status
+        self.message = message
+        self.details = details
+        self.body = None  # the decoded JSON answer of an HTTP error, when there was one
+        super().__init__(self.describe())
+
+    def __str__(self):
+        return self.describe()
+
+    def describe(self):
+        where = '%s %s' % (self.method, self.url)
+        if self.status is None:
+            text = '%s failed: %s' % (where, self.message)
+        else:
+            text = '%s returned HTTP %s: %s' % (where, self.status, self.message)
+        if self.details:
+            if isinstance(self.details, (list, tuple)):
+                text += ' (%s)' % '; '.join(str(item) for item in self.details)
+            else:
+                text += ' (%s)' % (self.details,)
+        return text
+
+
+class QlusterApi:
+    """One agent's API. ``sleep`` is injectable so the retry policy can be tested without waiting."""
+
+    def __init__(self, url, token=None, timeout=15.0, retries=5, retry_delay=1.0,
+                 validate_certs=True, ca_path=None, sleep=time.sleep):
+        if not url or '://' not in url:
+            raise ValueError('api_url %r is not a URL (expected e.g. http://127.0.0.1:8080)' % (url,))
+        scheme = url.split('://', 1)[0].lower()
+        if scheme not in ('http', 'https'):
+            raise ValueError('api_url %r must start with http:// or https://' % (url,))
+        if timeout is None or timeout <= 0:
+            raise ValueError('api_timeout must be positive, not %r' % (timeout,))
+        if retries is None or retries < 0:
+            raise ValueError('api_retries must be 0 or more, not %r' % (retries,))
+        self.base_url = url.rstrip('/')
+        self.token = token
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_delay = max(0.0, retry_delay or 0.0)
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self._sleep = sleep
+
+    @classmethod
+    def from_module(cls, module):
+        params = module.params
+        try:
+            return cls(params['api_url'], token=params.get('api_token'), timeout=params['api_timeout'],
+                       retries=params['api_retries'], retry_delay=params['api_retry_delay'],
+                       validate_certs=params['validate_certs'], ca_path=params.get('ca_path'))
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
+
+    # ---------------------------------------------------------------------------------------
+    def get(self, path, accept=(200,)):
+        return self.request('GET', path, accept=accept)[1]
+
+    def post(self, path, body):
+        return self.request('POST', path, body=body)[1]
+
+    def delete(self, path_template, member):
+        return self.request('DELETE', path_template % quote(str(member), safe=''))[1]
+
+    def url_for(self, path):
+        return self.base_url + path
+
+    def request(self, method, path, body=None, accept=(200,)):
+        """Return (status, decoded JSON) for a status in ``accept``; raise QlusterApiError otherwise.
+
+        A 503 is retried up to ``retries`` times, ``retry_delay`` seconds apart; so is a
+        connection failure of a GET (a read can always be repeated; a change that may have
+        reached the agent is not sent twice).
+        """
+        url = self.url_for(path)
+        headers = {'Accept': 'application/json'}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers['Content-Type'] = 'application/json'
+        if self.token:
+            headers['Authorization'] = 'Bearer %s' % self.token
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                status, payload = self._send(method, url, data, headers)
+            except QlusterApiError as exc:
+                retryable = exc.status in RETRY_STATUSES or (exc.status is None and method == 'GET')
+                if exc.status is not None and exc.status in accept:
+                    return exc.status, exc.body if exc.body is not None else {}
+                if retryable and attempt <= self.retries:
+                    self._sleep(self.retry_delay)
+                    continue
+                if retryable and attempt > 1:
+                    exc.message += ' (after %d attempts)' % attempt
+                raise
+            if status in accept:
+                return status, payload
+            raise QlusterApiError(method, url, status, 'unexpected status')
+
+    def _send(self, method, url, data, headers):
+        try:
+            response = open_url(url, data=data, headers=headers, method=method, timeout=self.timeout,
+                                validate_certs=self.validate_certs, ca_path=self.ca_path,
+                                follow_redirects='none')
+            raw = response.read()
+            return response.getcode(), _decode(raw, method, url, response.getcode())
+        except HTTPError as exc:
+            try:
+                raw = exc.read()
+            except Exception:  # pylint: disable=broad-except
+                raw = b''
+            payload = _decode_error(raw)
+            message = payload.get('error') if isinstance(payload, dict) else None
+            details = payload.get('details') if isinstance(payload, dict) else None
+            error = QlusterApiError(method, url, exc.code, message or exc.reason or 'error', details)
+            # A status the caller accepts (e.g. 503 from a health endpoint) keeps its whole body.
+            error.body = payload
+            raise error from None
+        except URLError as exc:
+            raise QlusterApiError(method, url, None, 'cannot reach the agent: %s' % (exc.reason,)) from None
+        except (OSError, ValueError) as exc:
+            raise QlusterApiError(method, url, None, 'cannot reach the agent: %s' % (exc,)) from None
+
+
+def _decode(raw, method, url, status):
+    if not raw or not raw.strip():
+        return {}
+    try:
+        return json.loads(raw.decode('utf-8'))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise QlusterApiError(method, url, status, 'the answer is not JSON: %s' % (exc,)) from None
+
+
+def _decode_error(raw):
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw.decode('utf-8'))
+    except (ValueError, UnicodeDecodeError):
+        return {'error': raw.decode('utf-8', 'replace').strip()[:200]}

@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) qhb.qluster maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Membership planning over the agent's ``GET /map`` (pure functions, no I/O).
+
+The agent refuses an unsafe removal itself (409); planning here first lets check mode tell the
+truth and lets the module say what to do instead, before anything is sent.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import ipaddress
+
+UNREACHABLE = 'unreachable'
+
+
+class PlanError(Exception):
+    """The request cannot be carried out as asked; the message says why and what to do."""
+
+
+def ipv4_node_id(address):
+    """The agent's default node id: the IPv4 address as an integer (10.0.0.1 -> 167772161)."""
+    try:
+        return int(ipaddress.IPv4Address(str(address)))
+    except (ValueError, ipaddress.AddressValueError):
+        raise PlanError('address %r is not an IPv4 address; give the member id explicitly' % (address,)) from None
+
+
+def member_label(row):
+    return 'node %s (%s, %s)' % (row.get('id'), row.get('name'), row.get('address'))
+
+
+def find_member(cluster_map, member_id=None, name=None, address=None):
+    """The map row the given id/name/address designate, or None; PlanError when they disagree."""
+    matches = {}
+    for row in cluster_map.get('members') or []:
+        hits = []
+        if member_id is not None and row.get('id') == member_id:
+            hits.append('id')
+        if name is not None and row.get('name') == name:
+            hits.append('name')
+        if address is not None and row.get('address') == address:
+            hits.append('address')
+        if hits:
+            matches[row.get('id')] = (row, hits)
+    if not matches:
+        return None
+    if len(matches) > 1:
+        described = '; '.join('%s matches by %s' % (member_label(row), ' and '.join(hits))
+                              for row, hits in matches.values())
+        raise PlanError('the given id/name/address designate different members: %s' % described)
+    row, hits = list(matches.values())[0]
+    given = {'id': member_id, 'name': name, 'address': address}
+    for key, value in given.items():
+        if value is not None and key not in hits:
+            raise PlanError('%s matches by %s but its %s is %r, not %r; remove it first to change it'
+                            % (member_label(row), ' and '.join(hits), key, row.get(key), value))
+    return row
+
+
+def member_ready(row, leader_id):
+    """(ready, why) for a member: the leader runs a primary; a voter streams; an observer answers."""
+    if row is None:
+        return False, 'not in the map yet'
+    state = row.get('state')
+    if row.get('role') == 'observer':
+        return state == 'healthy', 'observer, state %s' % state
+    if row.get('id') == leader_id:
+        return row.get('db_role') == 'primary' and state == 'healthy', \
+            'leader, database %s, state %s' % (row.get('db_role'), state)
+    ready = row.get('db_role') == 'replica' and bool(row.get('streaming'))
+    return ready, 'role %s, database %s, streaming %s, state %s' % (
+        row.get('role'), row.get('db_role'), bool(row.get('streaming')), state)
+
+
+def member_body(member_id, name, address, api_port, db_port, observer):
+    """The POST /members body."""
+    body = {'id': member_id, 'name': name, 'address': address, 'api_port': api_port, 'observer': observer}
+    body['db_port'] = None if observer else db_port
+    return body
+
+
+def voters(cluster_map):
+    return [row for row in cluster_map.get('members') or [] if row.get('voter')]
+
+
+def quorum_problem(cluster_map, target):
+    """Why removing ``target`` would leave the remaining voters without a reachable majority."""
+    if not target.get('voter'):
+        return None
+    remaining = [row for row in voters(cluster_map) if row.get('id') != target.get('id')]
+    if not remaining:
+        return '%s is the last voter of the cluster' % member_label(target)
+    alive = [row for row in remaining if row.get('state') != UNREACHABLE]
+    needed = len(remaining) // 2 + 1
+    if len(alive) < needed:
+        return ('after removing %s only %d of the remaining %d voters are reachable and %d are '
+                'needed for quorum' % (member_label(target), len(alive), len(remaining), needed))
+    return None
+
+
+def switchover_candidates(cluster_map, exclude_id):
+    """Voters that can take over: healthy streaming replicas, least lag first."""
+    rows = [row for row in voters(cluster_map)
+            if row.get('id') != exclude_id and row.get('state') == 'healthy'
+            and row.get('db_role') == 'replica' and row.get('streaming')]
+    return sorted(rows, key=lambda row: (row.get('lag_bytes') is None, row.get('lag_bytes') or 0, row.get('id')))
+
+
+def plan_removal(cluster_map, target, switchover=False, switchover_to=None):
+    """How to remove ``target``: {'switchover_to': row or None}; PlanError when it is not safe.
+
+    The leader is removed only after a switchover to another healthy voter (when asked for);
+    any removal must leave a reachable majority of the remaining voters.
+    """
+    problem = quorum_problem(cluster_map, target)
+    if problem is not None:
+        raise PlanError('refusing to remove it: %s' % problem)
+    if target.get('id') != cluster_map.get('leader'):
+        return {'switchover_to': None}
+    if not switchover:
+        raise PlanError('refusing to remove %s: it is the leader; set switchover=true to hand leadership '
+                        'to another voter first' % member_label(target))
+    candidates = switchover_candidates(cluster_map, target.get('id'))
+    if switchover_to is not None:
+        wanted = [row for row in candidates
+                  if str(switchover_to) in (str(row.get('id')), row.get('name'), row.get('address'))]
+        if not wanted:
+            raise PlanError('refusing to remove %s: switchover_to %r is not a healthy streaming voter '
+                            '(candidates: %s)' % (member_label(target), switchover_to,
+                                                  ', '.join(member_label(r) for r in candidates) or 'none'))
+        return {'switchover_to': wanted[0]}
+    if not candidates:
+        raise PlanError('refusing to remove %s: it is the leader and no other voter is a healthy '
+                        'streaming replica to switch over to' % member_label(target))
+    return {'switchover_to': candidates[0]}
+
+
+def diff_view(row):
+    """The part of a map row shown in a diff (stable fields only, not positions or ages)."""
+    if row is None:
+        return {}
+    keys = ('id', 'name', 'address', 'api_port', 'db_port', 'role', 'voter')
+    return dict((key, row.get(key)) for key in keys if key in row)

@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) qhb.qluster maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The cluster's runtime settings (seed 000 section 10.5) as ``POST /config`` takes them.
+
+A mirror of the agent's key table (files/qluster_agent/qluster_agent/config/keys.py, the keys
+marked ``runtime``), so that a module rejects an unknown key or a bad value before it sends
+anything; a unit test compares the two tables. Pure functions only: no I/O.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+import difflib
+import re
+
+DURATION = 'duration'
+BOOLEAN = 'boolean'
+INTEGER = 'integer'
+
+# name -> (kind, (minimum, maximum) for integers)
+SETTINGS = {
+    'node-timeout': (DURATION, None),
+    'heartbeat-interval': (DURATION, None),
+    'pre-voting-timeout': (DURATION, None),
+    'leader-voting-timeout': (DURATION, None),
+    'quorum-replication': (BOOLEAN, None),
+    'replication-factor': (INTEGER, (0, 1000)),
+    'replication-retry-interval': (DURATION, None),
+    'autoremove-enabled': (BOOLEAN, None),
+    'autoremove-minimum': (INTEGER, (0, 1000)),
+    'remove-interval': (DURATION, None),
+    'set-leader-timeout': (DURATION, None),
+}
+
+# Keys of config.yaml that exist but cannot be changed through the API.
+NOT_RUNTIME = ('ip', 'api-port', 'hello-retry-interval', 'cluster-id', 'node-id', 'role', 'data-dir',
+               'secret', 'secret-file', 'insecure-no-auth', 'api-token', 'api-token-file',
+               'tick-interval', 'postgres', 'peers', 'max-log-size')
+
+_UNIT_MS = {'ms': 1, 's': 1000, 'm': 60000, 'h': 3600000}
+_DURATION_RE = re.compile(r'^\s*(\d+)(?:\.(\d+))?\s*(ms|s|m|h)\s*$')
+_TRUE = ('true', 'yes', 'on', '1')
+_FALSE = ('false', 'no', 'off', '0')
+DURATION_HINT = 'use e.g. 500ms, 5s, 1m'
+
+
+def duration_ms(value):
+    """Milliseconds of a duration string ('500ms', '5s', '1.5s', '1m', '1h'); ValueError otherwise.
+
+    A bare number is refused, as the agent refuses it: 30 could mean seconds or milliseconds.
+    """
+    if isinstance(value, bool) or not isinstance(value, str):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError('%r has no unit (%s)' % (value, DURATION_HINT))
+        raise ValueError('%r is not a duration (%s)' % (value, DURATION_HINT))
+    match = _DURATION_RE.match(value)
+    if match is None:
+        raise ValueError('%r is not a duration (%s)' % (value, DURATION_HINT))
+    whole, fraction, unit = match.groups()
+    fraction = fraction or ''
+    scale = 10 ** len(fraction)
+    numerator = (int(whole) * scale + (int(fraction) if fraction else 0)) * _UNIT_MS[unit]
+    if numerator % scale:
+        raise ValueError('%r is finer than 1ms' % (value,))
+    millis = numerator // scale
+    if millis < 1:
+        raise ValueError('%r is too short (at least 1ms)' % (value,))
+    return millis
+
+
+def format_ms(millis):
+    """The largest unit that states ``millis`` exactly, as the agent writes it: 60000 -> '1m'."""
+    for unit in ('h', 'm', 's'):
+        size = _UNIT_MS[unit]
+        if millis and millis % size == 0:
+            return '%d%s' % (millis // size, unit)
+    return '%dms' % millis
+
+
+def normalize_name(name):
+    """'node_timeout' and 'cluster.node-timeout' both name 'node-timeout'."""
+    text = str(name).strip().replace('_', '-')
+    if text.startswith('cluster.'):
+        text = text[len('cluster.'):]
+    return text
+
+
+def normalize_value(name, value):
+    """The value as the agent renders it (durations in canonical form); ValueError naming it."""
+    kind, bounds = SETTINGS[name]
+    if kind == DURATION:
+        return format_ms(duration_ms(value))
+    if kind == BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ValueError('%r is not a boolean (use true or false)' % (value,))
+    if isinstance(value, bool):
+        raise ValueError('%r is not an integer' % (value,))
+    if isinstance(value, str) and re.match(r'^\s*-?\d+\s*$', value):
+        value = int(value)
+    if not isinstance(value, int):
+        raise ValueError('%r is not an integer' % (value,))
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValueError('%r is out of range %d..%d' % (value, low, high))
+    return value
+
+
+def unknown_key_problem(name):
+    if name in NOT_RUNTIME:
+        return '%s: not changeable at runtime (edit config.yaml and restart the agent)' % name
+    close = difflib.get_close_matches(name, list(SETTINGS), n=1, cutoff=0.6)
+    hint = ' (did you mean %s?)' % close[0] if close else ''
+    return '%s: unknown key%s; known keys: %s' % (name, hint, ', '.join(sorted(SETTINGS)))
+
+
+def validate_settings(desired):
+    """Return ({name: canonical value}, problems). Every key is checked; nothing is dropped."""
+    if not isinstance(desired, dict):
+        return {}, ['settings must be a mapping of key: value, not %s' % type(desired).__name__]
+    result = {}
+    problems = []
+    for raw_name in sorted(desired, key=str):
+        name = normalize_name(raw_name)
+        if name not in SETTINGS:
+            problems.append(unknown_key_problem(name))
+            continue
+        if name in result:
+            problems.append('%s: given twice (as %r and another spelling)' % (name, raw_name))
+            continue
+        try:
+            result[name] = normalize_value(name, desired[raw_name])
+        except ValueError as exc:
+            problems.append('%s: %s' % (name, exc))
+    return result, problems
+
+
+def normalize_current(current):
+    """The agent's GET /config answer in canonical form (keys it does not know are left out)."""
+    normalized = {}
+    for name, value in current.items():
+        if name in SETTINGS:
+            try:
+                normalized[name] = normalize_value(name, value)
+            except ValueError:
+                normalized[name] = value
+    return normalized
+
+
+def cross_problems(settings):
+    """Checks that involve two keys, on the merged settings (mirror of the agent's checks)."""
+    problems = []
+    heartbeat = settings.get('heartbeat-interval')
+    timeout = settings.get('node-timeout')
+    if heartbeat is not None and timeout is not None and duration_ms(heartbeat) > duration_ms(timeout):
+        problems.append('heartbeat-interval: %r is longer than node-timeout %r' % (heartbeat, timeout))
+    if settings.get('quorum-replication') is False and settings.get('replication-factor') == 0:
+        problems.append('replication-factor: 0 with quorum-replication false leaves no commit rule '
+                        '(set quorum-replication: true or replication-factor >= 1)')
+    return problems
+
+
+def plan_config(current, desired):
+    """What to send: (changes, before, after) with ``changes`` only the keys whose value differs.
+
+    ``current`` is GET /config normalized, ``desired`` the validated settings.
+    """
+    changes = {}
+    for name in sorted(desired):
+        if current.get(name) != desired[name]:
+            changes[name] = desired[name]
+    after = dict(current)
+    after.update(changes)
+    return changes, dict(current), after

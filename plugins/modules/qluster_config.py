@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) qhb.qluster maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: qluster_config
+short_description: Set a qluster cluster's runtime settings through the agent's API
+version_added: 0.1.0
+description:
+  - Sets the runtime settings of seed 000 section 10.5 (C(node-timeout), C(heartbeat-interval),
+    C(quorum-replication), ...) through the agent's C(GET /config) and C(POST /config).
+  - Reads the settings in force, compares them with O(settings), and sends only the keys whose
+    value differs. The agent replicates the change through its consensus to every node.
+  - Unknown keys and bad values fail before anything is sent, with every problem named.
+author:
+  - qhb.qluster maintainers (@qhb)
+extends_documentation_fragment:
+  - qhb.qluster.qluster_api
+  - qhb.qluster.qluster_api.attributes
+options:
+  settings:
+    description:
+      - The desired settings; keys left out keep their current value.
+      - Keys are written as in the seed (V(node-timeout)); V(node_timeout) and
+        V(cluster.node-timeout) name the same key.
+      - Durations are strings with a unit (V(500ms), V(5s), V(1m), V(1h)); a bare number is refused
+        because it could mean seconds or milliseconds. V(5000ms) and V(5s) are the same value.
+      - "Integer keys: C(replication-factor), C(autoremove-minimum) (0..1000). Boolean keys:
+        C(quorum-replication), C(autoremove-enabled). Duration keys: C(node-timeout),
+        C(heartbeat-interval), C(pre-voting-timeout), C(leader-voting-timeout),
+        C(replication-retry-interval), C(remove-interval), C(set-leader-timeout)."
+      - C(heartbeat-interval) may not be longer than C(node-timeout), and C(replication-factor=0)
+        needs C(quorum-replication=true); both are checked on the merged settings before sending.
+    type: dict
+    required: true
+'''
+
+EXAMPLES = r'''
+- name: Apply the settings of seed 000 section 10.5
+  qhb.qluster.qluster_config:
+    api_url: http://10.0.0.11:8080
+    api_token: "{{ qluster_api_token }}"
+    settings:
+      node-timeout: 5s
+      heartbeat-interval: 5s
+      pre-voting-timeout: 5s
+      leader-voting-timeout: 5s
+      quorum-replication: true
+      replication-factor: 0
+      replication-retry-interval: 5s
+      autoremove-enabled: false
+      autoremove-minimum: 0
+      set-leader-timeout: 5s
+
+- name: Set the API address once for all modules of the collection
+  module_defaults:
+    group/qhb.qluster.api:
+      api_url: "http://{{ groups['qluster'][0] }}:8080"
+      api_token: "{{ qluster_api_token }}"
+  block:
+    - name: Fail over faster
+      qhb.qluster.qluster_config:
+        settings:
+          node-timeout: 3s
+          heartbeat-interval: 500ms
+      register: result
+
+    - name: Show what was sent
+      ansible.builtin.debug:
+        var: result.sent
+'''
+
+RETURN = r'''
+config:
+  description: The cluster's settings after the run (in check mode, as they would be).
+  returned: always
+  type: dict
+  sample: {"node-timeout": "5s", "heartbeat-interval": "5s", "quorum-replication": true, "replication-factor": 0}
+planned:
+  description: The keys whose value differs from the desired one, with their new value.
+  returned: always
+  type: dict
+  sample: {"node-timeout": "5s"}
+sent:
+  description: The body of the C(POST /config) request; empty when nothing was sent (no change, or check mode).
+  returned: always
+  type: dict
+  sample: {"node-timeout": "5s"}
+diff:
+  description: The settings before and after, when diff mode is on.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"node-timeout": "800ms"}, "after": {"node-timeout": "5s"}}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import (
+    QlusterApi, QlusterApiError, api_argument_spec)
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_settings import (
+    cross_problems, normalize_current, plan_config, validate_settings)
+
+
+class ConfigModule:
+    def __init__(self, module, api):
+        self.module = module
+        self.api = api
+
+    def run(self):
+        desired, problems = validate_settings(self.module.params['settings'])
+        if problems:
+            self.module.fail_json(msg='invalid settings; nothing was sent: %s' % '; '.join(problems),
+                                  problems=problems)
+        current = normalize_current(self.api.get('/config'))
+        changes, before, after = plan_config(current, desired)
+        problems = cross_problems(after)
+        if problems:
+            self.module.fail_json(msg='the settings would be inconsistent; nothing was sent: %s'
+                                  % '; '.join(problems), problems=problems)
+        sent = {}
+        config = after
+        if changes and not self.module.check_mode:
+            # The answer is the config once committed (a follower forwards to the leader and
+            # may apply it a moment later, so a fresh GET there could still show the old values).
+            config = normalize_current(self.api.post('/config', changes))
+            sent = changes
+            missing = dict((k, config.get(k)) for k, v in changes.items() if config.get(k) != v)
+            if missing:
+                self.module.fail_json(msg='the agent accepted the change but reports other values: %s'
+                                      % missing, sent=sent, config=config)
+        result = dict(changed=bool(changes), planned=changes, sent=sent, config=config)
+        if self.module._diff:
+            result['diff'] = dict(before=before, after=config if not self.module.check_mode else after)
+        return result
+
+
+def main():
+    argument_spec = api_argument_spec()
+    argument_spec.update(settings=dict(type='dict', required=True))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    api = QlusterApi.from_module(module)
+    try:
+        result = ConfigModule(module, api).run()
+    except QlusterApiError as exc:
+        module.fail_json(msg=str(exc), status=exc.status, url=exc.url, details=exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,72 @@
+"""qhb_replication_facts's shaping of database rows and the agent's answers."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+
+from ansible_collections.qhb.qluster.plugins.module_utils import qhb_replication as r
+
+
+def test_lsn_and_timeline():
+    assert r.lsn_to_int("0/3000148") == 0x3000148
+    assert r.lsn_to_int("1/0") == 1 << 32
+    assert r.lsn_to_int(None) is None
+    assert r.timeline_of_walfile("000000020000000000000003") == 2
+    assert r.timeline_of_walfile(None) is None
+
+
+def test_jsonable():
+    assert r.jsonable({"a": decimal.Decimal("12"), "b": decimal.Decimal("0.5"),
+                       "t": datetime.datetime(2026, 1, 2, 3, 4, 5)}) == {"a": 12, "b": 0.5, "t": "2026-01-02T03:04:05"}
+
+
+def test_primary_from_the_database():
+    facts = r.apply_db(r.base_facts(), False, primary_row={"current_lsn": "0/5000060", "walfile": "000000030000000000000005"},
+                       replication=[{"application_name": "n2", "replay_lag_bytes": decimal.Decimal(0)}],
+                       archiver={"archived_count": 4, "failing": False})
+    assert facts["role"] == "primary" and facts["timeline"] == 3 and facts["lag_bytes"] == 0
+    assert facts["current_lsn"] == facts["replayed_lsn"] == "0/5000060"
+    assert facts["replication"] == [{"application_name": "n2", "replay_lag_bytes": 0}]
+
+
+def test_replica_from_the_database():
+    facts = r.apply_db(r.base_facts(), True, replica_row={
+        "received_lsn": "0/5000060", "replayed_lsn": "0/5000000", "lag_bytes": 96, "lag_seconds": 1.5,
+        "receiver_timeline": None, "checkpoint_timeline": 3, "receiver_status": None, "sender_host": None})
+    assert facts["role"] == "replica" and facts["in_recovery"] is True
+    assert facts["current_lsn"] is None and facts["lag_bytes"] == 96 and facts["timeline"] == 3
+
+
+MAP = {"leader": 1, "members": [
+    {"id": 1, "name": "qluster-01", "address": "10.0.0.11", "api_port": 8080, "timeline": 2,
+     "wal_position": "0/5000060", "replayed_lsn": None, "lag_bytes": 0},
+    {"id": 2, "name": "qluster-02", "address": "10.0.0.12", "api_port": 8080, "timeline": 2,
+     "wal_position": "0/5000000", "replayed_lsn": "0/4FFFF00", "lag_bytes": 96}]}
+
+
+def test_pick_member():
+    assert r.pick_member(MAP, api_url="http://10.0.0.12:8080")["id"] == 2
+    assert r.pick_member(MAP, api_url="http://10.0.0.12:9999") is None
+    assert r.pick_member(MAP, member="qluster-01")["id"] == 1
+    assert r.pick_member(MAP, member="1")["id"] == 1
+    assert r.pick_member(MAP, api_url="http://127.0.0.1:8080") is None
+
+
+def test_api_only():
+    health = {"ok": True, "state": {"pg_running": True, "in_recovery": True, "lag_bytes": 96, "observer": False}}
+    facts = r.apply_api(r.base_facts(), MAP, health, MAP["members"][1])
+    assert facts["sources"] == ["api"]
+    assert facts["role"] == "replica" and facts["lag_bytes"] == 96 and facts["timeline"] == 2
+    assert facts["received_lsn"] == "0/5000000" and facts["replayed_lsn"] == "0/4FFFF00"
+    assert facts["map"] is MAP
+    stopped = r.apply_api(r.base_facts(), MAP, {"ok": False, "state": {"pg_running": False}}, None)
+    assert stopped["role"] == "stopped"
+
+
+def test_database_values_win_over_the_agents():
+    facts = r.apply_db(r.base_facts(), False, primary_row={"current_lsn": "0/6000000", "walfile": "000000020000000000000006"})
+    facts = r.apply_api(facts, MAP, {"state": {"pg_running": True, "in_recovery": False}}, MAP["members"][0])
+    assert facts["sources"] == ["db", "api"]
+    assert facts["current_lsn"] == "0/6000000"
+    assert facts["agent_member"]["name"] == "qluster-01"

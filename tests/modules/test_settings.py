@@ -1,0 +1,136 @@
+"""qluster_config's planning: the local key table agrees with the agent's, values are validated
+the way the agent validates them, and only differing keys are planned."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.qhb.qluster.plugins.module_utils import qluster_settings as s
+from qluster_agent.config.checks import cluster_problems
+from qluster_agent.config.durations import format_duration
+from qluster_agent.config.keys import KEYS, RUNTIME_KEYS
+from qluster_agent.config.runtime import validate_cluster_update
+
+AGENT = {spec.name: spec for spec in RUNTIME_KEYS}
+KIND = {"duration": s.DURATION, "boolean": s.BOOLEAN, "integer": s.INTEGER}
+
+
+def agent_accepts(name, value):
+    try:
+        AGENT[name].parse(value)
+    except ValueError:
+        return False
+    return True
+
+
+def module_accepts(name, value):
+    try:
+        s.normalize_value(name, value)
+    except ValueError:
+        return False
+    return True
+
+
+def test_same_keys_and_kinds_as_the_agent():
+    assert set(s.SETTINGS) == set(AGENT)
+    for name, (kind, _bounds) in s.SETTINGS.items():
+        assert KIND[AGENT[name].kind] == kind, name
+
+
+def test_integer_bounds_match_the_agent():
+    for name, (kind, bounds) in s.SETTINGS.items():
+        if kind != s.INTEGER:
+            continue
+        low, high = bounds
+        for value in (low, high, low - 1, high + 1):
+            assert module_accepts(name, value) == agent_accepts(name, value), (name, value)
+
+
+def test_not_runtime_keys_are_the_agents_other_keys():
+    others = {spec.name for spec in KEYS if not spec.runtime}
+    assert others <= set(s.NOT_RUNTIME) | {"group", "interface", "pacing-rate", "loopback",
+                                           "send-buffer-size", "recv-buffer-size",
+                                           "send-buffer-capacity", "recv-buffer-capacity"}
+
+
+SAMPLES = ["5s", "500ms", "1m", "1h", "1.5s", "0.5ms", "0ms", "0s", "5", 5, 5.0, "5 s", " 5s ", "5sec",
+           "-1s", "", None, True, False, 0, 1, 1000, 1001, -1, [], {}, "1.0001s", "2.5m"]
+
+
+@pytest.mark.parametrize("value", SAMPLES, ids=repr)
+def test_values_accepted_exactly_when_the_agent_accepts_them(value):
+    for name in s.SETTINGS:
+        if isinstance(value, str) and s.SETTINGS[name][0] != s.DURATION:
+            continue  # strings for integers and booleans: the module's own coercion, tested below
+        assert module_accepts(name, value) == agent_accepts(name, value), (name, value)
+
+
+@pytest.mark.parametrize("text", ["5s", "5000ms", "1.5s", "90s", "60000ms", "2h", "120m", "1ms", "0.25s"])
+def test_durations_render_as_the_agent_renders_them(text):
+    assert s.normalize_value("node-timeout", text) == format_duration(AGENT["node-timeout"].parse(text))
+
+
+def test_ansible_style_strings_for_booleans_and_integers():
+    assert s.normalize_value("quorum-replication", "yes") is True
+    assert s.normalize_value("autoremove-enabled", "False") is False
+    assert s.normalize_value("replication-factor", "2") == 2
+    with pytest.raises(ValueError, match="'maybe' is not a boolean"):
+        s.normalize_value("quorum-replication", "maybe")
+    with pytest.raises(ValueError, match="'two' is not an integer"):
+        s.normalize_value("replication-factor", "two")
+
+
+def test_validate_names_every_problem_and_keeps_nothing_half_valid():
+    settings, problems = s.validate_settings({"node-timout": "5s", "heartbeat-interval": 5,
+                                              "tick-interval": "10ms", "replication-factor": 2})
+    assert settings == {"replication-factor": 2}
+    text = "\n".join(problems)
+    assert "node-timout: unknown key (did you mean node-timeout?)" in text
+    assert "heartbeat-interval: 5 has no unit" in text
+    assert "tick-interval: not changeable at runtime" in text
+    assert len(problems) == 3
+
+
+def test_key_spellings():
+    settings, problems = s.validate_settings({"node_timeout": "5000ms", "cluster.heartbeat-interval": "1s"})
+    assert problems == []
+    assert settings == {"node-timeout": "5s", "heartbeat-interval": "1s"}
+    settings, problems = s.validate_settings({"node_timeout": "5s", "node-timeout": "6s"})
+    assert problems and "given twice" in problems[0]
+
+
+CROSS_CASES = [
+    {"heartbeat-interval": "5s", "node-timeout": "5s"},
+    {"heartbeat-interval": "6s", "node-timeout": "5s"},
+    {"quorum-replication": False, "replication-factor": 0},
+    {"quorum-replication": False, "replication-factor": 1},
+    {"quorum-replication": True, "replication-factor": 0},
+]
+
+
+@pytest.mark.parametrize("body", CROSS_CASES, ids=repr)
+def test_cross_checks_agree_with_the_agent(body):
+    defaults = s.normalize_current({n: format_duration(spec.default) if spec.kind == "duration" else spec.default
+                                    for n, spec in AGENT.items()})
+    merged = dict(defaults, **body)
+    agent_settings, agent_problems = validate_cluster_update(body)
+    assert bool(s.cross_problems(merged)) == bool(agent_problems), (s.cross_problems(merged), agent_problems)
+    values = {"cluster." + name: AGENT[name].parse(value) for name, value in merged.items()}
+    assert bool(cluster_problems(values, prefix="")) == bool(s.cross_problems(merged))
+    assert (agent_settings is None) == bool(agent_problems)
+
+
+def test_plan_sends_only_what_differs():
+    current = s.normalize_current({"node-timeout": "5s", "heartbeat-interval": "1s", "quorum-replication": True})
+    desired, problems = s.validate_settings({"node-timeout": "5000ms", "heartbeat-interval": "500ms",
+                                             "quorum-replication": "true"})
+    assert problems == []
+    changes, before, after = s.plan_config(current, desired)
+    assert changes == {"heartbeat-interval": "500ms"}
+    assert before["heartbeat-interval"] == "1s"
+    assert after == {"node-timeout": "5s", "heartbeat-interval": "500ms", "quorum-replication": True}
+
+
+def test_plan_with_nothing_to_change():
+    current = {"node-timeout": "5s"}
+    assert s.plan_config(current, {"node-timeout": "5s"})[0] == {}
