@@ -1,0 +1,126 @@
+"""The configuration of `qluster-haproxy-sync` (a YAML file the qcp_host role writes).
+
+```yaml
+map-url: http://127.0.0.1:8080/map          # the local agent's cluster map
+haproxy-socket: /run/haproxy/admin.sock     # HAProxy's admin-level stats socket
+backends: [pg_rw, pg_ro]                    # the backends whose servers this program owns
+server-options: check inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
+interval: 1s                                # between rounds while everything answers
+max-backoff: 30s                            # the longest pause between retries after failures
+log-repeat: 1m                              # an ongoing problem is logged again at most this often
+timeout: 2s                                 # for one HTTP request or socket exchange
+state-file: /var/lib/qluster-haproxy-sync/members.json   # the last members seen, kept across restarts
+seed: [{name: qluster-01, address: 192.168.90.48, db_port: 5432, api_port: 8080}]
+```
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..config.durations import parse_duration
+from .plan import Member, MapError, members_from_json
+
+DEFAULTS: dict[str, Any] = {
+    "map-url": "http://127.0.0.1:8080/map",
+    "haproxy-socket": "/run/haproxy/admin.sock",
+    "backends": ["pg_rw", "pg_ro"],
+    "server-options": "check inter 1s fall 2 rise 1 on-marked-down shutdown-sessions",
+    "interval": "1s",
+    "max-backoff": "30s",
+    "log-repeat": "1m",
+    "timeout": "2s",
+    "state-file": "/var/lib/qluster-haproxy-sync/members.json",
+    "seed": [],
+}
+# Set by the program itself for each server (from the map), so not allowed in server-options.
+_RESERVED_OPTIONS = ("port", "addr", "weight", "disabled", "enabled", "id")
+_BACKEND = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    map_url: str
+    haproxy_socket: str
+    backends: tuple[str, ...]
+    server_options: str
+    interval: float
+    max_backoff: float
+    log_repeat: float
+    timeout: float
+    state_file: str
+    seed: tuple[Member, ...]
+
+
+def parse_settings(raw: Any) -> SyncSettings:
+    """Validate the whole mapping; one SettingsError naming every bad key and value."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"the configuration must be a mapping, not {type(raw).__name__}")
+    problems = [f"{key}: unknown key (known: {', '.join(DEFAULTS)})" for key in raw if key not in DEFAULTS]
+    values = {**DEFAULTS, **raw}
+    durations = {}
+    for key in ("interval", "max-backoff", "log-repeat", "timeout"):
+        try:
+            durations[key] = parse_duration(values[key])
+            if durations[key] <= 0:
+                problems.append(f"{key}: must be more than 0")
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+    if not problems and durations["max-backoff"] < durations["interval"]:
+        problems.append(f"max-backoff: {values['max-backoff']!r} is shorter than interval {values['interval']!r}")
+    for key in ("map-url", "haproxy-socket", "state-file"):
+        if not isinstance(values[key], str) or not values[key]:
+            problems.append(f"{key}: {values[key]!r} is not a non-empty string")
+    if isinstance(values["map-url"], str) and not values["map-url"].startswith(("http://", "https://")):
+        problems.append(f"map-url: {values['map-url']!r} is not an http:// URL")
+    backends = values["backends"]
+    if not isinstance(backends, list) or not backends or not all(isinstance(b, str) and _BACKEND.match(b)
+                                                                 for b in backends):
+        problems.append(f"backends: {backends!r} is not a non-empty list of backend names")
+    elif len(set(backends)) != len(backends):
+        problems.append(f"backends: {backends!r} names a backend twice")
+    options = values["server-options"]
+    if not isinstance(options, str):
+        problems.append(f"server-options: {options!r} is not a string")
+    else:
+        reserved = sorted(set(options.split()) & set(_RESERVED_OPTIONS))
+        if reserved:
+            problems.append(f"server-options: {', '.join(reserved)} is set per server from the map; leave it out")
+        if "check" not in options.split():
+            problems.append(f"server-options: {options!r} lacks `check`: without health checks every node "
+                            "would take writes")
+        if any(c in options for c in ";\n#"):
+            problems.append(f"server-options: {options!r} contains ';', '#' or a newline")
+    seed: tuple[Member, ...] = ()
+    try:
+        seed = members_from_json(values["seed"])
+    except MapError as exc:
+        problems.append(f"seed: {exc}")
+    if problems:
+        raise SettingsError("; ".join(problems))
+    return SyncSettings(
+        map_url=values["map-url"], haproxy_socket=values["haproxy-socket"], backends=tuple(backends),
+        server_options=" ".join(options.split()), interval=durations["interval"],
+        max_backoff=durations["max-backoff"], log_repeat=durations["log-repeat"], timeout=durations["timeout"],
+        state_file=values["state-file"], seed=seed)
+
+
+def load_settings(path: str) -> SyncSettings:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path} is not valid YAML: {exc}") from None
+    return parse_settings(raw)

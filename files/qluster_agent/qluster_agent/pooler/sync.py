@@ -1,0 +1,183 @@
+"""`qluster-haproxy-sync`: keeps HAProxy's backend servers equal to the cluster's database nodes.
+
+Each round reads `GET /map` from the local agent (the pooler host's observer), plans the runtime
+API commands (plan.py) and sends them, so a node added to the cluster later takes traffic
+without re-running the play and a removed one is dropped. Leader changes need nothing from
+this program: HAProxy's own health checks on /primary and /replica move the traffic.
+
+When the agent cannot be read, HAProxy is kept in line with the last members seen (saved in
+the state file, or the role's seed list), so a reload of HAProxy during an agent outage still
+gets its servers back. Failures are retried with exponential backoff and logged through a rate
+limiter: once when they start, at most once per `log-repeat` while they last, once when over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable
+
+from .haproxy import HaproxyError, RuntimeApi
+from .plan import MapError, Member, members_from_json, members_from_map, parse_servers_state, plan
+from .ratelimit import Backoff, RateLimitedLog
+from .settings import SettingsError, SyncSettings, load_settings
+
+log = logging.getLogger("qluster-haproxy-sync")
+
+
+def fetch_map(url: str, timeout: float) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as answer:  # nosec - a local http:// URL from the config
+        return json.loads(answer.read())
+
+
+def describe(members: tuple[Member, ...]) -> str:
+    return ", ".join(f"{m.name} {m.address}:{m.db_port} (checks on {m.api_port})" for m in members) or "none"
+
+
+class Syncer:
+    def __init__(self, settings: SyncSettings, api: RuntimeApi | None = None,
+                 read_map: Callable[[str, float], Any] = fetch_map,
+                 emit: Callable[[str, str], None] | None = None) -> None:
+        self.settings = settings
+        self.api = api or RuntimeApi(settings.haproxy_socket, settings.timeout)
+        self.read_map = read_map
+        self.say = emit or (lambda level, message: getattr(log, level)(message))
+        self.limited = RateLimitedLog(self.say, settings.log_repeat)
+        self.backoff = Backoff(settings.interval, settings.max_backoff)
+        self.map_backoff = Backoff(settings.interval, settings.max_backoff)
+        self.next_map_read = 0.0
+        self.members: tuple[Member, ...] | None = None
+        self.members_from = ""
+
+    # -------------------------------------------------------------------- members
+    def load_known_members(self, now: float) -> None:
+        """The members to use until the map answers: the state file, else the seed list."""
+        try:
+            with open(self.settings.state_file, encoding="utf-8") as handle:
+                self.members = members_from_json(json.load(handle)) or None
+                self.members_from = f"the state file {self.settings.state_file}"
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            self.limited.problem("state-file", "unreadable", f"ignoring the state file {self.settings.state_file}: "
+                                                              f"{exc}", now)
+        if self.members is None and self.settings.seed:
+            self.members, self.members_from = self.settings.seed, "the seed list of the configuration"
+        if self.members:
+            self.say("info", f"starting with the members from {self.members_from}: {describe(self.members)}")
+
+    def _save_members(self, now: float) -> None:
+        assert self.members is not None
+        path = self.settings.state_file
+        try:
+            directory = os.path.dirname(path) or "."
+            fd, tmp = tempfile.mkstemp(prefix=".members.", dir=directory)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump([m.to_json() for m in self.members], handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+            self.limited.resolved("state-file", f"the state file {path} is written again", now)
+        except OSError as exc:
+            self.limited.problem("state-file", "unwritable", f"cannot write the state file {path}: "
+                                                              f"{exc.strerror or exc}", now)
+
+    def refresh_members(self, now: float) -> bool:
+        """Read the map when due; True when it was read (or not due), False on a failure."""
+        if now < self.next_map_read:
+            return True
+        url = self.settings.map_url
+        try:
+            members = members_from_map(self.read_map(url, self.settings.timeout))
+        except (OSError, ValueError, urllib.error.URLError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            kind = "map" if isinstance(exc, MapError) else type(reason).__name__
+            self.limited.problem("map", kind, f"cannot read the cluster map from {url}: {reason}; keeping "
+                                              f"HAProxy's servers as the last members seen ({describe(self.members or ())})",
+                                 now)
+            self.next_map_read = now + self.map_backoff.failure()
+            return False
+        self.next_map_read = now
+        self.map_backoff.success()
+        if members is None:
+            self.limited.problem("map", "no-voters", f"the agent at {url} knows no database node yet (an observer "
+                                                     "waits for the leader to add it); keeping HAProxy's servers",
+                                 now, level="info")
+            return True
+        self.limited.resolved("map", f"the cluster map at {url} answers again", now)
+        if members != self.members:
+            self.say("info", f"cluster members: {describe(members)}")
+            self.members, self.members_from = members, url
+            self._save_members(now)
+        return True
+
+    # -------------------------------------------------------------------- HAProxy
+    def reconcile(self, now: float) -> bool:
+        """Bring every backend in line with self.members; False when HAProxy could not be used."""
+        if self.members is None:
+            return True
+        try:
+            states = {b: parse_servers_state(self.api.servers_state(b)) for b in self.settings.backends}
+        except (HaproxyError, ValueError, KeyError) as exc:
+            self.limited.problem("haproxy", type(exc).__name__, f"cannot read HAProxy's servers: {exc}", now)
+            return False
+        self.limited.resolved("haproxy", "HAProxy's runtime API answers again", now)
+        for backend, servers in states.items():
+            for step in plan(backend, self.members, servers, self.settings.server_options):
+                topic = f"step:{step.reason.split(' ', 1)[0]}"
+                try:
+                    for command in step.commands:
+                        self.api.run(command)
+                except HaproxyError as exc:
+                    self.limited.problem(topic, step.reason, f"{step.reason}: {exc}; will retry", now)
+                    continue
+                self.limited.resolved(topic, "a previously failing change went through", now)
+                self.say("info", step.reason)
+        return True
+
+    def round(self, now: float) -> float:
+        """One round; returns the pause before the next."""
+        self.refresh_members(now)
+        if not self.reconcile(now):
+            return self.backoff.failure()
+        return self.backoff.success()
+
+    def run_forever(self, stop: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.monotonic,
+                    sleep: Callable[[float], None] = time.sleep) -> None:
+        self.load_known_members(clock())
+        while not stop():
+            sleep(self.round(clock()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qluster-haproxy-sync", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--config", default="/etc/qluster/haproxy-sync.yaml")
+    parser.add_argument("--once", action="store_true", help="one round, then exit (1 if HAProxy was not reachable)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"qluster-haproxy-sync: config error: {exc}", file=sys.stderr)
+        return 2
+    syncer = Syncer(settings)
+    if args.once:
+        syncer.load_known_members(time.monotonic())
+        syncer.refresh_members(time.monotonic())
+        return 0 if syncer.reconcile(time.monotonic()) else 1
+    try:
+        syncer.run_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
