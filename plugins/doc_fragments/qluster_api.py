@@ -44,12 +44,13 @@ options:
     default: 1
   validate_certs:
     description:
-      - Verify the agent's TLS certificate when O(api_url) is C(https://).
+      - Verify the server's TLS certificate when O(api_url) is C(https://).
+      - The agent itself serves plain HTTP; C(https://) applies when a TLS-terminating proxy stands in front of it.
     type: bool
     default: true
   ca_path:
     description:
-      - PEM file of the certificate authority that signed the agent's certificate.
+      - PEM file of the certificate authority that signed the server's certificate (see O(validate_certs)).
     type: path
 '''
 

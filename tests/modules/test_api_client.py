@@ -4,6 +4,9 @@ errors that name the URL, the status and the agent's message."""
 from __future__ import annotations
 
 import json
+import shutil
+import ssl
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -121,3 +124,28 @@ def test_unreachable_agent(agent):
 def test_bad_urls(url):
     with pytest.raises(ValueError, match="api_url"):
         QlusterApi(url)
+
+
+@pytest.fixture
+def tls_agent(agent, tmp_path):
+    """The same server behind TLS, with a self-signed certificate for 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a certificate")
+    cert, key = tmp_path / "agent.pem", tmp_path / "agent.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    agent.socket = context.wrap_socket(agent.socket, server_side=True)
+    agent.script[("GET", "/map")] = [(200, {"leader": 1})]
+    return agent, cert
+
+
+def test_tls_verification(tls_agent):
+    agent, cert = tls_agent
+    url = f"https://127.0.0.1:{agent.server_address[1]}"
+    with pytest.raises(QlusterApiError, match=f"GET {url}/map failed: cannot reach the agent: .*CERTIFICATE_VERIFY_FAILED"):
+        QlusterApi(url, retries=0).get("/map")
+    assert QlusterApi(url, ca_path=str(cert)).get("/map") == {"leader": 1}
+    assert QlusterApi(url, validate_certs=False).get("/map") == {"leader": 1}
