@@ -59,4 +59,4 @@ class ActionRunner:
 
     def reinit(self, leader) -> bool:
         """Wipe and re-clone from the leader (POST /reinit); False when an operation is running."""
-        return self._executor.submit(LongOperation.BASE_BACKUP, lambda token: self._pg.reclone_from(leader, token))
+        return self._executor.submit(LongOperation.BASE_BACKUP, lambda token: self._pg.reclone_from(leader, token, same_system=False))

@@ -28,11 +28,18 @@ def info_from_beacon(node_id: int, beacon: Beacon) -> MemberInfo:
     return MemberInfo(node_id, beacon.name, beacon.address, beacon.api_port, beacon.db_port, beacon.observer)
 
 
-def next_step(conf: ConfState, state: ClusterState, beacons: dict[int, Beacon]) -> Step | None:
+def next_step(
+    conf: ConfState, state: ClusterState, beacons: dict[int, Beacon], primary_system: int | None = None
+) -> Step | None:
     """The next membership step for the leader, or None when everything is in place.
 
-    `beacons` holds the fresh beacons (this node's own included).
+    `beacons` holds the fresh beacons (this node's own included); `primary_system` is the system
+    identifier of the leader's own database when it runs as the primary. It is recorded once,
+    so no leader ever runs initdb again (ClusterState.database_system).
     """
+    if state.database_system is None and primary_system is not None:
+        return Step(f"recording the cluster's database (system {primary_system})",
+                    command=ClusterState.cmd_database(primary_system))
     for node_id in sorted(beacons):
         beacon = beacons[node_id]
         if node_id in state.removed:

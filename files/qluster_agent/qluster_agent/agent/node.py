@@ -24,6 +24,7 @@ from ..ha.decide import decide
 from ..ha.decision import Action, Decision
 from ..ha.marker import AddNodeMarker
 from ..pg.controller import PgController
+from ..pg.errors import PgError
 from ..pg.executor import LongOperationExecutor
 from ..pg.operation import LongOperation
 from ..pg.status import DbRole, PgStatus
@@ -112,10 +113,25 @@ class Agent:
             self._thread.join(timeout=10)
         self.executor.cancel()
         self.executor.wait(30)
+        self._stop_database()
         if self.runtime is not None:
             self.runtime.stop()
         if self.transport is not None:
             self.transport.close()
+
+    def _stop_database(self) -> None:
+        """A database must not outlive its agent: nothing would fence it when leadership moves.
+
+        Stopped while this node still takes part in consensus, so no other node is elected
+        while it may still accept writes (a fast shutdown first sends the standbys all WAL).
+        """
+        if self.pg is None:
+            return
+        try:
+            self.pg.stop()
+        except PgError as exc:
+            log.warning("stopping the database on shutdown: %s; stopping it immediately", exc)
+            self.pg.fence()
 
     def _bootstrap_conf(self) -> ConfState | None:
         """A brand-new cluster starts on the one node without the add_node marker (seed 000 §7.3).
@@ -284,7 +300,8 @@ class Agent:
             return
         self._membership_pending = None
         conf = ConfState(status.voters, status.observers)
-        step = next_step(conf, snap.state, snap.beacons)
+        primary = snap.pg is not None and snap.pg.role is DbRole.PRIMARY
+        step = next_step(conf, snap.state, snap.beacons, snap.pg.system_identifier if primary else None)
         if step is None:
             return
         log.info("I am node %d, the leader; %s", self.my_id, step.reason)

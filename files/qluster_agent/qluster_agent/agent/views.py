@@ -55,7 +55,8 @@ def cluster_view(snap: Snapshot) -> ClusterView:
         host = info.address if info else (beacon.address if beacon else "")
         db_port = info.db_port if info else (beacon.db_port if beacon else None)
         members.append(Member(node_id, member_role(snap, node_id), host, db_port,
-                              beacon.wal_position if beacon else None))
+                              beacon.wal_position if beacon else None,
+                              beacon is not None and beacon.db_role == "primary"))
     settings = snap.state.settings
     return ClusterView(
         my_id=snap.my_id,
@@ -70,6 +71,7 @@ def cluster_view(snap: Snapshot) -> ClusterView:
         operation_started_at=snap.operation_started_at,
         retry_not_before=snap.retry_not_before,
         last_failure=snap.last_failure,
+        database_system=snap.state.database_system,
         quorum_replication=settings.quorum_replication,
         replication_factor=settings.replication_factor,
     )

@@ -50,6 +50,10 @@ class ClusterState:
     # Members removed on purpose: a removed node whose agent still runs keeps announcing itself,
     # and must not be taken back in automatically. An explicit add (cmd_member) lifts this.
     removed: frozenset[int] = frozenset()
+    # The system identifier of the cluster's database, recorded by the leader once it runs. Set,
+    # it forbids initdb for good: a leader with an empty data directory must not start a second,
+    # different database that the members holding the real one would then be re-cloned from.
+    database_system: int | None = None
 
     # --- commands --------------------------------------------------------------------------
     @staticmethod
@@ -67,6 +71,10 @@ class ClusterState:
     @staticmethod
     def cmd_reinit(member_id: int, request_id: str) -> bytes:
         return _encode({"op": "reinit", "id": member_id, "request": request_id})
+
+    @staticmethod
+    def cmd_database(system_identifier: int) -> bytes:
+        return _encode({"op": "database", "system": system_identifier})
 
     def apply(self, command: bytes) -> "ClusterState":
         try:
@@ -88,6 +96,8 @@ class ClusterState:
             return replace(self, members=members, reinit_requests=reinits, removed=self.removed | {int(data["id"])})
         if op == "reinit":
             return replace(self, reinit_requests={**self.reinit_requests, int(data["id"]): str(data["request"])})
+        if op == "database":
+            return replace(self, database_system=int(data["system"]))
         raise CommandError(f"unknown command {op!r}")
 
     # --- snapshots -------------------------------------------------------------------------
@@ -97,6 +107,7 @@ class ClusterState:
             "members": [m.to_json() for m in sorted(self.members.values(), key=lambda m: m.id)],
             "reinit_requests": {str(k): v for k, v in self.reinit_requests.items()},
             "removed": sorted(self.removed),
+            "database_system": self.database_system,
         })
 
     @staticmethod
@@ -109,7 +120,9 @@ class ClusterState:
             raise CommandError("snapshot settings invalid: " + "; ".join(problems))
         members = {int(m["id"]): MemberInfo.from_json(m) for m in raw.get("members", [])}
         reinits = {int(k): str(v) for k, v in raw.get("reinit_requests", {}).items()}
-        return ClusterState(settings, members, reinits, frozenset(int(i) for i in raw.get("removed", [])))
+        system = raw.get("database_system")
+        return ClusterState(settings, members, reinits, frozenset(int(i) for i in raw.get("removed", [])),
+                            None if system is None else int(system))
 
 
 def _encode(obj: dict[str, Any]) -> bytes:

@@ -9,8 +9,8 @@ they are checked:
 2. While a long operation runs, say so and do nothing else; after one failed, hold back the
    next long action until `view.retry_not_before` (the loop's backoff).
 3. The leader with quorum makes its database the primary: bootstrap an empty cluster (only when
-   no marker and nobody else has data), start, promote, keep the synchronous standbys right,
-   and step down when its database cannot run.
+   no marker, nobody else has data, and no database was ever recorded), start, promote, keep
+   the synchronous standbys right, and step down when its database cannot run.
 4. A follower gets its database streaming from the leader: clone when empty, rewind (or
    re-clone) a former primary or a replica stuck on a forked history, start, follow a new
    leader, and remove the add_node marker only once streaming.
@@ -100,6 +100,12 @@ def _as_leader(view: ClusterView, pg: PgStatus, me: str) -> Decision:
                 f"{me}, but my data directory is empty and I carry the "
                 "add_node marker (I must join as a replica); stepping down",
             )
+        if view.database_system is not None:
+            return Decision(
+                Action.STEP_DOWN,
+                f"{me}, but my data directory is empty and the cluster's database (system "
+                f"{view.database_system}) already exists; stepping down so a member holding it can lead",
+            )
         if view.others_hold_data:
             return Decision(
                 Action.STEP_DOWN,
@@ -145,6 +151,9 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str, now: float) -> Decisi
         if leader is None:
             why = "I carry the add_node marker" if view.add_node_marker else "my data directory is empty"
             return Decision(Action.WAIT_FOR_LEADER, f"{me}; {why} but {wait} to clone from; waiting")
+        waiting = _leader_db_not_ready(view, me, "my data directory is empty", leader_name)
+        if waiting is not None:
+            return waiting
         return Decision(
             Action.CLONE_FROM_LEADER,
             f"{me}; my data directory is empty, cloning it from {leader_name}",
@@ -158,9 +167,12 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str, now: float) -> Decisi
         )
         if leader is None:
             return Decision(Action.WAIT_FOR_LEADER, f"{me}; {what} and {wait}; waiting")
+        waiting = _leader_db_not_ready(view, me, what, leader_name)
+        if waiting is not None:
+            return waiting
         return Decision(Action.RECLONE_FROM_LEADER, f"{me}; {what}, cloning afresh from {leader_name}", leader=leader)
     if pg.role is DbRole.STOPPED:
-        return _start_stopped_follower(pg, me, leader, leader_name, wait)
+        return _start_stopped_follower(view, pg, me, leader, leader_name, wait)
     if pg.role is DbRole.UNAVAILABLE:
         return Decision(Action.NOTHING, f"{me}; waiting for my database to accept connections")
     # A replica from here on (a primary was handled by _stop_unsafe_writes).
@@ -176,6 +188,11 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str, now: float) -> Decisi
     if not pg.streaming:
         stalled = 0.0 if pg.stalled_since is None else now - pg.stalled_since
         if stalled >= REPLICA_STALL_GRACE_S:
+            # Not streaming because the leader's database is down is no fork: rewinding then
+            # would only take this replica down too.
+            waiting = _leader_db_not_ready(view, me, f"a replica not streaming for {stalled:.0f} s", leader_name)
+            if waiting is not None:
+                return waiting
             return Decision(
                 Action.REWIND_OR_RECLONE,
                 f"{me}, a replica of {leader_name} that has neither streamed nor replayed for {stalled:.0f} s; "
@@ -191,13 +208,28 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str, now: float) -> Decisi
     return Decision(Action.NOTHING, f"{me}, a replica streaming from {leader_name}; nothing to do")
 
 
-def _start_stopped_follower(pg: PgStatus, me: str, leader: Endpoint | None, leader_name: str, wait: str) -> Decision:
+def _leader_db_not_ready(view: ClusterView, me: str, what: str, leader_name: str) -> Decision | None:
+    """Clone, rewind and re-clone copy from the leader's running primary; without one, wait."""
+    if view.leader_db_primary:
+        return None
+    return Decision(
+        Action.NOTHING,
+        f"{me}; {what}, but the database of {leader_name} is not running as the primary yet; waiting for it",
+    )
+
+
+def _start_stopped_follower(
+    view: ClusterView, pg: PgStatus, me: str, leader: Endpoint | None, leader_name: str, wait: str
+) -> Decision:
     if pg.last_ran_as_primary:
         if leader is None:
             return Decision(
                 Action.WAIT_FOR_LEADER,
                 f"{me}; my database last ran as a primary and {wait} to rewind from; keeping it stopped",
             )
+        waiting = _leader_db_not_ready(view, me, "my database last ran as a primary", leader_name)
+        if waiting is not None:
+            return waiting
         return Decision(
             Action.REWIND_OR_RECLONE,
             f"{me}; my database last ran as a primary, rewinding it onto {leader_name} (re-cloning if that fails)",
@@ -209,6 +241,9 @@ def _start_stopped_follower(pg: PgStatus, me: str, leader: Endpoint | None, lead
                 Action.WAIT_FOR_LEADER,
                 f"{me}; my database failed to start {pg.start_failures} times and {wait} to rebuild from; waiting",
             )
+        waiting = _leader_db_not_ready(view, me, f"my database failed to start {pg.start_failures} times", leader_name)
+        if waiting is not None:
+            return waiting
         return Decision(
             Action.REWIND_OR_RECLONE,
             f"{me}; my database failed to start {pg.start_failures} times, rebuilding it from {leader_name}",

@@ -22,6 +22,8 @@ class Member:
     db_port: int | None = None
     # The WAL position the member last reported (its PgStatus.wal_position); None: no data.
     wal_position: int | None = None
+    # The member's beacon says its database runs as a writable primary.
+    db_primary: bool = False
 
     @property
     def db_endpoint(self) -> Endpoint | None:
@@ -48,6 +50,8 @@ class ClusterView:
     # base backup from a leader whose database is still starting): no long action before this.
     retry_not_before: float | None = None
     last_failure: str | None = None  # one line: what failed, for the reason
+    # The cluster's database exists (its system identifier was recorded): never initdb again.
+    database_system: int | None = None
     quorum_replication: bool = True
     replication_factor: int = 0
 
@@ -70,6 +74,14 @@ class ClusterView:
             return None
         leader = self.member(self.leader_id)
         return leader.db_endpoint if leader else None
+
+    @property
+    def leader_db_primary(self) -> bool:
+        """The leader (not me) reports its database running as the primary: something to copy from."""
+        if self.leader_id is None or self.leader_id == self.my_id:
+            return False
+        leader = self.member(self.leader_id)
+        return leader is not None and leader.db_primary
 
     @property
     def others_hold_data(self) -> bool:

@@ -23,6 +23,7 @@ from .conninfo import Endpoint, primary_conninfo
 from .datadir import datadir_state
 from .errors import PgError
 from .files import FileWriter, remove_contents
+from .leader_probe import LeaderIdentity, identify_leader
 from .options import PgOptions
 from .process import CommandRunner
 from .query import checkpoint
@@ -38,9 +39,15 @@ log = logging.getLogger(__name__)
 
 
 class PgController:
-    def __init__(self, options: PgOptions, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        options: PgOptions,
+        clock: Callable[[], float] = time.monotonic,
+        identify: Callable[[Endpoint], LeaderIdentity] | None = None,
+    ) -> None:
         self._o = options
         self._clock = clock
+        self._identify = identify or (lambda leader: identify_leader(leader, options.replication_user, options.passfile))
         self._stall = StallTracker()
         runner = CommandRunner(options.run_as)
         writer = FileWriter(options.run_as)
@@ -81,10 +88,29 @@ class PgController:
         self._cloner.clone(leader, cancel)
         self.start_as_replica(leader, cancel, templates=True)
 
-    def reclone_from(self, leader: Endpoint, cancel: CancelToken | None = None) -> None:
-        """Throw the local data away and clone again (PGDATA lost, rewind impossible)."""
+    def reclone_from(self, leader: Endpoint, cancel: CancelToken | None = None, same_system: bool = True) -> None:
+        """Throw the local data away and clone again (PGDATA lost, rewind impossible).
+
+        Only once the leader's database has answered, and (unless `same_system` is False: an
+        operator's explicit reinit) only when it is the same database system as ours: the
+        local copy may be the best one left, and a wipe cannot be undone.
+        """
+        self.check_leader_can_replace_data(leader, same_system)
         self.wipe()
         self.clone_from(leader, cancel)
+
+    def check_leader_can_replace_data(self, leader: Endpoint, same_system: bool = True) -> None:
+        """PgError (and nothing touched) when the leader's database cannot stand in for ours."""
+        theirs = self._identify(leader)
+        if not same_system or datadir_state(self._o.datadir) is not DataDirState.VALID:
+            return
+        ours = self._server.controldata()
+        if ours is not None and ours.system_identifier != theirs.system_identifier:
+            raise PgError(
+                f"refusing to replace my database (system {ours.system_identifier}) with the leader's at "
+                f"{leader.describe()} (system {theirs.system_identifier}): they are different databases; "
+                "keeping my data (reinitialise this member explicitly to replace it)"
+            )
 
     def rewind_from(self, leader: Endpoint, cancel: CancelToken | None = None) -> bool:
         """pg_rewind onto the leader's timeline and start as its replica.
@@ -106,6 +132,9 @@ class PgController:
         return True
 
     def rewind_or_reclone(self, leader: Endpoint, cancel: CancelToken | None = None) -> None:
+        # Asked before the server is stopped for the rewind: a leader that cannot answer is no
+        # reason to take this replica down, let alone to wipe it.
+        self.check_leader_can_replace_data(leader)
         if not self.rewind_from(leader, cancel):
             self.reclone_from(leader, cancel)
 

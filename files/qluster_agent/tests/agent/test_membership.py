@@ -63,3 +63,13 @@ def test_removal_checks():
     assert removal_problem(conf, 1, 3, {1, 2, 3}) is None
     # Removing 3 leaves {1, 2}; with 2 unreachable only 1 of 2 is up: no quorum.
     assert "only 1 of the remaining 2 voters" in removal_problem(conf, 1, 3, {1, 3})
+
+
+def test_the_leader_records_its_running_database_once():
+    conf = ConfState(frozenset({1, 2}))
+    state = EMPTY.apply(ClusterState.cmd_member(info_from_beacon(1, B1))).apply(
+        ClusterState.cmd_member(info_from_beacon(2, B2))
+    )
+    step = next_step(conf, state, {1: B1, 2: B2}, primary_system=42)
+    assert step.command == ClusterState.cmd_database(42)
+    assert next_step(conf, state.apply(step.command), {1: B1, 2: B2}, primary_system=42) is None

@@ -55,3 +55,10 @@ def test_snapshot_round_trip():
 
 def test_empty_snapshot_is_the_defaults():
     assert ClusterState.from_snapshot(b"", DEFAULTS).settings == DEFAULTS
+
+
+def test_the_database_system_is_recorded_and_survives_a_snapshot():
+    state = ClusterState(DEFAULTS).apply(ClusterState.cmd_database(7312345678901234567))
+    assert state.database_system == 7312345678901234567
+    assert ClusterState.from_snapshot(state.to_snapshot(), DEFAULTS).database_system == 7312345678901234567
+    assert ClusterState.from_snapshot(ClusterState(DEFAULTS).to_snapshot(), DEFAULTS).database_system is None

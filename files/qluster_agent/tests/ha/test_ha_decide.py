@@ -36,9 +36,13 @@ def leader(me: int = 1, **kw) -> ClusterView:
     )
 
 
-def follower(me: int = 2, leader_id: int | None = 1, **kw) -> ClusterView:
+def follower(me: int = 2, leader_id: int | None = 1, leader_db_primary: bool = True, **kw) -> ClusterView:
+    """A follower's view; the leader's beacon says its database runs as the primary unless told otherwise."""
+    members = tuple(
+        replace(m, db_primary=leader_db_primary and m.id == leader_id) for m in kw.pop("members", MEMBERS)
+    )
     return ClusterView(
-        **{"my_id": me, "is_leader": False, "has_quorum": False, "leader_id": leader_id, "members": MEMBERS, **kw}
+        **{"my_id": me, "is_leader": False, "has_quorum": False, "leader_id": leader_id, "members": members, **kw}
     )
 
 
@@ -74,6 +78,13 @@ STARTING = PgStatus(datadir=DataDirState.VALID, running=True, accepting=False)
 CASES = [
     # --- bootstrap (seed 000 §7) ---
     ("first leader initialises", leader(members=FRESH), EMPTY, Action.BOOTSTRAP, "initialising"),
+    (
+        "a leader never initialises a second database once one was recorded",
+        leader(members=FRESH, database_system=42),
+        EMPTY,
+        Action.STEP_DOWN,
+        "cluster's database (system 42) already exists",
+    ),
     (
         "leader with marker never initdbs",
         leader(members=FRESH, add_node_marker=True),
@@ -269,6 +280,42 @@ CASES = [
         "failed to start 2 times",
     ),
     ("follower waits for a starting database", follower(), STARTING, Action.NOTHING, "accept connections"),
+    # --- nothing is rewound, re-cloned or wiped while the leader's database is down ---
+    (
+        "replica of a leader whose database is down is not rewound",
+        follower(leader_db_primary=False),
+        replace(REPLICA, streaming=False, stalled_since=10.0),
+        Action.NOTHING,
+        "database of node 1 is not running as the primary yet",
+    ),
+    (
+        "old leader waits for the new leader's database before rewinding",
+        follower(leader_id=2, me=1, leader_db_primary=False),
+        STOPPED_PRIMARY,
+        Action.NOTHING,
+        "last ran as a primary, but the database of node 2 is not running",
+    ),
+    (
+        "garbage in data dir is kept while the leader's database is down",
+        follower(leader_db_primary=False),
+        INVALID,
+        Action.NOTHING,
+        "not a usable database, but the database of node 1",
+    ),
+    (
+        "failing replica is not rebuilt from a leader without a database",
+        follower(leader_db_primary=False),
+        replace(STOPPED_REPLICA, start_failures=2),
+        Action.NOTHING,
+        "waiting for it",
+    ),
+    (
+        "empty follower waits for the leader's database to clone",
+        follower(leader_db_primary=False),
+        EMPTY,
+        Action.NOTHING,
+        "data directory is empty, but the database of node 1",
+    ),
     # --- long operations and observers ---
     (
         "base backup in progress",

@@ -18,13 +18,16 @@ from qluster_agent.ha.decision import Action
 from qluster_agent.ha.view import ClusterView, Member, MemberRole
 from qluster_agent.pg.controldata import ClusterState
 from qluster_agent.pg.controller import PgController
+from qluster_agent.pg.conninfo import Endpoint
+from qluster_agent.pg.errors import PgError
 from qluster_agent.pg.executor import LongOperationExecutor
 from qluster_agent.pg.files import remove_contents
+from qluster_agent.pg.leader_probe import LeaderIdentity
 from qluster_agent.pg.operation import LongOperation
 from qluster_agent.pg.status import DataDirState, DbRole
 from qluster_agent.pg.sync import ASYNCHRONOUS, SyncStandbys
 
-from pg_lab_support import TEMPLATE_CONF, Lab, wait_until
+from pg_lab_support import FIRST_PORT, TEMPLATE_CONF, Lab, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,7 +65,10 @@ def archived_count(node: PgController) -> int:
 
 
 def follower_view(me: int, leader: int, *nodes: PgController) -> ClusterView:
-    members = tuple(Member(n.options.member_id, MemberRole.VOTER, "127.0.0.1", n.options.port, 1) for n in nodes)
+    members = tuple(
+        Member(n.options.member_id, MemberRole.VOTER, "127.0.0.1", n.options.port, 1, n.options.member_id == leader)
+        for n in nodes
+    )
     return ClusterView(my_id=me, is_leader=False, has_quorum=False, leader_id=leader, members=members)
 
 
@@ -253,3 +259,24 @@ def test_a_replica_forked_from_the_new_leader_stalls_and_is_rewound(
     insert(lab, node2, 12, "on node 2's timeline")
     wait_until(lambda: has_row(lab, node3, 12), what="row 12 on node 3")
     assert not has_row(lab, node3, 11)
+
+
+def test_a_reclone_never_wipes_data_the_leader_cannot_replace(lab: Lab, node2: PgController) -> None:
+    # node 2 is the primary and node 3 streams from it (previous test).
+    node3 = next(c for c in lab.controllers if c.options.member_id == 3)
+    insert(lab, node2, 13, "must survive")
+    wait_until(lambda: has_row(lab, node3, 13), what="row 13 on node 3")
+
+    nobody = Endpoint("127.0.0.1", FIRST_PORT + 50)  # no server listens there
+    with pytest.raises(PgError, match="does not answer"):
+        node3.reclone_from(nobody)
+    with pytest.raises(PgError, match="does not answer"):
+        node3.rewind_or_reclone(nobody)
+    assert node3.status().streaming and has_row(lab, node3, 13)
+
+    # A leader that answers but is another database system (say, one initialised by mistake).
+    stranger = PgController(node3.options, identify=lambda leader: LeaderIdentity(12345, 1))
+    with pytest.raises(PgError, match="different databases"):
+        stranger.reclone_from(lab.endpoint(node2))
+    assert node3.status().streaming and has_row(lab, node3, 13)
+
