@@ -4,8 +4,10 @@ Three agents and three databases on 127.0.0.1-3 (the integration tests' harness)
 inserts a row every 10 ms through a multi-host connection string that finds the writable node
 (target_session_attrs=read-write), as an application would. Measured per repetition:
   failover:   kill -9 of the leader's agent and database -> first successful write
-  switchover: POST /switchover -> the gap between the last write before and the first after
-Prints min/median/p95/max and writes JSON. Run as root:
+  switchover: POST /switchover -> the gap between the last write before and the first after,
+              and whether the named target took over
+Prints min/median/p95/max, the 1-minute load average seen at each repetition, and writes JSON.
+Every row the writer saw acknowledged is checked on the final leader. Run as root:
 
     .venv/bin/python bench/agent_failover.py --failovers 20 --switchovers 10 --json bench/results/agent_failover.json
 """
@@ -18,67 +20,11 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psycopg2
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "files" / "qluster_agent"))
-from tests.integration.harness import Cluster, wait_for  # noqa: E402
-
-
-class Writer:
-    """Writes continuously; records the time of every successful commit."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        hosts = ",".join(n.ip for n in cluster.nodes)
-        ports = ",".join(str(n.pg_port) for n in cluster.nodes)
-        self.dsn = (f"host={hosts} port={ports} user=postgres dbname=postgres connect_timeout=1 "
-                    "target_session_attrs=read-write")
-        self.commits: list[tuple[float, int]] = []  # (time, port of the database that committed)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> "Writer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        conn = None
-        while not self._stop.is_set():
-            try:
-                if conn is None:
-                    conn = psycopg2.connect(self.dsn)
-                    conn.autocommit = True
-                with conn.cursor() as cur:
-                    cur.execute("SET statement_timeout = '2s'")
-                    cur.execute("INSERT INTO bench(t) VALUES (now()) RETURNING inet_server_port()")
-                    port = cur.fetchone()[0]
-                self.commits.append((time.monotonic(), port))
-            except psycopg2.Error:
-                if conn is not None:
-                    try:
-                        conn.close()
-                    except psycopg2.Error:
-                        pass
-                conn = None
-            time.sleep(0.01)
-
-    def first_commit_after(self, moment: float, not_on: int, timeout: float = 60) -> float:
-        """The first commit after `moment` on a database other than port `not_on`."""
-        return wait_for(lambda: next((t for t, port in list(self.commits) if t > moment and port != not_on), None),
-                        timeout, "a write on another node")
-
-    def last_commit_on(self, port: int) -> float:
-        return max(t for t, p in list(self.commits) if p == port)
-
-    def writing_recently(self) -> bool:
-        return bool(self.commits) and self.commits[-1][0] > time.monotonic() - 0.5
+from tests.integration.harness import Cluster, Writer, wait_for  # noqa: E402
 
 
 def summary(values: list[float]) -> dict:
@@ -101,15 +47,18 @@ def main() -> int:
     cluster.prepare()
     failovers: list[float] = []
     gaps: list[float] = []
+    loads: list[float] = []
+    missed_target = 0
+    lost = 0
     try:
         n1, n2, n3 = cluster.nodes
         n1.start()
         wait_for(lambda: cluster.leader([n1]) is n1 and n1.writable(), 60, "bootstrap")
-        n1.query("CREATE TABLE bench(id bigserial PRIMARY KEY, t timestamptz)")
+        n1.query("CREATE TABLE bench(v text PRIMARY KEY, t timestamptz DEFAULT now())")
         for node in (n2, n3):
             node.start(marker=True)
             wait_for(lambda: cluster.healthy([n for n in cluster.nodes if n.running()]), 120, "followers")
-        writer = Writer(cluster).start()
+        writer = Writer(cluster, "bench").start()
         for run in range(args.failovers):
             wait_for(writer.writing_recently, 30, "steady writes")
             leader = next(n for n in cluster.nodes if n.pg_port == writer.commits[-1][1])
@@ -118,7 +67,8 @@ def main() -> int:
             leader.kill_database()
             first = writer.first_commit_after(killed, not_on=leader.pg_port)
             failovers.append(first - killed)
-            print(f"failover {run + 1}: {first - killed:.2f} s", flush=True)
+            loads.append(os.getloadavg()[0])
+            print(f"failover {run + 1}: {first - killed:.2f} s (load {loads[-1]:.1f})", flush=True)
             leader.start()
             wait_for(lambda: cluster.healthy(cluster.nodes), 180, "the old leader to rejoin")
         for run in range(args.switchovers):
@@ -131,15 +81,27 @@ def main() -> int:
             # Write unavailability: from the old primary's last commit to the new one's first.
             gap = first - writer.last_commit_on(leader.pg_port)
             gaps.append(gap)
-            print(f"switchover {run + 1}: write gap {gap:.2f} s", flush=True)
+            loads.append(os.getloadavg()[0])
+            port = next(c[1] for c in list(writer.commits) if c[0] >= first)
+            taker = next(n for n in cluster.nodes if n.pg_port == port)
+            note = "" if taker is target else f"; node {taker.number} took over, not the named node {target.number}"
+            missed_target += port != target.pg_port
+            print(f"switchover {run + 1}: write gap {gap:.2f} s (load {loads[-1]:.1f}){note}", flush=True)
             wait_for(lambda: cluster.healthy(cluster.nodes), 180, "the cluster to settle")
         writer.stop()
+        final = cluster.leader()
+        lost = len(writer.acknowledged() - {r[0] for r in final.query("SELECT v FROM bench")})
     finally:
         cluster.shutdown()
     result = {"failover_kill_to_first_write_s": summary(failovers) if failovers else None,
-              "switchover_write_gap_s": summary(gaps) if gaps else None}
+              "switchover_write_gap_s": summary(gaps) if gaps else None,
+              "switchovers_to_another_node_than_named": missed_target,
+              "acknowledged_rows_lost": lost,
+              "load_average_1m": summary(loads) if loads else None}
     for name, stats in result.items():
-        if stats:
+        if isinstance(stats, int):
+            print(f"{name}: {stats}")
+        elif stats:
             print(f"{name}: min {stats['min']:.2f}  median {stats['median']:.2f}  p95 {stats['p95']:.2f}  "
                   f"max {stats['max']:.2f}  ({stats['runs']} runs)")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,7 @@ from .env import AgentEnv
 from .membership import next_step
 from .db_password import password_file_path, read_password_file, set_passwords
 from .pg_setup import marker_path, pg_options
+from .switchover import wait_before_demote, wait_before_handover
 from .timing import core_config
 from .vote_context import vote_context
 from .views import Snapshot, cluster_map, cluster_view, node_health
@@ -46,8 +47,8 @@ from .views import Snapshot, cluster_map, cluster_view, node_health
 log = logging.getLogger("qluster")
 
 HA_INTERVAL = 0.1  # seconds between HA cycles when nothing wakes the loop earlier
+HANDOVER_INTERVAL = 0.02  # the same while a switchover is under way
 PROPOSAL_TIMEOUT = 10.0
-SWITCHOVER_MAX_LAG = 16 << 20  # bytes a switchover target may lag before the leader demotes
 RETRY_PAUSE = 2.0  # seconds between a failed long operation and the next one
 
 
@@ -82,7 +83,7 @@ class Agent:
         self._retry_not_before: float | None = None
         self._last_failure: str | None = None
         self._switchover_deadline = 0.0
-        self._switchover_wait_logged = False
+        self._switchover_wait_logged: str | None = None
         self._membership_pending: Future | None = None
         self._handled_reinit: str | None = None
         self.transport: Transport | None = None
@@ -207,7 +208,8 @@ class Agent:
             except Exception:  # one bad cycle must not end supervision; say why and go on
                 log.exception("HA cycle failed")
             # Wake at once when leadership changes: a leader that lost its lease fences now.
-            last_status = self.runtime.wait_status(lambda s, prev=last_status: s != prev, HA_INTERVAL)
+            interval = HANDOVER_INTERVAL if self._switchover_target is not None else HA_INTERVAL
+            last_status = self.runtime.wait_status(lambda s, prev=last_status: s != prev, interval)
 
     def _cycle(self) -> None:
         now = time.monotonic()
@@ -226,7 +228,7 @@ class Agent:
         if pg is not None and pg.wal_mark is not None:
             self._vote_context = self._next_vote_context(pg)
             self.runtime.set_vote_context(self._vote_context)
-        self._expire_switchover(status, pg, now)
+        self._expire_switchover(status, now)
         snap = self._snapshot_of(status, pg, now)
         decision = decide(cluster_view(snap), pg, now) if pg is not None else Decision(
             Action.NOTHING, f"I am node {self.my_id}, an observer without a database; nothing to do")
@@ -236,6 +238,7 @@ class Agent:
         if self._runner is not None:
             self._runner.run(decision)
         if status.is_leader:
+            self._hand_over(snap)
             self._lead(status, snap)
         self._maybe_reinit(snap)
         self.transport.set_hello(self._beacon(pg, decision, None).encode())
@@ -272,7 +275,7 @@ class Agent:
         running = self.executor.running()
         return Snapshot(
             my_id=self.my_id, raft=status, state=self.cluster_state(), beacons=beacons, last_seen=last_seen,
-            pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover_target_now(pg, beacons),
+            pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover_target_now(pg),
             operation=running.kind if running else None, operation_started_at=running.started_at if running else None,
             agent_alive=True, retry_not_before=self._retry_not_before, last_failure=self._last_failure)
 
@@ -311,7 +314,7 @@ class Agent:
             self._membership_pending = self.runtime.propose_conf_change(step.change)
         self._membership_pending.add_done_callback(_log_failed_proposal)
 
-    def _expire_switchover(self, status: RuntimeStatus, pg: PgStatus | None, now: float) -> None:
+    def _expire_switchover(self, status: RuntimeStatus, now: float) -> None:
         target = self._switchover_target
         if target is None:
             return
@@ -321,35 +324,42 @@ class Agent:
         elif now > self._switchover_deadline:
             log.warning("switchover to node %d did not happen within set-leader-timeout; staying leader", target)
             self._switchover_target = None
-        elif pg is None or pg.role is not DbRole.PRIMARY:
-            # My database is out of the primary role and the target was streaming close behind
-            # (_switchover_target_now): hand over, and let the votes check its WAL. Comparing
-            # positions here would wait forever after a WAL segment switch, whose padding a
-            # standby never reports as received.
-            self.runtime.transfer_leader(target)
 
-    def _switchover_target_now(self, pg: PgStatus | None, beacons: dict[int, Beacon]) -> int | None:
+    def _hand_over(self, snap: Snapshot) -> None:
+        """My database has stopped for a switchover: transfer leadership once the target would win."""
+        target = self._switchover_target
+        pg = snap.pg
+        if target is None or pg is None or pg.role is not DbRole.STOPPED:
+            return
+        waiting = wait_before_handover(target, self.my_id, self._vote_context, snap.beacons, snap.raft.voters)
+        if waiting is None:
+            self.runtime.transfer_leader(target)
+        else:
+            self._log_switchover_wait("handover", f"switchover: my database has stopped; waiting to hand over: "
+                                      f"{waiting}")
+
+    def _switchover_target_now(self, pg: PgStatus | None) -> int | None:
         """The switchover target decide() may act on: while my database is still the primary,
-        only once the target streams and is close behind, so that after my clean shutdown it
-        holds every record (a lagging target could not fetch the rest from a stopped primary)."""
+        only once the target streams from it close behind (agent/switchover.py)."""
         target = self._switchover_target
         if target is None or pg is None or pg.role is not DbRole.PRIMARY:
             return target
-        beacon = beacons.get(target)
-        mine = self._vote_context
-        if (beacon is not None and beacon.streaming and beacon.vote_context >> 48 == mine >> 48
-                and mine - beacon.vote_context <= SWITCHOVER_MAX_LAG):
+        waiting = wait_before_demote(pg, target)
+        if waiting is None:
             return target
-        if not self._switchover_wait_logged:
-            self._switchover_wait_logged = True
-            log.info("switchover: waiting for node %d to stream and catch up before demoting (its position %s, mine %s)",
-                     target, _hex(beacon.vote_context if beacon else None), _hex(mine))
+        self._log_switchover_wait("demote", f"switchover: waiting before demoting: {waiting}")
         return None
+
+    def _log_switchover_wait(self, step: str, line: str) -> None:
+        # Positions change every cycle under writes: one line per step waited for.
+        if step != self._switchover_wait_logged:
+            self._switchover_wait_logged = step
+            log.info("%s", line)
 
     def request_switchover(self, target: int) -> None:
         self._switchover_deadline = time.monotonic() + self.cluster_state().settings.set_leader_timeout
         self._switchover_target = target
-        self._switchover_wait_logged = False
+        self._switchover_wait_logged = None
 
     def _step_down(self) -> None:
         """Hand leadership to the most caught-up other voter (a leader whose database cannot run)."""
@@ -424,6 +434,3 @@ def _log_failed_proposal(future: Future) -> None:
     if exc is not None:
         log.info("membership proposal not committed: %s", exc)
 
-
-def _hex(value: int | None) -> str:
-    return "unknown" if value is None else f"{value >> 48}/{value & ((1 << 48) - 1):X}"

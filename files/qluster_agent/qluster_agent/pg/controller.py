@@ -33,6 +33,7 @@ from .settings import STANDBY_SIGNAL, ManagedSettings, ServerRole
 from .stall import StallTracker
 from .status import DataDirState, DbRole, PgStatus
 from .status_reader import StatusReader
+from .timeline import ReplicaTimeline
 from .sync import ASYNCHRONOUS, SyncStandbys
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class PgController:
         self._clock = clock
         self._identify = identify or (lambda leader: identify_leader(leader, options.replication_user, options.passfile))
         self._stall = StallTracker()
+        self._timeline = ReplicaTimeline()
         runner = CommandRunner(options.run_as)
         writer = FileWriter(options.run_as)
         self._writer = writer
@@ -69,11 +71,20 @@ class PgController:
     # --- reading -------------------------------------------------------------------------
 
     def status(self) -> PgStatus:
-        """One snapshot of the local database; `stalled_since` is on the controller's clock."""
+        """One snapshot of the local database; `stalled_since` is on the controller's clock, and a
+        replica's timeline never goes back while the server runs (pg/timeline.py)."""
         status = self._status.read(self._start_failures)
         replica = status.role is DbRole.REPLICA and status.upstream is not None
         since = self._stall.observe(replica, status.streaming, status.replayed_lsn, self._clock())
-        return replace(status, stalled_since=since) if since is not None else status
+        if since is not None:
+            status = replace(status, stalled_since=since)
+        if status.role is DbRole.REPLICA:
+            timeline = self._timeline.observe(status.timeline)
+            if timeline != status.timeline:
+                status = replace(status, timeline=timeline)
+        elif status.role in (DbRole.PRIMARY, DbRole.STOPPED):
+            self._timeline.reset()
+        return status
 
     # --- long operations (run in the executor) -------------------------------------------
 

@@ -49,6 +49,7 @@ class ServerFacts:
     in_recovery: bool
     timeline: int | None
     current_lsn: int | None
+    flush_lsn: int | None  # primary: pg_current_wal_flush_lsn()
     received_lsn: int | None
     replayed_lsn: int | None
     system_identifier: int
@@ -81,6 +82,7 @@ def query_server(conn: psycopg2.extensions.connection) -> ServerFacts:
                 in_recovery=True,
                 timeline=timeline,
                 current_lsn=None,
+                flush_lsn=None,
                 received_lsn=parse_optional_lsn(received),
                 replayed_lsn=parse_optional_lsn(replayed),
                 system_identifier=system_identifier,
@@ -92,12 +94,14 @@ def query_server(conn: psycopg2.extensions.connection) -> ServerFacts:
             )
         # On a primary the checkpoint's timeline lags right after a promote; the current WAL
         # file name carries the timeline in its first eight hex digits.
-        cur.execute("SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn())")
-        current, walfile = cur.fetchone()
+        cur.execute("SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn()),"
+                    " pg_current_wal_flush_lsn()::text")
+        current, walfile, flushed = cur.fetchone()
         return ServerFacts(
             in_recovery=False,
             timeline=int(walfile[:8], 16),
             current_lsn=parse_optional_lsn(current),
+            flush_lsn=parse_optional_lsn(flushed),
             received_lsn=None,
             replayed_lsn=None,
             system_identifier=system_identifier,

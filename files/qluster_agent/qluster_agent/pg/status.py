@@ -78,6 +78,7 @@ class PgStatus:
     in_recovery: bool | None = None
     timeline: int | None = None
     current_lsn: int | None = None  # primary: pg_current_wal_lsn()
+    flush_lsn: int | None = None  # primary: pg_current_wal_flush_lsn(), what standbys can have
     received_lsn: int | None = None  # replica: pg_last_wal_receive_lsn()
     replayed_lsn: int | None = None  # replica: pg_last_wal_replay_lsn()
     system_identifier: int | None = None

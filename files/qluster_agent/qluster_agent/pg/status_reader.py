@@ -59,6 +59,7 @@ class StatusReader:
             in_recovery=facts.in_recovery,
             timeline=facts.timeline,
             current_lsn=facts.current_lsn,
+            flush_lsn=facts.flush_lsn,
             received_lsn=facts.received_lsn,
             replayed_lsn=facts.replayed_lsn,
             system_identifier=facts.system_identifier,

@@ -13,7 +13,9 @@ import pwd
 import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -66,7 +68,9 @@ class Node:
         self.number = number
         self.ip = f"127.0.0.{number}"
         self.api_port = 18180 + number
-        self.pg_port = 56440 + number
+        # Below the kernel's ephemeral range (32768-60999): a client socket that happened to get
+        # the port would keep the database from binding it.
+        self.pg_port = 16440 + number
         self.dir = root / f"node{number}"
         self.pgdata = self.dir / "pgdata"
         self.marker = self.dir / "add_node"
@@ -267,3 +271,62 @@ class UdpPartition:
 
     def __exit__(self, *exc_info) -> None:
         subprocess.run(["nft", "delete", "table", "inet", self.TABLE], check=False, capture_output=True)
+
+
+class Writer:
+    """Inserts a row every 10 ms through a multi-host connection string that finds the writable
+    node (target_session_attrs=read-write), as an application would; records every commit."""
+
+    def __init__(self, cluster: Cluster, table: str) -> None:
+        hosts = ",".join(n.ip for n in cluster.nodes)
+        ports = ",".join(str(n.pg_port) for n in cluster.nodes)
+        self.dsn = (f"host={hosts} port={ports} user={OS_USER} dbname=postgres connect_timeout=1 "
+                    "target_session_attrs=read-write")
+        self.sql = f"INSERT INTO {table}(v) VALUES (%s) RETURNING inet_server_port()"
+        self.commits: list[tuple[float, int, str]] = []  # (time, port of the database that committed, value)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Writer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        conn = None
+        while not self._stop.is_set():
+            value = uuid.uuid4().hex
+            try:
+                if conn is None:
+                    conn = psycopg2.connect(self.dsn)
+                    conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("SET statement_timeout = '2s'")
+                    cur.execute(self.sql, (value,))
+                    port = cur.fetchone()[0]
+                self.commits.append((time.monotonic(), port, value))
+            except psycopg2.Error:
+                if conn is not None:
+                    try:
+                        conn.close()
+                    except psycopg2.Error:
+                        pass
+                conn = None
+            time.sleep(0.01)
+
+    def first_commit_after(self, moment: float, not_on: int, timeout: float = 60) -> float:
+        """The first commit after `moment` on a database other than port `not_on`."""
+        return wait_for(lambda: next((c[0] for c in list(self.commits) if c[0] > moment and c[1] != not_on), None),
+                        timeout, "a write on another node")
+
+    def last_commit_on(self, port: int) -> float:
+        return max(c[0] for c in list(self.commits) if c[1] == port)
+
+    def writing_recently(self) -> bool:
+        return bool(self.commits) and self.commits[-1][0] > time.monotonic() - 0.5
+
+    def acknowledged(self) -> set[str]:
+        return {c[2] for c in list(self.commits)}

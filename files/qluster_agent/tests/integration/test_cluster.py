@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from .harness import Cluster, UdpPartition, wait_for
+from .harness import Cluster, UdpPartition, Writer, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/lib/postgresql/15/bin/initdb").exists(),
                                 reason="needs root and PostgreSQL 15 (the agents run it as `postgres`)")
@@ -136,12 +137,19 @@ def test_isolated_leader_is_fenced_and_a_new_one_elected(cluster):
              "the row written during the partition on the rejoined node")
 
 
-def test_switchover_hands_leadership_to_the_named_node(cluster):
+def test_switchover_under_writes_hands_leadership_to_the_named_node(cluster):
     old = cluster.leader()
     target = next(n for n in cluster.nodes if n is not old)
-    status, body = old.api("/switchover", "POST", {"leader": target.node_id})
-    assert status == 200, body
-    wait_for(lambda: cluster.leader() is target and target.writable(), 60, "the target to lead")
+    writer = Writer(cluster, "acked").start()
+    try:
+        wait_for(writer.writing_recently, 30, "steady writes")
+        status, body = old.api("/switchover", "POST", {"leader": target.node_id})
+        assert status == 200, body
+        wait_for(lambda: cluster.leader() is target and target.writable(), 60, "the target to lead")
+        writer.first_commit_after(time.monotonic(), not_on=old.pg_port)
+    finally:
+        writer.stop()
+    assert writer.acknowledged() <= {r[0] for r in target.query("SELECT v FROM acked")}
     wait_for(lambda: cluster.healthy(cluster.nodes), 90, "the old leader to follow the target")
     assert cluster.writable_nodes() == [target]
 

@@ -1,0 +1,64 @@
+"""When a switchover's leader may demote its database, and when it may hand leadership over."""
+
+from __future__ import annotations
+
+import pytest
+
+from qluster_agent.agent.beacon import Beacon
+from qluster_agent.agent.switchover import MAX_DEMOTE_LAG, wait_before_demote, wait_before_handover
+from qluster_agent.pg.status import DataDirState, PgStatus, ReplicationRow
+
+LEADER, TARGET, OTHER = 1, 2, 3
+TL = 5 << 48
+
+
+def primary(*rows: ReplicationRow, flushed: int = 0x5008000) -> PgStatus:
+    return PgStatus(datadir=DataDirState.VALID, running=True, accepting=True, in_recovery=False, timeline=5,
+                    current_lsn=flushed + 0x100, flush_lsn=flushed, replication=rows)
+
+
+def row(node_id: int, flushed: int | None, state: str = "streaming") -> ReplicationRow:
+    return ReplicationRow(f"qluster_{node_id}", "127.0.0.2", state, "quorum", flushed, flushed, flushed, flushed)
+
+
+@pytest.mark.parametrize("pg, waits_for", [
+    (primary(row(TARGET, 0x5008000)), None),
+    (primary(row(TARGET, 0x5008000 - MAX_DEMOTE_LAG)), None),
+    (primary(row(TARGET, 0x5008000 - MAX_DEMOTE_LAG - 1)), "1048577 bytes behind my flushed WAL"),
+    (primary(row(OTHER, 0x5008000)), "does not stream from my database yet (not connected)"),
+    (primary(row(TARGET, 0x5000000, state="catchup")), "does not stream from my database yet (catchup)"),
+    (primary(row(TARGET, None)), "does not stream"),
+])
+def test_demote_waits_for_the_target_to_stream_close_behind(pg, waits_for) -> None:
+    reason = wait_before_demote(pg, TARGET)
+    if waits_for is None:
+        assert reason is None
+    else:
+        assert reason is not None and waits_for in reason and f"node {TARGET}" in reason
+
+
+def beacon(context: int) -> Beacon:
+    return Beacon(name="n", address="127.0.0.1", api_port=8080, db_port=5432, observer=False, vote_context=context)
+
+
+CHECKPOINT = TL | 0x6000000  # my shutdown checkpoint at 0/6000028, counted from its page's start
+VOTERS = frozenset({LEADER, TARGET, OTHER})
+
+
+@pytest.mark.parametrize("beacons, waits_for", [
+    ({TARGET: beacon(TL | 0x60000A0), OTHER: beacon(TL | 0x60000A0)}, None),
+    ({TARGET: beacon(TL | 0x60000A0)}, None),  # the other voter is silent: it cannot outvote the target
+    ({TARGET: beacon(TL | 0x60000A0), OTHER: beacon(TL | 0x5008918)}, None),
+    # Only the switch's padding arrived, not the checkpoint record after it.
+    ({TARGET: beacon(TL | 0x6000000), OTHER: beacon(TL | 0x60000A0)}, "my shutdown checkpoint is at 5/6000000"),
+    # Its walreceiver died: the restartpoint's older timeline is no position at all.
+    ({TARGET: beacon((4 << 48) | 0x60000A0)}, "node 2 announces WAL up to 4/60000A0"),
+    ({TARGET: beacon(TL | 0x60000A0), OTHER: beacon(TL | 0x6000100)}, "node 3 announces more WAL (5/6000100)"),
+    ({OTHER: beacon(TL | 0x60000A0)}, "no recent announcement from node 2"),
+])
+def test_handover_waits_until_the_target_would_win_the_vote(beacons, waits_for) -> None:
+    reason = wait_before_handover(TARGET, LEADER, CHECKPOINT, {LEADER: beacon(CHECKPOINT), **beacons}, VOTERS)
+    if waits_for is None:
+        assert reason is None
+    else:
+        assert reason is not None and waits_for in reason
