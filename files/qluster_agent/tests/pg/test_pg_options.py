@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from qluster_agent.pg.flavour import POSTGRESQL, QHB, Toolset
-from qluster_agent.pg.options import PgOptions
+from qluster_agent.pg.options import PgOptions, WalArchive
 from qluster_agent.pg.settings import ServerRole
 
 
@@ -30,7 +32,8 @@ def test_qhb_node_from_the_seed_environment(tmp_path: Path) -> None:
     assert options.postmaster_log == Path("/qhb/data.postmaster.log")  # outside PGDATA
     settings = options.managed_settings(ServerRole.PRIMARY, synchronous_standby_names='ANY 1 ("qluster_1")')
     assert settings.archive_command == "qluster-wal archive %p %f --dest /opt/qhb-backup/wal"
-    assert settings.restore_command == "qluster-wal restore %f %p --src /opt/qhb-backup/wal"
+    assert settings.restore_command == (
+        "test -f /opt/qhb-backup/wal/%f && qluster-wal restore %f %p --src /opt/qhb-backup/wal")
     assert settings.archive_mode == "on"
     assert settings.port == 5432 and settings.unix_socket_directories == "/tmp"
 
@@ -51,3 +54,23 @@ def test_without_archive_or_templates_the_operator_files_decide(tmp_path: Path) 
     assert settings.archive_command is None and settings.restore_command is None
     assert settings.primary_conninfo == "host=h"
     assert options.managed_settings(ServerRole.PRIMARY, primary_conninfo="host=h").primary_conninfo == ""
+
+
+def run_restore_command(command: str, name: str, target: Path) -> int:
+    """As the server runs it: %f and %p substituted, %% undoubled, through /bin/sh."""
+    line = command.replace("%f", name).replace("%p", str(target)).replace("%%", "%")
+    return subprocess.run(["/bin/sh", "-c", line], check=False, capture_output=True).returncode
+
+
+def test_restore_command_answers_a_miss_from_the_shell_and_restores_a_hit(tmp_path: Path) -> None:
+    archive_dir = tmp_path / "qhb 100% backup"  # a space and a %-sign: quoted and doubled
+    archive_dir.mkdir()
+    (archive_dir / "00000002.history").write_text("1\t0/3000000\tno recovery target specified\n")
+    command = WalArchive(archive_dir, (sys.executable, "-m", "qluster_agent.walarchive")).restore_command
+    assert command.startswith("test -f ")
+    pg_wal = tmp_path / "pg_wal"
+    pg_wal.mkdir()
+    assert run_restore_command(command, "00000003.history", pg_wal / "RECOVERYHISTORY") == 1
+    assert not (pg_wal / "RECOVERYHISTORY").exists()
+    assert run_restore_command(command, "00000002.history", pg_wal / "RECOVERYHISTORY") == 0
+    assert (pg_wal / "RECOVERYHISTORY").read_text().startswith("1\t0/3000000")
