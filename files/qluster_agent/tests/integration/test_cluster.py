@@ -154,6 +154,26 @@ def test_switchover_under_writes_hands_leadership_to_the_named_node(cluster):
     assert cluster.writable_nodes() == [target]
 
 
+def test_reinit_recreates_a_replica_from_the_leader_and_never_the_leader_itself(cluster):
+    leader = cluster.leader()
+    replica, other = [n for n in cluster.nodes if n is not leader]
+    status, body = other.api("/reinit", "POST", {"member": leader.node_id})
+    assert status == 409, body
+    assert "is the leader" in body["error"]
+    assert cluster.writable_nodes() == [leader]
+    # A file no clone would bring along: gone once the data directory has been wiped.
+    canary = replica.pgdata / "qluster-it-canary"
+    canary.write_text("the old data directory")
+    status, body = other.api("/reinit", "POST", {"member": replica.node_id})  # forwarded to the leader
+    assert status == 200, body
+    wait_for(lambda: not canary.exists(), 60, "the replica's data directory to be wiped")
+    wait_for(lambda: cluster.healthy(cluster.nodes), 120, "the re-cloned replica to stream again")
+    value = insert_row(leader)
+    wait_for(lambda: replica.query("SELECT count(*) FROM acked WHERE v = %s", (value,))[0][0] == 1, 15,
+             "a row written after the reinit on the re-cloned replica")
+    assert cluster.writable_nodes() == [leader]
+
+
 def test_pgdata_deleted_on_the_leader_fails_over_and_the_node_reclones(cluster):
     """Seed 003's drill: the primary's data directory is deleted under it."""
     old = cluster.leader()
