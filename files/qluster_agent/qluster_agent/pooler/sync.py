@@ -66,8 +66,8 @@ class Syncer:
         except FileNotFoundError:
             pass
         except (OSError, ValueError) as exc:
-            self.limited.problem("state-file", "unreadable", f"ignoring the state file {self.settings.state_file}: "
-                                                              f"{exc}", now)
+            message = f"ignoring the state file {self.settings.state_file}: {exc}"
+            self.limited.problem("state-file", "unreadable", message, now)
         if self.members is None and self.settings.seed:
             self.members, self.members_from = self.settings.seed, "the seed list of the configuration"
         if self.members:
@@ -86,8 +86,8 @@ class Syncer:
             os.replace(tmp, path)
             self.limited.resolved("state-file", f"the state file {path} is written again", now)
         except OSError as exc:
-            self.limited.problem("state-file", "unwritable", f"cannot write the state file {path}: "
-                                                              f"{exc.strerror or exc}", now)
+            message = f"cannot write the state file {path}: {exc.strerror or exc}"
+            self.limited.problem("state-file", "unwritable", message, now)
 
     def refresh_members(self, now: float) -> bool:
         """Read the map when due; True when it was read (or not due), False on a failure."""

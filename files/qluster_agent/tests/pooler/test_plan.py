@@ -73,12 +73,17 @@ def test_members_round_trip_through_json():
         members_from_json([{"name": "x"}])
 
 
-STATE = """1
-# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
-3 pg_rw 1 qluster-01 10.0.0.1 2 0 1 0 15 15 3 2 6 0 0 0 - 5432 - 0 8080 - - 8080
-3 pg_rw 2 qluster-02 10.0.0.2 0 1 0 0 1 1 0 0 6 0 0 0 - 5432 - 0 8080 - - 8080
-
-"""
+HEADER = ("# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
+          "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "
+          "srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port "
+          "srv_check_addr srv_agent_addr srv_agent_port")
+STATE = "\n".join([
+    "1",
+    HEADER,
+    "3 pg_rw 1 qluster-01 10.0.0.1 2 0 1 0 15 15 3 2 6 0 0 0 - 5432 - 0 8080 - - 8080",
+    "3 pg_rw 2 qluster-02 10.0.0.2 0 1 0 0 1 1 0 0 6 0 0 0 - 5432 - 0 8080 - - 8080",
+    "", "",
+])
 
 
 def test_show_servers_state_is_parsed():

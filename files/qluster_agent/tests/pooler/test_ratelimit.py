@@ -26,7 +26,7 @@ def test_a_different_problem_is_logged_at_once_and_its_end_once():
     limited.problem("map", "refused", "refused", now=0)
     limited.problem("map", "refused", "refused", now=1)
     limited.problem("map", "timeout", "timed out", now=2)
-    assert [m for _, m in lines] == ["refused", "timed out"]
+    assert [message for level, message in lines] == ["refused", "timed out"]
     assert limited.resolved("map", "answers again", now=12)
     assert not limited.resolved("map", "answers again", now=13)
     assert lines[-1] == ("info", "answers again (after 10 s)")
@@ -38,12 +38,12 @@ def test_topics_are_independent():
     limited.problem("a", "x", "a broke", now=0)
     limited.problem("b", "x", "b broke", now=0)
     limited.problem("a", "x", "a broke", now=1)
-    assert [m for _, m in lines] == ["a broke", "b broke"]
+    assert [message for level, message in lines] == ["a broke", "b broke"]
 
 
 def test_backoff_doubles_up_to_its_ceiling_and_resets_on_success():
     backoff = Backoff(1.0, 30.0)
-    assert [backoff.failure() for _ in range(7)] == [2, 4, 8, 16, 30, 30, 30]
+    assert [backoff.failure() for attempt in range(7)] == [2, 4, 8, 16, 30, 30, 30]
     assert backoff.success() == 1.0
     assert backoff.failure() == 2
     with pytest.raises(ValueError):

@@ -209,7 +209,7 @@ def test_writes_reach_the_leader_and_reads_the_followers(haproxy, nodes, agent, 
     while time.monotonic() < deadline:
         seen_rw.add(who(haproxy["rw"]))
     assert seen_rw <= {"", "qluster-01"} and "qluster-01" in seen_rw
-    wait_for(lambda: {who(haproxy["ro"]) for _ in range(6)} == {"qluster-02", "qluster-03"}, what="reads on both followers")
+    wait_for(lambda: {who(haproxy["ro"]) for attempt in range(6)} == {"qluster-02", "qluster-03"}, what="reads on both followers")
 
 
 def test_a_demoted_leaders_sessions_close_and_writes_follow_the_new_leader(haproxy, nodes, agent, tmp_path):
@@ -235,11 +235,11 @@ def test_a_node_added_later_serves_and_a_removed_one_is_dropped(haproxy, nodes, 
     wait_for(lambda: who(haproxy["ro"]) == "qluster-02", what="reads on qluster-02")
     agent.members.append(nodes[3].row(4))
     syncer.round(time.monotonic())
-    wait_for(lambda: "qluster-04" in {who(haproxy["ro"]) for _ in range(4)}, what="reads on the new node")
+    wait_for(lambda: "qluster-04" in {who(haproxy["ro"]) for attempt in range(4)}, what="reads on the new node")
     agent.members = [nodes[0].row(1, "leader"), nodes[3].row(4)]
     syncer.round(time.monotonic())
     assert set(servers(haproxy, "pg_ro")) == {"qluster-01", "qluster-04"}
-    assert {who(haproxy["ro"]) for _ in range(6)} == {"qluster-04"}
+    assert {who(haproxy["ro"]) for attempt in range(6)} == {"qluster-04"}
     assert syncer.round(time.monotonic()) == 0.1  # nothing left to do
     saved = json.loads((tmp_path / "members.json").read_text())
     assert [m["name"] for m in saved] == ["qluster-01", "qluster-04"]
