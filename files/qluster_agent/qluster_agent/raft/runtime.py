@@ -149,9 +149,14 @@ class ConsensusRuntime:
     def run_once(self) -> None:
         node = self._require_node()
         timeout = max(0.0, self._next_tick - self._clock())
-        for sender, payload in self._transport.recv(timeout):
-            self._receive(node, sender, payload)
+        received = self._transport.recv(timeout)
+        # Commands first: whatever another thread queued before these datagrams arrived was
+        # meant to hold when they are handled. A switchover's target announces its new WAL
+        # position (set_vote_context, then its hello); the TimeoutNow that answers the hello
+        # must start a campaign carrying that position, not the one before.
         self._run_commands(node)
+        for sender, payload in received:
+            self._receive(node, sender, payload)
         ticks = 0
         now = self._clock()
         while now >= self._next_tick and ticks < MAX_CATCH_UP_TICKS:

@@ -128,6 +128,23 @@ def test_vote_context_reaches_the_core_and_vetoes():
     assert c.leader() == 2  # the only node no other node may veto
 
 
+def test_a_vote_context_set_before_a_timeout_now_arrives_is_what_the_campaign_carries():
+    c = Cluster(3)
+    c.run(3.0)
+    leader = c.leader()
+    target, other = [i for i in c.runtimes if i != leader]
+    c.runtimes[leader].set_vote_context(500)  # its shutdown checkpoint
+    c.runtimes[other].set_vote_context(500)
+    c.runtimes[target].set_vote_context(100)
+    c.run(0.3)
+    # The target receives the last WAL; the leader, having heard so, hands over at once.
+    c.runtimes[target].set_vote_context(900)
+    c.runtimes[leader].transfer_leader(target)
+    c.runtimes[leader].run_once()  # the TimeoutNow is in the target's inbox before it runs again
+    c.run(1.0)
+    assert c.leader() == target
+
+
 def test_membership_change_and_transfer_through_the_api():
     c = Cluster(3)
     c.run(3.0)
