@@ -326,16 +326,17 @@ class Agent:
             self._switchover_target = None
 
     def _hand_over(self, snap: Snapshot) -> None:
-        """My database has stopped for a switchover: transfer leadership once the target would win."""
+        """My database has shut down for a switchover (its checkpoint is in pg_control, though the
+        postmaster may still be finishing): transfer leadership once the target would win."""
         target = self._switchover_target
         pg = snap.pg
-        if target is None or pg is None or pg.role is not DbRole.STOPPED:
+        if target is None or pg is None or pg.role is DbRole.PRIMARY or pg.wal_mark is None:
             return
         waiting = wait_before_handover(target, self.my_id, self._vote_context, snap.beacons, snap.raft.voters)
         if waiting is None:
             self.runtime.transfer_leader(target)
         else:
-            self._log_switchover_wait("handover", f"switchover: my database has stopped; waiting to hand over: "
+            self._log_switchover_wait("handover", f"switchover: my database has shut down; waiting to hand over: "
                                       f"{waiting}")
 
     def _switchover_target_now(self, pg: PgStatus | None) -> int | None:

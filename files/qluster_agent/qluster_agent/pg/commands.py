@@ -99,7 +99,10 @@ def pg_ctl_start_argv(tools: Toolset, datadir: Path, log_file: Path, timeout_s: 
     return [tools.ctl, "start", f"--pgdata={datadir}", f"--log={log_file}", "--wait", f"--timeout={timeout_s}"]
 
 
-def pg_ctl_stop_argv(tools: Toolset, datadir: Path, mode: StopMode, timeout_s: int = 60) -> list[str]:
+def pg_ctl_stop_argv(tools: Toolset, datadir: Path, mode: StopMode, timeout_s: int = 60, wait: bool = True) -> list[str]:
+    """Stop, waiting until the postmaster is gone (or, with wait=False, only signal it)."""
+    if not wait:
+        return [tools.ctl, "stop", f"--pgdata={datadir}", f"--mode={mode.value}", "--no-wait"]
     return [tools.ctl, "stop", f"--pgdata={datadir}", f"--mode={mode.value}", "--wait", f"--timeout={timeout_s}"]
 
 

@@ -20,6 +20,7 @@ from .cancel import CancelToken
 from .commands import StopMode
 from .config_files import ConfigFiles
 from .conninfo import Endpoint, primary_conninfo
+from .controldata import ClusterState, ControlData
 from .datadir import datadir_state
 from .errors import PgError
 from .files import FileWriter, remove_contents
@@ -61,6 +62,9 @@ class PgController:
         self._cloner = Cloner(options, runner, writer)
         self._rewinder = Rewinder(options, runner)
         self._start_failures = 0
+        # pg_control as the shutdown checkpoint of a demote left it, while the postmaster is
+        # still finishing (archiving its last segment, its walsenders sending the last WAL).
+        self._shut_down: ControlData | None = None
         # The last settings we wrote, so a sync-standby change keeps everything else as it was.
         self._managed: ManagedSettings | None = None
 
@@ -84,6 +88,12 @@ class PgController:
                 status = replace(status, timeline=timeline)
         elif status.role in (DbRole.PRIMARY, DbRole.STOPPED):
             self._timeline.reset()
+        if status.running and self._shut_down is not None and status.role is DbRole.UNAVAILABLE:
+            control = self._shut_down
+            status = replace(status, control_state=control.state, timeline=control.timeline,
+                             checkpoint_lsn=control.checkpoint_lsn, system_identifier=control.system_identifier)
+        elif not status.running:
+            self._shut_down = None
         return status
 
     # --- long operations (run in the executor) -------------------------------------------
@@ -191,15 +201,39 @@ class PgController:
         """Stop accepting writes and leave the data directory configured as a standby.
 
         Stops with 'fast' (clean shutdown checkpoint), falling back to 'immediate' when that
-        takes longer than fast_stop_timeout_s. The server is left STOPPED on purpose: its
-        pg_control now says 'shut down' (last ran as primary), the one durable fact that tells
-        the next cycle to pg_rewind before following anyone. Starting it as a standby here
-        would overwrite that with 'in archive recovery', and a standby whose WAL forked from
-        the new leader's cannot stream from it anyway.
+        takes longer than fast_stop_timeout_s. Returns once pg_control records the shutdown
+        checkpoint: every session has ended by then and none can start, so nothing more can
+        commit, while the postmaster may still be archiving its last segment and its walsenders
+        sending the last WAL (a switchover's target waits for that WAL, not for the archive).
+        Until it exits, status() reports the server as not answering, at the checkpoint.
+
+        The server is left stopping on purpose: its pg_control says 'shut down' (last ran as
+        primary), the one durable fact that tells the next cycle to pg_rewind before following
+        anyone. Starting it as a standby here would overwrite that with 'in archive recovery',
+        and a standby whose WAL forked from the new leader's cannot stream from it anyway.
         """
-        self._stop_quickly()
+        self._shut_down = self._shut_down_cleanly()
         if datadir_state(self._o.datadir) is DataDirState.VALID:
             self._write(self._replica_settings(leader))
+
+    def _shut_down_cleanly(self) -> ControlData | None:
+        """A fast shutdown, watched until its checkpoint is in pg_control; None once it has exited."""
+        if not self._server.running:
+            return None
+        result = self._server.request_stop(StopMode.FAST)
+        deadline = self._clock() + self._o.fast_stop_timeout_s
+        while self._server.running:
+            if result.ok:
+                control = self._server.controldata()
+                if control is not None and control.state is ClusterState.SHUT_DOWN:
+                    return control
+            if not result.ok or self._clock() > deadline:
+                why = result.describe_failure() if not result.ok else f"took longer than {self._o.fast_stop_timeout_s} s"
+                log.warning("fast shutdown %s; stopping immediately", why)
+                self.fence()
+                return None
+            time.sleep(0.02)
+        return None
 
     def fence(self) -> None:
         """Stop writes as fast as possible: pg_ctl stop -m immediate.

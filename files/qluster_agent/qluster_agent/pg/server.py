@@ -47,6 +47,11 @@ class ServerControl:
             self._postmaster.wait_gone()
         return result
 
+    def request_stop(self, mode: StopMode) -> CommandResult:
+        """Signal the postmaster to shut down and return at once."""
+        self._postmaster.current_pid()
+        return self._run.run(pg_ctl_stop_argv(self._o.tools, self._o.datadir, mode, wait=False), timeout_s=30)
+
     def promote(self) -> CommandResult:
         argv = pg_ctl_promote_argv(self._o.tools, self._o.datadir, self._o.start_timeout_s)
         return self._run.run(argv, timeout_s=self._o.start_timeout_s + 5)

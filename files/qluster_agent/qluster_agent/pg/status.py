@@ -111,12 +111,13 @@ class PgStatus:
 
         Stopped: the last checkpoint from pg_control, so a node whose agent restarted while
         its database was down still reports a position (a lower bound; WAL written after the
-        checkpoint is not counted).
+        checkpoint is not counted). Shutting down after a demote: its shutdown checkpoint, the
+        last record it wrote.
         """
         if self.role is DbRole.PRIMARY:
             return self.current_lsn
-        if self.role is DbRole.STOPPED:
-            return self.checkpoint_lsn
+        if self.role in (DbRole.STOPPED, DbRole.UNAVAILABLE):
+            return self.checkpoint_lsn  # UNAVAILABLE: known only while a demote's shutdown ends
         positions = [p for p in (self.received_lsn, self.replayed_lsn) if p is not None]
         return max(positions) if positions else None
 

@@ -74,6 +74,7 @@ def test_pg_ctl_commands_wait_and_name_the_datadir() -> None:
     ]
     assert "--mode=immediate" in pg_ctl_stop_argv(PG, DATA, StopMode.IMMEDIATE)
     assert "--mode=fast" in pg_ctl_stop_argv(PG, DATA, StopMode.FAST)
+    assert pg_ctl_stop_argv(PG, DATA, StopMode.FAST, wait=False)[-2:] == ["--mode=fast", "--no-wait"]
     assert pg_ctl_promote_argv(PG, DATA)[1:4] == ["promote", "--pgdata=/qhb/data", "--wait"]
     assert pg_ctl_reload_argv(PG, DATA) == ["/usr/lib/postgresql/15/bin/pg_ctl", "reload", "--pgdata=/qhb/data"]
     assert controldata_argv(QHB_TOOLS, DATA) == ["/usr/local/qhb/bin/pg_controldata", "/qhb/data"]

@@ -162,10 +162,18 @@ def test_failover_then_rewind_the_old_primary(lab: Lab, node1: PgController, nod
     insert(lab, node1, 6, "lost on the old timeline")
 
     node1.demote()
+    # It returns at the shutdown checkpoint: nothing can commit any more, while the postmaster
+    # may still be archiving its last segment.
+    shutting = node1.status()
+    assert shutting.role in (DbRole.UNAVAILABLE, DbRole.STOPPED)
+    assert shutting.control_state is ClusterState.SHUT_DOWN
+    assert shutting.wal_mark is not None and shutting.wal_mark.timeline == 1  # from pg_control
+    with pytest.raises(psycopg2.Error):
+        insert(lab, node1, 99, "after the demote")
+    wait_until(lambda: node1.status().role is DbRole.STOPPED, what="node 1's postmaster to exit")
     stopped = node1.status()
-    assert stopped.role is DbRole.STOPPED
     assert stopped.control_state is ClusterState.SHUT_DOWN
-    assert stopped.wal_mark is not None and stopped.wal_mark.timeline == 1  # from pg_control
+    assert stopped.wal_mark == shutting.wal_mark
     decision = decide(follower_view(1, 2, node1, node2), stopped, now=0.0)
     assert decision.action is Action.REWIND_OR_RECLONE
     assert decision.leader == lab.endpoint(node2)
