@@ -27,16 +27,20 @@ class WalArchive:
 
     @property
     def restore_command(self) -> str:
-        """The program, behind a shell test for the file.
+        """The program, behind a shell test for the file, and `cp` for timeline histories.
 
         A recovering server asks for files until one is missing, and a promotion probes for
-        timeline histories that do not exist yet. Each of those misses would start a Python
-        interpreter (a tenth of a second on an idle machine, several tenths on a busy one), on
-        the path of every failover and switchover; the shell answers them in a millisecond.
+        timeline histories that do not exist yet, then copies its parent's history out of the
+        archive even when pg_wal holds it. Each of those would start a Python interpreter (a
+        tenth of a second on an idle machine, several tenths on a busy one), on the path of
+        every failover and switchover; the shell answers a miss in a millisecond, and a history
+        file (a few lines, written once per timeline and never changed) needs no more than `cp`.
+        WAL segments go through the program.
         """
         # %-signs in the path would be taken for placeholders by the server: doubled.
         directory = shlex.quote(str(self.directory)).replace("%", "%%")
-        return f"test -f {directory}/%f && {restore_command(self.directory, self.program)}"
+        program = restore_command(self.directory, self.program)
+        return f"test -f {directory}/%f && case %f in *.history) cp {directory}/%f %p ;; *) {program} ;; esac"
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def test_qhb_node_from_the_seed_environment(tmp_path: Path) -> None:
     settings = options.managed_settings(ServerRole.PRIMARY, synchronous_standby_names='ANY 1 ("qluster_1")')
     assert settings.archive_command == "qluster-wal archive %p %f --dest /opt/qhb-backup/wal"
     assert settings.restore_command == (
-        "test -f /opt/qhb-backup/wal/%f && qluster-wal restore %f %p --src /opt/qhb-backup/wal")
+        "test -f /opt/qhb-backup/wal/%f && case %f in *.history) cp /opt/qhb-backup/wal/%f %p ;; "
+        "*) qluster-wal restore %f %p --src /opt/qhb-backup/wal ;; esac")
     assert settings.archive_mode == "on"
     assert settings.port == 5432 and settings.unix_socket_directories == "/tmp"
 
@@ -62,15 +63,24 @@ def run_restore_command(command: str, name: str, target: Path) -> int:
     return subprocess.run(["/bin/sh", "-c", line], check=False, capture_output=True).returncode
 
 
-def test_restore_command_answers_a_miss_from_the_shell_and_restores_a_hit(tmp_path: Path) -> None:
+def test_restore_command_answers_misses_and_histories_from_the_shell_and_segments_by_program(tmp_path: Path) -> None:
     archive_dir = tmp_path / "qhb 100% backup"  # a space and a %-sign: quoted and doubled
     archive_dir.mkdir()
     (archive_dir / "00000002.history").write_text("1\t0/3000000\tno recovery target specified\n")
-    command = WalArchive(archive_dir, (sys.executable, "-m", "qluster_agent.walarchive")).restore_command
-    assert command.startswith("test -f ")
+    (archive_dir / "000000020000000000000003").write_bytes(b"segment")
+    calls = tmp_path / "calls"
+    program = tmp_path / "qluster-wal"  # stands in for the program: records its arguments, then restores
+    program.write_text(f"#!/bin/sh\necho \"$@\" >> '{calls}'\nexec '{sys.executable}' -m qluster_agent.walarchive \"$@\"\n")
+    program.chmod(0o755)
+    command = WalArchive(archive_dir, (str(program),)).restore_command
     pg_wal = tmp_path / "pg_wal"
     pg_wal.mkdir()
     assert run_restore_command(command, "00000003.history", pg_wal / "RECOVERYHISTORY") == 1
-    assert not (pg_wal / "RECOVERYHISTORY").exists()
+    assert run_restore_command(command, "000000020000000000000004", pg_wal / "RECOVERYXLOG") == 1
+    assert not (pg_wal / "RECOVERYHISTORY").exists() and not (pg_wal / "RECOVERYXLOG").exists()
     assert run_restore_command(command, "00000002.history", pg_wal / "RECOVERYHISTORY") == 0
     assert (pg_wal / "RECOVERYHISTORY").read_text().startswith("1\t0/3000000")
+    assert not calls.exists()  # neither the misses nor the history started the program
+    assert run_restore_command(command, "000000020000000000000003", pg_wal / "RECOVERYXLOG") == 0
+    assert (pg_wal / "RECOVERYXLOG").read_bytes() == b"segment"
+    assert calls.read_text().startswith("restore 000000020000000000000003 ")
