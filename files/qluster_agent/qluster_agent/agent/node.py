@@ -223,8 +223,10 @@ class Agent:
                 # is still starting would fail again at once and flood the log.
                 self._retry_not_before = now + RETRY_PAUSE
                 self._last_failure = finished.describe()
-        status = self.runtime.status()
+        # The database first: reading it takes tens of milliseconds, and leadership gained
+        # meanwhile (a switchover's TimeoutNow) is acted on in this cycle instead of the next.
         pg = self.pg.status() if self.pg else None
+        status = self.runtime.status()
         if pg is not None and pg.wal_mark is not None:
             self._vote_context = self._next_vote_context(pg)
             self.runtime.set_vote_context(self._vote_context)
