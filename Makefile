@@ -18,9 +18,12 @@ help:
 deps:
 	@MAKE_TARGET=$(firstword $(MAKECMDGOALS)) scripts/host-deps.sh
 
-# Playbooks resolve qhb.qluster.* from .ansible/collections (ansible.cfg): install this checkout there.
+# Playbooks resolve qhb.qluster.* from .ansible/collections (ansible.cfg): a symlink to this
+# checkout, so edits take effect at once and concurrent runs never see a half-installed copy.
+COLLECTION_LINK := .ansible/collections/ansible_collections/qhb/qluster
 collection-install:
-	@$(VENV)/bin/ansible-galaxy collection install --force -p .ansible/collections . >/dev/null
+	@if [ -d $(COLLECTION_LINK) ] && [ ! -L $(COLLECTION_LINK) ]; then rm -rf $(COLLECTION_LINK); fi
+	@mkdir -p $(dir $(COLLECTION_LINK)) && ln -sfn ../../../.. $(COLLECTION_LINK)
 
 image: deps
 	@$(VENV)/bin/qlab image

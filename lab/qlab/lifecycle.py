@@ -98,9 +98,6 @@ def write_inventory(lab: Lab) -> None:
             # The lab kernel has no NFS: the archive is a volume shared by the hosts (LAB-NOTES).
             "qhb_wal_archive_mode": "shared_volume",
             "nfs_server_implementation": "ganesha",
-            # The agents are installed and enabled; starting them in the seed's order from
-            # site.yml is not verified in the lab yet (issue 5), so `make lab` stops short of it.
-            "qhb_node_start_cluster": False,
         },
         "children": groups,
     }}
