@@ -47,7 +47,10 @@ from .views import Snapshot, cluster_map, cluster_view, node_health
 log = logging.getLogger("qluster")
 
 HA_INTERVAL = 0.1  # seconds between HA cycles when nothing wakes the loop earlier
-HANDOVER_INTERVAL = 0.02  # the same while a switchover is under way
+# The same while a switchover is under way, and for a while after a replica's upstream stopped
+# sending (a switchover's target announces the last WAL it received; a failover is near).
+QUICK_INTERVAL = 0.02
+QUICK_AFTER_STALL = 2.0
 PROPOSAL_TIMEOUT = 10.0
 RETRY_PAUSE = 2.0  # seconds between a failed long operation and the next one
 
@@ -208,8 +211,15 @@ class Agent:
             except Exception:  # one bad cycle must not end supervision; say why and go on
                 log.exception("HA cycle failed")
             # Wake at once when leadership changes: a leader that lost its lease fences now.
-            interval = HANDOVER_INTERVAL if self._switchover_target is not None else HA_INTERVAL
+            interval = QUICK_INTERVAL if self._quick() else HA_INTERVAL
             last_status = self.runtime.wait_status(lambda s, prev=last_status: s != prev, interval)
+
+    def _quick(self) -> bool:
+        if self._switchover_target is not None:
+            return True
+        pg = self._snapshot.pg if self._snapshot is not None else None
+        stalled = pg.stalled_since if pg is not None else None
+        return stalled is not None and time.monotonic() - stalled < QUICK_AFTER_STALL
 
     def _cycle(self) -> None:
         now = time.monotonic()

@@ -38,7 +38,9 @@ _RECEIVE_POLL = 0.02  # how often the receiver looks at partial messages and at 
 _RECEIVE_BUFFER = 65536  # larger than any UDP datagram, so an oversized one is seen whole
 _CONTROL_CAPACITY = 1024  # queued NACKs/retransmissions; the oldest go first when full
 _MAX_NODE_ID = 2**64 - 1
-_MIN_HELLO_GAP = 0.1  # seconds between two hellos when the metadata keeps changing
+# Seconds between two hellos when the metadata keeps changing. Short: a switchover's leader
+# hands over when the target's hello says it holds the last WAL.
+_MIN_HELLO_GAP = 0.02
 
 
 @dataclass(frozen=True)
