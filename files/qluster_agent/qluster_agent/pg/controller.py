@@ -27,7 +27,7 @@ from .files import FileWriter, remove_contents
 from .leader_probe import LeaderIdentity, identify_leader
 from .options import PgOptions
 from .process import CommandRunner
-from .query import checkpoint
+from .query import checkpoint, reload_and_promote
 from .rewind import Rewinder
 from .server import ServerControl
 from .settings import STANDBY_SIGNAL, ManagedSettings, ServerRole
@@ -184,10 +184,18 @@ class PgController:
         self._config.ensure_include()
         self._config.write_managed(settings)
         self._managed = settings
-        self._reload()
-        result = self._server.promote()
-        if not result.ok:
-            raise PgError(f"promote failed: {result.describe_failure()}")
+        try:
+            promoted = reload_and_promote(self._status.connection, self._o.start_timeout_s)
+        except psycopg2.Error as exc:  # it does not answer queries: pg_ctl needs no connection
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.info("promote over SQL failed (%s); using pg_ctl", first_line)
+            self._reload()
+            result = self._server.promote()
+            if not result.ok:
+                raise PgError(f"promote failed: {result.describe_failure()}") from None
+        else:
+            if not promoted:
+                raise PgError(f"promote failed: still in recovery after {self._o.start_timeout_s} s")
         # Writes are accepted from here on. The end-of-recovery checkpoint after a promote is
         # spread out, and until it completes pg_control still names the old timeline: pg_rewind
         # on the old primary would then read "no rewind required" and leave it unable to
