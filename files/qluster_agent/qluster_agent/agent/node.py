@@ -446,4 +446,3 @@ def _log_failed_proposal(future: Future) -> None:
     exc = future.exception()
     if exc is not None:
         log.info("membership proposal not committed: %s", exc)
-

@@ -287,4 +287,3 @@ def test_a_reclone_never_wipes_data_the_leader_cannot_replace(lab: Lab, node2: P
     with pytest.raises(PgError, match="different databases"):
         stranger.reclone_from(lab.endpoint(node2))
     assert node3.status().streaming and has_row(lab, node3, 13)
-
