@@ -112,10 +112,11 @@ class Syncer:
                                  now, level="info")
             return True
         self.limited.resolved("map", f"the cluster map at {url} answers again", now)
-        if members != self.members:
-            self.say("info", f"cluster members: {describe(members)}")
+        if members != self.members or self.members_from != url:
+            if members != self.members:
+                self.say("info", f"cluster members: {describe(members)}")
             self.members, self.members_from = members, url
-            self._save_members(now)
+            self._save_members(now)  # also when the map confirms the seed: the file is what a restart uses
         return True
 
     # -------------------------------------------------------------------- HAProxy

@@ -263,6 +263,18 @@ def test_haproxy_restarted_while_the_agent_is_down_gets_the_last_members_back(ha
     assert any("cannot read the cluster map" in line for line in lines)
 
 
+def test_a_map_that_confirms_the_seed_is_saved_for_the_next_start(haproxy, nodes, agent, tmp_path):
+    agent.members = [nodes[0].row(1, "leader")]
+    seed = [{"name": "qluster-01", "address": "127.0.0.1", "db_port": nodes[0].db.server_address[1],
+             "api_port": nodes[0].api.server_address[1]}]
+    lines: list[str] = []
+    syncer = make_syncer(haproxy, agent, tmp_path, lines, seed=seed)
+    syncer.load_known_members(time.monotonic())
+    syncer.round(time.monotonic())
+    assert json.loads((tmp_path / "members.json").read_text()) == seed
+    assert not any(line.startswith("cluster members") for line in lines)  # nothing changed
+
+
 def test_a_map_without_voters_changes_nothing(haproxy, nodes, agent, tmp_path):
     agent.members = [nodes[0].row(1, "leader")]
     syncer = make_syncer(haproxy, agent, tmp_path)
