@@ -47,10 +47,10 @@ from .views import Snapshot, cluster_map, cluster_view, node_health
 log = logging.getLogger("qluster")
 
 HA_INTERVAL = 0.1  # seconds between HA cycles when nothing wakes the loop earlier
-# The same while a switchover is under way, and for a while after a replica's upstream stopped
-# sending (a switchover's target announces the last WAL it received; a failover is near).
+# The same while a switchover is under way, and for a while after a replica stopped streaming
+# (a switchover's target announces the last WAL it received; or a failover is near).
 QUICK_INTERVAL = 0.02
-QUICK_AFTER_STALL = 2.0
+QUICK_AFTER_STREAMING = 2.0
 PROPOSAL_TIMEOUT = 10.0
 RETRY_PAUSE = 2.0  # seconds between a failed long operation and the next one
 
@@ -86,6 +86,7 @@ class Agent:
         self._retry_not_before: float | None = None
         self._last_failure: str | None = None
         self._switchover_deadline = 0.0
+        self._quick_until = 0.0
         self._switchover_wait_logged: str | None = None
         self._membership_pending: Future | None = None
         self._handled_reinit: str | None = None
@@ -215,11 +216,7 @@ class Agent:
             last_status = self.runtime.wait_status(lambda s, prev=last_status: s != prev, interval)
 
     def _quick(self) -> bool:
-        if self._switchover_target is not None:
-            return True
-        pg = self._snapshot.pg if self._snapshot is not None else None
-        stalled = pg.stalled_since if pg is not None else None
-        return stalled is not None and time.monotonic() - stalled < QUICK_AFTER_STALL
+        return self._switchover_target is not None or time.monotonic() < self._quick_until
 
     def _cycle(self) -> None:
         now = time.monotonic()
@@ -237,6 +234,9 @@ class Agent:
         # meanwhile (a switchover's TimeoutNow) is acted on in this cycle instead of the next.
         pg = self.pg.status() if self.pg else None
         status = self.runtime.status()
+        before = self._snapshot.pg if self._snapshot is not None else None
+        if before is not None and before.streaming and pg is not None and not pg.streaming:
+            self._quick_until = now + QUICK_AFTER_STREAMING
         if pg is not None and pg.wal_mark is not None:
             self._vote_context = self._next_vote_context(pg)
             self.runtime.set_vote_context(self._vote_context)
