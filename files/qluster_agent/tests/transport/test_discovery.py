@@ -61,6 +61,10 @@ def test_discovery_and_restarts_are_logged(netlab, start_transport, caplog):
     first.close()
     second = start_transport(b, 2)
     wait_until(lambda: listener.peers()[2].incarnation == second.incarnation, what="the restarted b")
-    lines = [record.getMessage() for record in caplog.records if record.name == "qluster_agent.transport.transport"]
-    assert f"transport: node 2 at {b.ip}:9999 discovered" in lines
-    assert f"transport: node 2 at {b.ip}:9999 restarted" in lines
+
+    def logged() -> list[str]:
+        return [record.getMessage() for record in caplog.records if record.name == "qluster_agent.transport.transport"]
+
+    # The receiver thread logs just after it records the peer: poll rather than race it.
+    wait_until(lambda: f"transport: node 2 at {b.ip}:9999 restarted" in logged(), what="the restart logged")
+    assert f"transport: node 2 at {b.ip}:9999 discovered" in logged()
