@@ -1,0 +1,183 @@
+"""The pooler host (qcp_host) in a deployed lab: pgbench through the pooler vs directly against
+the leader, and the time from killing the leader's host to the first write through the pooler.
+
+pgbench runs inside a follower's host for both paths (the database nodes accept connections only
+from the cluster's hosts): directly to the leader's port 5432, and to PgBouncer on the pooler
+host (port 5432), which goes on through HAProxy's read-write route. Select-only (-S) and
+tpcb-like, at several client counts; each figure is the tps without the initial connection
+time, and the ratio is pooler / direct (goal: >= 0.9 for select-only at 16 clients).
+
+Failover: a writer on this machine connects through the pooler and inserts one row per attempt;
+the leader's host is killed (`podman kill`, as qlab's Host.kill); the time to the first
+successful write is recorded, the host started again and the cluster waited on until whole.
+Median over the repetitions (goal: <= 4 s). `--fast` first sets the agents' runtime settings to
+their LAN defaults (node-timeout 800ms, heartbeat 100ms, 400ms for pre-vote and vote) and sets the
+previous ones back at the end; without it the cluster's own settings are measured (the seed's
+example values take 30 s to notice a dead leader).
+
+All machines of the lab share this host's CPUs, so the ratios carry the pooler's CPU cost too.
+Run as root against a deployed lab (`qlab deploy` with the cluster started):
+
+    .venv/bin/python bench/pooler.py --lab qlab --duration 20 --failovers 5 --fast
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+
+from qlab.faults import Host, wait_until
+from qlab.topology import DB_HOSTS, NFS_HOST, lab_by_name
+
+PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+FAST = {"node-timeout": "800ms", "heartbeat-interval": "100ms", "pre-voting-timeout": "400ms",
+        "leader-voting-timeout": "400ms"}
+
+
+def read_map(address: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://{address}:8080/map", timeout=3) as answer:
+            return json.loads(answer.read())
+    except (OSError, ValueError):
+        return None
+
+
+def healthy(cluster: dict | None) -> bool:
+    if not cluster or cluster.get("leader") is None:
+        return False
+    voters = [m for m in cluster["members"] if m["voter"]]
+    return len(voters) == 3 and all(m["state"] == "healthy" for m in voters)
+
+
+def leader_of(cluster: dict) -> dict:
+    return next(m for m in cluster["members"] if m["id"] == cluster["leader"])
+
+
+def write(address: str, password: str) -> str | None:
+    try:
+        conn = psycopg2.connect(host=address, port=5432, dbname="postgres", user="qhb", password=password,
+                                connect_timeout=3)
+    except psycopg2.Error:
+        return None
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS qcp_bench (id serial PRIMARY KEY, at timestamptz DEFAULT now())")
+            cur.execute("INSERT INTO qcp_bench DEFAULT VALUES RETURNING host(inet_server_addr())")
+            return cur.fetchone()[0]
+    except psycopg2.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def pgbench(client: Host, password: str, address: str, args: list[str], timeout: float) -> float:
+    proc = client.exec("env", f"PGPASSWORD={password}", PGBENCH, "-h", address, "-p", "5432", "-U", "qhb", *args,
+                       "postgres", timeout=timeout, check=False)
+    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", proc.stdout)
+    if proc.returncode != 0 or not match:
+        raise RuntimeError(f"pgbench {' '.join(args)} against {address} failed: {proc.stderr.strip()[-500:]}")
+    return float(match.group(1))
+
+
+def set_config(leader: Host, settings: dict) -> None:
+    pairs = [f"{key}={value}" for key, value in settings.items()]
+    leader.exec("/usr/local/bin/qlusterctl", "config", "set", *pairs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lab", default="qlab")
+    parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--duration", type=int, default=20, help="seconds per pgbench run")
+    parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--failovers", type=int, default=5)
+    parser.add_argument("--fast", action="store_true", help="use the agents' LAN timings during the failovers")
+    parser.add_argument("--json", default="bench/results/pooler.json")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("run as root: the lab is rootful podman", file=sys.stderr)
+        return 2
+    lab = lab_by_name(args.lab)
+    hosts = {h.hostname: Host(lab, h.hostname) for h in lab.hosts}
+    pooler = hosts[NFS_HOST].address
+    cluster = read_map(pooler)
+    if not healthy(cluster):
+        print(f"the cluster behind {pooler} is not healthy: deploy it first (qlab deploy with the cluster started)",
+              file=sys.stderr)
+        return 2
+    password = hosts[DB_HOSTS[0]].exec("cat", "/etc/qluster/db-password").stdout.strip()
+    leader = leader_of(cluster)
+    follower = next(m for m in cluster["members"] if m["role"] == "follower")
+    client = hosts[follower["name"]]
+    load = os.getloadavg()[0]
+    print(f"leader {leader['name']} ({leader['address']}), pooler {pooler}, pgbench from {follower['name']}, "
+          f"load average {load:.1f}")
+    pgbench(client, password, leader["address"], ["-i", "-q", "-s", str(args.scale)], timeout=600)
+
+    results: dict = {"lab": lab.name, "load_average_start": load, "duration_s": args.duration, "scale": args.scale,
+                     "throughput": [], "failover": None}
+    for mode, flags in (("select-only", ["-S"]), ("tpcb-like", [])):
+        for clients in [int(c) for c in args.clients.split(",")]:
+            common = ["-n", "-T", str(args.duration), "-c", str(clients), "-j", str(min(clients, 2)), *flags]
+            direct = pgbench(client, password, leader["address"], common, timeout=args.duration + 120)
+            pooled = pgbench(client, password, pooler, common, timeout=args.duration + 120)
+            row = {"mode": mode, "clients": clients, "direct_tps": direct, "pooler_tps": pooled,
+                   "ratio": round(pooled / direct, 3)}
+            results["throughput"].append(row)
+            print(f"{mode:12} {clients:3} clients: direct {direct:9.1f} tps, pooler {pooled:9.1f} tps, "
+                  f"ratio {row['ratio']:.2f}")
+    goal = next((r for r in results["throughput"] if r["mode"] == "select-only" and r["clients"] == 16), None)
+    if goal:
+        print(f"select-only at 16 clients: ratio {goal['ratio']:.2f} (goal >= 0.9: {'met' if goal['ratio'] >= 0.9 else 'NOT met'})")
+
+    times: list[float] = []
+    previous = None
+    if args.failovers:
+        leader_host = hosts[leader["name"]]
+        if args.fast:
+            previous = json.loads(leader_host.exec("/usr/local/bin/qlusterctl", "config", "show").stdout)
+            set_config(leader_host, FAST)
+        try:
+            for run in range(args.failovers):
+                cluster = read_map(pooler)
+                old = leader_of(cluster)
+                wait_until(lambda: write(pooler, password) == old["address"], 60, 0.2, "a write on the leader")
+                killed = time.monotonic()
+                hosts[old["name"]].kill()
+                writer = wait_until(lambda: write(pooler, password), 300, 0.05, "a write after the kill")
+                took = time.monotonic() - killed
+                times.append(took)
+                print(f"failover {run + 1}: killed {old['name']}, first write through the pooler after {took:.2f} s "
+                      f"on {writer}")
+                hosts[old["name"]].start()
+                wait_until(lambda: healthy(read_map(pooler)), 600, 2, "the cluster whole again")
+        finally:
+            if previous is not None:
+                cluster = read_map(pooler)
+                if cluster and cluster.get("leader") is not None:
+                    set_config(hosts[leader_of(cluster)["name"]], {k: previous[k] for k in FAST if k in previous})
+    if times:
+        results["failover"] = {"runs": len(times), "fast_timings": args.fast, "min": min(times),
+                               "median": statistics.median(times), "max": max(times), "each": times}
+        median = results["failover"]["median"]
+        print(f"kill -> first write through the pooler: median {median:.2f} s over {len(times)} "
+              f"(min {min(times):.2f}, max {max(times):.2f}; goal <= 4 s: {'met' if median <= 4 else 'NOT met'})")
+    results["load_average_end"] = os.getloadavg()[0]
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The pooler host (qcp_host) in a deployed lab: routing, failover through the pooler, bounded logs.
+
+By default the test lab `qlabt` is used (brought up by the session fixture) and site.yml is
+deployed into it with the cluster started when its pooler does not answer yet. Set
+QLAB_POOLER_LAB=qlab to run against the operator's lab instead: it is never brought up, down or
+deployed here (its cluster must already be healthy), but its leader host is killed and its
+databases stopped, then started again.
+
+Bounded logs (issue 6, seed 001's fault): every database is stopped (`systemctl stop qluster` on
+each database node: the agent stops its database) for QLAB_POOLER_LOG_WINDOW seconds (default
+600, the full ten minutes) while an application retries a connection through the pooler once a
+second. The pooler host's log growth is the text its journal gained in that time plus the growth
+of /var/log. With a window shorter than 600 s the figure is extrapolated linearly from the steady
+part (after the first 60 s), which is sound because after the state changes every remaining
+source is periodic: PgBouncer retries a server login every server_login_retry and answers each
+client attempt with one error line, HAProxy logs one line per failed session, and the sync and
+the agent log ongoing problems through rate limiters (at most once a minute per problem).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+
+import psycopg2
+import pytest
+
+from qlab.deploy import run_site
+from qlab.faults import Host, wait_until
+from qlab.topology import DB_HOSTS, NFS_HOST, lab_by_name
+
+POOLER_PORT = 5432
+RO_PORT = 5001
+LOG_WINDOW = float(os.environ.get("QLAB_POOLER_LOG_WINDOW", "600"))
+LOG_LIMIT = 3 * 1024 * 1024  # "a few MB" over ten minutes
+
+
+@pytest.fixture(scope="module")
+def lab(request):
+    name = os.environ.get("QLAB_POOLER_LAB")
+    if name:
+        if os.geteuid() != 0:
+            pytest.skip("lab tests need root (rootful podman)")
+        return lab_by_name(name)
+    return request.getfixturevalue("test_lab")
+
+
+@pytest.fixture(scope="module")
+def nodes(lab):
+    return {h.hostname: Host(lab, h.hostname) for h in lab.hosts}
+
+
+def read_map(address: str, timeout: float = 3.0) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://{address}:8080/map", timeout=timeout) as answer:
+            return json.loads(answer.read())
+    except (OSError, ValueError):
+        return None
+
+
+def healthy(cluster: dict | None) -> bool:
+    """Three voters healthy (the leader primary, two streaming replicas) and the observer in."""
+    if not cluster or cluster.get("leader") is None:
+        return False
+    voters = [m for m in cluster["members"] if m["voter"]]
+    observers = [m for m in cluster["members"] if m["role"] == "observer"]
+    return len(voters) == 3 and all(m["state"] == "healthy" for m in voters) and len(observers) == 1
+
+
+def leader_of(cluster: dict) -> dict:
+    return next(m for m in cluster["members"] if m["id"] == cluster["leader"])
+
+
+class Pooler:
+    def __init__(self, address: str, password: str) -> None:
+        self.address = address
+        self.password = password
+
+    def connect(self, port: int = POOLER_PORT, dbname: str = "postgres", timeout: int = 3):
+        return psycopg2.connect(host=self.address, port=port, dbname=dbname, user="qhb", password=self.password,
+                                connect_timeout=timeout)
+
+    def write(self) -> str:
+        """One row through the pooler; returns the address of the database that took it."""
+        conn = self.connect()
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("CREATE TABLE IF NOT EXISTS qcp_lab (id serial PRIMARY KEY, at timestamptz DEFAULT now())")
+                cur.execute("INSERT INTO qcp_lab DEFAULT VALUES RETURNING host(inet_server_addr())")
+                return cur.fetchone()[0]
+        finally:
+            conn.close()
+
+    def read(self, port: int, dbname: str) -> tuple[bool, str]:
+        conn = self.connect(port, dbname)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_is_in_recovery(), host(inet_server_addr())")
+                return cur.fetchone()
+        finally:
+            conn.close()
+
+
+def try_write(pooler: Pooler) -> str | None:
+    try:
+        return pooler.write()
+    except psycopg2.Error:
+        return None
+
+
+@pytest.fixture(scope="module")
+def pooler(lab, nodes):
+    address = nodes[NFS_HOST].address
+    if not os.environ.get("QLAB_POOLER_LAB") and not healthy(read_map(address)):
+        run_site(lab, ["-e", "qhb_node_start_cluster=true"])
+    wait_until(lambda: healthy(read_map(address)), timeout=300, interval=2, what="a healthy cluster with its observer")
+    password = nodes[DB_HOSTS[0]].exec("cat", "/etc/qluster/db-password").stdout.strip()
+    made = Pooler(address, password)
+    wait_until(lambda: try_write(made), timeout=60, interval=0.5, what="a write through the pooler")
+    return made
+
+
+def restore(nodes, address: str) -> None:
+    """Every host running and every agent started; wait for the cluster to be whole again."""
+    for name in DB_HOSTS:
+        if not nodes[name].is_running():
+            nodes[name].start()
+    for name in DB_HOSTS:
+        nodes[name].exec("systemctl", "start", "qluster")
+    wait_until(lambda: healthy(read_map(address)), timeout=300, interval=2, what="the cluster healthy again")
+
+
+def test_writes_reach_the_leader_and_reads_the_followers(pooler):
+    cluster = read_map(pooler.address)
+    followers = {m["address"] for m in cluster["members"] if m["role"] == "follower"}
+    assert pooler.write() == leader_of(cluster)["address"]
+    for port, dbname in ((RO_PORT, "postgres"), (POOLER_PORT, "postgres_ro")):
+        seen = {pooler.read(port, dbname) for attempt in range(6)}
+        assert {in_recovery for in_recovery, address in seen} == {True}
+        assert {address for in_recovery, address in seen} <= followers
+
+
+def test_logs_stay_bounded_while_every_database_is_down(pooler, nodes):
+    pooler_host = nodes[NFS_HOST]
+
+    def journal_bytes(since: float) -> int:
+        text = pooler_host.exec("sh", "-c", f"journalctl --since=@{since:.0f} -o short-iso --no-pager | wc -c").stdout
+        return int(text.strip())
+
+    def var_log_bytes() -> int:
+        return int(pooler_host.sh("du -sb /var/log | cut -f1").stdout.strip())
+
+    try:
+        for name in DB_HOSTS:
+            nodes[name].exec("systemctl", "stop", "qluster", timeout=180)
+        start = time.time()
+        var_log_start = var_log_bytes()
+        steady_from, steady_bytes = start + 60, None
+        attempts = 0
+        while time.time() - start < LOG_WINDOW:
+            attempts += 1
+            assert try_write(pooler) is None, "a write succeeded with every database stopped"
+            if steady_bytes is None and time.time() >= steady_from:
+                steady_bytes = journal_bytes(start)
+            time.sleep(1)
+        elapsed = time.time() - start
+        grown = journal_bytes(start) + max(0, var_log_bytes() - var_log_start)
+        if LOG_WINDOW >= 600:
+            projected = grown
+        else:
+            assert LOG_WINDOW >= 120, "a window shorter than 120 s has no steady part to extrapolate from"
+            rate = (journal_bytes(start) - steady_bytes) / (elapsed - 60)
+            projected = grown + rate * (600 - elapsed)
+        print(f"\npooler host log growth with every database down: {grown} bytes in {elapsed:.0f} s "
+              f"({attempts} client attempts); over 10 minutes: {projected / 1024:.0f} KiB"
+              f"{' (extrapolated)' if LOG_WINDOW < 600 else ''}")
+        assert projected < LOG_LIMIT
+    finally:
+        restore(nodes, pooler.address)
+    wait_until(lambda: try_write(pooler), timeout=60, interval=0.5, what="writes through the pooler again")
+
+
+def test_writes_through_the_pooler_resume_after_the_leader_host_is_killed(pooler, nodes):
+    cluster = read_map(pooler.address)
+    old = leader_of(cluster)
+    assert pooler.write() == old["address"]
+    try:
+        killed = time.monotonic()
+        nodes[old["name"]].kill()
+        writer = wait_until(lambda: try_write(pooler), timeout=180, interval=0.05, what="a write after the kill")
+        took = time.monotonic() - killed
+        print(f"\nkill of the leader host {old['name']} -> first write through the pooler: {took:.2f} s "
+              f"(new leader at {writer})")
+        assert writer != old["address"]
+    finally:
+        restore(nodes, pooler.address)
