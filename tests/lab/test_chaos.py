@@ -1,0 +1,72 @@
+"""The chaos test (issue 8), short run: writers and split-brain probes while the nemesis applies
+at least 10 faults of every kind to the test lab `qlabt`; then every acknowledged write must be
+there, the transfer total unchanged, no two nodes may have accepted writes at the same moment,
+and every node must be back as a streaming replica. A few minutes.
+
+QLAB_CHAOS_EVENTS and QLAB_CHAOS_SEED change the run; the long run is a command in the README.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from qlab.chaos.checker import summary
+from qlab.chaos.cluster import Cluster, converged
+from qlab.chaos.nemesis import KINDS, Nemesis, schedule
+from qlab.chaos.probes import Window, overlaps
+from qlab.chaos.run import run
+from qlab.deploy import run_site
+from qlab.faults import wait_until
+
+EVENTS = int(os.environ.get("QLAB_CHAOS_EVENTS", "10"))
+SEED = int(os.environ.get("QLAB_CHAOS_SEED", "8"))
+
+
+def test_overlapping_acknowledged_probes_of_two_nodes_are_a_split_brain():
+    windows = [Window("n1", 0.0, 0.4), Window("n1", 0.5, 0.9), Window("n2", 0.9, 1.2),
+               Window("n2", 1.3, 1.6), Window("n3", 1.5, 1.7), Window("n2", 1.8, 2.0)]
+    found = overlaps(windows)
+    assert [(o.first.node, o.second.node) for o in found] == [("n2", "n3")]
+    assert found[0].seconds == pytest.approx(0.1)
+
+
+def test_the_schedule_is_the_seeds_and_covers_every_fault():
+    assert schedule(SEED, EVENTS) == schedule(SEED, EVENTS)
+    assert schedule(SEED, EVENTS) != schedule(SEED + 1, EVENTS)
+    assert {e.kind for e in schedule(SEED, len(KINDS))} == set(KINDS)
+    with pytest.raises(ValueError, match="at least 1, not 0"):
+        schedule(SEED, 0)
+
+
+@pytest.fixture(scope="module")
+def chaos_lab(request):
+    """The test lab with the cluster deployed: the shared session fixture when there is one,
+    otherwise site.yml is run here unless the agents already report a converged cluster."""
+    try:
+        return request.getfixturevalue("deployed_test_lab")
+    except pytest.FixtureLookupError:
+        pass
+    lab = request.getfixturevalue("test_lab")
+    cluster = Cluster.of(lab)
+    if not converged(cluster.freshest_map()):
+        run_site(lab, [])
+    wait_until(lambda: converged(cluster.freshest_map()), 300, 2.0, "a converged cluster after site.yml")
+    return lab
+
+
+@pytest.mark.timeout(3600)
+def test_no_acknowledged_write_is_lost_and_no_split_brain_under_faults(chaos_lab, tmp_path):
+    assert EVENTS >= 10, "the short run in make test has at least 10 nemesis events"
+    cluster = Cluster.of(chaos_lab)
+    try:
+        result = run(chaos_lab, EVENTS, SEED, tmp_path / "chaos.json")
+    finally:
+        Nemesis(cluster).heal_all()  # run() heals too; this covers a failure before its own finally
+    text = summary(result)
+    print("\n" + text)
+    applied = [e for e in result["events"] if e.get("target") or e["kind"] in ("restart-all", "archive-unwritable")]
+    assert len(applied) >= 10, text
+    assert result["insert"]["acknowledged"] > 0 and result["transfer"]["acknowledged"] > 0, text
+    assert [c["name"] for c in result["checks"] if not c["ok"]] == [], text
