@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.request
 
 import pytest
 
-from qlab import lifecycle
+from qlab import deploy, lifecycle
 from qlab.faults import Host
-from qlab.topology import TEST_LAB
+from qlab.topology import DB_HOSTS, TEST_LAB
 
 
 def pytest_configure(config):
@@ -25,6 +27,40 @@ def test_lab():
     yield TEST_LAB
     if not os.environ.get("QLAB_KEEP"):
         lifecycle.down(TEST_LAB)
+
+
+def cluster_map(lab, hostname: str = DB_HOSTS[0], timeout: float = 3.0) -> dict | None:
+    """GET /map from one database node of the lab, or None when its agent does not answer."""
+    try:
+        url = f"http://{lifecycle.address(lab, hostname)}:8080/map"
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return json.loads(answer.read())
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def three_healthy_members(cluster: dict | None) -> bool:
+    """A leader whose database is the primary and two streaming replicas, all healthy."""
+    if not cluster or cluster.get("leader") is None:
+        return False
+    voters = [m for m in cluster.get("members", []) if m.get("voter")]
+    return (len(voters) == 3 and all(m.get("state") == "healthy" for m in voters)
+            and sum(m.get("db_role") == "primary" for m in voters) == 1
+            and sum(m.get("db_role") == "replica" and m.get("streaming") for m in voters) == 2)
+
+
+def ensure_deployed(lab) -> None:
+    """Runs site.yml unless GET /map on the first node already shows 3 healthy members."""
+    if not three_healthy_members(cluster_map(lab)):
+        deploy.run_site(lab, [])
+
+
+@pytest.fixture(scope="session")
+def deployed_test_lab(test_lab):
+    """The test lab with the cluster deployed by site.yml (once per session; skipped when the
+    map already shows 3 healthy members). Tests that break the cluster must restore it."""
+    ensure_deployed(test_lab)
+    return test_lab
 
 
 @pytest.fixture
