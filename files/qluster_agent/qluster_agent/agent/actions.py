@@ -40,6 +40,8 @@ class ActionRunner:
             pg.set_synchronous_standbys(sync)
         elif action is Action.FOLLOW_NEW_LEADER:
             pg.follow(leader)
+        elif action is Action.RESTORE_TEMP_SLOT:
+            pg.restore_temp_slot(leader)
         elif action is Action.REMOVE_ADD_NODE_MARKER:
             self._marker.remove()
         elif action is Action.STEP_DOWN:

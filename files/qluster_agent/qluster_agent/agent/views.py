@@ -56,7 +56,8 @@ def cluster_view(snap: Snapshot) -> ClusterView:
         db_port = info.db_port if info else (beacon.db_port if beacon else None)
         members.append(Member(node_id, member_role(snap, node_id), host, db_port,
                               beacon.wal_position if beacon else None,
-                              beacon is not None and beacon.db_role == "primary"))
+                              beacon is not None and beacon.db_role == "primary",
+                              beacon is not None and beacon.streaming))
     settings = snap.state.settings
     return ClusterView(
         my_id=snap.my_id,

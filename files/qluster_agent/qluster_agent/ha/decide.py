@@ -205,6 +205,13 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str, now: float) -> Decisi
             Action.REMOVE_ADD_NODE_MARKER,
             f"{me}, a new replica now streaming from {leader_name}; removing the add_node marker",
         )
+    if pg.temp_slot_deferred and view.another_replica_streams:
+        return Decision(
+            Action.RESTORE_TEMP_SLOT,
+            f"{me}, a replica streaming from {leader_name} without a temporary slot since it switched "
+            "leaders; another replica streams too, so restarting my walreceiver to create one holds up no commit",
+            leader=leader,
+        )
     return Decision(Action.NOTHING, f"{me}, a replica streaming from {leader_name}; nothing to do")
 
 

@@ -26,6 +26,7 @@ class Action(enum.Enum):
     STEP_DOWN = "step down"  # consensus: give up leadership
     UPDATE_SYNC_STANDBYS = "update sync standbys"  # controller.set_synchronous_standbys(sync)
     REMOVE_ADD_NODE_MARKER = "remove add_node marker"
+    RESTORE_TEMP_SLOT = "restore temporary slot"  # controller.restore_temp_slot(leader)
 
     @property
     def long_operation(self) -> LongOperation | None:

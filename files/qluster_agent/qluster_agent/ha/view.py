@@ -24,6 +24,8 @@ class Member:
     wal_position: int | None = None
     # The member's beacon says its database runs as a writable primary.
     db_primary: bool = False
+    # The member's beacon says its database streams WAL from an upstream.
+    streaming: bool = False
 
     @property
     def db_endpoint(self) -> Endpoint | None:
@@ -82,6 +84,12 @@ class ClusterView:
             return False
         leader = self.member(self.leader_id)
         return leader is not None and leader.db_primary
+
+    @property
+    def another_replica_streams(self) -> bool:
+        """A member other than me and the leader reports streaming: with quorum commit it can
+        acknowledge commits while my walreceiver restarts."""
+        return any(m.streaming for m in self.members if m.id not in (self.my_id, self.leader_id))
 
     @property
     def others_hold_data(self) -> bool:

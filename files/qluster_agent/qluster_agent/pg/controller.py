@@ -27,7 +27,7 @@ from .files import FileWriter, remove_contents
 from .leader_probe import LeaderIdentity, identify_leader
 from .options import PgOptions
 from .process import CommandRunner
-from .query import checkpoint, reload_and_promote
+from .query import checkpoint, reload, reload_and_promote
 from .rewind import Rewinder
 from .server import ServerControl
 from .settings import STANDBY_SIGNAL, ManagedSettings, ServerRole
@@ -169,10 +169,23 @@ class PgController:
         self._start(cancel)
 
     def follow(self, leader: Endpoint) -> None:
-        """Point a running replica at a new leader; primary_conninfo reloads without restart."""
-        self._write(self._replica_settings(leader))
+        """Point a running replica at a new leader; primary_conninfo reloads without restart.
+
+        Without a temporary slot for now: a new leader has just promoted, and PostgreSQL 15's
+        walreceiver, reaching the end of the old timeline on it, creates its temporary slot
+        again under the same name, fails ("already exists") and is restarted, 50-100 ms during
+        which, with quorum commit, the new leader's first commit may be waiting for this
+        replica. restore_temp_slot() turns it back on once another replica streams.
+        """
+        settings = replace(self._replica_settings(leader), wal_receiver_create_temp_slot=False)
+        self._write(settings)
         self._stall.reset()
-        self._reload()
+        self._reload_over_sql()
+
+    def restore_temp_slot(self, leader: Endpoint) -> None:
+        """Turn the temporary slot that follow() left off back on (the walreceiver restarts)."""
+        self._write(self._replica_settings(leader))
+        self._reload_over_sql()
 
     def promote(self, sync: SyncStandbys = ASYNCHRONOUS) -> None:
         """Make this replica the writable primary.
@@ -240,7 +253,7 @@ class PgController:
                 log.warning("fast shutdown %s; stopping immediately", why)
                 self.fence()
                 return None
-            time.sleep(0.02)
+            time.sleep(0.01)  # pg_control is read directly: a poll costs no process
         return None
 
     def fence(self) -> None:
@@ -322,6 +335,16 @@ class PgController:
         result = self._server.reload()
         if not result.ok:
             raise PgError(f"reload failed: {result.describe_failure()}")
+
+    def _reload_over_sql(self) -> None:
+        if not self._server.running:
+            return
+        try:
+            reload(self._status.connection)
+        except psycopg2.Error as exc:  # it does not answer queries: pg_ctl needs no connection
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.info("reload over SQL failed (%s); using pg_ctl", first_line)
+            self._reload()
 
     def _stop_quickly(self) -> None:
         if not self._server.running:

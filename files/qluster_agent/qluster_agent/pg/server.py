@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 from .cancel import CancelToken
 from .commands import (
     StopMode,
@@ -11,11 +14,14 @@ from .commands import (
     pg_ctl_start_argv,
     pg_ctl_stop_argv,
 )
+from .control_file import read_control_file
 from .controldata import ControlData, ControlDataError, parse_controldata
+from .datadir import postmaster_pid
 from .options import PgOptions
 from .postmaster import PostmasterTracker
 from .process import CommandResult, CommandRunner
 
+_STOP_SIGNALS = {StopMode.FAST: signal.SIGINT, StopMode.IMMEDIATE: signal.SIGQUIT}
 # pg_controldata's labels are translated; our parser reads the English ones.
 C_LOCALE = {"LANG": "C", "LC_ALL": "C"}
 
@@ -48,9 +54,23 @@ class ServerControl:
         return result
 
     def request_stop(self, mode: StopMode) -> CommandResult:
-        """Signal the postmaster to shut down and return at once."""
+        """Signal the postmaster to shut down and return at once.
+
+        The signal pg_ctl would send (SIGINT for fast, SIGQUIT for immediate), sent directly to
+        the pid in postmaster.pid: on a switchover's path, starting pg_ctl costs tens of
+        milliseconds on a loaded machine. pg_ctl stays the fallback when the signal cannot be
+        sent (no pid file, another user's process).
+        """
         self._postmaster.current_pid()
-        return self._run.run(pg_ctl_stop_argv(self._o.tools, self._o.datadir, mode, wait=False), timeout_s=30)
+        argv = pg_ctl_stop_argv(self._o.tools, self._o.datadir, mode, wait=False)
+        pid = postmaster_pid(self._o.datadir)  # what pg_ctl would signal: the pid file's live pid
+        if pid is not None:
+            try:
+                os.kill(pid, _STOP_SIGNALS[mode])
+                return CommandResult(("kill", str(pid)), 0, "", "")
+            except OSError:
+                pass
+        return self._run.run(argv, timeout_s=30)
 
     def promote(self) -> CommandResult:
         argv = pg_ctl_promote_argv(self._o.tools, self._o.datadir, self._o.start_timeout_s)
@@ -60,6 +80,10 @@ class ServerControl:
         return self._run.run(pg_ctl_reload_argv(self._o.tools, self._o.datadir), timeout_s=30)
 
     def controldata(self) -> ControlData | None:
+        """pg_control read directly (pg/control_file.py), else through pg_controldata."""
+        control = read_control_file(self._o.datadir)
+        if control is not None:
+            return control
         result = self._run.run(controldata_argv(self._o.tools, self._o.datadir), timeout_s=30, env=C_LOCALE)
         if not result.ok:
             return None

@@ -95,6 +95,9 @@ class PgStatus:
     # A replica neither streaming nor replaying since this time (the controller's clock, the
     # one the HA loop passes to decide() as `now`); None when it streams or makes progress.
     stalled_since: float | None = None
+    # A replica running with wal_receiver_create_temp_slot off: controller.follow() pointed it at
+    # a new leader that way; controller.restore_temp_slot() turns it back on.
+    temp_slot_deferred: bool = False
     error: str | None = None  # why the status query failed, if it did
 
     @property

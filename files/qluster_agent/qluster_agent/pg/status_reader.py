@@ -69,6 +69,7 @@ class StatusReader:
             replication=facts.replication,
             archiver=facts.archiver,
             start_failures=start_failures,
+            temp_slot_deferred=facts.in_recovery and not facts.temp_slot,
         )
 
 

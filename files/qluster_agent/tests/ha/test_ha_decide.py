@@ -220,6 +220,27 @@ CASES = [
     # --- followers ---
     ("replica streaming", follower(), REPLICA, Action.NOTHING, "streaming from node 1; nothing to do"),
     (
+        "replica that switched leaders without a temporary slot waits while it alone streams",
+        follower(me=3),
+        replace(REPLICA, temp_slot_deferred=True),
+        Action.NOTHING,
+        "streaming from node 1; nothing to do",
+    ),
+    (
+        "replica that switched leaders gets its temporary slot back once another replica streams",
+        follower(me=3, members=tuple(replace(m, streaming=m.id == 2) for m in MEMBERS)),
+        replace(REPLICA, temp_slot_deferred=True),
+        Action.RESTORE_TEMP_SLOT,
+        "another replica streams too",
+    ),
+    (
+        "the leader's own streaming flag does not count as another replica",
+        follower(me=3, members=tuple(replace(m, streaming=m.id == 1) for m in MEMBERS)),
+        replace(REPLICA, temp_slot_deferred=True),
+        Action.NOTHING,
+        "nothing to do",
+    ),
+    (
         "replica follows a new leader",
         follower(leader_id=2, me=3),
         REPLICA,

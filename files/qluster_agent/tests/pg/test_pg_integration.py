@@ -7,6 +7,8 @@ every server at the end whatever happened.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 from dataclasses import replace
 
@@ -16,9 +18,11 @@ import pytest
 from qluster_agent.ha.decide import decide
 from qluster_agent.ha.decision import Action
 from qluster_agent.ha.view import ClusterView, Member, MemberRole
-from qluster_agent.pg.controldata import ClusterState
+from qluster_agent.pg.control_file import read_control_file
+from qluster_agent.pg.controldata import ClusterState, parse_controldata
 from qluster_agent.pg.controller import PgController
 from qluster_agent.pg.conninfo import Endpoint
+from qluster_agent.pg.datadir import datadir_state
 from qluster_agent.pg.errors import PgError
 from qluster_agent.pg.executor import LongOperationExecutor
 from qluster_agent.pg.files import remove_contents
@@ -235,6 +239,24 @@ def test_a_replica_follows_a_new_upstream_without_restart(lab: Lab, node1: PgCon
     )
     insert(lab, node1, 10, "after the switch")
     wait_until(lambda: has_row(lab, node3, 10), what="row 10 on node 3")
+    # It streams without a temporary slot until told another replica streams (node 2 does).
+    assert node3.status().temp_slot_deferred
+    assert temp_slots(lab, node1) == []  # node 2's own slot is not counted
+    members = tuple(replace(m, streaming=m.id == 2) for m in follower_view(3, 1, node1, node2, node3).members)
+    decision = decide(ClusterView(my_id=3, is_leader=False, has_quorum=False, leader_id=1, members=members),
+                      node3.status(), now=0.0)
+    assert decision.action is Action.RESTORE_TEMP_SLOT
+    node3.restore_temp_slot(decision.leader)
+    wait_until(lambda: not node3.status().temp_slot_deferred, what="node 3 to load the setting")
+    wait_until(lambda: temp_slots(lab, node1) != [], what="node 3's walreceiver to hold a temporary slot on node 1")
+    insert(lab, node1, 20, "with the slot back")
+    wait_until(lambda: has_row(lab, node3, 20), what="row 20 on node 3")
+
+
+def temp_slots(lab: Lab, node: PgController) -> list[tuple]:
+    """The temporary slots node 3's walreceiver holds on `node`."""
+    return lab.query(node, "SELECT s.slot_name FROM pg_replication_slots s JOIN pg_stat_replication r"
+                           " ON r.pid = s.active_pid WHERE s.temporary AND r.application_name = 'qluster_3'")
 
 
 def test_a_replica_forked_from_the_new_leader_stalls_and_is_rewound(
@@ -287,3 +309,14 @@ def test_a_reclone_never_wipes_data_the_leader_cannot_replace(lab: Lab, node2: P
     with pytest.raises(PgError, match="different databases"):
         stranger.reclone_from(lab.endpoint(node2))
     assert node3.status().streaming and has_row(lab, node3, 13)
+
+
+def test_pg_control_read_directly_matches_pg_controldata(lab: Lab, node1: PgController, node2: PgController) -> None:
+    # A running primary, a running standby, and whatever the earlier tests left stopped.
+    for node in lab.controllers:
+        datadir = node.options.datadir
+        if datadir_state(datadir) is not DataDirState.VALID:
+            continue
+        printed = subprocess.run([node.options.tools.controldata, str(datadir)], capture_output=True, text=True,
+                                 env={**os.environ, "LANG": "C", "LC_ALL": "C"}, check=True).stdout
+        assert read_control_file(datadir) == parse_controldata(printed), f"node {node.options.member_id}"
