@@ -75,3 +75,9 @@ def hosts(test_lab):
             host.start()
         elif host.is_partitioned():
             host.heal()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The day-2 playbooks' tests tear the cluster down (reinit, full removal): they run last, so
+    the other lab tests share one deployment."""
+    items.sort(key=lambda item: item.path.name == "test_playbooks.py")
