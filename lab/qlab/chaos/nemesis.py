@@ -12,7 +12,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-from ..faults import wait_until
+from ..faults import Host, wait_until
+from ..podman import LabError, podman
 from .cluster import Cluster, available
 
 KINDS = (
@@ -89,6 +90,9 @@ class Nemesis:
         try:
             self._inject(event.kind, target)
             time.sleep(event.hold_s)  # the fault's duration is the point here, not a synchronisation
+        except LabError as exc:  # e.g. runc refusing to freeze a busy host: say so, go on
+            record["note"] += f"fault not applied: {exc}. "
+            self.log(f"event {event.index}: the fault could not be applied: {exc}")
         finally:
             self._heal(event.kind, target)
         record["healed"] = time.time()
@@ -128,20 +132,34 @@ class Nemesis:
 
     def _heal(self, kind: str, target: str | None) -> None:
         hosts = self.cluster.hosts
+        # Each heal looks first: a fault that was not applied has nothing to undo.
         if kind == "kill-leader":
-            hosts[target].start()
+            if not hosts[target].is_running():
+                self._start(hosts[target])
         elif kind == "pause-leader":
-            hosts[target].resume()
+            if hosts[target].is_paused():
+                hosts[target].resume()
         elif kind in ("partition-leader", "partition-follower"):
-            hosts[target].heal()
+            if hosts[target].is_partitioned():
+                hosts[target].heal()
         elif kind == "restart-all":
-            threads = [threading.Thread(target=node.start) for node in self.cluster.nodes]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+            for node in self.cluster.nodes:  # one after the other: each gets its own address back
+                if not node.is_running():
+                    self._start(node)
         elif kind == "archive-unwritable":
             self._restore_archive()
+
+    def _start(self, host: Host) -> None:
+        """Start a killed host with the address it had. Podman hands a restarted container the
+        next free address of the network unless it has a static one, and the cluster knows its
+        members by address: the first time that happens the address is pinned (static) for good."""
+        host.start()
+        expected = self.cluster.addresses[host.hostname]
+        got = host.address
+        if got != expected:
+            podman("network", "disconnect", "-f", self.cluster.lab.network, host.container)
+            podman("network", "connect", "--ip", expected, self.cluster.lab.network, host.container)
+            self.log(f"{host.hostname} came back as {got}; its address {expected} is pinned again")
 
     def _restore_archive(self) -> None:
         with self._lock:
@@ -157,7 +175,7 @@ class Nemesis:
                 host.resume()
                 done.append(f"resumed {host.hostname}")
             if not host.is_running():
-                host.start()
+                self._start(host)
                 done.append(f"started {host.hostname}")
             elif host.is_partitioned():
                 host.heal()
