@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help deps collection-install lab lab-down lab-clean lab-status image test test-agent \
+.PHONY: help deps collection-install lab lab-down lab-clean lab-status image test test-agent test-pooler \
         test-lab lint sanity molecule build clean
 
 help:
@@ -48,6 +48,10 @@ test-agent: deps
 
 test-lab: deps collection-install
 	@$(VENV)/bin/pytest -q tests
+
+# The pooler host's lab tests (issue 6; not part of `make test` until they have run green).
+test-pooler: deps collection-install
+	@$(VENV)/bin/pytest -q tests/lab/test_pooler.py
 
 lint: deps collection-install
 	@$(VENV)/bin/ansible-lint --profile production
