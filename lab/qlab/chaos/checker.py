@@ -39,9 +39,13 @@ class Verdict:
 def converge(cluster: Cluster, timeout: float = CONVERGE_TIMEOUT_S) -> tuple[dict | None, float | None]:
     """Wait for 3 healthy voters, a primary and two streaming replicas; the map and the wait."""
     started = time.monotonic()
+
+    def converged_map() -> dict | None:
+        found = cluster.freshest_map()
+        return found if converged(found) else None
+
     try:
-        found = wait_until(lambda: (lambda m: m if converged(m) else None)(cluster.freshest_map()),
-                           timeout, 2.0, "a converged cluster")
+        found = wait_until(converged_map, timeout, 2.0, "a converged cluster")
         return found, time.monotonic() - started
     except TimeoutError:
         return cluster.freshest_map(), None
