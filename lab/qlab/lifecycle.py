@@ -28,7 +28,8 @@ def up(lab: Lab, log=print) -> None:
         name = lab.container(host.hostname)
         if not exists("container", name):
             argv = ["run", "-d", "--name", name, "--hostname", host.hostname,
-                    "--network", lab.network, "--systemd=always", "--label", f"{LABEL}={lab.name}",
+                    "--network", lab.network, "--ip", lab.static_address(host.hostname),
+                    "--systemd=always", "--label", f"{LABEL}={lab.name}",
                     "-v", f"{lab.archive_volume}:{host.wal_path}"]
             if "nfs_servers" in host.groups:
                 # nfs-ganesha (userspace NFS: this kernel has none) needs to open files by handle.

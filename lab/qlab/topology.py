@@ -6,6 +6,7 @@ and the test suite's (`qlabt`, containers prefixed so tests never touch the oper
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,12 @@ class Lab:
     def hosts(self) -> tuple[HostSpec, ...]:
         dbs = tuple(HostSpec(h, ("qhb_nodes",), WAL_CLIENT_PATH) for h in DB_HOSTS)
         return dbs + (HostSpec(NFS_HOST, ("nfs_servers", "qcp_hosts"), WAL_EXPORT_PATH),)
+
+    def static_address(self, hostname: str) -> str:
+        """Each host's fixed address (.11, .12, ... in the order of `hosts`): a host killed and
+        started again keeps it, as a real server does, and the cluster knows its members by address."""
+        names = [h.hostname for h in self.hosts]
+        return str(ipaddress.ip_network(self.subnet).network_address + 11 + names.index(hostname))
 
     def container(self, hostname: str) -> str:
         return f"{self.container_prefix}{hostname}"

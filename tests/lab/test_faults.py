@@ -56,7 +56,8 @@ def test_kill_stops_every_process_and_start_brings_the_host_back(hosts):
     host.start()
     assert host.is_running()
     assert host.exec("systemctl", "is-system-running", check=False).stdout.strip() in ("running", "degraded")
-    # The listener was a process of the old boot: it is gone.
+    # The listener was a process of the old boot: it is gone. The host kept its address.
+    assert host.address == address
     assert not tcp_answers(host.address)
 
 
