@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help deps collection-install lab lab-down lab-clean lab-status image test test-agent test-pooler test-playbooks \
+.PHONY: help deps collection-install lab lab-down lab-clean lab-status image test test-agent test-pooler test-playbooks test-chaos \
         test-lab lint sanity molecule build clean
 
 help:
@@ -50,12 +50,15 @@ test-lab: deps collection-install
 	@$(VENV)/bin/pytest -q tests
 
 # Lab tests not part of `make test` until they have run green end to end: the pooler host's
-# (issue 6) and the day-2 playbooks' (issue 7).
+# (issue 6), the day-2 playbooks' (issue 7) and the short chaos run (issue 8).
 test-pooler: deps collection-install
 	@$(VENV)/bin/pytest -q tests/lab/test_pooler.py
 
 test-playbooks: deps collection-install
 	@$(VENV)/bin/pytest -q tests/lab/test_playbooks.py
+
+test-chaos: deps collection-install
+	@$(VENV)/bin/pytest -q tests/lab/test_chaos.py
 
 lint: deps collection-install
 	@$(VENV)/bin/ansible-lint --profile production

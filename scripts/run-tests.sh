@@ -37,11 +37,12 @@ molecule_start=$SECONDS
 molecule test --all >"$molecule_log" 2>&1 &
 molecule_pid=$!
 
-# Two lab test files have not yet run green end to end (the machine they were written on was
-# overloaded): tests/lab/test_pooler.py (issue 6; `make test-pooler`) and
-# tests/lab/test_playbooks.py (issue 7; `make test-playbooks`). They join this stage once they have.
+# Three lab test files have not yet run green end to end on the test lab (the machine they were
+# written on was overloaded): tests/lab/test_pooler.py (issue 6; `make test-pooler`),
+# tests/lab/test_playbooks.py (issue 7; `make test-playbooks`) and tests/lab/test_chaos.py
+# (issue 8; `make test-chaos`). They join this stage once they have.
 stage "lab and collection tests (pytest)" pytest -q -p no:cacheprovider tests \
-  --ignore=tests/lab/test_pooler.py --ignore=tests/lab/test_playbooks.py
+  --ignore=tests/lab/test_pooler.py --ignore=tests/lab/test_playbooks.py --ignore=tests/lab/test_chaos.py
 stage "ansible-lint (production profile)" ansible-lint --profile production
 stage "ansible-test sanity" scripts/sanity.sh
 
