@@ -54,12 +54,17 @@ def member(cluster: dict, name: str) -> dict | None:
     return next((m for m in cluster["members"] if m["name"] == name), None)
 
 
+def keep_if(value, predicate):
+    """value when predicate(value) holds, else None (for wait_until)."""
+    return value if predicate(value) else None
+
+
 def leader(cluster: dict) -> dict:
     return next(m for m in cluster["members"] if m["id"] == cluster["leader"])
 
 
 def healthy_map(lab) -> dict:
-    return wait_until(lambda: (lambda c: c if three_healthy_members(c) else None)(any_map(lab)),
+    return wait_until(lambda: keep_if(any_map(lab), three_healthy_members),
                       timeout=180, interval=2, what="3 healthy members in the map")
 
 
@@ -130,7 +135,7 @@ def test_diagnostics_report_names_every_node_and_reaches_the_databases(lab, tmp_
     # Step 6: each database node connects to each node's database: one primary, two replicas.
     step6 = re.findall(r"^    (qluster-0\d) \([0-9.]+\): (.*)$", report, re.M)
     assert len(step6) == 9, report
-    assert sorted(result for _, result in step6) == ["ok, primary"] * 3 + ["ok, replica"] * 6, report
+    assert sorted(pair[1] for pair in step6) == ["ok, primary"] * 3 + ["ok, replica"] * 6, report
     assert "FAILED" not in report and "NOT LISTENING" not in report, report
     assert "Report file: " + str(report_file) in flat(proc.stdout)  # the printed report is the same
 
@@ -170,7 +175,7 @@ def test_remove_node_then_add_node_brings_it_back(lab, nodes):
         assert f"{address}/32" in nodes[name].exec("cat", "/qhb/data/pg_hba.conf").stdout
     assert address in nodes[NFS_HOST].exec("cat", "/etc/ganesha/ganesha.conf").stdout
     # The pooler's observer knows the node again (its HAProxy sync follows this map).
-    pooler_map = wait_until(lambda: (lambda c: c if c and member(c, gone) else None)(cluster_map(lab, NFS_HOST)),
+    pooler_map = wait_until(lambda: keep_if(cluster_map(lab, NFS_HOST), lambda c: c and member(c, gone)),
                             timeout=60, interval=1, what=f"{gone} in the pooler's map")
     assert member(pooler_map, gone)["streaming"]
 
