@@ -17,7 +17,7 @@ FAULTS = ("kill", "stop", "start", "pause", "resume", "partition", "heal")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="qlab", description=__doc__)
-    parser.add_argument("--lab", default="qlab", help="qlab (the operator's lab) or qlabt (the tests')")
+    parser.add_argument("--lab", default="qlab", help="qlab (the operator's lab), qlabt or qlabu (the tests')")
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="create or start the hosts, then deploy site.yml")
     up.add_argument("--no-deploy", action="store_true", help="only bring the hosts up")

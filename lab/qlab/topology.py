@@ -7,6 +7,7 @@ and the test suite's (`qlabt`, containers prefixed so tests never touch the oper
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,11 +76,18 @@ class Lab:
 
 
 OPERATOR_LAB = Lab()
-TEST_LAB = Lab(name="qlabt", container_prefix="qlabt-", subnet="10.77.17.0/24")
+# A second test lab lets two test runs (say, a developer's and a bench) go side by side.
+SPARE_TEST_LAB = Lab(name="qlabu", container_prefix="qlabu-", subnet="10.77.18.0/24")
+KNOWN_LABS = (OPERATOR_LAB, Lab(name="qlabt", container_prefix="qlabt-", subnet="10.77.17.0/24"),
+              SPARE_TEST_LAB)
 
 
 def lab_by_name(name: str) -> Lab:
-    for lab in (OPERATOR_LAB, TEST_LAB):
+    for lab in KNOWN_LABS:
         if lab.name == name:
             return lab
-    raise KeyError(f"unknown lab {name!r}; known: qlab, qlabt")
+    raise KeyError(f"unknown lab {name!r}; known: {', '.join(lab.name for lab in KNOWN_LABS)}")
+
+
+# The lab the test suite uses: qlabt unless QLAB_TEST_LAB names another test lab.
+TEST_LAB = lab_by_name(os.environ.get("QLAB_TEST_LAB", "qlabt"))

@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m qlab.chaos", description=__doc__)
     parser.add_argument("--events", type=int, default=12, help="number of nemesis events (default 12)")
     parser.add_argument("--seed", type=int, default=1, help="the schedule's seed (default 1)")
-    parser.add_argument("--lab", default="qlab", help="qlab (the operator's lab) or qlabt (the tests')")
+    parser.add_argument("--lab", default="qlab", help="qlab (the operator's lab), qlabt or qlabu (the tests')")
     parser.add_argument("--json", type=Path, help="where to write the result (default: the lab's state dir)")
     parser.add_argument("--no-pooler", action="store_true", help="write through the multi-host string only")
     parser.add_argument("--converge-timeout", type=float, default=CONVERGE_TIMEOUT_S)
