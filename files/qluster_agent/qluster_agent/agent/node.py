@@ -25,7 +25,7 @@ from ..ha.decision import Action, Decision
 from ..ha.marker import AddNodeMarker
 from ..pg.controller import PgController
 from ..pg.errors import PgError
-from ..pg.executor import LongOperationExecutor
+from ..pg.executor import LongOperationExecutor, RunningOperation
 from ..pg.operation import LongOperation
 from ..pg.status import DbRole, PgStatus
 from ..raft.runtime import ConsensusRuntime, RuntimeStatus
@@ -232,7 +232,11 @@ class Agent:
                 self._last_failure = finished.describe()
         # The database first: reading it takes tens of milliseconds, and leadership gained
         # meanwhile (a switchover's TimeoutNow) is acted on in this cycle instead of the next.
-        pg = self.pg.status() if self.pg else None
+        # What runs is read before the database: an operation that ends during the read must
+        # not look finished beside a status taken while it ran (a clone still starting its
+        # server reads as stopped, which without the operation means "clone again").
+        running = self.executor.running()
+        pg = self.pg.status(wal_end=running is None) if self.pg else None
         status = self.runtime.status()
         before = self._snapshot.pg if self._snapshot is not None else None
         if before is not None and before.streaming and pg is not None and not pg.streaming:
@@ -241,7 +245,7 @@ class Agent:
             self._vote_context = self._next_vote_context(pg)
             self.runtime.set_vote_context(self._vote_context)
         self._expire_switchover(status, now)
-        snap = self._snapshot_of(status, pg, now)
+        snap = self._snapshot_of(status, pg, now, running)
         decision = decide(cluster_view(snap), pg, now) if pg is not None else Decision(
             Action.NOTHING, f"I am node {self.my_id}, an observer without a database; nothing to do")
         if decision.reason != self._last_reason:
@@ -273,7 +277,8 @@ class Agent:
         self._kept_vote_context = max(self._kept_vote_context, context)
         return self._kept_vote_context
 
-    def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float) -> Snapshot:
+    def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
+                     running: RunningOperation | None) -> Snapshot:
         peers = self.transport.peers()
         fresh_for = 3 * self.config.hello_retry_interval
         beacons: dict[int, Beacon] = {}
@@ -284,7 +289,6 @@ class Agent:
             if beacon is not None and last_seen[node_id] <= fresh_for:
                 beacons[node_id] = beacon
         beacons[self.my_id] = self._beacon(pg, None, None)
-        running = self.executor.running()
         return Snapshot(
             my_id=self.my_id, raft=status, state=self.cluster_state(), beacons=beacons, last_seen=last_seen,
             pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover_target_now(pg),

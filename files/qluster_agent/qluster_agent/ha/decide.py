@@ -26,6 +26,10 @@ from .view import ClusterView
 
 # A leader whose database failed to start this many times in a row hands leadership over.
 LEADER_START_ATTEMPTS = 1
+# A leader whose database runs but has not answered for this long hands leadership over: crash
+# recovery or a clone that never reaches consistency must not keep the cluster without a primary.
+# Generous: crash recovery after a busy period replays up to max_wal_size of WAL.
+LEADER_UNAVAILABLE_GRACE_S = 60.0
 # A replica whose database failed to start this many times in a row is rebuilt from the leader.
 REPLICA_START_ATTEMPTS = 2
 # A replica pointed at the leader that neither streams nor replays for this long has most
@@ -44,7 +48,7 @@ def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
     if view.operation is not None:
         took = "" if view.operation_started_at is None else f" for {now - view.operation_started_at:.0f} s"
         return Decision(Action.REPORT_IN_PROGRESS, f"{me}; {view.operation.value} in progress{took}")
-    decision = _as_leader(view, pg, me) if view.is_leader else _as_follower(view, pg, me, now)
+    decision = _as_leader(view, pg, me, now) if view.is_leader else _as_follower(view, pg, me, now)
     if decision.action.long_operation is not None and view.retry_not_before is not None:
         wait = view.retry_not_before - now
         if wait > 0:
@@ -86,7 +90,7 @@ def _stop_unsafe_writes(view: ClusterView, pg: PgStatus, me: str) -> Decision | 
     return Decision(Action.FENCE, f"{me} and my database is writable but I am not the leader; fencing it")
 
 
-def _as_leader(view: ClusterView, pg: PgStatus, me: str) -> Decision:
+def _as_leader(view: ClusterView, pg: PgStatus, me: str, now: float) -> Decision:
     if not view.has_quorum:
         return Decision(
             Action.NOTHING, f"{me}, the leader without quorum; my database stays read-only until quorum returns"
@@ -132,6 +136,12 @@ def _as_leader(view: ClusterView, pg: PgStatus, me: str) -> Decision:
         # so this node's new history can never be confused with another node's on the old one.
         return Decision(Action.START_AS_REPLICA, f"{me}; my database is stopped, starting it in recovery to promote it")
     if pg.role is DbRole.UNAVAILABLE:
+        waited = 0.0 if pg.unavailable_since is None else now - pg.unavailable_since
+        if waited >= LEADER_UNAVAILABLE_GRACE_S:
+            return Decision(
+                Action.STEP_DOWN,
+                f"{me}, but my database has not accepted connections for {waited:.0f} s; stepping down",
+            )
         return Decision(Action.NOTHING, f"{me}; waiting for my database to accept connections")
     if pg.role is DbRole.REPLICA:
         return Decision(Action.PROMOTE, f"{me}; promoting my database to primary", sync=sync)

@@ -62,6 +62,7 @@ class PgController:
         self._cloner = Cloner(options, runner, writer)
         self._rewinder = Rewinder(options, runner)
         self._start_failures = 0
+        self._unavailable_since: float | None = None
         # pg_control as the shutdown checkpoint of a demote left it, while the postmaster is
         # still finishing (archiving its last segment, its walsenders sending the last WAL).
         self._shut_down: ControlData | None = None
@@ -74,10 +75,11 @@ class PgController:
 
     # --- reading -------------------------------------------------------------------------
 
-    def status(self) -> PgStatus:
+    def status(self, wal_end: bool = True) -> PgStatus:
         """One snapshot of the local database; `stalled_since` is on the controller's clock, and a
-        replica's timeline never goes back while the server runs (pg/timeline.py)."""
-        status = self._status.read(self._start_failures)
+        replica's timeline never goes back while the server runs (pg/timeline.py). wal_end=False
+        skips reading a stopped server's WAL (pointless while a clone or rewind rewrites it)."""
+        status = self._status.read(self._start_failures, wal_end)
         replica = status.role is DbRole.REPLICA and status.upstream is not None
         since = self._stall.observe(replica, status.streaming, status.replayed_lsn, self._clock())
         if since is not None:
@@ -94,7 +96,17 @@ class PgController:
                              checkpoint_lsn=control.checkpoint_lsn, system_identifier=control.system_identifier)
         elif not status.running:
             self._shut_down = None
-        return status
+        return self._with_unavailable_since(status)
+
+    def _with_unavailable_since(self, status: PgStatus) -> PgStatus:
+        """Since when a running server has not answered (not counting a demote's shutdown), so a
+        leader whose database never comes up can hand over instead of waiting for ever."""
+        if status.role is not DbRole.UNAVAILABLE or self._shut_down is not None:
+            self._unavailable_since = None
+            return status
+        if self._unavailable_since is None:
+            self._unavailable_since = self._clock()
+        return replace(status, unavailable_since=self._unavailable_since)
 
     # --- long operations (run in the executor) -------------------------------------------
 

@@ -26,6 +26,7 @@ class BinaryNames:
     basebackup: str = "pg_basebackup"
     rewind: str = "pg_rewind"
     controldata: str = "pg_controldata"
+    waldump: str = "pg_waldump"
     server: str = "postgres"
     psql: str = "psql"
 
@@ -119,6 +120,10 @@ class Toolset:
     @property
     def controldata(self) -> str:
         return self.path(self.names.controldata)
+
+    @property
+    def waldump(self) -> str:
+        return self.path(self.names.waldump)
 
     @property
     def server(self) -> str:

@@ -20,7 +20,10 @@ from .datadir import postmaster_pid
 from .options import PgOptions
 from .postmaster import PostmasterTracker
 from .process import CommandResult, CommandRunner
+from .wal_end import WalEnd, dump_start, list_segments, parse_dump_end, waldump_argv
 
+# The size of a WAL segment unless the files in pg_wal say otherwise (initdb's default).
+DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
 _STOP_SIGNALS = {StopMode.FAST: signal.SIGINT, StopMode.IMMEDIATE: signal.SIGQUIT}
 # pg_controldata's labels are translated; our parser reads the English ones.
 C_LOCALE = {"LANG": "C", "LC_ALL": "C"}
@@ -78,6 +81,25 @@ class ServerControl:
 
     def reload(self) -> CommandResult:
         return self._run.run(pg_ctl_reload_argv(self._o.tools, self._o.datadir), timeout_s=30)
+
+    def wal_end(self, control: ControlData) -> WalEnd | None:
+        """Where the stopped server's valid WAL ends (pg/wal_end.py); None when pg_waldump
+        cannot tell, and the caller keeps the checkpoint as its lower bound."""
+        pg_wal = self._o.datadir / "pg_wal"
+        try:
+            segments, size = list_segments(pg_wal)
+        except OSError:
+            # pg_wal is not readable by the agent (a test running the server as another user):
+            # read the checkpoint's own timeline, in segments of the default size.
+            segments, size = [], 0
+        start = dump_start(segments, size, control.redo_lsn) if segments else (control.timeline, control.redo_lsn)
+        if start is None:
+            return None
+        timeline, start_lsn = start
+        result = self._run.run(waldump_argv(self._o.tools.waldump, pg_wal, timeline, start_lsn),
+                               timeout_s=60, env=C_LOCALE)
+        end = parse_dump_end(result.stderr, size or DEFAULT_SEGMENT_SIZE)
+        return None if end is None else WalEnd(timeline, end)
 
     def controldata(self) -> ControlData | None:
         """pg_control read directly (pg/control_file.py), else through pg_controldata."""

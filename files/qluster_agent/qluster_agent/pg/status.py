@@ -90,11 +90,17 @@ class PgStatus:
     # From pg_controldata; read when the server is stopped (tells a former primary apart).
     control_state: ClusterState | None = None
     checkpoint_lsn: int | None = None  # stopped only: the last checkpoint, a lower bound of its WAL
+    # Stopped only: where its valid WAL ends (pg/wal_end.py), past the checkpoint after a crash
+    # or an immediate stop; None when unknown.
+    wal_end_lsn: int | None = None
     # Consecutive failed starts since the last successful one (kept by the controller).
     start_failures: int = 0
     # A replica neither streaming nor replaying since this time (the controller's clock, the
     # one the HA loop passes to decide() as `now`); None when it streams or makes progress.
     stalled_since: float | None = None
+    # A running server that does not answer queries since this time (the controller's clock);
+    # None when it answers, is stopped, or is finishing a demote's shutdown.
+    unavailable_since: float | None = None
     # A replica running with wal_receiver_create_temp_slot off: controller.follow() pointed it at
     # a new leader that way; controller.restore_temp_slot() turns it back on.
     temp_slot_deferred: bool = False
@@ -112,13 +118,15 @@ class PgStatus:
     def wal_position(self) -> int | None:
         """How much WAL this node holds: what a vote check compares.
 
-        Stopped: the last checkpoint from pg_control, so a node whose agent restarted while
-        its database was down still reports a position (a lower bound; WAL written after the
-        checkpoint is not counted). Shutting down after a demote: its shutdown checkpoint, the
-        last record it wrote.
+        Stopped: the end of its valid WAL when pg_waldump could tell (a fenced or crashed
+        primary holds every transaction it acknowledged past its last checkpoint), else the
+        last checkpoint from pg_control, a lower bound. Shutting down after a demote: its
+        shutdown checkpoint, the last record it wrote.
         """
         if self.role is DbRole.PRIMARY:
             return self.current_lsn
+        if self.role is DbRole.STOPPED and self.wal_end_lsn is not None:
+            return max(self.wal_end_lsn, self.checkpoint_lsn or 0)
         if self.role in (DbRole.STOPPED, DbRole.UNAVAILABLE):
             return self.checkpoint_lsn  # UNAVAILABLE: known only while a demote's shutdown ends
         positions = [p for p in (self.received_lsn, self.replayed_lsn) if p is not None]

@@ -10,6 +10,7 @@ from .options import PgOptions
 from .query import LocalConnection, query_server
 from .server import ServerControl
 from .status import DataDirState, PgStatus
+from .wal_end import WalEnd
 
 
 class StatusReader:
@@ -17,27 +18,37 @@ class StatusReader:
         self._o = options
         self._server = server
         self._connection = LocalConnection(options.socket_dir, options.port, options.superuser, options.dbname)
+        # A stopped server's WAL does not change: read its end once per stop. Every start
+        # rewrites pg_control and most add files to pg_wal, so their times tell a new stop.
+        self._wal_end_key: tuple | None = None
+        self._wal_end: WalEnd | None = None
 
     @property
     def connection(self) -> LocalConnection:
         return self._connection
 
-    def read(self, start_failures: int) -> PgStatus:
+    def read(self, start_failures: int, wal_end: bool = True) -> PgStatus:
         """Disk, process table, then one query; start_failures is the controller's count."""
         datadir = datadir_state(self._o.datadir)
         running = self._server.running
         if not running:
             control = self._server.controldata() if datadir is DataDirState.VALID else None
+            wal_end = self._stopped_wal_end(control) if control and wal_end else None
+            timeline = control.timeline if control else None
+            if wal_end is not None and timeline is not None:
+                timeline = max(timeline, wal_end.timeline)
             return PgStatus(
                 datadir=datadir,
                 running=False,
                 accepting=False,
                 control_state=control.state if control else None,
-                timeline=control.timeline if control else None,
+                timeline=timeline,
                 checkpoint_lsn=control.checkpoint_lsn if control else None,
+                wal_end_lsn=wal_end.lsn if wal_end else None,
                 system_identifier=control.system_identifier if control else None,
                 start_failures=start_failures,
             )
+        self._wal_end_key = None
         try:
             conn = self._connection.connect()
         except psycopg2.Error as exc:
@@ -71,6 +82,24 @@ class StatusReader:
             start_failures=start_failures,
             temp_slot_deferred=facts.in_recovery and not facts.temp_slot,
         )
+
+
+    def _stopped_wal_end(self, control) -> WalEnd | None:
+        datadir = self._o.datadir
+        key = (control.checkpoint_lsn, control.timeline, _changed_at(datadir / "pg_wal"),
+               _changed_at(datadir / "global" / "pg_control"))
+        if key != self._wal_end_key:
+            end = self._server.wal_end(control)
+            # Files of an older timeline only (never expected): the checkpoint is all we know.
+            self._wal_end_key, self._wal_end = key, end if end and end.timeline >= control.timeline else None
+        return self._wal_end
+
+
+def _changed_at(path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _one_line(exc: Exception) -> str:

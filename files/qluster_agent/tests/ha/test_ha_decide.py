@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from qluster_agent.ha.decide import decide
+from qluster_agent.ha.decide import LEADER_UNAVAILABLE_GRACE_S, decide
 from qluster_agent.ha.decision import Action
 from qluster_agent.ha.view import ClusterView, Member, MemberRole
 from qluster_agent.pg.controldata import ClusterState
@@ -155,6 +155,27 @@ CASES = [
     ),
     ("leader with unusable data dir steps down", leader(), INVALID, Action.STEP_DOWN, "not a usable database"),
     ("leader waits for a starting database", leader(), STARTING, Action.NOTHING, "accept connections"),
+    (
+        "leader keeps waiting within the grace",
+        leader(),
+        replace(STARTING, unavailable_since=100.0 - LEADER_UNAVAILABLE_GRACE_S + 1),
+        Action.NOTHING,
+        "accept connections",
+    ),
+    (
+        "leader whose database never answers hands over",
+        leader(),
+        replace(STARTING, unavailable_since=100.0 - LEADER_UNAVAILABLE_GRACE_S),
+        Action.STEP_DOWN,
+        "has not accepted connections for 60 s; stepping down",
+    ),
+    (
+        "a follower whose database never answers keeps waiting (nothing to hand over)",
+        follower(),
+        replace(STARTING, unavailable_since=0.0),
+        Action.NOTHING,
+        "accept connections",
+    ),
     (
         "sync standbys brought up to date",
         leader(),

@@ -177,7 +177,9 @@ def test_failover_then_rewind_the_old_primary(lab: Lab, node1: PgController, nod
     wait_until(lambda: node1.status().role is DbRole.STOPPED, what="node 1's postmaster to exit")
     stopped = node1.status()
     assert stopped.control_state is ClusterState.SHUT_DOWN
-    assert stopped.wal_mark == shutting.wal_mark
+    # Stopped, it votes with the end of its WAL: the end of that same shutdown checkpoint record.
+    assert stopped.wal_mark.timeline == shutting.wal_mark.timeline
+    assert 0 < stopped.wal_mark.lsn - shutting.wal_mark.lsn <= 128
     decision = decide(follower_view(1, 2, node1, node2), stopped, now=0.0)
     assert decision.action is Action.REWIND_OR_RECLONE
     assert decision.leader == lab.endpoint(node2)
@@ -320,3 +322,18 @@ def test_pg_control_read_directly_matches_pg_controldata(lab: Lab, node1: PgCont
         printed = subprocess.run([node.options.tools.controldata, str(datadir)], capture_output=True, text=True,
                                  env={**os.environ, "LANG": "C", "LC_ALL": "C"}, check=True).stdout
         assert read_control_file(datadir) == parse_controldata(printed), f"node {node.options.member_id}"
+
+
+def test_a_fenced_primary_votes_with_its_end_of_wal(lab: Lab, node2: PgController) -> None:
+    # node 2 is the primary. Enough writes to carry its WAL into another segment, well past its
+    # last checkpoint; then the immediate stop of a fence, which writes no checkpoint.
+    lab.query(node2, "INSERT INTO story SELECT g, repeat('x', 200) FROM generate_series(1000, 120000) g")
+    insert(lab, node2, 14, "acknowledged just before the fence")
+    before = node2.status()
+    written = before.current_lsn
+    node2.fence()
+    fenced = node2.status()
+    assert fenced.role is DbRole.STOPPED
+    assert fenced.checkpoint_lsn < written - 16 * 1024 * 1024  # the checkpoint alone would under-report
+    assert fenced.wal_position == written
+    assert fenced.wal_mark.timeline == before.timeline
