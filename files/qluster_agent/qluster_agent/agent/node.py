@@ -27,7 +27,7 @@ from ..pg.controller import PgController
 from ..pg.errors import PgError
 from ..pg.executor import LongOperationExecutor, RunningOperation
 from ..pg.operation import LongOperation
-from ..pg.status import DbRole, PgStatus
+from ..pg.status import DbRole, PgStatus, WalMark
 from ..raft.runtime import ConsensusRuntime, RuntimeStatus
 from ..raft.types import ConfState, Entry, EntryType, Snapshot as RaftSnapshot
 from ..storage.disk import DiskStorage
@@ -348,7 +348,11 @@ class Agent:
         pg = snap.pg
         if target is None or pg is None or pg.role is DbRole.PRIMARY or pg.wal_mark is None:
             return
-        waiting = wait_before_handover(target, self.my_id, self._vote_context, snap.beacons, snap.raft.voters)
+        # The target must have received the shutdown checkpoint record, so compare with its start:
+        # my own vote context moves on to the record's end once the stopped WAL is read.
+        shut_down_at = self._vote_context if pg.checkpoint_lsn is None else vote_context(
+            WalMark(pg.wal_mark.timeline, pg.checkpoint_lsn))
+        waiting = wait_before_handover(target, self.my_id, shut_down_at, snap.beacons, snap.raft.voters)
         if waiting is None:
             self.runtime.transfer_leader(target)
         else:
