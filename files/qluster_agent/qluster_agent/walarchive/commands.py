@@ -12,13 +12,13 @@ DEFAULT_PROGRAM: tuple[str, ...] = ("qluster-wal",)
 
 def archive_command(archive_dir: Path, program: Sequence[str] = DEFAULT_PROGRAM) -> str:
     """The server substitutes %p (path of the segment, relative to PGDATA) and %f (its name)."""
-    return f"{_program(program)} archive %p %f --dest {shlex.quote(str(archive_dir))}"
+    return f"{_words(program)} archive %p %f --dest {_words([str(archive_dir)])}"
 
 
 def restore_command(archive_dir: Path, program: Sequence[str] = DEFAULT_PROGRAM) -> str:
-    return f"{_program(program)} restore %f %p --src {shlex.quote(str(archive_dir))}"
+    return f"{_words(program)} restore %f %p --src {_words([str(archive_dir)])}"
 
 
-def _program(program: Sequence[str]) -> str:
+def _words(words: Sequence[str]) -> str:
     # %-signs in paths would be taken for placeholders by the server: double them.
-    return " ".join(shlex.quote(part).replace("%", "%%") for part in program)
+    return " ".join(shlex.quote(word).replace("%", "%%") for word in words)

@@ -125,3 +125,6 @@ def test_command_strings_quote_paths_and_keep_placeholders() -> None:
     assert archive_command(Path("/opt/qhb-backup/wal")) == "qluster-wal archive %p %f --dest /opt/qhb-backup/wal"
     assert restore_command(Path("/opt/qhb backup/wal")) == "qluster-wal restore %f %p --src '/opt/qhb backup/wal'"
     assert archive_command(Path("/w"), ["/opt/100%/python", "-m", "x"]).startswith("/opt/100%%/python -m x archive")
+    assert archive_command(Path("/w/50%f")).endswith("--dest /w/50%%f")
+    assert restore_command(Path("/w/50%f")).endswith("--src /w/50%%f")
+
