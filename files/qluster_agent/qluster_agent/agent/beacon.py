@@ -8,7 +8,7 @@ heartbeat. A beacon is advisory: decisions that need agreement go through consen
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -27,15 +27,19 @@ class Beacon:
     operation: str | None = None  # the long operation in progress, e.g. "base backup"
     decision: str = ""  # the HA loop's last sentence
     vote_context: int = 0  # what this node votes with (agent/vote_context.py)
+    # A leader's: the node a switchover hands over to, so the others watch closely meanwhile.
+    switchover_to: int | None = None
 
     def encode(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
 
     @staticmethod
     def decode(data: bytes) -> "Beacon | None":
-        """None for anything that is not a beacon of this version (it is only advisory)."""
+        """None for anything that is not a beacon (it is only advisory). Keys this version does not
+        know are left out, so a newer agent's beacon still reads during a rolling upgrade."""
         try:
             raw = json.loads(data)
-            return Beacon(**raw)
-        except (ValueError, TypeError):
+            known = {f.name for f in fields(Beacon)}
+            return Beacon(**{key: value for key, value in raw.items() if key in known})
+        except (ValueError, TypeError, AttributeError):
             return None

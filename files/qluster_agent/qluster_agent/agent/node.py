@@ -246,6 +246,11 @@ class Agent:
             self.runtime.set_vote_context(self._vote_context)
         self._expire_switchover(status, now)
         snap = self._snapshot_of(status, pg, now, running)
+        leader_beacon = snap.beacons.get(status.leader) if status.leader not in (0, self.my_id) else None
+        if leader_beacon is not None and leader_beacon.switchover_to is not None:
+            # The target must announce the leader's last WAL as soon as it has it, and the
+            # others follow the new leader as soon as it leads: both are on the write gap.
+            self._quick_until = max(self._quick_until, now + QUICK_AFTER_STREAMING)
         decision = decide(cluster_view(snap), pg, now) if pg is not None else Decision(
             Action.NOTHING, f"I am node {self.my_id}, an observer without a database; nothing to do")
         if decision.reason != self._last_reason:
@@ -311,6 +316,7 @@ class Agent:
             operation=operation or (running.kind.value if running else None),
             decision=decision.reason if decision else self._last_reason,
             vote_context=self._vote_context,
+            switchover_to=self._switchover_target,
         )
 
     # ------------------------------------------------------------------ leader duties
