@@ -393,7 +393,9 @@ class Agent:
         snap = self._snapshot
         if snap is None:
             return
-        candidates = [(b.wal_position or 0, node_id) for node_id, b in snap.beacons.items()
+        # Ranked by what the votes compare (timeline, then LSN): a member with a longer WAL on
+        # an older timeline would only lose the election the transfer starts.
+        candidates = [(b.vote_context, node_id) for node_id, b in snap.beacons.items()
                       if node_id != self.my_id and node_id in snap.raft.voters]
         if candidates:
             self.runtime.transfer_leader(max(candidates)[1])

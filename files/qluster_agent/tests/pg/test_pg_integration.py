@@ -337,3 +337,12 @@ def test_a_fenced_primary_votes_with_its_end_of_wal(lab: Lab, node2: PgControlle
     assert fenced.checkpoint_lsn < written - 16 * 1024 * 1024  # the checkpoint alone would under-report
     assert fenced.wal_position == written
     assert fenced.wal_mark.timeline == before.timeline
+
+
+def test_a_new_database_is_never_created_onto_an_archive_holding_wal(lab: Lab, node1: PgController) -> None:
+    # The archive holds the story's WAL by now: a second cluster initialised onto it would take
+    # those timeline histories for its own at its first promotion.
+    late = lab.node(9)
+    with pytest.raises(PgError, match=r"WAL archive .* already holds \d+ WAL file"):
+        late.bootstrap()
+    assert datadir_state(late.options.datadir) is DataDirState.EMPTY
