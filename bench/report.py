@@ -10,6 +10,9 @@ Benchmarks (each one's own script writes its JSON under bench/results/; this onl
   bootstrap    site.yml on a throwaway lab (qlabr) from bare hosts to a streaming cluster
   availability successful writes per 100 ms in the deployed lab LAB while its leader host is killed
                (the chaos test's writers), drawn as bench/results/availability.png
+  chaos        nothing is run: the newest chaos run's JSON (bench/results/chaos*.json, or --chaos FILE;
+               written by `python -m qlab.chaos --json ...`) in the table, and the write availability
+               across every leader host kill of that run drawn as bench/results/chaos-kill-leader.png
 
 A benchmark whose script is missing, that is not selected, or whose prerequisite is missing
 (root, a deployed lab, matplotlib) is reported as skipped with the reason; one that fails is
@@ -34,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lab"))
 RESULTS = REPO / "bench" / "results"
 PY = sys.executable
-NAMES = ("failover", "consensus", "idle", "pooler", "bootstrap", "availability")
+NAMES = ("failover", "consensus", "idle", "pooler", "bootstrap", "availability", "chaos")
 PATRONI = {"failover_median_defaults_s": 22.6, "failover_median_tightest_s": 19.1, "switchover_gap_s": 1.41}
 BOOTSTRAP_LAB = {"name": "qlabr", "container_prefix": "qlabr-", "subnet": "10.77.21.0/24"}
 
@@ -173,21 +176,69 @@ def bench_availability(args):
     from qlab.chaos import availability
     from qlab.topology import lab_by_name
 
-    data = availability.measure(lab_by_name(args.lab), before_s=args.window, after_s=args.window)
-    if data is None:
-        return f"skipped: lab {args.lab} has no available cluster (deploy it first)", None, []
-    matplotlib.use("Agg")
     png = RESULTS / "availability.png"
+    status = "reused"
+    data = from_json("availability.json") if args.reuse else None
+    if data is None:
+        data = availability.measure(lab_by_name(args.lab), before_s=args.window, after_s=args.window)
+        if data is None:
+            return f"skipped: lab {args.lab} has no available cluster (deploy it first)", None, []
+        (RESULTS / "availability.json").write_text(json.dumps(data, indent=1) + "\n")
+        status = "ran"
+    matplotlib.use("Agg")
     availability.chart(data, png)
-    (RESULTS / "availability.json").write_text(json.dumps(data, indent=1) + "\n")
     gap = data["gap_s"]
-    return "ran", data, [(f"write availability across a leader host kill ({args.lab}, chart: bench/results/availability.png)",
+    return status, data, [(f"write availability across a leader host kill ({data['lab']}, chart: bench/results/availability.png)",
                           f"no successful write for {gap:.2f} s" if gap is not None else "writes did not resume",
                           "bench/report.py --only availability")]
 
 
+def newest_chaos_json() -> Path | None:
+    found = sorted(RESULTS.glob("chaos*.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def bench_chaos(args):
+    path = Path(args.chaos) if args.chaos else newest_chaos_json()
+    if path is None:
+        return "skipped: no bench/results/chaos*.json (run `python -m qlab.chaos --json ...` first)", None, []
+    if not path.exists():
+        return f"failed: --chaos {path} does not exist", None, []
+    data = json.loads(path.read_text())
+    if "by_kind" not in data:
+        return f"skipped: {path.name} predates the per-kind figures (run the chaos test again)", None, []
+    command = f"python -m qlab.chaos --events {len(data['events'])} --seed {data['seed']} --lab {data['lab']}"
+    split = len(data.get("probes", {}).get("split_brain", []))
+    total = data.get("total", {})
+    load = data.get("load_average_1m") or {}
+    rows = [(f"chaos run ({path.name}): {len(data['events'])} faults, {data['duration_s'] / 60:.0f} min, "
+             f"load average {load.get('mean', 0):.0f} (max {load.get('max', 0):.0f}) on {data.get('cpus')} CPUs",
+             f"{'PASS' if data['ok'] else 'FAIL'}: {data['insert']['acknowledged']} inserts and "
+             f"{data['transfer']['acknowledged']} transfers acknowledged, "
+             f"{len(data['insert']['lost']) + len(data['transfer']['lost'])} lost; {split} split-brain windows; "
+             f"total {total.get('actual')} (expected {total.get('expected')})", command)]
+    for kind, row in data["by_kind"].items():
+        rows.append((f"chaos: {kind}, {row['applied']} applied: time until the cluster was available again",
+                     stats(row["available_after_s"]), command))
+        rows.append((f"chaos: {kind}: longest stretch without an acknowledged write", stats(row["write_gap_s"]), command))
+    try:
+        import matplotlib
+    except ImportError:
+        return "reused (no chart: matplotlib is not installed)", data, rows
+    from qlab.chaos import availability
+
+    matplotlib.use("Agg")
+    png = RESULTS / "chaos-kill-leader.png"
+    drawn = availability.chaos_chart(data, png)
+    if drawn:
+        rows.append((f"write availability across {drawn} leader host kills (chart: bench/results/{png.name})",
+                     "see the chart", command))
+    return "reused", data, rows
+
+
 BENCHES = {"failover": bench_failover, "consensus": bench_consensus, "idle": bench_idle,
-           "pooler": bench_pooler, "bootstrap": bench_bootstrap, "availability": bench_availability}
+           "pooler": bench_pooler, "bootstrap": bench_bootstrap, "availability": bench_availability,
+           "chaos": bench_chaos}
 
 
 def markdown(rows: list[tuple[str, str, str]], statuses: dict[str, str]) -> str:
@@ -223,6 +274,7 @@ def main() -> int:
     parser.add_argument("--pooler-failovers", type=int, default=5)
     parser.add_argument("--fast", action="store_true", help="bench/pooler.py --fast")
     parser.add_argument("--window", type=float, default=10.0, help="seconds of writes before and after the kill")
+    parser.add_argument("--chaos", help="the chaos run's JSON for the table (default: the newest bench/results/chaos*.json)")
     parser.add_argument("--out", default=str(RESULTS / "report"), help="path without suffix for .json and .md")
     args = parser.parse_args()
     only, skip = selection(args.only, "--only"), selection(args.skip, "--skip")

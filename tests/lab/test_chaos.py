@@ -17,6 +17,7 @@ from qlab.chaos.cluster import Cluster, converged
 from qlab.chaos.nemesis import KINDS, Nemesis, schedule
 from qlab.chaos.probes import Window, overlaps
 from qlab.chaos.run import run
+from qlab.chaos.timeline import annotate, by_kind, is_applied, longest_gap
 from qlab.deploy import run_site
 from qlab.faults import wait_until
 
@@ -38,6 +39,34 @@ def test_the_schedule_is_the_seeds_and_covers_every_fault():
     assert {e.kind for e in schedule(SEED, len(KINDS))} == set(KINDS)
     with pytest.raises(ValueError, match="at least 1, not 0"):
         schedule(SEED, 0)
+
+
+def test_the_write_outage_of_a_fault_runs_from_the_last_acknowledgement_before_it():
+    # acknowledged at 0.5 and 1.0, the fault at 2.0, nothing until 6.5, then steady again
+    times = [0.5, 1.0, 6.5, 6.6, 6.7]
+    assert longest_gap(times, 2.0, 7.0) == pytest.approx(5.5)
+    assert longest_gap([0.5], 2.0, 7.0) == pytest.approx(6.5)  # still out at the end
+    assert longest_gap([], 2.0, 7.0) == pytest.approx(5.0)
+
+
+def test_each_applied_fault_gets_its_write_outage_and_a_refused_one_is_not_counted():
+    def ok(client, t1):
+        return {"c": client, "k": "insert", "id": f"{client}{t1}", "r": "ok", "t0": t1 - 0.01, "t1": t1}
+
+    records = [ok("insert-direct", t) for t in (1.0, 1.1, 4.0, 4.1, 9.0)] + [ok("insert-pooler", t) for t in (1.0, 3.0, 9.0)]
+    events = [{"index": 0, "kind": "kill-leader", "target": "n1", "start": 2.0, "available_after_s": 1.5, "note": ""},
+              {"index": 1, "kind": "pause-leader", "target": "n2", "start": 5.0, "available_after_s": 0.1,
+               "note": "fault not applied: runc refused. "},
+              {"index": 2, "kind": "partition-follower", "target": None, "note": "no leader known: skipped"}]
+    annotate(events, records, 10.0)
+    assert events[0]["write_gap_s"] == pytest.approx(1.9)  # 1.1 -> 3.0 (pooler) is the longest of any path
+    assert events[0]["write_gap_by_path_s"] == {"direct": pytest.approx(2.9), "pooler": pytest.approx(2.0)}
+    assert sum(events[0]["series"]["counts"]["direct"]) == 4  # from 5 s before the fault to the next one
+    assert "write_gap_s" not in events[2]
+    assert [is_applied(e) for e in events] == [True, False, False]
+    kinds = by_kind(events)
+    assert kinds["kill-leader"]["applied"] == 1 and kinds["kill-leader"]["available_after_s"]["median"] == 1.5
+    assert kinds["pause-leader"] == {"events": 1, "applied": 0, "available_after_s": None, "write_gap_s": None}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +95,8 @@ def test_no_acknowledged_write_is_lost_and_no_split_brain_under_faults(chaos_lab
         Nemesis(cluster).heal_all()  # run() heals too; this covers a failure before its own finally
     text = summary(result)
     print("\n" + text)
-    applied = [e for e in result["events"] if e.get("target") or e["kind"] in ("restart-all", "archive-unwritable")]
+    # A fault runc refused (a pause) or skipped for want of a leader is not counted.
+    applied = [e for e in result["events"] if is_applied(e)]
     assert len(applied) >= 10, text
     assert result["insert"]["acknowledged"] > 0 and result["transfer"]["acknowledged"] > 0, text
     assert [c["name"] for c in result["checks"] if not c["ok"]] == [], text

@@ -3,6 +3,7 @@ successful writes per 100 ms over time (bench/report.py draws it)."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from ..topology import Lab
 from .cluster import Cluster, available, converged
 from .clients import Clients
 from .run import prepare
+from .timeline import is_applied
 
 BUCKET_S = 0.1
 
@@ -87,3 +89,46 @@ def chart(data: dict, png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
+
+
+def chaos_chart(result: dict, png: Path, kind: str = "kill-leader", bin_s: float = 0.5) -> int:
+    """Write availability across every fault of one kind in a chaos run (its events' `series`):
+    each fault a thin line, their median a thick one. The number of faults drawn."""
+    import matplotlib.pyplot as plt
+
+    events = [e for e in result["events"] if e["kind"] == kind and e.get("series") and is_applied(e)]
+    if not events:
+        return 0
+    fine = events[0]["series"]["bucket_s"]
+    start = events[0]["series"]["from_s"]
+    per = max(1, int(round(bin_s / fine)))  # 100 ms buckets drawn as wider bins, in writes per second
+    bucket = fine * per
+    totals = []
+    for event in events:
+        counts = event["series"]["counts"]
+        length = max(len(c) for c in counts.values())
+        total = [sum(c[i] for c in counts.values() if i < len(c)) for i in range(length)]
+        totals.append([sum(total[i:i + per]) / bucket for i in range(0, len(total) - per + 1, per)])
+    length = min(len(t) for t in totals)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for total in totals:
+        ax.plot([start + i * bucket for i in range(len(total))], total, color="tab:blue", alpha=0.15, linewidth=0.7)
+    median = [statistics.median(t[i] for t in totals) for i in range(length)]
+    ax.plot([start + i * bucket for i in range(length)], median, color="tab:blue", linewidth=2,
+            label=f"median of {len(events)} faults")
+    ax.axvline(0, color="red", linestyle="--", label=f"fault: {kind}")
+    gaps = [e["write_gap_s"] for e in events if e.get("write_gap_s") is not None]
+    if gaps:
+        ax.axvline(statistics.median(gaps), color="green", linestyle=":",
+                   label=f"median longest write outage {statistics.median(gaps):.1f} s")
+    ax.set_xlabel("seconds from the fault")
+    ax.set_ylabel(f"acknowledged writes per second ({bucket:.1f} s bins, all writers)")
+    load = result.get("load_average_1m") or {}
+    ax.set_title(f"Write availability across {kind} (chaos run {result['run']}, "
+                 f"load average {load.get('mean', 0):.0f} on {result.get('cpus')} CPUs)")
+    ax.legend(loc="upper right", fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    return len(events)

@@ -129,10 +129,22 @@ def summary(result: dict) -> str:
     for event in result["events"]:
         target = f" {event['target']}" if event.get("target") else ""
         back = event.get("available_after_s")
+        gap = event.get("write_gap_s")
         lines.append(f"  {event['index']:>3} {event['kind']}{target}: hold {event['hold_s']:.1f} s, "
-                     f"available again after {back if back is not None else '-'} s {event.get('note', '')}".rstrip())
+                     f"available again after {back if back is not None else '-'} s"
+                     + (f", longest write outage {gap:.2f} s" if gap is not None else "")
+                     + f" {event.get('note', '')}".rstrip())
+    for kind, row in result.get("by_kind", {}).items():
+        back, gap = row.get("available_after_s"), row.get("write_gap_s")
+        lines.append(f"  {kind}: {row['applied']} of {row['events']} applied"
+                     + (f"; available again: median {back['median']:.1f} s, max {back['max']:.1f} s" if back else "")
+                     + (f"; longest write outage: median {gap['median']:.1f} s, max {gap['max']:.1f} s" if gap else ""))
     for client, counts in result["clients"].items():
         lines.append(f"  client {client}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    load = result.get("load_average_1m")
+    if load:
+        lines.append(f"  load average (1 min) during the run: mean {load['mean']:.1f}, max {load['max']:.1f} "
+                     f"on {result.get('cpus')} CPUs")
     for check in result["checks"]:
         lines.append(f"  [{'ok' if check['ok'] else 'FAIL'}] {check['name']}: {check['detail']}")
     lines.append("RESULT: " + ("PASS" if result["ok"] else "FAIL"))

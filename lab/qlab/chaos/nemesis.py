@@ -7,6 +7,7 @@ order); the rest are drawn at random. Which node is the leader is only known whe
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -86,6 +87,7 @@ class Nemesis:
             return record
         record["target"] = target
         record["start"] = time.time()
+        record["load_1m"] = round(os.getloadavg()[0], 2)
         self.log(f"event {event.index}: {event.kind}{' ' + target if target else ''}, hold {event.hold_s:.1f} s")
         try:
             self._inject(event.kind, target)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from .clients import ACCOUNTS, INITIAL_BALANCE, Clients
 from .cluster import Cluster, available
 from .nemesis import Nemesis, schedule
 from .probes import LOCAL_DSN, Probes
+from .timeline import annotate, by_kind, distribution
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chaos_rows (id text PRIMARY KEY, client text NOT NULL,
@@ -54,6 +57,7 @@ def run(lab: Lab, events: int, seed: int, json_path: Path | None = None, log=pri
         + ("" if clients.use_pooler else " (the pooler's port does not answer: direct only)")
         + f"; logs in {log_dir}")
     started = time.time()
+    load = LoadSampler().start()
     final_map, converged_after, data = None, None, None
     try:
         probes.start()
@@ -73,6 +77,11 @@ def run(lab: Lab, events: int, seed: int, json_path: Path | None = None, log=pri
         finally:
             clients.stop()
             probes.stop()
+            load.stop()
+    records = clients.writes.snapshot()
+    save_jsonl(log_dir / "writes.jsonl", records)
+    save_jsonl(log_dir / "probes.jsonl", [vars(w) for w in probes.snapshot()])
+    annotate(nemesis.records, records, time.time())
     if final_map is not None:
         leader = next(m["name"] for m in final_map["members"] if m["id"] == final_map["leader"])
         data = dump(cluster, leader, run_id)
@@ -82,8 +91,11 @@ def run(lab: Lab, events: int, seed: int, json_path: Path | None = None, log=pri
         "duration_s": time.time() - started, "paths": list(clients.paths),
         "events": nemesis.records, "clients": clients.writes.counts(),
         "checks": [vars(c) for c in verdict.checks], **verdict.facts,
+        "by_kind": by_kind(nemesis.records),
+        "write_gap_s": distribution([e.get("write_gap_s") for e in nemesis.records if e.get("start")]),
+        "load_average_1m": load.summary(), "cpus": os.cpu_count(), "log_dir": str(log_dir),
         # Every write whose outcome is unknown; the acknowledged and refused ones are counted above.
-        "unknown_writes": [r for r in clients.writes.snapshot() if r["r"] == "unknown"],
+        "unknown_writes": [r for r in records if r["r"] == "unknown"],
     }
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=1) + "\n")
@@ -103,3 +115,41 @@ def prepare(cluster: Cluster, run_id: str) -> None:
 
 def _wrote_since(clients: Clients, moment: float) -> bool:
     return any(r["r"] == "ok" and r["t1"] >= moment for r in clients.writes.snapshot()[-200:])
+
+
+def save_jsonl(path: Path, rows: list[dict]) -> None:
+    """Every record of the run, one JSON object a line (the run's log directory keeps them)."""
+    with open(path, "w") as out:
+        for row in rows:
+            out.write(json.dumps(row, separators=(",", ":")) + "\n")
+
+
+class LoadSampler:
+    """The machine's 1-minute load average every 10 s while the run lasts (a busy machine slows
+    every failover: the figures are read next to it)."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="load-sampler", daemon=True)
+
+    def start(self) -> "LoadSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        while True:
+            self.samples.append(round(os.getloadavg()[0], 2))
+            if self._stop.wait(self.every_s):
+                return
+
+    def summary(self) -> dict | None:
+        if not self.samples:
+            return None
+        return {"samples": len(self.samples), "min": min(self.samples), "mean": round(sum(self.samples) / len(self.samples), 2),
+                "max": max(self.samples)}
