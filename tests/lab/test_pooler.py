@@ -7,14 +7,17 @@ deployed here (its cluster must already be healthy), but its leader host is kill
 databases stopped, then started again.
 
 Bounded logs (issue 6, seed 001's fault): every database is stopped (`systemctl stop qluster` on
-each database node: the agent stops its database) for QLAB_POOLER_LOG_WINDOW seconds (default
-600, the full ten minutes) while an application retries a connection through the pooler once a
-second. The pooler host's log growth is the text its journal gained in that time plus the growth
-of /var/log. With a window shorter than 600 s the figure is extrapolated linearly from the steady
-part (after the first 60 s), which is sound because after the state changes every remaining
-source is periodic: PgBouncer retries a server login every server_login_retry and answers each
-client attempt with one error line, HAProxy logs one line per failed session, and the sync and
-the agent log ongoing problems through rate limiters (at most once a minute per problem).
+each database node: the agent stops its database) for QLAB_POOLER_LOG_WINDOW seconds while an
+application retries a connection through the pooler once a second. The default window is 180 s,
+so the whole file stays within a few minutes on a deployed lab; QLAB_POOLER_LOG_WINDOW=600
+measures the issue's full ten minutes. The pooler host's log growth is the text its journal
+gained in that time plus the growth of /var/log. With a window shorter than 600 s the figure is
+extrapolated linearly from the steady part (after the first 60 s), which is sound because after
+the state changes every remaining source is periodic: PgBouncer retries a server login every
+server_login_retry and answers each client attempt with one error line, HAProxy logs one line per
+failed session, and the sync and the agent log ongoing problems through rate limiters (at most
+once a minute per problem). journald's own rate limit would hide a flood from that count, so
+the test also fails when journald suppressed any message in the window.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from qlab.topology import DB_HOSTS, NFS_HOST, lab_by_name
 
 POOLER_PORT = 5432
 RO_PORT = 5001
-LOG_WINDOW = float(os.environ.get("QLAB_POOLER_LOG_WINDOW", "600"))
+LOG_WINDOW = float(os.environ.get("QLAB_POOLER_LOG_WINDOW", "180"))
 LOG_LIMIT = 3 * 1024 * 1024  # "a few MB" over ten minutes
+# A bound for one run on a shared, loaded machine; bench/pooler.py measures the median (goal 4 s).
+KILL_TO_WRITE_LIMIT = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +179,12 @@ def test_logs_stay_bounded_while_every_database_is_down(pooler, nodes):
             assert LOG_WINDOW >= 120, "a window shorter than 120 s has no steady part to extrapolate from"
             rate = (journal_bytes(start) - steady_bytes) / (elapsed - 60)
             projected = grown + rate * (600 - elapsed)
+        suppressed = pooler_host.sh(f"journalctl --since=@{start:.0f} -t systemd-journald -o cat --no-pager "
+                                    "| grep '^Suppressed' || true").stdout
         print(f"\npooler host log growth with every database down: {grown} bytes in {elapsed:.0f} s "
               f"({attempts} client attempts); over 10 minutes: {projected / 1024:.0f} KiB"
               f"{' (extrapolated)' if LOG_WINDOW < 600 else ''}")
+        assert not suppressed.strip(), f"journald dropped messages, so the count above is too low:\n{suppressed}"
         assert projected < LOG_LIMIT
     finally:
         restore(nodes, pooler.address)
@@ -188,12 +196,16 @@ def test_writes_through_the_pooler_resume_after_the_leader_host_is_killed(pooler
     old = leader_of(cluster)
     assert pooler.write() == old["address"]
     try:
+        since = time.time()
         killed = time.monotonic()
         nodes[old["name"]].kill()
         writer = wait_until(lambda: try_write(pooler), timeout=180, interval=0.05, what="a write after the kill")
         took = time.monotonic() - killed
         print(f"\nkill of the leader host {old['name']} -> first write through the pooler: {took:.2f} s "
-              f"(new leader at {writer})")
+              f"(new leader at {writer}); HAProxy saw:")
+        print(nodes[NFS_HOST].sh(f"journalctl --since=@{since:.0f} -u haproxy -o short-precise --no-pager "
+                                 "| grep -E 'is (UP|DOWN)' || true").stdout)
         assert writer != old["address"]
+        assert took < KILL_TO_WRITE_LIMIT, f"writes resumed only after {took:.1f} s"
     finally:
         restore(nodes, pooler.address)
