@@ -10,6 +10,12 @@ A new server is added with weight 0, which keeps it out of load balancing while 
 brings a server leaving maintenance up before its first check; it is then forced down and only
 given its weight back when it is already down, so it takes traffic only once its own health
 check has passed. A writer can never be routed to a replica in between.
+
+HAProxy's checks alone notice a killed leader only after `fall` timed-out checks (about three
+seconds with the role's defaults). The map knows sooner: once the cluster has elected another
+leader, the previous one can no longer write (its lease ran out before the election), so
+`demote_commands()` takes it out of the read-write backend and closes its sessions at once.
+Its own checks bring it back only if it answers /primary again.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class Server:
     check_port: int
     admin_state: int
     user_weight: int
+    op_state: int = 2  # srv_op_state: 0 stopped (down), 1 starting, 2 running (up), 3 stopping
 
     @property
     def complete(self) -> bool:
@@ -78,9 +85,24 @@ def members_from_map(data: Any) -> tuple[Member, ...] | None:
     the moment it answers them again. None (rather than an empty tuple) means "this agent does
     not know the cluster yet" - an observer that has not been added - so nothing is removed.
     """
+    found = _members_by_id(data)
+    return tuple(sorted(found.values())) if found else None
+
+
+def leader_from_map(data: Any) -> str | None:
+    """The server name of the map's leader; None while there is none (or it is not a voter)."""
+    found = _members_by_id(data)
+    leader = data.get("leader")
+    if isinstance(leader, bool) or not isinstance(leader, (int, str)):
+        return None
+    return found[leader].name if leader in found else None
+
+
+def _members_by_id(data: Any) -> dict[Any, Member]:
     if not isinstance(data, Mapping) or not isinstance(data.get("members"), list):
         raise MapError("the map has no member list")
     found: dict[str, Member] = {}
+    ids: dict[Any, str] = {}
     for row in data["members"]:
         if not isinstance(row, Mapping):
             raise MapError(f"a member entry is not an object: {row!r}")
@@ -100,7 +122,8 @@ def members_from_map(data: Any) -> tuple[Member, ...] | None:
             member = Member(server_name(f"{member.name}-{row.get('id')}"), member.address, member.db_port,
                             member.api_port)
         found[member.name] = member
-    return tuple(sorted(found.values())) if found else None
+        ids[row.get("id")] = member.name
+    return {node_id: found[name] for node_id, name in ids.items()}
 
 
 def members_from_json(rows: Any) -> tuple[Member, ...]:
@@ -134,7 +157,8 @@ def parse_servers_state(text: str) -> list[Server]:
         servers.append(Server(
             backend=fields["be_name"], name=fields["srv_name"], address=fields["srv_addr"],
             port=int(fields["srv_port"]), check_port=int(fields.get("srv_check_port", "0")),
-            admin_state=int(fields["srv_admin_state"]), user_weight=int(fields["srv_uweight"])))
+            admin_state=int(fields["srv_admin_state"]), user_weight=int(fields["srv_uweight"]),
+            op_state=int(fields.get("srv_op_state", "2"))))
     return servers
 
 
@@ -157,6 +181,13 @@ def add_commands(backend: str, member: Member, server_options: str) -> list[str]
 def remove_commands(backend: str, name: str) -> list[str]:
     ref = f"{backend}/{name}"
     return [f"set server {ref} state maint", f"shutdown sessions server {ref}", f"del server {ref}"]
+
+
+def demote_commands(backend: str, name: str) -> list[str]:
+    """Take a server that stopped being the leader out of the read-write backend now: marked down
+    (its checks bring it back up only if it answers /primary again) and its sessions closed."""
+    ref = f"{backend}/{name}"
+    return [f"set server {ref} health down", f"shutdown sessions server {ref}"]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@
 map-url: http://127.0.0.1:8080/map          # the local agent's cluster map
 haproxy-socket: /run/haproxy/admin.sock     # HAProxy's admin-level stats socket
 backends: [pg_rw, pg_ro]                    # the backends whose servers this program owns
+leader-backend: pg_rw                       # of those, the leader's: a former leader leaves it at once ('' : never)
 server-options: check inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
 interval: 1s                                # between rounds while everything answers
 max-backoff: 30s                            # the longest pause between retries after failures
@@ -29,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "map-url": "http://127.0.0.1:8080/map",
     "haproxy-socket": "/run/haproxy/admin.sock",
     "backends": ["pg_rw", "pg_ro"],
+    "leader-backend": "pg_rw",
     "server-options": "check inter 1s fall 2 rise 1 on-marked-down shutdown-sessions",
     "interval": "1s",
     "max-backoff": "30s",
@@ -51,6 +53,7 @@ class SyncSettings:
     map_url: str
     haproxy_socket: str
     backends: tuple[str, ...]
+    leader_backend: str
     server_options: str
     interval: float
     max_backoff: float
@@ -89,6 +92,10 @@ def parse_settings(raw: Any) -> SyncSettings:
         problems.append(f"backends: {backends!r} is not a non-empty list of backend names")
     elif len(set(backends)) != len(backends):
         problems.append(f"backends: {backends!r} names a backend twice")
+    leader_backend = values["leader-backend"] if values["leader-backend"] is not None else ""
+    if not isinstance(leader_backend, str) or (leader_backend and isinstance(backends, list)
+                                               and leader_backend not in backends):
+        problems.append(f"leader-backend: {leader_backend!r} is not one of the backends {backends!r} (or '')")
     options = values["server-options"]
     if not isinstance(options, str):
         problems.append(f"server-options: {options!r} is not a string")
@@ -110,6 +117,7 @@ def parse_settings(raw: Any) -> SyncSettings:
         raise SettingsError("; ".join(problems))
     return SyncSettings(
         map_url=values["map-url"], haproxy_socket=values["haproxy-socket"], backends=tuple(backends),
+        leader_backend=leader_backend,
         server_options=" ".join(options.split()), interval=durations["interval"],
         max_backoff=durations["max-backoff"], log_repeat=durations["log-repeat"], timeout=durations["timeout"],
         state_file=values["state-file"], seed=seed)

@@ -2,8 +2,11 @@
 
 Each round reads `GET /map` from the local agent (the pooler host's observer), plans the runtime
 API commands (plan.py) and sends them, so a node added to the cluster later takes traffic
-without re-running the play and a removed one is dropped. Leader changes need nothing from
-this program: HAProxy's own health checks on /primary and /replica move the traffic.
+without re-running the play and a removed one is dropped. HAProxy's own health checks on
+/primary and /replica move the traffic when the leader changes; this program only hurries one
+step: when the map names a new leader, the previous one is taken out of the leader's backend
+and its sessions are closed at once, instead of after its checks have timed out (a killed host
+does not refuse them, it stays silent).
 
 When the agent cannot be read, HAProxy is kept in line with the last members seen (saved in
 the state file, or the role's seed list), so a reload of HAProxy during an agent outage still
@@ -25,7 +28,8 @@ import urllib.request
 from typing import Any, Callable
 
 from .haproxy import HaproxyError, RuntimeApi
-from .plan import MapError, Member, members_from_json, members_from_map, parse_servers_state, plan
+from .plan import (MapError, Member, demote_commands, leader_from_map, members_from_json, members_from_map,
+                   parse_servers_state, plan)
 from .ratelimit import Backoff, RateLimitedLog
 from .settings import SettingsError, SyncSettings, load_settings
 
@@ -55,6 +59,8 @@ class Syncer:
         self.next_map_read = 0.0
         self.members: tuple[Member, ...] | None = None
         self.members_from = ""
+        self.leader: str | None = None  # the server name of the last leader the map named
+        self.demote: set[str] = set()  # former leaders still to take out of the leader's backend
 
     # -------------------------------------------------------------------- members
     def load_known_members(self, now: float) -> None:
@@ -95,7 +101,9 @@ class Syncer:
             return True
         url = self.settings.map_url
         try:
-            members = members_from_map(self.read_map(url, self.settings.timeout))
+            data = self.read_map(url, self.settings.timeout)
+            members = members_from_map(data)
+            leader = leader_from_map(data)
         except (OSError, ValueError, urllib.error.URLError) as exc:
             reason = getattr(exc, "reason", None) or exc
             kind = "map" if isinstance(exc, MapError) else type(reason).__name__
@@ -106,6 +114,11 @@ class Syncer:
             return False
         self.next_map_read = now
         self.map_backoff.success()
+        if leader is not None:
+            if self.leader is not None and leader != self.leader:
+                self.demote.add(self.leader)
+            self.demote.discard(leader)
+            self.leader = leader
         if members is None:
             self.limited.problem("map", "no-voters", f"the agent at {url} knows no database node yet (an observer "
                                                      "waits for the leader to add it); keeping HAProxy's servers",
@@ -141,7 +154,26 @@ class Syncer:
                     continue
                 self.limited.resolved(topic, "a previously failing change went through", now)
                 self.say("info", step.reason)
+            if backend == self.settings.leader_backend:
+                self._demote_former_leaders(backend, {s.name: s for s in servers}, now)
         return True
+
+    def _demote_former_leaders(self, backend: str, servers: dict, now: float) -> None:
+        for name in sorted(self.demote):
+            server = servers.get(name)
+            if server is None or server.op_state == 0:  # gone, or already down: its sessions are closed
+                self.demote.discard(name)
+                continue
+            try:
+                for command in demote_commands(backend, name):
+                    self.api.run(command)
+            except HaproxyError as exc:
+                self.limited.problem("step:demote", name, f"cannot take {backend}/{name} out: {exc}; will retry", now)
+                continue
+            self.limited.resolved("step:demote", "a previously failing change went through", now)
+            self.demote.discard(name)
+            self.say("info", f"the map names {self.leader} the leader: {backend}/{name} is taken out of {backend} "
+                             "and its sessions are closed (its checks bring it back if it answers /primary again)")
 
     def round(self, now: float) -> float:
         """One round; returns the pause before the next."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qluster_agent.pooler.plan import (MapError, Member, Server, add_commands, members_from_json, members_from_map,
-                                       parse_servers_state, plan, server_name)
+from qluster_agent.pooler.plan import (MapError, Member, Server, add_commands, demote_commands, leader_from_map,
+                                       members_from_json, members_from_map, parse_servers_state, plan, server_name)
 
 OPTIONS = "check inter 1s fall 2 rise 1 on-marked-down shutdown-sessions"
 
@@ -24,8 +24,8 @@ MAP = {"leader": 1, "term": 3, "members": [
 N1, N2, N3 = (Member(f"qluster-0{i}", f"10.0.0.{i}", 5432, 8080) for i in (1, 2, 3))
 
 
-def server(name, address, port=5432, check_port=8080, admin=0, weight=1, backend="pg_rw"):
-    return Server(backend, name, address, port, check_port, admin, weight)
+def server(name, address, port=5432, check_port=8080, admin=0, weight=1, backend="pg_rw", op_state=2):
+    return Server(backend, name, address, port, check_port, admin, weight, op_state)
 
 
 def test_every_voter_is_a_member_and_the_observer_is_not():
@@ -67,6 +67,19 @@ def test_server_names_keep_to_haproxy_characters_and_two_equal_names_stay_apart(
     assert [m.name for m in members_from_map(data)] == ["db", "db-2"]
 
 
+def test_the_leader_is_named_as_its_server():
+    assert leader_from_map(MAP) == "qluster-01"
+    data = {"leader": 2, "members": [row(1, "db", "10.0.0.1"), row(2, "db", "10.0.0.2", role="leader")]}
+    assert leader_from_map(data) == "db-2"  # the same name plan() gives it
+    for leader in (None, 9, 7, [1], True):  # none, the observer, unknown, malformed
+        assert leader_from_map(dict(MAP, leader=leader)) is None
+
+
+def test_a_former_leader_is_marked_down_and_its_sessions_closed():
+    assert demote_commands("pg_rw", "qluster-01") == ["set server pg_rw/qluster-01 health down",
+                                                      "shutdown sessions server pg_rw/qluster-01"]
+
+
 def test_members_round_trip_through_json():
     assert members_from_json([m.to_json() for m in (N3, N1)]) == (N1, N3)
     with pytest.raises(MapError):
@@ -89,7 +102,7 @@ STATE = "\n".join([
 def test_show_servers_state_is_parsed():
     assert parse_servers_state(STATE) == [
         server("qluster-01", "10.0.0.1"),
-        server("qluster-02", "10.0.0.2", admin=1, weight=0),
+        server("qluster-02", "10.0.0.2", admin=1, weight=0, op_state=0),
     ]
     assert parse_servers_state("1\n# be_id be_name\n") == []
     with pytest.raises(ValueError):

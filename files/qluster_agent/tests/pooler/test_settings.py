@@ -14,6 +14,8 @@ def test_an_empty_file_takes_the_defaults():
     assert settings.backends == ("pg_rw", "pg_ro")
     assert (settings.interval, settings.max_backoff, settings.log_repeat) == (1.0, 30.0, 60.0)
     assert settings.seed == ()
+    assert settings.leader_backend == "pg_rw"
+    assert parse_settings({"leader-backend": ""}).leader_backend == ""
 
 
 def test_seed_members_are_read():
@@ -28,6 +30,8 @@ def test_seed_members_are_read():
     ({"map-url": "localhost:8080/map"}, "map-url: 'localhost:8080/map' is not an http:// URL"),
     ({"backends": []}, "backends: [] is not a non-empty list"),
     ({"backends": ["a", "a"]}, "names a backend twice"),
+    ({"leader-backend": "pg_x"}, "leader-backend: 'pg_x' is not one of the backends"),
+    ({"leader-backend": 3}, "leader-backend: 3 is not one of the backends"),
     ({"server-options": "check port 8080"}, "server-options: port is set per server"),
     ({"server-options": "inter 1s"}, "lacks `check`"),
     ({"server-options": "check; del server x/y"}, "contains ';'"),

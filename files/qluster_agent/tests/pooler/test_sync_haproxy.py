@@ -3,8 +3,9 @@ name and an HTTP health endpoint with the agent's status codes, and a fake agent
 
 What a user would notice is checked through HAProxy's own frontends: writes reach the leader
 only, reads the followers only, a node added to the map takes traffic without a restart, a
-removed one is gone, a demoted leader's sessions are closed, and an unreachable HAProxy or
-agent writes a bounded number of log lines.
+removed one is gone, a demoted leader's sessions are closed, a killed leader (silent, not
+refusing) leaves the read-write route as soon as the map names another, and an unreachable
+HAProxy or agent writes a bounded number of log lines.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class FakeNode:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.role = "replica"  # or "primary", or "down"
+        self.role = "replica"  # or "primary", or "silent" (a killed host: checks time out)
         node = self
 
         class Db(socketserver.BaseRequestHandler):
@@ -67,6 +68,9 @@ class FakeNode:
 
         class Health(http.server.BaseHTTPRequestHandler):
             def answer(self):
+                deadline = time.monotonic() + 30
+                while node.role == "silent" and time.monotonic() < deadline:
+                    time.sleep(0.05)
                 path = self.path.split("?", 1)[0]
                 ok = (path == "/primary" and node.role == "primary") or (path == "/replica" and node.role == "replica")
                 self.send_response(200 if ok else 503)
@@ -91,6 +95,7 @@ class FakeNode:
                 "api_port": self.api.server_address[1], "role": role, "voter": True, "state": "healthy"}
 
     def close(self):
+        self.role = "closed"
         for server in (self.db, self.api):
             server.shutdown()
             server.server_close()
@@ -101,11 +106,12 @@ class FakeAgent:
 
     def __init__(self) -> None:
         self.members: list[dict] = []
+        self.leader: int | None = None
         agent = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                body = json.dumps({"leader": None, "members": agent.members}).encode()
+                body = json.dumps({"leader": agent.leader, "members": agent.members}).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -225,6 +231,33 @@ def test_a_demoted_leaders_sessions_close_and_writes_follow_the_new_leader(hapro
     assert session.recv(64) == b""  # closed by HAProxy (on-marked-down shutdown-sessions)
     assert time.monotonic() - started < 2
     wait_for(lambda: who(haproxy["rw"]) == "qluster-02", what="writes on the new leader")
+    session.close()
+
+
+def test_a_killed_leader_leaves_the_read_write_route_as_soon_as_the_map_names_another(haproxy, nodes, agent,
+                                                                                      tmp_path):
+    # Checks this slow would notice a silent leader only after about 15 s by themselves.
+    slow = "check inter 5s fastinter 5s downinter 200ms fall 3 rise 1 on-marked-down shutdown-sessions"
+    agent.leader, agent.members = 1, [nodes[0].row(1, "leader"), nodes[1].row(2), nodes[2].row(3)]
+    lines: list[str] = []
+    syncer = make_syncer(haproxy, agent, tmp_path, lines, **{"server-options": slow})
+    syncer.round(time.monotonic())
+    wait_for(lambda: who(haproxy["rw"]) == "qluster-01", what="writes on the leader")
+    session = socket.create_connection(("127.0.0.1", haproxy["rw"]), timeout=5)
+    assert session.recv(64) == b"qluster-01\n"
+    syncer.round(time.monotonic())  # the same leader: nothing happens
+    assert servers(haproxy, "pg_rw")["qluster-01"].op_state == 2
+    # The leader's host is killed: its checks go unanswered. The cluster elects qluster-02.
+    nodes[0].role, nodes[1].role = "silent", "primary"
+    agent.leader = 2
+    started = time.monotonic()
+    syncer.round(time.monotonic())
+    session.settimeout(5)
+    assert session.recv(64) == b""  # its session is closed at once
+    wait_for(lambda: {who(haproxy["rw"]) for attempt in range(6)} == {"qluster-02"}, timeout=3,
+             what="every write on the new leader")
+    assert time.monotonic() - started < 3
+    assert any("qluster-01 is taken out of pg_rw" in line for line in lines), lines
     session.close()
 
 
