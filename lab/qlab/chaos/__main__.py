@@ -1,4 +1,5 @@
-"""`python -m qlab.chaos --events N --seed S [--lab qlab|qlabt]`: exit 0 when every check passed."""
+"""`python -m qlab.chaos --events N --seed S [--lab qlab|qlabt] [--max-minutes M]`: exit 0 when every
+check passed."""
 
 from __future__ import annotations
 
@@ -20,13 +21,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="where to write the result (default: the lab's state dir)")
     parser.add_argument("--no-pooler", action="store_true", help="write through the multi-host string only")
     parser.add_argument("--converge-timeout", type=float, default=CONVERGE_TIMEOUT_S)
+    parser.add_argument("--max-minutes", type=float,
+                        help="start no new fault after this many minutes (then heal and check as usual)")
     args = parser.parse_args(argv)
     if args.events < 1:
         parser.error(f"--events must be at least 1, not {args.events}")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        parser.error(f"--max-minutes must be positive, not {args.max_minutes:g}")
     try:
         lab = lab_by_name(args.lab)
         result = run(lab, args.events, args.seed, args.json, use_pooler=False if args.no_pooler else None,
-                     converge_timeout=args.converge_timeout)
+                     converge_timeout=args.converge_timeout,
+                     max_seconds=args.max_minutes * 60 if args.max_minutes else None)
     except (LabError, KeyError) as exc:
         print(f"qlab.chaos: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2

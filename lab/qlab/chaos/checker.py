@@ -124,7 +124,10 @@ def describe(cluster: dict | None) -> str:
 
 def summary(result: dict) -> str:
     lines = [f"chaos run {result['run']} on lab {result['lab']}: seed {result['seed']}, "
-             f"{len(result['events'])} events in {result['duration_s']:.0f} s, "
+             f"{len(result['events'])} events"
+             + (f" (of {result['events_planned']} planned; time was up after {result['max_minutes']:g} min)"
+                if result.get("events_planned", len(result["events"])) > len(result["events"]) else "")
+             + f" in {result['duration_s']:.0f} s, "
              f"paths: {', '.join(result['paths'])}"]
     for event in result["events"]:
         target = f" {event['target']}" if event.get("target") else ""

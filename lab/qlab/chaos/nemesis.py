@@ -113,7 +113,7 @@ class Nemesis:
         if kind == "kill-leader":
             hosts[target].kill()
         elif kind == "pause-leader":
-            hosts[target].pause()
+            self._pause(hosts[target])
         elif kind in ("partition-leader", "partition-follower"):
             hosts[target].partition()
         elif kind == "restart-all":
@@ -131,6 +131,21 @@ class Nemesis:
             pooler.exec("chmod", "000", ARCHIVE_DIR)
         else:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
+
+    def _pause(self, host: Host, attempts: int = 3) -> None:
+        """runc refuses to freeze a busy host now and then (the freezer times out and thaws it
+        again): try again a couple of times before the fault counts as not applied."""
+        for attempt in range(1, attempts + 1):
+            try:
+                host.pause()
+                return
+            except LabError:
+                if host.is_paused():
+                    return
+                if attempt == attempts:
+                    raise
+                self.log(f"runc refused to freeze {host.hostname} (attempt {attempt} of {attempts}); again")
+                time.sleep(0.5)
 
     def _heal(self, kind: str, target: str | None) -> None:
         hosts = self.cluster.hosts

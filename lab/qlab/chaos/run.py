@@ -32,10 +32,15 @@ INSERT INTO chaos_accounts SELECT '{run}', g, {balance} FROM generate_series(0, 
 
 
 def run(lab: Lab, events: int, seed: int, json_path: Path | None = None, log=print,
-        use_pooler: bool | None = None, converge_timeout: float = CONVERGE_TIMEOUT_S) -> dict:
-    """Run the chaos test against a deployed lab; the result (also written as JSON)."""
+        use_pooler: bool | None = None, converge_timeout: float = CONVERGE_TIMEOUT_S,
+        max_seconds: float | None = None) -> dict:
+    """Run the chaos test against a deployed lab; the result (also written as JSON). With
+    `max_seconds`, no new fault starts after that long: the run then heals and checks as usual,
+    and the result says how many events ran (`events_planned` against `events`)."""
     if events < 1:
         raise ValueError(f"--events must be at least 1, not {events}")
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"--max-minutes must be positive, not {max_seconds / 60:g}")
     cluster = Cluster.of(lab)
     try:
         wait_until(lambda: available(cluster.freshest_map()), 180, 1.0, "an available cluster")
@@ -63,7 +68,16 @@ def run(lab: Lab, events: int, seed: int, json_path: Path | None = None, log=pri
         probes.start()
         clients.start()
         wait_until(lambda: clients.writes.ids("insert", "ok"), 60, 0.5, "a first acknowledged write")
-        nemesis.run(plan)
+        stop = threading.Event()
+        timer = threading.Timer(max_seconds, stop.set) if max_seconds else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        nemesis.run(plan, stop)
+        if timer:
+            timer.cancel()
+        if stop.is_set():
+            log(f"time is up after {len(nemesis.records)} of {events} events ({max_seconds / 60:g} min)")
     finally:
         healed = nemesis.heal_all()
         if healed:
@@ -87,7 +101,8 @@ def run(lab: Lab, events: int, seed: int, json_path: Path | None = None, log=pri
         data = dump(cluster, leader, run_id)
     verdict = judge(clients.writes, probes.snapshot(), data, final_map, converged_after)
     result = {
-        "run": run_id, "lab": lab.name, "seed": seed, "ok": verdict.ok,
+        "run": run_id, "lab": lab.name, "seed": seed, "ok": verdict.ok, "events_planned": events,
+        "max_minutes": max_seconds / 60 if max_seconds else None,
         "duration_s": time.time() - started, "paths": list(clients.paths),
         "events": nemesis.records, "clients": clients.writes.counts(),
         "checks": [vars(c) for c in verdict.checks], **verdict.facts,
