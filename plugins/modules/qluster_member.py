@@ -85,6 +85,10 @@ options:
       - With O(state=absent), when the member is the leader, hand leadership to another healthy
         streaming voter first (C(POST /switchover)), wait until it leads, then remove the member.
       - Without it the removal of the leader is refused.
+      - Needs O(api_token) in a cluster of several nodes - the removal after the switchover is forwarded
+        from the old leader's agent to the new leader, which without a token accepts changes from its
+        own host only. Without a token, switch over through the leader's host first, then remove
+        the member through the new leader's host (as C(playbooks/remove_node.yml) does).
     type: bool
     default: false
   switchover_to:

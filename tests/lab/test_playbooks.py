@@ -126,6 +126,7 @@ def test_switchover_moves_the_leader_and_writes_still_work(lab, nodes):
 
 
 def test_diagnostics_report_names_every_node_and_reaches_the_databases(lab, tmp_path):
+    healthy_map(lab)  # the report describes the cluster as it is: let the switchover above settle
     report_file = tmp_path / "report.txt"
     proc = run_playbook(lab, "playbooks/diagnostics.yml", "-e", f"qluster_diagnostics_file={report_file}")
     assert all(r.get("changed", 0) == 0 for r in recap(proc.stdout).values()), proc.stdout[-3000:]
