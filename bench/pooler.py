@@ -15,10 +15,13 @@ their LAN defaults (node-timeout 800ms, heartbeat 100ms, 400ms for pre-vote and 
 previous ones back at the end; without it the cluster's own settings are measured (the seed's
 example values take 30 s to notice a dead leader).
 
-All machines of the lab share this host's CPUs, so the ratios carry the pooler's CPU cost too.
-Run as root against a deployed lab (`qlab deploy` with the cluster started):
+All machines of the lab share this host's CPUs, so the ratios carry the pooler's CPU cost too,
+and every figure depends on what else runs: the load average is sampled every 5 s during the run
+and reported (min/median/max), and the run waits (up to --wait-load minutes) until the 1-minute
+load is at most --max-load before it starts. Run as root against a deployed lab (`qlab deploy`
+with the cluster started):
 
-    .venv/bin/python bench/pooler.py --lab qlab --duration 20 --failovers 5 --fast
+    .venv/bin/python bench/pooler.py --lab qlabt --duration 20 --failovers 5
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import os
 import re
 import statistics
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -89,6 +93,42 @@ def pgbench(client: Host, password: str, address: str, args: list[str], timeout:
     return float(match.group(1))
 
 
+class LoadSampler:
+    """The 1-minute load average every `every` seconds, in a thread, until stopped."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self.every):
+                return
+
+    def start(self) -> "LoadSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        return {"samples": len(self.samples), "min": min(self.samples), "median": statistics.median(self.samples),
+                "max": max(self.samples)}
+
+
+def wait_for_quiet(max_load: float, minutes: float) -> bool:
+    deadline = time.monotonic() + minutes * 60
+    while os.getloadavg()[0] > max_load:
+        if time.monotonic() >= deadline:
+            return False
+        print(f"load average {os.getloadavg()[0]:.1f} > {max_load}: waiting", flush=True)
+        time.sleep(30)
+    return True
+
+
 def set_config(leader: Host, settings: dict) -> None:
     pairs = [f"{key}={value}" for key, value in settings.items()]
     leader.exec("/usr/local/bin/qlusterctl", "config", "set", *pairs)
@@ -103,10 +143,16 @@ def main() -> int:
     parser.add_argument("--failovers", type=int, default=5)
     parser.add_argument("--fast", action="store_true", help="use the agents' LAN timings during the failovers")
     parser.add_argument("--json", default="bench/results/pooler.json")
+    parser.add_argument("--max-load", type=float, default=12.0, help="start only at this 1-minute load or below")
+    parser.add_argument("--wait-load", type=float, default=10.0, help="minutes to wait for that load")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("run as root: the lab is rootful podman", file=sys.stderr)
         return 2
+    if not wait_for_quiet(args.max_load, args.wait_load):
+        print(f"the load average stayed above {args.max_load} for {args.wait_load} minutes: not measuring",
+              file=sys.stderr)
+        return 3
     lab = lab_by_name(args.lab)
     hosts = {h.hostname: Host(lab, h.hostname) for h in lab.hosts}
     pooler = hosts[NFS_HOST].address
@@ -122,6 +168,7 @@ def main() -> int:
     load = os.getloadavg()[0]
     print(f"leader {leader['name']} ({leader['address']}), pooler {pooler}, pgbench from {follower['name']}, "
           f"load average {load:.1f}")
+    sampler = LoadSampler().start()
     pgbench(client, password, leader["address"], ["-i", "-q", "-s", str(args.scale)], timeout=600)
 
     results: dict = {"lab": lab.name, "load_average_start": load, "duration_s": args.duration, "scale": args.scale,
@@ -173,6 +220,8 @@ def main() -> int:
         print(f"kill -> first write through the pooler: median {median:.2f} s over {len(times)} "
               f"(min {min(times):.2f}, max {max(times):.2f}; goal <= 4 s: {'met' if median <= 4 else 'NOT met'})")
     results["load_average_end"] = os.getloadavg()[0]
+    results["load_average"] = sampler.stop()
+    print("load average during the run: min {min:.1f}, median {median:.1f}, max {max:.1f}".format(**results["load_average"]))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {args.json}")
