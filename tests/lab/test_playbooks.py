@@ -1,4 +1,5 @@
-"""The day-2 playbooks (issue 7 item 6) run against the deployed test lab `qlabt`.
+"""The day-2 playbooks (issue 7 item 6) and the modules (items 2-5) against the deployed test lab
+(`qlabt`, or the lab QLAB_TEST_LAB names).
 
 Each test runs a playbook the way an operator would (ansible-playbook with the lab's inventory)
 and checks what the operator would then see: the cluster map, rows in the databases, the files
@@ -9,10 +10,12 @@ deploys the cluster again so the lab is left as it was found.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -179,6 +182,284 @@ def test_remove_node_then_add_node_brings_it_back(lab, nodes):
     pooler_map = wait_until(lambda: keep_if(cluster_map(lab, NFS_HOST), lambda c: c and member(c, gone)),
                             timeout=60, interval=1, what=f"{gone} in the pooler's map")
     assert member(pooler_map, gone)["streaming"]
+
+
+# --------------------------------------------------------------------------------------------
+# The three modules on the deployed three-node cluster (issue 7 items 2-5). tests/modules covers one
+# agent; here each module runs through ansible-playbook on a database node of the lab (the agents
+# take changes from their own host without a token, as the playbooks send them) and is checked on
+# what every node then reports. Each change follows check mode -> nothing changed -> apply ->
+# verify -> apply again unchanged, and each test leaves three voters, one leader, two streaming
+# replicas. They run before the destructive playbooks below.
+
+@pytest.fixture(scope="module")
+def module(lab, tmp_path_factory):
+    """run(host, module, args, check=, diff=) -> the task's result, run on that lab host."""
+    root = tmp_path_factory.mktemp("plays")
+    env = {**deploy.ansible_env(), "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
+    counter = iter(range(1000))
+
+    def run(host: str, name: str, args: dict, check: bool = False, diff: bool = False) -> dict:
+        play = [{"hosts": host, "gather_facts": False,
+                 "module_defaults": {"group/qhb.qluster.api": {"api_url": API}},
+                 "tasks": [{"name": "run", f"qhb.qluster.{name}": args}]}]
+        path = root / f"play{next(counter)}.yml"
+        path.write_text(json.dumps(play))
+        argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory_path), str(path)]
+        argv += ["--check"] if check else []
+        argv += ["--diff"] if diff else []
+        started = time.monotonic()
+        done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
+        print(f"{name} on {host} {json.dumps(args)}{' --check' if check else ''}: exit {done.returncode} "
+              f"in {time.monotonic() - started:.0f} s")
+        try:
+            return json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"][host]
+        except (ValueError, KeyError, IndexError):
+            raise AssertionError(f"ansible-playbook rc={done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}") from None
+
+    return run
+
+
+def maps(lab) -> dict[str, dict | None]:
+    return {name: cluster_map(lab, name) for name in DB_HOSTS}
+
+
+def map_with_leader(lab) -> dict:
+    for cluster in maps(lab).values():
+        if cluster and cluster.get("leader") is not None:
+            return cluster
+    raise AssertionError(f"no database node's agent answers GET /map with a leader: {maps(lab)}")
+
+
+def settled_map(lab, timeout: float = 240) -> dict:
+    """Waits until every database node's agent shows the same leader and 3 healthy members."""
+    def settled():
+        seen = maps(lab)
+        if all(three_healthy_members(c) for c in seen.values()) and len({c["leader"] for c in seen.values()}) == 1:
+            return seen[DB_HOSTS[0]]
+        return None
+    return wait_until(settled, timeout=timeout, interval=2, what="3 healthy members in every node's map")
+
+
+def config(lab, name: str) -> dict:
+    with urllib.request.urlopen(f"http://{Host(lab, name).address}:8080/config", timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def sql(host: Host, statement: str, check: bool = True) -> str:
+    return psql(host, statement, check=check).stdout.strip()
+
+
+# --------------------------------------------------------------------------------------------
+def test_qluster_config_change_reaches_every_node(lab, module):
+    before = {name: config(lab, name) for name in DB_HOSTS}
+    assert len({json.dumps(c, sort_keys=True) for c in before.values()}) == 1, before
+    current = before[DB_HOSTS[0]]
+    # Two settings that change nothing an operator would notice within the test: the switchover
+    # deadline and the autoremove floor (autoremove stays off).
+    wanted = {"set-leader-timeout": "7s" if current["set-leader-timeout"] != "7s" else "8s",
+              "autoremove-minimum": 2 if current["autoremove-minimum"] != 2 else 3}
+    # Through the leader's host: without an api-token (the lab has none) the leader refuses a
+    # change a follower forwards to it.
+    via = leader(settled_map(lab))["name"]
+    other = next(name for name in DB_HOSTS if name != via)
+    try:
+        checked = module(via, "qluster_config", {"settings": wanted}, check=True, diff=True)
+        assert checked["changed"] is True and not checked.get("failed"), checked
+        assert checked["sent"] == {} and checked["planned"] == wanted
+        assert checked["diff"]["before"]["set-leader-timeout"] == current["set-leader-timeout"]
+        assert checked["diff"]["after"]["set-leader-timeout"] == wanted["set-leader-timeout"]
+        assert {name: config(lab, name) for name in DB_HOSTS} == before
+
+        applied = module(via, "qluster_config", {"settings": wanted}, diff=True)
+        assert applied["changed"] is True and not applied.get("failed"), applied
+        assert applied["sent"] == wanted
+        expected = dict(current, **wanted)
+        for name in (*DB_HOSTS, NFS_HOST):  # the pooler's observer agent follows the cluster state too
+            wait_until(lambda n=name: config(lab, n) == expected, timeout=30, interval=1,
+                       what=f"the new settings on {name}")
+
+        # Again, spelled differently, through a follower (it only reads): nothing to do, in check
+        # mode or not.
+        spelled = {"set_leader_timeout": f"{int(wanted['set-leader-timeout'][:-1]) * 1000}ms",
+                   "autoremove-minimum": wanted["autoremove-minimum"]}
+        for check in (True, False):
+            again = module(other, "qluster_config", {"settings": spelled}, check=check, diff=True)
+            assert again["changed"] is False and again["sent"] == {} and not again.get("failed"), again
+            assert again["diff"]["before"] == again["diff"]["after"]
+    finally:
+        restore = {key: current[key] for key in wanted}
+        module(via, "qluster_config", {"settings": restore})
+    assert all(config(lab, name) == current for name in DB_HOSTS)
+
+
+def member_args(cluster: dict, name: str) -> dict:
+    row = member(cluster, name)
+    return {"name": row["name"], "address": row["address"].split(":")[0], "id": row["id"]}
+
+
+def assert_removed_everywhere(lab, removed: dict, via_names) -> dict:
+    """Every remaining node's map lists 2 voters and not the removed member; returns one map."""
+    def gone():
+        seen = {name: cluster_map(lab, name) for name in via_names}
+        ok = all(c and c.get("leader") is not None and not any(m["id"] == removed["id"] for m in c["members"])
+                 and len([m for m in c["members"] if m["voter"]]) == 2 for c in seen.values())
+        return seen[via_names[0]] if ok else None
+    return wait_until(gone, timeout=60, interval=1, what=f"{removed['name']} gone from every remaining map")
+
+
+def add_back(lab, module, via: str, args: dict) -> dict:
+    """qluster_member present for a removed node: check mode changes nothing, the add waits until it
+    streams, a second run is unchanged; returns the healthy map."""
+    present = dict(args, wait_timeout=600, poll_interval=1)
+    checked = module(via, "qluster_member", present, check=True, diff=True)
+    assert checked["changed"] is True and not checked.get("failed"), checked
+    assert checked["diff"]["before"] == {} and checked["diff"]["after"]["id"] == args["id"]
+    assert member(map_with_leader(lab), args["name"]) is None
+
+    added = module(via, "qluster_member", present, diff=True)
+    assert added["changed"] is True and not added.get("failed"), added
+    assert [a.split(" ")[:2] for a in added["actions"]] == [["POST", "/members"]]
+    # The module returned once the member streams: its row says so at that moment.
+    assert added["member"]["db_role"] == "replica" and added["member"]["streaming"] is True, added["member"]
+    cluster = settled_map(lab)
+
+    again = module(via, "qluster_member", present, check=True, diff=True)
+    assert again["changed"] is False and again["actions"] == [] and not again.get("failed"), again
+    assert again["diff"]["before"] == again["diff"]["after"]
+    assert module(via, "qluster_member", present)["changed"] is False
+    return cluster
+
+
+def test_qluster_member_removes_a_follower_and_adds_it_back(lab, nodes, module):
+    before = settled_map(lab)
+    follower = next(m for m in before["members"] if m["voter"] and m["id"] != before["leader"])
+    args = member_args(before, follower["name"])
+    via = leader(before)["name"]  # through the leader's host
+    absent = dict(args, state="absent")
+
+    checked = module(via, "qluster_member", absent, check=True, diff=True)
+    assert checked["changed"] is True and not checked.get("failed"), checked
+    assert checked["actions"] == [f"DELETE /members/{args['id']}"]
+    assert checked["diff"]["before"]["name"] == args["name"] and checked["diff"]["after"] == {}
+    assert member(settled_map(lab), args["name"]) is not None
+
+    removed = module(via, "qluster_member", absent, diff=True)
+    assert removed["changed"] is True and not removed.get("failed"), removed
+    assert removed["actions"] == [f"DELETE /members/{args['id']}"] and removed["member"] == {}
+    others = [name for name in DB_HOSTS if name != args["name"]]
+    after = assert_removed_everywhere(lab, args, others)
+    assert after["leader"] == before["leader"]  # removing a follower leaves the leader alone
+    # The two remaining nodes still commit writes (quorum commit over the remaining voters).
+    assert sql(nodes[via], "SELECT 1") == "1"
+    for check in (True, False):
+        again = module(via, "qluster_member", absent, check=check)
+        assert again["changed"] is False and again["actions"] == [] and not again.get("failed"), again
+
+    # Removing one more would leave a single voter of two: refused, nothing sent.
+    last_follower = next(m for m in after["members"] if m["voter"] and m["id"] != after["leader"])
+    refused = module(via, "qluster_member", {"name": last_follower["name"], "state": "absent"})
+    assert refused.get("failed") is True and "needed for quorum" in refused["msg"], refused
+    assert len([m for m in map_with_leader(lab)["members"] if m["voter"]]) == 2
+
+    cluster = add_back(lab, module, via, args)
+    assert member(cluster, args["name"])["db_role"] == "replica"
+
+
+def test_qluster_member_refuses_the_leader_and_plans_a_switchover(lab, module):
+    before = settled_map(lab)
+    old = leader(before)
+    args = member_args(before, old["name"])
+    absent = dict(args, state="absent")
+    refused = module(old["name"], "qluster_member", absent)
+    assert refused.get("failed") is True and "it is the leader" in refused["msg"], refused
+    target = next(m for m in before["members"] if m["voter"] and m["id"] != old["id"])
+    checked = module(old["name"], "qluster_member", dict(absent, switchover=True, switchover_to=target["name"]),
+                     check=True, diff=True)
+    assert checked["changed"] is True and not checked.get("failed"), checked
+    assert checked["actions"] == [f'POST /switchover {{"leader": {target["id"]}}}', f"DELETE /members/{old['id']}"]
+    assert checked["diff"]["before"]["id"] == old["id"] and checked["diff"]["after"] == {}
+    after = settled_map(lab)
+    assert after["leader"] == old["id"] and member(after, old["name"]) is not None
+
+
+def rejoin(lab, nodes, module, via: str, args: dict) -> dict:
+    """A node whose agent remove_node.yml stopped comes back as seed 000 §7.4 says: the add_node
+    marker, its agent started, and qluster_member adding it and waiting until it streams."""
+    host = nodes[args["name"]]
+    host.exec("install", "-o", "qhb", "-g", "qhb", "-m", "0644", "/dev/null", "/opt/qluster/add_node")
+    host.exec("systemctl", "enable", "--now", "qluster")
+    return add_back(lab, module, via, args)
+
+
+def test_remove_node_playbook_removes_the_leader_after_a_switchover(lab, nodes, module):
+    """The leader goes in two steps, each through the agent that leads at the time (no api-token
+    in the lab: an agent takes changes from its own host only): remove_node.yml with
+    qluster_switchover plans with the module, switches over, then removes."""
+    before = settled_map(lab)
+    old = leader(before)
+    args = member_args(before, old["name"])
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory_path),
+            str(REPO / "playbooks/remove_node.yml"), "-e", f"qluster_node={old['name']}", "-e", "qluster_switchover=true"]
+    done = subprocess.run(argv, cwd=REPO, env=deploy.ansible_env(), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-5000:]
+    others = [name for name in DB_HOSTS if name != old["name"]]
+    after = assert_removed_everywhere(lab, args, others)
+    new_leader = leader(after)
+    assert new_leader["name"] in others and new_leader["db_role"] == "primary"
+    # The new leader takes writes and the remaining replica receives them.
+    row = f"leader-removed-{time.time_ns()}"
+    sql(nodes[new_leader["name"]], "CREATE TABLE IF NOT EXISTS modules_lab (v text)")
+    sql(nodes[new_leader["name"]], f"INSERT INTO modules_lab VALUES ('{row}')")
+    other = next(name for name in others if name != new_leader["name"])
+    wait_until(lambda: sql(nodes[other], f"SELECT count(*) FROM modules_lab WHERE v = '{row}'", check=False) == "1",
+               timeout=60, interval=1, what=f"the row on {other}")
+
+    cluster = rejoin(lab, nodes, module, new_leader["name"], args)
+    assert member(cluster, old["name"])["db_role"] == "replica"
+    wait_until(lambda: sql(nodes[old["name"]], f"SELECT count(*) FROM modules_lab WHERE v = '{row}'", check=False) == "1",
+               timeout=60, interval=1, what=f"the row on the old leader {old['name']}")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "agent: without an api-token the leader refuses a change a follower forwards (403 'changes are "
+    "accepted from this node only'), so after the switchover the old leader's agent cannot carry "
+    "out the DELETE; works with an api-token, which the roles cannot set yet"))
+def test_qluster_member_alone_removes_the_leader_with_switchover(lab, nodes, module):
+    before = settled_map(lab)
+    old = leader(before)
+    args = member_args(before, old["name"])
+    target = next(m for m in before["members"] if m["voter"] and m["id"] != old["id"])
+    removed = module(old["name"], "qluster_member", dict(args, state="absent", switchover=True,
+                                                         switchover_to=target["name"], wait_timeout=300))
+    try:
+        assert removed["changed"] is True and not removed.get("failed"), removed
+    finally:
+        cluster = map_with_leader(lab)
+        if member(cluster, old["name"]) is None:  # removed after all: bring it back for the next test
+            nodes[old["name"]].exec("systemctl", "stop", "qluster")
+            rejoin(lab, nodes, module, target["name"], args)
+        else:
+            settled_map(lab)
+
+
+def test_qhb_replication_facts_on_every_node(lab, module):
+    cluster = settled_map(lab)
+    for name in DB_HOSTS:
+        for check in (True, False):
+            result = module(name, "qhb_replication_facts", {"login_unix_socket": "/var/run/postgresql",
+                                                           "login_user": "qhb"}, check=check)
+            assert result["changed"] is False and not result.get("failed"), result
+            facts = result["ansible_facts"]["qhb_replication"]
+            row = member(cluster, name)
+            assert facts["agent_member"]["id"] == row["id"]
+            if row["id"] == cluster["leader"]:
+                assert facts["role"] == "primary" and facts["in_recovery"] is False
+                assert len(facts["replication"]) == 2 and all(r["state"] == "streaming" for r in facts["replication"])
+            else:
+                assert facts["role"] == "replica" and facts["in_recovery"] is True
+                assert facts["wal_receiver"]["status"] == "streaming"
+                assert facts["lag_bytes"] >= 0
 
 
 def test_reinit_cluster_with_confirmation_yields_a_fresh_cluster(lab, nodes):
