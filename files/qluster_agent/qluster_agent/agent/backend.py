@@ -128,9 +128,13 @@ class AgentBackend:
             raise ApiError(409, f"refusing to remove node {target}: {problem}")
         if not self._is_leader():
             return self._forward("DELETE", f"/members/{member}", body)
+        # Forgotten first: the leader's membership loop adds every member it hears that is not
+        # forgotten, and the removed node's agent still announces itself; removed first, it was
+        # added straight back before the forget committed. A failure in between leaves a
+        # forgotten voter, which the same request, sent again, removes.
+        self._commit(ClusterState.cmd_forget(target))
         if target in (snap.raft.voters | snap.raft.observers):
             self._wait(self._agent.runtime.propose_conf_change(ConfChange(ConfChangeType.REMOVE, target)))
-        self._commit(ClusterState.cmd_forget(target))
         return {"message": f"node {target} removed", "removed": target}
 
     # ------------------------------------------------------------------ helpers

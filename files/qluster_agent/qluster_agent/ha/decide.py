@@ -36,6 +36,11 @@ REPLICA_START_ATTEMPTS = 2
 # likely forked from the leader's history (it got WAL the old leader never sent to the
 # others): rewind it. Generous, since a walreceiver retries every 5 s (wal_retrieve_retry_interval).
 REPLICA_STALL_GRACE_S = 30.0
+# A replica's database that runs but has not accepted connections for this long cannot reach a
+# consistent state on the leader's history (PostgreSQL: "new timeline N forked off current
+# database system timeline M before current recovery point"): rewind it. A replica restarted
+# after downtime answers as soon as it is consistent again, long before this.
+REPLICA_UNAVAILABLE_GRACE_S = 120.0
 
 
 def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
@@ -184,7 +189,7 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str, now: float) -> Decisi
     if pg.role is DbRole.STOPPED:
         return _start_stopped_follower(view, pg, me, leader, leader_name, wait)
     if pg.role is DbRole.UNAVAILABLE:
-        return Decision(Action.NOTHING, f"{me}; waiting for my database to accept connections")
+        return _wait_for_unavailable_replica(view, pg, me, leader, leader_name, now)
     # A replica from here on (a primary was handled by _stop_unsafe_writes).
     if leader is None:
         return Decision(Action.NOTHING, f"{me}, a replica; {wait}, staying read-only")
@@ -223,6 +228,24 @@ def _as_follower(view: ClusterView, pg: PgStatus, me: str, now: float) -> Decisi
             leader=leader,
         )
     return Decision(Action.NOTHING, f"{me}, a replica streaming from {leader_name}; nothing to do")
+
+
+def _wait_for_unavailable_replica(
+    view: ClusterView, pg: PgStatus, me: str, leader: Endpoint | None, leader_name: str, now: float
+) -> Decision:
+    waited = 0.0 if pg.unavailable_since is None else now - pg.unavailable_since
+    if waited < REPLICA_UNAVAILABLE_GRACE_S or leader is None:
+        return Decision(Action.NOTHING, f"{me}; waiting for my database to accept connections")
+    what = f"my database has not accepted connections for {waited:.0f} s"
+    waiting = _leader_db_not_ready(view, me, what, leader_name)
+    if waiting is not None:
+        return waiting
+    return Decision(
+        Action.REWIND_OR_RECLONE,
+        f"{me}; {what}, so it cannot become consistent on the history of {leader_name}; "
+        "rewinding it onto the leader (re-cloning if that fails)",
+        leader=leader,
+    )
 
 
 def _leader_db_not_ready(view: ClusterView, me: str, what: str, leader_name: str) -> Decision | None:

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from qluster_agent.ha.decide import LEADER_UNAVAILABLE_GRACE_S, decide
+from qluster_agent.ha.decide import LEADER_UNAVAILABLE_GRACE_S, REPLICA_UNAVAILABLE_GRACE_S, decide
 from qluster_agent.ha.decision import Action
 from qluster_agent.ha.view import ClusterView, Member, MemberRole
 from qluster_agent.pg.controldata import ClusterState
@@ -170,9 +170,30 @@ CASES = [
         "has not accepted connections for 60 s; stepping down",
     ),
     (
-        "a follower whose database never answers keeps waiting (nothing to hand over)",
+        "a follower whose database does not answer keeps waiting within the grace",
         follower(),
-        replace(STARTING, unavailable_since=0.0),
+        replace(STARTING, unavailable_since=100.0 - REPLICA_UNAVAILABLE_GRACE_S + 1),
+        Action.NOTHING,
+        "accept connections",
+    ),
+    (
+        "a follower whose database never answers is rewound onto the leader",
+        follower(),
+        replace(STARTING, unavailable_since=100.0 - REPLICA_UNAVAILABLE_GRACE_S),
+        Action.REWIND_OR_RECLONE,
+        "has not accepted connections for 120 s, so it cannot become consistent on the history of node 1",
+    ),
+    (
+        "... but never while the leader's database is not the primary",
+        follower(leader_db_primary=False),
+        replace(STARTING, unavailable_since=100.0 - REPLICA_UNAVAILABLE_GRACE_S),
+        Action.NOTHING,
+        "not running as the primary yet",
+    ),
+    (
+        "... nor without a leader",
+        follower(leader_id=None),
+        replace(STARTING, unavailable_since=100.0 - REPLICA_UNAVAILABLE_GRACE_S),
         Action.NOTHING,
         "accept connections",
     ),
