@@ -49,8 +49,8 @@ test-agent: deps
 test-lab: deps collection-install
 	@$(VENV)/bin/pytest -q tests
 
-# Lab tests not part of `make test` until they have run green end to end: the pooler host's
-# (issue 6) and the day-2 playbooks' (issue 7).
+# One lab test file alone: the pooler host's (issue 6; part of `make test`), the day-2
+# playbooks' (issue 7; not part of `make test` until it has run green end to end).
 test-pooler: deps collection-install
 	@$(VENV)/bin/pytest -q tests/lab/test_pooler.py
 
