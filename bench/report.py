@@ -188,9 +188,10 @@ def bench_availability(args):
     matplotlib.use("Agg")
     availability.chart(data, png)
     gap = data["gap_s"]
-    return status, data, [(f"write availability across a leader host kill ({data['lab']}, chart: bench/results/availability.png)",
-                          f"no successful write for {gap:.2f} s" if gap is not None else "writes did not resume",
-                          "bench/report.py --only availability")]
+    row = (f"write availability across a leader host kill ({data['lab']}, chart: bench/results/availability.png)",
+           f"no successful write for {gap:.2f} s" if gap is not None else "writes did not resume",
+           "bench/report.py --only availability")
+    return status, data, [row]
 
 
 def newest_chaos_json() -> Path | None:
@@ -233,7 +234,9 @@ def bench_chaos(args):
     if drawn:
         rows.append((f"write availability across {drawn} leader host kills (chart: bench/results/{png.name})",
                      "see the chart", command))
-    return "reused", data, rows
+    # The run's own JSON keeps every event and every unknown write; the report names it instead.
+    slim = {k: v for k, v in data.items() if k not in ("events", "unknown_writes")}
+    return "reused", {**slim, "json": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)}, rows
 
 
 BENCHES = {"failover": bench_failover, "consensus": bench_consensus, "idle": bench_idle,

@@ -109,11 +109,13 @@ def chaos_chart(result: dict, png: Path, kind: str = "kill-leader", bin_s: float
         length = max(len(c) for c in counts.values())
         total = [sum(c[i] for c in counts.values() if i < len(c)) for i in range(length)]
         totals.append([sum(total[i:i + per]) / bucket for i in range(0, len(total) - per + 1, per)])
-    length = min(len(t) for t in totals)
+    # The median where at least half of the faults still have data (a series ends at the next fault).
+    length = max(i for i in range(1, max(len(t) for t in totals) + 1)
+                 if 2 * sum(len(t) >= i for t in totals) >= len(totals))
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for total in totals:
         ax.plot([start + i * bucket for i in range(len(total))], total, color="tab:blue", alpha=0.15, linewidth=0.7)
-    median = [statistics.median(t[i] for t in totals) for i in range(length)]
+    median = [statistics.median(t[i] for t in totals if i < len(t)) for i in range(length)]
     ax.plot([start + i * bucket for i in range(length)], median, color="tab:blue", linewidth=2,
             label=f"median of {len(events)} faults")
     ax.axvline(0, color="red", linestyle="--", label=f"fault: {kind}")
