@@ -41,7 +41,7 @@ from .db_password import password_file_path, read_password_file, set_passwords
 from .pg_setup import marker_path, pg_options
 from .switchover import wait_before_demote, wait_before_handover
 from .timing import core_config
-from .vote_context import vote_context
+from .vote_context import LSN_BITS, vote_context
 from .views import Snapshot, cluster_map, cluster_view, node_health
 
 log = logging.getLogger("qluster")
@@ -107,7 +107,8 @@ class Agent:
             DiskStorage(self.config.data_dir), self.transport,
             tick_interval=self.config.tick_interval, apply=self._apply, restore=self._restore,
             snapshot_source=lambda _index: self.cluster_state().to_snapshot(),
-            bootstrap=bootstrap, logger=lambda line: log.info("consensus: %s", line))
+            bootstrap=bootstrap, logger=lambda line: log.info("consensus: %s", line),
+            vote_context_now=self._vote_context_now if self.pg else None)
         self.runtime.start()
         self._thread = threading.Thread(target=self._ha_loop, name="ha-loop", daemon=True)
         self._thread.start()
@@ -281,6 +282,20 @@ class Agent:
             return context
         self._kept_vote_context = max(self._kept_vote_context, context)
         return self._kept_vote_context
+
+    def _vote_context_now(self) -> int:
+        """My vote context as of this moment, for the consensus thread to answer a vote with.
+
+        The HA loop refreshes the context once a cycle, and a cycle can take seconds on a
+        loaded machine. Meanwhile this node's database may confirm commits to the leader (it is
+        a synchronous standby); answering a vote with the older position could elect a
+        candidate that lacks them. So the position is read again: only ever raised, on the
+        timeline already known (a timeline change waits for the next cycle)."""
+        kept = self._vote_context
+        lsn = self.pg.wal_held_now() if self.pg is not None and kept else None
+        if lsn is None:
+            return kept
+        return max(kept, vote_context(WalMark(kept >> LSN_BITS, lsn)))
 
     def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
                      running: RunningOperation | None) -> Snapshot:

@@ -27,7 +27,7 @@ from .files import FileWriter, remove_contents
 from .leader_probe import LeaderIdentity, identify_leader
 from .options import PgOptions
 from .process import CommandRunner
-from .query import checkpoint, reload, reload_and_promote
+from .query import checkpoint, reload, reload_and_promote, wal_held
 from .rewind import Rewinder
 from .server import ServerControl
 from .settings import STANDBY_SIGNAL, ManagedSettings, ServerRole
@@ -107,6 +107,16 @@ class PgController:
         if self._unavailable_since is None:
             self._unavailable_since = self._clock()
         return replace(status, unavailable_since=self._unavailable_since)
+
+    def wal_held_now(self) -> int | None:
+        """The running server's WAL position read now, or None when it does not answer. Safe to
+        call from another thread (its own connection, no controller state)."""
+        if not self._server.running:
+            return None
+        try:
+            return wal_held(self._status.connection)
+        except psycopg2.Error:
+            return None
 
     # --- long operations (run in the executor) -------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-from .lsn import parse_optional_lsn
+from .lsn import parse_lsn, parse_optional_lsn
 from .status import ArchiverStats, ReplicationRow
 
 
@@ -189,6 +189,25 @@ def reload_and_promote(connection: LocalConnection, timeout_s: int) -> bool:
             return bool(cur.fetchone()[0])
     finally:
         conn.close()
+
+
+def wal_held(connection: LocalConnection) -> int:
+    """How far this server's WAL goes right now: a standby's received (flushed) or replayed
+    position, whichever is further; a primary's flushed position. One short query."""
+    conn = connection.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT CASE WHEN pg_is_in_recovery()"
+                " THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
+                " ELSE pg_current_wal_flush_lsn() END::text"
+            )
+            value = cur.fetchone()[0]
+    finally:
+        conn.close()
+    if value is None:
+        raise psycopg2.DataError("the server reports no WAL position")
+    return parse_lsn(value)
 
 
 def reload(connection: LocalConnection) -> None:

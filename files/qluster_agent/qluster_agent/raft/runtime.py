@@ -25,7 +25,7 @@ from .config import CoreConfig
 from .errors import ProposalDropped
 from .rawnode import RawNode
 from .ready import Ready
-from .types import NONE, ConfChange, ConfState, Entry, HardState, Role, Snapshot
+from .types import NONE, ConfChange, ConfState, Entry, HardState, MessageType, Role, Snapshot
 
 _log = logging.getLogger(__name__)
 MAX_CATCH_UP_TICKS = 1000  # after a long stall, tick at most this many times at once
@@ -84,7 +84,8 @@ class ConsensusRuntime:
                  snapshot_source: Optional[Callable[[int], bytes]] = None,
                  bootstrap: Optional[ConfState] = None, rng: Optional[random.Random] = None,
                  clock: Callable[[], float] = time.monotonic,
-                 logger: Optional[Callable[[str], None]] = None) -> None:
+                 logger: Optional[Callable[[str], None]] = None,
+                 vote_context_now: Optional[Callable[[], int]] = None) -> None:
         if tick_interval <= 0:
             raise ValueError("tick_interval must be > 0")
         self._config = config
@@ -98,6 +99,9 @@ class ConsensusRuntime:
         self._rng = rng or random.Random()
         self._clock = clock
         self._logger = logger or _log.info
+        # Read just before a (pre-)vote request is answered: the context set_vote_context left
+        # may predate commits this node has since confirmed to the leader's database.
+        self._vote_context_now = vote_context_now
         self._commands: "queue.SimpleQueue[Callable[[RawNode], None]]" = queue.SimpleQueue()
         self._pending: Dict[int, Tuple[int, Future]] = {}  # index -> (term, future)
         self._status_lock = threading.Condition()
@@ -179,7 +183,16 @@ class ConsensusRuntime:
         if msg.frm != sender:
             self.counters["spoofed"] += 1  # authenticated as `sender` but claims to be someone else
             return
+        if msg.type in (MessageType.VOTE, MessageType.PRE_VOTE) and self._vote_context_now is not None:
+            self._refresh_vote_context(node)
         node.step(msg)
+
+    def _refresh_vote_context(self, node: RawNode) -> None:
+        try:
+            node.set_vote_context(self._vote_context_now())
+        except Exception:  # the last context still holds: a vote must be answered either way
+            self.counters["vote_context_failed"] = self.counters.get("vote_context_failed", 0) + 1
+            _log.exception("reading the WAL position for a vote failed; answering with the last one")
 
     def _run_commands(self, node: RawNode) -> None:
         while True:

@@ -123,6 +123,10 @@ def test_synchronous_commit_waits_for_the_standby(lab: Lab, node1: PgController,
 
     node2.start_as_replica(lab.endpoint(node1))
     assert acknowledged.wait(20), "the commit should be acknowledged once the standby is back"
+    # What a vote is answered with, read at that moment: the standby that confirmed the commit
+    # holds at least all the WAL the primary had flushed by then.
+    committed = node1.wal_held_now()
+    assert committed is not None and node2.wal_held_now() >= committed - 8192
     node1.set_synchronous_standbys(ASYNCHRONOUS)
     assert node1.status().synchronous_standby_names == ""
 

@@ -51,7 +51,7 @@ class FakeTransport:
 
 
 class Cluster:
-    def __init__(self, n: int, storages=None) -> None:
+    def __init__(self, n: int, storages=None, vote_context_now=None) -> None:
         self.clock = Clock()
         self.hub = Hub()
         self.applied: Dict[int, List[bytes]] = {i: [] for i in range(1, n + 1)}
@@ -62,7 +62,8 @@ class Cluster:
             self.runtimes[i] = ConsensusRuntime(
                 CoreConfig(node_id=i), storage, FakeTransport(self.hub, i), tick_interval=0.1,
                 apply=lambda e, i=i: self.applied[i].append(e.data), bootstrap=voters,
-                rng=random.Random(i), clock=self.clock, logger=lambda line: None)
+                rng=random.Random(i), clock=self.clock, logger=lambda line: None,
+                vote_context_now=(vote_context_now or {}).get(i))
             self.runtimes[i].open()
 
     def run(self, seconds: float) -> None:
@@ -126,6 +127,28 @@ def test_vote_context_reaches_the_core_and_vetoes():
     c.runtimes[3].set_vote_context(500)
     c.run(5.0)
     assert c.leader() == 2  # the only node no other node may veto
+
+
+def test_a_vote_is_answered_with_the_position_read_at_that_moment():
+    # Node 3's HA loop last set 10, but its database has since confirmed WAL up to 900 to the
+    # old leader (a synchronous standby). Node 1 holds only 500; node 2 is cut off. Answered
+    # with the stale 10, node 3 would elect node 1 and lose what it confirmed.
+    c = Cluster(3, vote_context_now={3: lambda: 900})
+    for node, context in ((1, 500), (2, 500), (3, 10)):
+        c.runtimes[node].set_vote_context(context)
+    c.hub.cut.add(2)
+    c.run(6.0)
+    assert c.leader() == 3
+
+
+def test_a_failing_position_read_answers_with_the_last_context():
+    def broken() -> int:
+        raise RuntimeError("the database does not answer")
+
+    c = Cluster(3, vote_context_now={1: broken, 2: broken, 3: broken})
+    c.run(3.0)
+    assert c.leader() is not None
+    assert sum(rt.counters.get("vote_context_failed", 0) for rt in c.runtimes.values()) >= 1
 
 
 def test_a_vote_context_set_before_a_timeout_now_arrives_is_what_the_campaign_carries():
