@@ -26,6 +26,9 @@ from qlab import deploy
 from qlab.faults import Host, wait_until
 from qlab.topology import DB_HOSTS, NFS_HOST, REPO
 
+# The modules run on a database node and talk to that node's own agent.
+API = "http://127.0.0.1:8080"
+
 CLUSTER_NAME = "qluster1-qhb"  # qhb_node_cluster_name's default: the confirmation phrase
 
 
@@ -447,8 +450,8 @@ def test_qhb_replication_facts_on_every_node(lab, module):
     cluster = settled_map(lab)
     for name in DB_HOSTS:
         for check in (True, False):
-            result = module(name, "qhb_replication_facts", {"login_unix_socket": "/var/run/postgresql",
-                                                           "login_user": "qhb"}, check=check)
+            args = {"login_unix_socket": "/var/run/postgresql", "login_user": "qhb"}
+            result = module(name, "qhb_replication_facts", args, check=check)
             assert result["changed"] is False and not result.get("failed"), result
             facts = result["ansible_facts"]["qhb_replication"]
             row = member(cluster, name)

@@ -83,7 +83,6 @@ class StatusReader:
             temp_slot_deferred=facts.in_recovery and not facts.temp_slot,
         )
 
-
     def _stopped_wal_end(self, control) -> WalEnd | None:
         datadir = self._o.datadir
         key = (control.checkpoint_lsn, control.timeline, _changed_at(datadir / "pg_wal"),

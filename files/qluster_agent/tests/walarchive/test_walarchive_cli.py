@@ -127,4 +127,3 @@ def test_command_strings_quote_paths_and_keep_placeholders() -> None:
     assert archive_command(Path("/w"), ["/opt/100%/python", "-m", "x"]).startswith("/opt/100%%/python -m x archive")
     assert archive_command(Path("/w/50%f")).endswith("--dest /w/50%%f")
     assert restore_command(Path("/w/50%f")).endswith("--src /w/50%%f")
-
