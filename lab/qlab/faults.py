@@ -95,6 +95,25 @@ class Host:
     def sh(self, script: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
         return self.exec("sh", "-c", script, check=check, timeout=timeout)
 
+    def stop_service(self, unit: str, timeout: float = 180) -> None:
+        """`systemctl stop` without blocking in it, then poll until the unit is down.
+
+        A stop that does not finish raises with the unit's status, its processes and its journal,
+        which is what says why; a blocked `podman exec` would only say that it timed out.
+        """
+        self.exec("systemctl", "stop", "--no-block", unit, timeout=60)
+
+        def down() -> bool:
+            state = self.exec("systemctl", "is-active", unit, check=False, timeout=30).stdout.strip()
+            return state in ("inactive", "failed")
+
+        try:
+            wait_until(down, timeout=timeout, interval=0.5, what=f"{unit} stopped on {self.hostname}")
+        except TimeoutError as exc:
+            status = self.exec("systemctl", "status", "--no-pager", "-l", unit, check=False, timeout=30).stdout
+            processes = self.exec("ps", "-eo", "pid,ppid,stat,etime,args", check=False, timeout=30).stdout
+            raise TimeoutError(f"{exc}\n{status}\n{processes}\n{self.journal(unit, lines=80)}") from None
+
     def journal(self, unit: str | None = None, lines: int = 200, since: str | None = None) -> str:
         argv = ["journalctl", "--no-pager", "-o", "short-iso", "-n", str(lines)]
         if unit:

@@ -440,7 +440,7 @@ def test_qluster_member_alone_removes_the_leader_with_switchover(lab, nodes, mod
     finally:
         cluster = map_with_leader(lab)
         if member(cluster, old["name"]) is None:  # removed after all: bring it back for the next test
-            nodes[old["name"]].exec("systemctl", "stop", "qluster")
+            nodes[old["name"]].stop_service("qluster")
             rejoin(lab, nodes, module, target["name"], args)
         else:
             settled_map(lab)

@@ -162,7 +162,7 @@ def test_logs_stay_bounded_while_every_database_is_down(pooler, nodes):
 
     try:
         for name in DB_HOSTS:
-            nodes[name].exec("systemctl", "stop", "qluster", timeout=180)
+            nodes[name].stop_service("qluster")
         start = time.time()
         var_log_start = var_log_bytes()
         steady_from, steady_bytes = start + 60, None

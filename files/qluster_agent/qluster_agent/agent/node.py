@@ -52,6 +52,10 @@ HA_INTERVAL = 0.1  # seconds between HA cycles when nothing wakes the loop earli
 QUICK_INTERVAL = 0.02
 QUICK_AFTER_STREAMING = 2.0
 PROPOSAL_TIMEOUT = 10.0
+# Agent.stop's bounds: under the systemd unit's TimeoutStopSec=90s with room for the fence.
+STOP_BUDGET = 75.0
+STOP_WAIT_CYCLE = 15.0  # a cycle may be in a demote or promote, which waits for the server
+STOP_WAIT_OPERATION = 15.0  # a cancelled base backup or rewind ends within seconds
 RETRY_PAUSE = 2.0  # seconds between a failed long operation and the next one
 
 
@@ -114,18 +118,32 @@ class Agent:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop supervising, then the database, within STOP_BUDGET seconds.
+
+        The unit's TimeoutStopSec (90 s) SIGKILLs what is left, and a database left running
+        by a dead agent is one nobody fences, so every wait here is bounded and the database
+        is stopped however the waits before it ended. The executor is closed first so that a
+        cycle still running cannot start a base backup or a server after the database stopped.
+        """
+        deadline = time.monotonic() + STOP_BUDGET
         self._stop.set()
+        self.executor.close()
         if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.executor.cancel()
-        self.executor.wait(30)
-        self._stop_database()
+            self._thread.join(timeout=STOP_WAIT_CYCLE)
+            if self._thread.is_alive():
+                log.warning("stopping: the HA cycle did not end within %.0f s; stopping the database anyway",
+                            STOP_WAIT_CYCLE)
+        if not self.executor.wait(max(1.0, min(STOP_WAIT_OPERATION, deadline - time.monotonic() - 30))):
+            log.warning("stopping: the %s did not end when cancelled; stopping the database anyway",
+                        getattr(self.executor.running(), "kind", "operation"))
+        self._stop_database(max(5, int(deadline - time.monotonic() - 15)))
         if self.runtime is not None:
             self.runtime.stop()
         if self.transport is not None:
             self.transport.close()
+        log.info("stopped")
 
-    def _stop_database(self) -> None:
+    def _stop_database(self, timeout_s: int) -> None:
         """A database must not outlive its agent: nothing would fence it when leadership moves.
 
         Stopped while this node still takes part in consensus, so no other node is elected
@@ -133,8 +151,9 @@ class Agent:
         """
         if self.pg is None:
             return
+        log.info("stopping: fast shutdown of the database (at most %d s)", timeout_s)
         try:
-            self.pg.stop()
+            self.pg.stop(timeout_s=timeout_s)
         except PgError as exc:
             log.warning("stopping the database on shutdown: %s; stopping it immediately", exc)
             self.pg.fence()
@@ -257,7 +276,7 @@ class Agent:
         if decision.reason != self._last_reason:
             log.info("%s", decision.reason)
             self._last_reason = decision.reason
-        if self._runner is not None:
+        if self._runner is not None and not self._stop.is_set():
             self._runner.run(decision)
         if status.is_leader:
             self._hand_over(snap)

@@ -314,10 +314,10 @@ class PgController:
             self._reload()
         self._managed = settings
 
-    def stop(self, mode: StopMode = StopMode.FAST) -> None:
+    def stop(self, mode: StopMode = StopMode.FAST, timeout_s: int = 60) -> None:
         if not self._server.running:
             return
-        result = self._server.stop(mode)
+        result = self._server.stop(mode, timeout_s)
         if not result.ok and self._server.running:
             raise PgError(f"could not stop the database: {result.describe_failure()}")
 

@@ -56,11 +56,13 @@ class LongOperationExecutor:
         self._token: CancelToken | None = None
         self._thread: threading.Thread | None = None
         self._finished: FinishedOperation | None = None
+        self._closed = False
 
     def submit(self, kind: LongOperation, operation: Operation) -> bool:
-        """Start `operation(cancel_token)` unless one is already running (then False)."""
+        """Start `operation(cancel_token)` unless one is already running or the executor is
+        closed (then False)."""
         with self._lock:
-            if self._running is not None:
+            if self._running is not None or self._closed:
                 return False
             token = CancelToken()
             running = RunningOperation(kind, self._clock())
@@ -83,6 +85,14 @@ class LongOperationExecutor:
 
     def cancel(self) -> None:
         with self._lock:
+            if self._token is not None:
+                self._token.cancel()
+
+    def close(self) -> None:
+        """Cancel what runs and refuse every later submit: the agent is stopping, and an
+        operation started after its database was stopped would leave a server behind it."""
+        with self._lock:
+            self._closed = True
             if self._token is not None:
                 self._token.cancel()
 

@@ -35,6 +35,7 @@ _log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
 _RECEIVE_POLL = 0.02  # how often the receiver looks at partial messages and at close()
+_CLOSE_JOIN = 5.0  # seconds close() waits for each transport thread
 _RECEIVE_BUFFER = 65536  # larger than any UDP datagram, so an oversized one is seen whole
 _CONTROL_CAPACITY = 1024  # queued NACKs/retransmissions; the oldest go first when full
 _MAX_NODE_ID = 2**64 - 1
@@ -191,8 +192,12 @@ class Transport:
                 return
             self._closed = True
             self._cond.notify_all()
+        # Bounded: a sender blocked in sendto (a full send buffer) must not keep the agent from
+        # exiting; the threads are daemons and end with the process.
         for thread in self._threads:
-            thread.join()
+            thread.join(_CLOSE_JOIN)
+            if thread.is_alive():
+                _log.warning("transport: %s did not end within %.0f s of close", thread.name, _CLOSE_JOIN)
         self._sock.close()
 
     def __enter__(self) -> "Transport":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -185,3 +187,25 @@ def test_pgdata_deleted_on_the_leader_fails_over_and_the_node_reclones(cluster):
     assert set(acked) <= {r[0] for r in new.query("SELECT v FROM acked")}
     wait_for(lambda: cluster.healthy(cluster.nodes), 120, "the node to re-clone and stream again")
     assert cluster.writable_nodes() == [new]
+
+
+def test_agent_stopped_during_a_reclone_exits_and_leaves_no_database_running(cluster):
+    """SIGTERM while the replica's base backup and first start run: the agent must end within
+    the unit's TimeoutStopSec (90 s) with no server of its own left, or systemd kills it and a
+    database nobody supervises (or fences) may go on running."""
+    leader = cluster.leader()
+    replica = next(n for n in cluster.nodes if n is not leader)
+    status, body = replica.api("/reinit", "POST", {"member": replica.node_id})
+    assert status == 200, body
+    wait_for(lambda: replica.postmaster_pid() is None, 30, "the replica's old database to be stopped for the re-clone")
+    stopped_at = time.monotonic()
+    replica.process.send_signal(signal.SIGTERM)
+    replica.process.wait(90)
+    took = time.monotonic() - stopped_at
+    assert replica.process.returncode == 0, replica.log_text()[-3000:]
+    leftovers = subprocess.run(["pgrep", "-f", f"postgres -D {replica.pgdata}"], capture_output=True, text=True, check=False)
+    assert leftovers.stdout.strip() == "", f"a server of the stopped agent still runs:\n{leftovers.stdout}"
+    print(f"\nagent stop during a re-clone took {took:.1f} s")
+    replica.start()
+    wait_for(lambda: cluster.healthy(cluster.nodes), 120, "the replica to re-clone and stream again")
+    assert cluster.writable_nodes() == [leader]

@@ -77,3 +77,24 @@ def test_cancel_kills_a_running_command() -> None:
     assert executor.wait(10)
     finished = executor.take_finished()
     assert finished is not None and finished.cancelled
+
+
+def test_close_cancels_the_running_operation_and_refuses_later_ones() -> None:
+    executor = LongOperationExecutor(FakeClock())
+    started = threading.Event()
+
+    def slow(cancel: CancelToken) -> None:
+        started.set()
+        while not cancel.wait(0.01):
+            pass
+        cancel.raise_if_cancelled()
+
+    executor.submit(LongOperation.BASE_BACKUP, slow)
+    started.wait(10)
+    executor.close()
+    assert executor.wait(10)
+    finished = executor.take_finished()
+    assert finished is not None and finished.cancelled
+    ran = threading.Event()
+    assert not executor.submit(LongOperation.START, lambda cancel: ran.set())
+    assert executor.running() is None and not ran.is_set()
