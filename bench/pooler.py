@@ -27,6 +27,7 @@ with the cluster started):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -40,6 +41,7 @@ from pathlib import Path
 import psycopg2
 
 from qlab.faults import Host, wait_until
+from qlab.podman import podman
 from qlab.topology import DB_HOSTS, NFS_HOST, lab_by_name
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
@@ -84,12 +86,20 @@ def write(address: str, password: str) -> str | None:
         conn.close()
 
 
-def pgbench(client: Host, password: str, address: str, args: list[str], timeout: float) -> float:
+def run_pgbench(client: Host, password: str, address: str, args: list[str], timeout: float) -> str:
     proc = client.exec("env", f"PGPASSWORD={password}", PGBENCH, "-h", address, "-p", "5432", "-U", "qhb", *args,
                        "postgres", timeout=timeout, check=False)
-    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", proc.stdout)
-    if proc.returncode != 0 or not match:
+    if proc.returncode != 0:
         raise RuntimeError(f"pgbench {' '.join(args)} against {address} failed: {proc.stderr.strip()[-500:]}")
+    return proc.stdout
+
+
+def pgbench(client: Host, password: str, address: str, args: list[str], timeout: float) -> float:
+    """One measured run: its tps without the initial connection time."""
+    output = run_pgbench(client, password, address, args, timeout)
+    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", output)
+    if not match:
+        raise RuntimeError(f"pgbench {' '.join(args)} against {address} printed no tps: {output.strip()[-500:]}")
     return float(match.group(1))
 
 
@@ -119,6 +129,55 @@ class LoadSampler:
                 "max": max(self.samples)}
 
 
+class CpuPinning:
+    """The pooler host on its own CPU, the database hosts on the others (`--pin`).
+
+    In a deployment the pooler host is its own machine. On one machine its PgBouncer and HAProxy
+    take CPU from the very database and pgbench they stand between, so an unpinned ratio
+    measures the proxies' CPU cost on a shared machine as much as their added latency.
+    """
+
+    def __init__(self, hosts: dict[str, Host]) -> None:
+        self.hosts = hosts
+        self.cpus = os.cpu_count() or 1
+
+    def __enter__(self) -> "CpuPinning":
+        if self.cpus < 2:
+            raise RuntimeError("--pin needs at least 2 CPUs")
+        last = self.cpus - 1
+        for name, host in self.hosts.items():
+            cpus = str(last) if name == NFS_HOST else (f"0-{last - 1}" if last > 1 else "0")
+            podman("update", "--cpuset-cpus", cpus, host.container)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for host in self.hosts.values():
+            podman("update", "--cpuset-cpus", f"0-{self.cpus - 1}", host.container, check=False)
+
+
+STALL_AFTER = 10.0  # seconds without a write after a kill before the pooler's state is recorded
+HAPROXY_SESSIONS = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); "
+                    "s.sendall(b'show sess\\n'); print(s.makefile().read())")
+CLIENT_BACKENDS = ("SELECT pid, client_addr, state, wait_event_type, wait_event, now() - query_start AS running, "
+                   "left(query, 60) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+
+
+def stall_report(hosts: dict[str, Host], killed: str) -> str:
+    """What the pooler host and the surviving databases hold while writes do not get through:
+    its TCP connections (PgBouncer's and HAProxy's), HAProxy's sessions, each database's
+    client backends. Taken once per failover, STALL_AFTER seconds after the kill."""
+    pooler = hosts[NFS_HOST]
+    parts = [f"--- no write {STALL_AFTER:.0f} s after killing {killed}: the pooler host's TCP connections",
+             pooler.sh("ss -tnpo | grep -v ':22 ' || true", check=False).stdout,
+             "--- HAProxy sessions", pooler.exec("python3", "-c", HAPROXY_SESSIONS, check=False).stdout]
+    for name in DB_HOSTS:
+        if name != killed:
+            answer = hosts[name].exec("runuser", "-u", "qhb", "--", "psql", "-X", "-d", "postgres", "-c",
+                                      CLIENT_BACKENDS, check=False, timeout=30)
+            parts += [f"--- client backends on {name}", answer.stdout + answer.stderr]
+    return "\n".join(parts)
+
+
 def wait_for_quiet(max_load: float, minutes: float) -> bool:
     deadline = time.monotonic() + minutes * 60
     while os.getloadavg()[0] > max_load:
@@ -134,6 +193,20 @@ def set_config(leader: Host, settings: dict) -> None:
     leader.exec("/usr/local/bin/qlusterctl", "config", "set", *pairs)
 
 
+def measure_throughput(args, client: Host, password: str, leader: str, pooler: str, results: dict) -> None:
+    """pgbench directly against the leader and through the pooler, one after the other."""
+    for mode, flags in (("select-only", ["-S"]), ("tpcb-like", [])):
+        for clients in [int(c) for c in args.clients.split(",")]:
+            common = ["-n", "-T", str(args.duration), "-c", str(clients), "-j", str(min(clients, 2)), *flags]
+            direct = pgbench(client, password, leader, common, timeout=args.duration + 120)
+            pooled = pgbench(client, password, pooler, common, timeout=args.duration + 120)
+            row = {"mode": mode, "clients": clients, "direct_tps": direct, "pooler_tps": pooled,
+                   "ratio": round(pooled / direct, 3)}
+            results["throughput"].append(row)
+            print(f"{mode:12} {clients:3} clients: direct {direct:9.1f} tps, pooler {pooled:9.1f} tps, "
+                  f"ratio {row['ratio']:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lab", default="qlab")
@@ -141,6 +214,8 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=20, help="seconds per pgbench run")
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--failovers", type=int, default=5)
+    parser.add_argument("--pin", action="store_true",
+                        help="during the pgbench runs, the pooler host on its own CPU (its own machine in a deployment)")
     parser.add_argument("--fast", action="store_true", help="use the agents' LAN timings during the failovers")
     parser.add_argument("--json", default="bench/results/pooler.json")
     parser.add_argument("--max-load", type=float, default=12.0, help="start only at this 1-minute load or below")
@@ -169,25 +244,19 @@ def main() -> int:
     print(f"leader {leader['name']} ({leader['address']}), pooler {pooler}, pgbench from {follower['name']}, "
           f"load average {load:.1f}")
     sampler = LoadSampler().start()
-    pgbench(client, password, leader["address"], ["-i", "-q", "-s", str(args.scale)], timeout=600)
+    run_pgbench(client, password, leader["address"], ["-i", "-q", "-s", str(args.scale)], timeout=600)
 
     results: dict = {"lab": lab.name, "load_average_start": load, "duration_s": args.duration, "scale": args.scale,
                      "throughput": [], "failover": None}
-    for mode, flags in (("select-only", ["-S"]), ("tpcb-like", [])):
-        for clients in [int(c) for c in args.clients.split(",")]:
-            common = ["-n", "-T", str(args.duration), "-c", str(clients), "-j", str(min(clients, 2)), *flags]
-            direct = pgbench(client, password, leader["address"], common, timeout=args.duration + 120)
-            pooled = pgbench(client, password, pooler, common, timeout=args.duration + 120)
-            row = {"mode": mode, "clients": clients, "direct_tps": direct, "pooler_tps": pooled,
-                   "ratio": round(pooled / direct, 3)}
-            results["throughput"].append(row)
-            print(f"{mode:12} {clients:3} clients: direct {direct:9.1f} tps, pooler {pooled:9.1f} tps, "
-                  f"ratio {row['ratio']:.2f}")
+    results["pinned"] = args.pin
+    with CpuPinning(hosts) if args.pin else contextlib.nullcontext():
+        measure_throughput(args, client, password, leader["address"], pooler, results)
     goal = next((r for r in results["throughput"] if r["mode"] == "select-only" and r["clients"] == 16), None)
     if goal:
         print(f"select-only at 16 clients: ratio {goal['ratio']:.2f} (goal >= 0.9: {'met' if goal['ratio'] >= 0.9 else 'NOT met'})")
 
     times: list[float] = []
+    stalls: list[str] = []
     previous = None
     if args.failovers:
         leader_host = hosts[leader["name"]]
@@ -201,8 +270,11 @@ def main() -> int:
                 wait_until(lambda: write(pooler, password) == old["address"], 60, 0.2, "a write on the leader")
                 killed = time.monotonic()
                 hosts[old["name"]].kill()
+                watchdog = threading.Timer(STALL_AFTER, lambda: stalls.append(stall_report(hosts, old["name"])))
+                watchdog.start()
                 writer = wait_until(lambda: write(pooler, password), 300, 0.05, "a write after the kill")
                 took = time.monotonic() - killed
+                watchdog.cancel()
                 times.append(took)
                 print(f"failover {run + 1}: killed {old['name']}, first write through the pooler after {took:.2f} s "
                       f"on {writer}")
@@ -219,6 +291,10 @@ def main() -> int:
         median = results["failover"]["median"]
         print(f"kill -> first write through the pooler: median {median:.2f} s over {len(times)} "
               f"(min {min(times):.2f}, max {max(times):.2f}; goal <= 4 s: {'met' if median <= 4 else 'NOT met'})")
+    if stalls:
+        results["stalls"] = stalls
+        for report in stalls:
+            print(report)
     results["load_average_end"] = os.getloadavg()[0]
     results["load_average"] = sampler.stop()
     print("load average during the run: min {min:.1f}, median {median:.1f}, max {max:.1f}".format(**results["load_average"]))
