@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, EnvError, PgSetupError, PasswordFileError, BinDirNotFound) as exc:
         print(f"qluster: {exc}", file=sys.stderr)
         return 2
-    server = ApiServer(Router(AgentBackend(agent), agent.api_token), "0.0.0.0", config.api_port)
+    server = ApiServer(Router(AgentBackend(agent), agent.api_token, agent.forward_key), "0.0.0.0", config.api_port)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())

@@ -1,16 +1,19 @@
 """The API's Backend on top of the Agent: reads from the last snapshot, changes through the leader.
 
-A change asked of a follower is forwarded to the leader's API with the same token, so any
-node answers any request; the answer comes back once the change is committed.
+A change asked of a follower is forwarded to the leader's API with the same token and signed
+with the cluster secret (api/forwarding.py), so any node answers any request; the answer comes
+back once the change is committed.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
 
+from ..api import forwarding
 from ..api.backend import ApiError
 from ..api.health import NodeHealth
 from ..cluster.state import ClusterState, MemberInfo
@@ -176,9 +179,10 @@ class AgentBackend:
         leader = snap.state.members.get(snap.raft.leader) if snap.raft.leader else None
         if leader is None:
             raise ApiError(503, "there is no leader to carry out the change; try again shortly")
-        request = urllib.request.Request(f"http://{leader.address}:{leader.api_port}{path}",
-                                         data=json.dumps(body).encode(), method=method)
+        data = json.dumps(body).encode()
+        request = urllib.request.Request(f"http://{leader.address}:{leader.api_port}{path}", data=data, method=method)
         request.add_header("Content-Type", "application/json")
+        request.add_header(forwarding.HEADER, forwarding.sign(self._agent.forward_key, method, path, data, time.time()))
         if self._agent.api_token:
             request.add_header("Authorization", f"Bearer {self._agent.api_token}")
         try:

@@ -99,6 +99,11 @@ class Agent:
         self._thread: threading.Thread | None = None
         self._runner = ActionRunner(self.pg, self.executor, self.marker, self._step_down) if self.pg else None
 
+    @property
+    def forward_key(self) -> bytes:
+        """The cluster secret, which signs the changes this node forwards to the leader."""
+        return self._secret
+
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         os.makedirs(self.config.data_dir, exist_ok=True)

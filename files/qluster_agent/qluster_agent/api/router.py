@@ -10,10 +10,12 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import forwarding
 from . import health as health_checks
 from .backend import ApiError, Backend
 from .metrics import render as render_metrics
@@ -52,9 +54,12 @@ def error_response(status: int, message: str, details: Any = None) -> Response:
 
 
 class Router:
-    def __init__(self, backend: Backend, token: str | None = None) -> None:
+    def __init__(self, backend: Backend, token: str | None = None, forward_key: bytes | None = None,
+                 clock=time.time) -> None:
         self._backend = backend
         self._token = token
+        self._forward_key = forward_key  # the cluster secret: changes other members forward
+        self._clock = clock
 
     def handle(self, request: Request) -> Response:
         try:
@@ -117,6 +122,13 @@ class Router:
         return Response(status)
 
     def _authorize(self, request: Request) -> None:
+        signature = request.headers.get(forwarding.HEADER)
+        if signature is not None and self._forward_key is not None:
+            problem = forwarding.verify(self._forward_key, request.method, request.target, request.body,
+                                        signature, self._clock())
+            if problem is not None:
+                raise ApiError(403, problem)
+            return
         if self._token is None:
             if not _is_loopback(request.client):
                 raise ApiError(403, "changes are accepted from this node only while no api-token "

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from qluster_agent.api import forwarding
 from qluster_agent.api.router import Request, Router
 
 from .fakes import REPLICA, RecordingBackend
@@ -105,6 +106,44 @@ def test_with_token_changes_need_it_from_anywhere(backend):
     assert backend.calls == [("remove_member", "3")]
     # Reading needs no token.
     assert call(router, "GET", "/members", client="10.77.16.9").status == 200
+
+
+SECRET = b"cluster-secret-0123456789abcdef"
+NOW = 1_800_000_000.0
+
+
+def forwarded(router, target, body, key=SECRET, signed_at=NOW, tamper=None):
+    raw = json.dumps(body).encode()
+    signature = forwarding.sign(key, "POST", target, raw, signed_at)
+    return call(router, "POST", target, tamper if tamper is not None else raw,
+                headers={forwarding.HEADER: signature}, client="10.77.16.3")
+
+
+def test_a_change_forwarded_by_a_member_is_accepted_without_a_token(backend):
+    router = Router(backend, forward_key=SECRET, clock=lambda: NOW + 2)
+    assert forwarded(router, "/switchover", {"leader": 2}).status == 200
+    assert backend.calls == [("switchover", {"leader": 2})]
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"key": b"another-cluster-secret-000000000"}, "does not match"),
+    ({"tamper": json.dumps({"leader": 3}).encode()}, "does not match"),
+    ({"signed_at": NOW - 300}, "clocks synchronised"),
+])
+def test_a_forged_altered_or_stale_forwarded_change_is_refused(backend, kwargs, fragment):
+    router = Router(backend, forward_key=SECRET, clock=lambda: NOW)
+    response = forwarded(router, "/switchover", {"leader": 2}, **kwargs)
+    assert response.status == 403
+    assert fragment in payload(response)["error"]
+    assert backend.calls == []
+
+
+def test_a_malformed_signature_is_refused_even_with_a_token_configured(backend):
+    router = Router(backend, token=TOKEN, forward_key=SECRET, clock=lambda: NOW)
+    response = call(router, "POST", "/switchover", {"leader": 2},
+                    headers={forwarding.HEADER: "yesterday", "authorization": f"Bearer {TOKEN}"}, client="10.77.16.3")
+    assert response.status == 403 and "malformed" in payload(response)["error"]
+    assert backend.calls == []
 
 
 def test_unknown_path_404_and_wrong_method_405(backend):
