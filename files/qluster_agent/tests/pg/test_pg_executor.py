@@ -49,17 +49,22 @@ def test_failure_is_reported_as_one_line() -> None:
     assert "failed after" in finished.describe()
 
 
-def test_cancel_stops_an_operation_that_checks_its_token() -> None:
-    executor = LongOperationExecutor(FakeClock())
-    started = threading.Event()
+def until_cancelled(started: threading.Event):
+    """An operation that checks its token until cancelled, setting `started` first."""
 
-    def slow(cancel: CancelToken) -> None:
+    def operation(cancel: CancelToken) -> None:
         started.set()
         while not cancel.wait(0.01):
             pass
         cancel.raise_if_cancelled()
 
-    executor.submit(LongOperation.REWIND, slow)
+    return operation
+
+
+def test_cancel_stops_an_operation_that_checks_its_token() -> None:
+    executor = LongOperationExecutor(FakeClock())
+    started = threading.Event()
+    executor.submit(LongOperation.REWIND, until_cancelled(started))
     started.wait(10)
     executor.cancel()
     assert executor.wait(10)
@@ -82,14 +87,7 @@ def test_cancel_kills_a_running_command() -> None:
 def test_close_cancels_the_running_operation_and_refuses_later_ones() -> None:
     executor = LongOperationExecutor(FakeClock())
     started = threading.Event()
-
-    def slow(cancel: CancelToken) -> None:
-        started.set()
-        while not cancel.wait(0.01):
-            pass
-        cancel.raise_if_cancelled()
-
-    executor.submit(LongOperation.BASE_BACKUP, slow)
+    executor.submit(LongOperation.BASE_BACKUP, until_cancelled(started))
     started.wait(10)
     executor.close()
     assert executor.wait(10)
