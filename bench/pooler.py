@@ -196,7 +196,7 @@ def set_config(leader: Host, settings: dict) -> None:
 def measure_throughput(args, client: Host, password: str, leader: str, pooler: str, results: dict) -> None:
     """pgbench directly against the leader and through the pooler, one after the other."""
     for mode, flags in (("select-only", ["-S"]), ("tpcb-like", [])):
-        for clients in [int(c) for c in args.clients.split(",")]:
+        for clients in [int(c) for c in args.clients.split(",") if c.strip()]:
             common = ["-n", "-T", str(args.duration), "-c", str(clients), "-j", str(min(clients, 2)), *flags]
             direct = pgbench(client, password, leader, common, timeout=args.duration + 120)
             pooled = pgbench(client, password, pooler, common, timeout=args.duration + 120)
@@ -210,7 +210,7 @@ def measure_throughput(args, client: Host, password: str, leader: str, pooler: s
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lab", default="qlab")
-    parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--clients", default="1,4,16", help="pgbench client counts; empty: failovers only")
     parser.add_argument("--duration", type=int, default=20, help="seconds per pgbench run")
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--failovers", type=int, default=5)
