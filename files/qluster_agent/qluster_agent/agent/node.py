@@ -41,7 +41,7 @@ from .db_password import password_file_path, read_password_file, set_passwords
 from .pg_setup import marker_path, pg_options
 from .switchover import wait_before_demote, wait_before_handover
 from .timing import core_config
-from .vote_context import LSN_BITS, vote_context
+from .vote_context import context_to_answer, vote_context
 from .views import Snapshot, cluster_map, cluster_view, node_health
 
 log = logging.getLogger("qluster")
@@ -269,6 +269,10 @@ class Agent:
         if pg is not None and pg.wal_mark is not None:
             self._vote_context = self._next_vote_context(pg)
             self.runtime.set_vote_context(self._vote_context)
+        elif pg is not None and context_to_answer(self._vote_context, pg, lambda: None) is None:
+            # No position to stand by (it abstains from votes): it campaigns with none either,
+            # so it cannot win against a node that knows how far its own WAL goes.
+            self.runtime.set_vote_context(0)
         self._expire_switchover(status, now)
         snap = self._snapshot_of(status, pg, now, running)
         leader_beacon = snap.beacons.get(status.leader) if status.leader not in (0, self.my_id) else None
@@ -307,19 +311,16 @@ class Agent:
         self._kept_vote_context = max(self._kept_vote_context, context)
         return self._kept_vote_context
 
-    def _vote_context_now(self) -> int:
-        """My vote context as of this moment, for the consensus thread to answer a vote with.
+    def _vote_context_now(self) -> int | None:
+        """My vote context as of this moment, for the consensus thread (None: abstain).
 
         The HA loop refreshes the context once a cycle, and a cycle can take seconds on a
         loaded machine. Meanwhile this node's database may confirm commits to the leader (it is
         a synchronous standby); answering a vote with the older position could elect a
-        candidate that lacks them. So the position is read again: only ever raised, on the
-        timeline already known (a timeline change waits for the next cycle)."""
-        kept = self._vote_context
-        lsn = self.pg.wal_held_now() if self.pg is not None and kept else None
-        if lsn is None:
-            return kept
-        return max(kept, vote_context(WalMark(kept >> LSN_BITS, lsn)))
+        candidate that lacks them. So the position is read again (vote_context.context_to_answer
+        says when this node must abstain instead)."""
+        last = self._snapshot.pg if self._snapshot is not None else None
+        return context_to_answer(self._vote_context, last, self.pg.wal_held_now)
 
     def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
                      running: RunningOperation | None) -> Snapshot:

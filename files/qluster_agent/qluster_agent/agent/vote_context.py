@@ -8,7 +8,9 @@ plain integer comparison: 65535 timelines and 256 TiB of WAL per timeline.
 
 from __future__ import annotations
 
-from ..pg.status import WalMark
+from collections.abc import Callable
+
+from ..pg.status import DataDirState, PgStatus, WalMark
 
 # A position just past a WAL page header holds nothing more than the page's start: a primary's
 # write position and pg_control's checkpoint location sit there, while a standby reports the
@@ -30,3 +32,29 @@ def vote_context(mark: WalMark | None) -> int:
     if lsn % XLOG_BLCKSZ in PAGE_HEADER_SIZES:
         lsn -= lsn % XLOG_BLCKSZ
     return (min(mark.timeline, TIMELINE_MAX) << LSN_BITS) | min(lsn, LSN_MAX)
+
+
+def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], int | None]) -> int | None:
+    """The context to answer a (pre-)vote with now, or None: abstain, do not answer.
+
+    `kept` is what the HA loop last set, `last` the database status its last cycle read, and
+    `read_now` reads the running server's WAL position (None when it does not answer). A
+    position is only raised by the live read, on the timeline already known.
+
+    Without a position this node can stand by, it abstains: before its first cycle after a start
+    (every node restarting at once would otherwise vote with 0 for whoever asks first), with a
+    data directory that is neither empty nor readable, and when the database does not answer
+    unless the last cycle found it stopped and read its end of WAL from disk (a stopped server's
+    WAL does not move; a data directory deleted under a primary that went on committing, or a
+    server that stopped answering, may have gone further than `kept`).
+    """
+    if last is None:
+        return None
+    if not kept:
+        return 0 if last.datadir is DataDirState.EMPTY else None
+    lsn = read_now()
+    if lsn is not None:
+        return max(kept, vote_context(WalMark(kept >> LSN_BITS, lsn)))
+    if not last.running and last.wal_end_lsn is not None and last.datadir is DataDirState.VALID:
+        return kept
+    return None

@@ -85,7 +85,7 @@ class ConsensusRuntime:
                  bootstrap: Optional[ConfState] = None, rng: Optional[random.Random] = None,
                  clock: Callable[[], float] = time.monotonic,
                  logger: Optional[Callable[[str], None]] = None,
-                 vote_context_now: Optional[Callable[[], int]] = None) -> None:
+                 vote_context_now: Optional[Callable[[], Optional[int]]] = None) -> None:
         if tick_interval <= 0:
             raise ValueError("tick_interval must be > 0")
         self._config = config
@@ -102,6 +102,7 @@ class ConsensusRuntime:
         # Read just before a (pre-)vote request is answered: the context set_vote_context left
         # may predate commits this node has since confirmed to the leader's database.
         self._vote_context_now = vote_context_now
+        self._last_abstained: Tuple[int, int] = (0, 0)  # (term, candidate): logged once each
         self._commands: "queue.SimpleQueue[Callable[[RawNode], None]]" = queue.SimpleQueue()
         self._pending: Dict[int, Tuple[int, Future]] = {}  # index -> (term, future)
         self._status_lock = threading.Condition()
@@ -184,15 +185,32 @@ class ConsensusRuntime:
             self.counters["spoofed"] += 1  # authenticated as `sender` but claims to be someone else
             return
         if msg.type in (MessageType.VOTE, MessageType.PRE_VOTE) and self._vote_context_now is not None:
-            self._refresh_vote_context(node)
+            if not self._refresh_vote_context(node):
+                # Not answered at all, as if lost: to the candidate this node is unreachable,
+                # which Raft tolerates; the other voters decide by their own positions.
+                self.counters["votes_abstained"] = self.counters.get("votes_abstained", 0) + 1
+                if (msg.term, msg.frm) != self._last_abstained:
+                    self._last_abstained = (msg.term, msg.frm)
+                    self._logger(f"n{self._config.node_id} abstains from the {msg.type.name.lower()} of {msg.frm} "
+                                 f"at term {msg.term}: "
+                                 "its own WAL position cannot be read now")
+                return
         node.step(msg)
 
-    def _refresh_vote_context(self, node: RawNode) -> None:
+    def _refresh_vote_context(self, node: RawNode) -> bool:
+        """Set the context read now; False when the hook says this node must abstain (None):
+        it cannot tell how far its WAL goes, so any answer could elect a candidate lacking
+        commits it confirmed."""
         try:
-            node.set_vote_context(self._vote_context_now())
+            context = self._vote_context_now()
         except Exception:  # the last context still holds: a vote must be answered either way
             self.counters["vote_context_failed"] = self.counters.get("vote_context_failed", 0) + 1
             _log.exception("reading the WAL position for a vote failed; answering with the last one")
+            return True
+        if context is None:
+            return False
+        node.set_vote_context(context)
+        return True
 
     def _run_commands(self, node: RawNode) -> None:
         while True:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qluster_agent.agent.vote_context import LSN_MAX, vote_context
-from qluster_agent.pg.status import WalMark
+from qluster_agent.agent.vote_context import LSN_MAX, context_to_answer, vote_context
+from qluster_agent.pg.status import DataDirState, PgStatus, WalMark
 
 
 def test_newer_timeline_wins_over_more_wal_on_an_old_one():
@@ -27,3 +27,46 @@ def test_a_position_just_past_a_page_header_equals_the_page_start():
     assert vote_context(WalMark(3, 0x5000028)) == vote_context(WalMark(3, 0x5000000))
     assert vote_context(WalMark(3, 0x5002018)) == vote_context(WalMark(3, 0x5002000))
     assert vote_context(WalMark(3, 0x5000030)) > vote_context(WalMark(3, 0x5000000))
+
+
+# --- context_to_answer: what a vote is answered with, or abstaining ---------------------------
+
+KEPT = vote_context(WalMark(3, 0x5000000))
+
+
+def stopped(wal_end_lsn=0x5000000, datadir=DataDirState.VALID) -> PgStatus:
+    return PgStatus(datadir=datadir, running=False, accepting=False, wal_end_lsn=wal_end_lsn)
+
+
+def running() -> PgStatus:
+    return PgStatus(datadir=DataDirState.VALID, running=True, accepting=True)
+
+
+def no_answer() -> None:
+    return None
+
+
+def test_a_live_read_raises_the_context_on_the_known_timeline():
+    assert context_to_answer(KEPT, running(), lambda: 0x5100000) == vote_context(WalMark(3, 0x5100000))
+    assert context_to_answer(KEPT, running(), lambda: 0x4000000) == KEPT  # never lowered
+
+
+def test_a_stopped_database_with_its_end_of_wal_read_from_disk_votes_with_it():
+    assert context_to_answer(KEPT, stopped(), no_answer) == KEPT
+
+
+def test_a_brand_new_node_with_an_empty_data_directory_votes_with_nothing():
+    assert context_to_answer(0, stopped(wal_end_lsn=None, datadir=DataDirState.EMPTY), no_answer) == 0
+
+
+def test_without_a_position_to_stand_by_the_node_abstains():
+    # Before the first cycle after a start (every node restarted at once).
+    assert context_to_answer(0, None, no_answer) is None
+    assert context_to_answer(KEPT, None, lambda: 0x5100000) is None
+    # A data directory deleted under the primary, which went on committing before it was fenced.
+    assert context_to_answer(KEPT, stopped(wal_end_lsn=None, datadir=DataDirState.INVALID), no_answer) is None
+    assert context_to_answer(0, stopped(wal_end_lsn=None, datadir=DataDirState.INVALID), no_answer) is None
+    # A server that ran at the last cycle and does not answer now.
+    assert context_to_answer(KEPT, running(), no_answer) is None
+    # Stopped, but its end of WAL not read (an operation was running).
+    assert context_to_answer(KEPT, stopped(wal_end_lsn=None), no_answer) is None

@@ -285,3 +285,14 @@ def test_a_lagging_node_gets_the_snapshot_through_restore():
     run(2.0)
     assert restored[lagging] and restored[lagging][-1] > 1  # a real snapshot, not the bootstrap one
     assert state[lagging] == state[leader] == [b"v%d" % k for k in range(8)]
+
+
+def test_an_abstaining_node_answers_no_vote_and_the_others_decide_by_their_positions():
+    # Node 2 cannot tell how far its WAL goes (its data directory was deleted): it must not help
+    # node 1, which lacks what node 3 holds, to win. Its agent campaigns with no position (0).
+    c = Cluster(3, vote_context_now={2: lambda: None})
+    for node, context in ((1, 100), (2, 0), (3, 900)):
+        c.runtimes[node].set_vote_context(context)
+    c.run(6.0)
+    assert c.leader() == 3
+    assert c.runtimes[2].counters["votes_abstained"] >= 1
