@@ -56,6 +56,8 @@ PROPOSAL_TIMEOUT = 10.0
 STOP_BUDGET = 75.0
 STOP_WAIT_CYCLE = 15.0  # a cycle may be in a demote or promote, which waits for the server
 STOP_WAIT_OPERATION = 15.0  # a cancelled base backup or rewind ends within seconds
+STOP_KEEP_FOR_DATABASE = 30.0  # of the budget, always left for the database's stop and fence
+STOP_KEEP_FOR_FENCE = 15.0  # of that, left for the immediate stop after a failed fast one
 RETRY_PAUSE = 2.0  # seconds between a failed long operation and the next one
 
 
@@ -138,10 +140,12 @@ class Agent:
             if self._thread.is_alive():
                 log.warning("stopping: the HA cycle did not end within %.0f s; stopping the database anyway",
                             STOP_WAIT_CYCLE)
-        if not self.executor.wait(max(1.0, min(STOP_WAIT_OPERATION, deadline - time.monotonic() - 30))):
+        operation_wait = min(STOP_WAIT_OPERATION, deadline - time.monotonic() - STOP_KEEP_FOR_DATABASE)
+        if not self.executor.wait(max(1.0, operation_wait)):
+            running = self.executor.running()
             log.warning("stopping: the %s did not end when cancelled; stopping the database anyway",
-                        getattr(self.executor.running(), "kind", "operation"))
-        self._stop_database(max(5, int(deadline - time.monotonic() - 15)))
+                        running.kind.value if running else "operation")
+        self._stop_database(max(5, int(deadline - time.monotonic() - STOP_KEEP_FOR_FENCE)))
         if self.runtime is not None:
             self.runtime.stop()
         if self.transport is not None:

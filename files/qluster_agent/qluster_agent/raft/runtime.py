@@ -192,8 +192,7 @@ class ConsensusRuntime:
                 if (msg.term, msg.frm) != self._last_abstained:
                     self._last_abstained = (msg.term, msg.frm)
                     self._logger(f"n{self._config.node_id} abstains from the {msg.type.name.lower()} of {msg.frm} "
-                                 f"at term {msg.term}: "
-                                 "its own WAL position cannot be read now")
+                                 f"at term {msg.term}: its own WAL position cannot be read now")
                 return
         node.step(msg)
 
