@@ -15,7 +15,7 @@ from pathlib import Path
 from .podman import LabError, exists, podman, podman_env
 
 # Bump the tag when the package list or the tweaks below change, so hosts get the new image.
-IMAGE = "localhost/qlab-debian12:4"
+IMAGE = "localhost/qlab-debian12:5"
 SUITE = "bookworm"
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "sudo", "iproute2", "procps",
@@ -90,10 +90,11 @@ def _tweak_rootfs(rootfs: Path) -> None:
         link = rootfs / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
-    # Journal in memory and bounded: the hosts are disposable.
+    # Journal on disk and bounded: it outlives a host's kill or restart, which the chaos run and a
+    # post-mortem need (a volatile one lost the logs of the faults that mattered).
     jconf = rootfs / "etc/systemd/journald.conf.d"
     jconf.mkdir(parents=True, exist_ok=True)
-    (jconf / "qlab.conf").write_text("[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n")
+    (jconf / "qlab.conf").write_text("[Journal]\nStorage=persistent\nSystemMaxUse=64M\n")
 
 
 def remove_image() -> None:

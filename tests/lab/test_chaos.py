@@ -13,7 +13,8 @@ import os
 
 import pytest
 
-from qlab.chaos.checker import summary
+from qlab.chaos.checker import judge, summary
+from qlab.chaos.clients import Writes
 from qlab.chaos.cluster import Cluster, converged
 from qlab.chaos.nemesis import KINDS, Nemesis, schedule
 from qlab.chaos.probes import Window, overlaps
@@ -33,6 +34,20 @@ def test_overlapping_acknowledged_probes_of_two_nodes_are_a_split_brain():
     found = overlaps(windows)
     assert [(o.first.node, o.second.node) for o in found] == [("n2", "n3")]
     assert found[0].seconds == pytest.approx(0.1)
+
+
+def test_a_probe_acknowledged_after_its_hosts_pause_is_set_aside_not_judged():
+    # n1 is paused mid-write at 1.0 and thawed at 8.0: its INSERT is acknowledged then, while n2
+    # had been the primary since 3.0. Its moment is unknown, so it proves nothing either way.
+    windows = [Window("n1", 0.0, 0.3), Window("n1", 0.9, 8.1), Window("n2", 3.0, 3.2), Window("n2", 8.0, 8.3)]
+    verdict = judge(Writes(), windows, None, None, None)
+    split = next(c for c in verdict.checks if c.name == "no split brain")
+    assert split.ok, split.detail
+    assert "1 acknowledged after the probe's deadline" in split.detail
+    assert verdict.facts["probes"]["late"] == [["n1", 0.9, 8.1]]
+    # A timely overlap is still a split brain.
+    verdict = judge(Writes(), [*windows, Window("n1", 3.1, 3.3)], None, None, None)
+    assert not next(c for c in verdict.checks if c.name == "no split brain").ok
 
 
 def test_the_schedule_is_the_seeds_and_covers_every_fault():

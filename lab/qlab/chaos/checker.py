@@ -11,7 +11,7 @@ from ..faults import wait_until
 from . import remote
 from .clients import ACCOUNTS, INITIAL_BALANCE, Writes
 from .cluster import Cluster, converged, voters
-from .probes import LOCAL_DSN, Window, leadership, overlaps
+from .probes import LOCAL_DSN, Window, leadership, overlaps, timely
 
 CONVERGE_TIMEOUT_S = 600
 
@@ -97,15 +97,19 @@ def judge(writes: Writes, windows: list[Window], data: dict | None, final_map: d
                     "every balance is the initial one plus the logged transfers" if balances == expected
                     else f"differ: {sorted(set(balances.items()) ^ set(expected.items()))[:6]}")
 
-    found = overlaps(windows)
-    nodes = sorted({w.node for w in windows})
+    judged, late = timely(windows)
+    found = overlaps(judged)
+    nodes = sorted({w.node for w in judged})
     verdict.facts["probes"] = {"acknowledged": len(windows), "nodes": nodes,
-                               "leadership": leadership(windows), "split_brain": [o.as_dict() for o in found]}
-    verdict.add("no split brain", not found and len(windows) > 0,
-                f"{len(windows)} acknowledged probes on {', '.join(nodes) or 'no node'}, "
+                               "leadership": leadership(judged), "split_brain": [o.as_dict() for o in found],
+                               "late": [[w.node, w.start, w.end] for w in late]}
+    verdict.add("no split brain", not found and len(judged) > 0,
+                f"{len(judged)} acknowledged probes on {', '.join(nodes) or 'no node'}, "
                 f"{len(found)} overlapping windows"
                 + (f" (first: {found[0].first.node} and {found[0].second.node} for {found[0].seconds:.3f} s)"
-                   if found else ""))
+                   if found else "")
+                + (f"; {len(late)} acknowledged after the probe's deadline (its host was paused"
+                   " mid-write: no known moment) set aside" if late else ""))
 
     verdict.add("every node rejoined streaming", converged_after is not None, describe(final_map))
     return verdict

@@ -18,6 +18,12 @@ from .cluster import Cluster
 from .remote import Remote
 
 LOCAL_DSN = "host=/var/run/postgresql port=5432 dbname=postgres user=qhb connect_timeout=2 application_name=chaos-probe"
+# The probe program gives its INSERT one second (inhost.probe). A window longer than that plus a
+# margin means the prober itself was stopped mid-write (its host paused: the timer that enforces
+# the deadline was frozen too), so the moment the write took effect is anywhere in a long window
+# that says nothing about overlap: such probes are set aside and counted, not judged.
+PROBE_DEADLINE_S = 1.0
+TIMELY_MARGIN_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,14 @@ class Overlap:
         return {"nodes": [self.first.node, self.second.node], "from": max(self.first.start, self.second.start),
                 "to": min(self.first.end, self.second.end), "seconds": self.seconds,
                 "windows": [[w.node, w.start, w.end] for w in (self.first, self.second)]}
+
+
+def timely(windows: list[Window]) -> tuple[list[Window], list[Window]]:
+    """The windows that fit the probe's deadline, and the late ones (their moment is unknown)."""
+    limit = PROBE_DEADLINE_S + TIMELY_MARGIN_S
+    kept = [w for w in windows if w.end - w.start <= limit]
+    late = [w for w in windows if w.end - w.start > limit]
+    return kept, late
 
 
 def overlaps(windows: list[Window]) -> list[Overlap]:
