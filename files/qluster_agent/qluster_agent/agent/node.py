@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
@@ -23,6 +24,7 @@ from ..config.secret_files import read_api_token, read_secret
 from ..ha.decide import decide
 from ..ha.decision import Action, Decision
 from ..ha.marker import AddNodeMarker
+from ..pg.conninfo import Endpoint
 from ..pg.controller import PgController
 from ..pg.errors import PgError
 from ..pg.executor import LongOperationExecutor, RunningOperation
@@ -403,11 +405,30 @@ class Agent:
         shut_down_at = self._vote_context if pg.checkpoint_lsn is None else vote_context(
             WalMark(pg.wal_mark.timeline, pg.checkpoint_lsn))
         waiting = wait_before_handover(target, self.my_id, shut_down_at, snap.beacons, snap.raft.voters)
+        if waiting is not None:
+            # The target announces its position once a cycle of its own; asking its database
+            # saves that wait (and this loop's next), which sits on the switchover's write gap.
+            beacons = self._with_position_read_now(target, snap.beacons)
+            if beacons is not snap.beacons:
+                waiting = wait_before_handover(target, self.my_id, shut_down_at, beacons, snap.raft.voters)
         if waiting is None:
             self.runtime.transfer_leader(target)
         else:
             self._log_switchover_wait("handover", f"switchover: my database has shut down; waiting to hand over: "
                                       f"{waiting}")
+
+    def _with_position_read_now(self, node_id: int, beacons: Mapping[int, Beacon]) -> Mapping[int, Beacon]:
+        """The beacons with `node_id`'s position as its database tells it now, when that is
+        further than it announced (the same beacons otherwise). A node that announces nothing
+        recently is not asked: its agent may be gone, and the read would only wait."""
+        beacon = beacons.get(node_id)
+        if beacon is None or beacon.db_port is None or self.pg is None:
+            return beacons
+        mark = self.pg.position_of(Endpoint(beacon.address, beacon.db_port))
+        context = vote_context(mark)
+        if context <= beacon.vote_context:
+            return beacons
+        return {**beacons, node_id: replace(beacon, vote_context=context)}
 
     def _switchover_target_now(self, pg: PgStatus | None) -> int | None:
         """The switchover target decide() may act on: while my database is still the primary,

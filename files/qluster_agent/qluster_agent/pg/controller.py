@@ -32,7 +32,7 @@ from .rewind import Rewinder
 from .server import ServerControl
 from .settings import STANDBY_SIGNAL, ManagedSettings, ServerRole
 from .stall import StallTracker
-from .status import DataDirState, DbRole, PgStatus
+from .status import DataDirState, DbRole, PgStatus, WalMark
 from .status_reader import StatusReader
 from .timeline import ReplicaTimeline
 from .sync import ASYNCHRONOUS, SyncStandbys
@@ -117,6 +117,16 @@ class PgController:
             return wal_held(self._status.connection)
         except psycopg2.Error:
             return None
+
+    def position_of(self, database: Endpoint) -> WalMark | None:
+        """How far another node's database has its WAL (timeline, flushed LSN), asked directly
+        over a replication connection; None when it does not answer."""
+        try:
+            identity = self._identify(database)
+        except PgError as exc:
+            log.info("reading how far another node's WAL goes: %s", exc)
+            return None
+        return WalMark(identity.timeline, identity.wal_position)
 
     # --- long operations (run in the executor) -------------------------------------------
 

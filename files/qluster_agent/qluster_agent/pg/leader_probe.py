@@ -5,6 +5,9 @@ is a different database altogether, e.g. one a node initialised by mistake) turn
 into data loss: the node's copy may be the best one left. So a wipe first opens a replication
 connection to the leader -- the same kind pg_basebackup uses, so the same hba line allows it --
 and runs IDENTIFY_SYSTEM.
+
+The same question tells a switchover how far its target's WAL goes: on a standby,
+IDENTIFY_SYSTEM answers with the WAL it has flushed (received or replayed) and its timeline.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ import psycopg2.extras
 
 from .conninfo import Endpoint
 from .errors import PgError
+from .lsn import parse_lsn
 
 
 @dataclass(frozen=True)
 class LeaderIdentity:
     system_identifier: int
     timeline: int
+    # IDENTIFY_SYSTEM's xlogpos: a primary's flushed WAL, a standby's flushed or replayed WAL.
+    wal_position: int = 0
 
 
 def identify_leader(leader: Endpoint, user: str, passfile: str | None, timeout_s: int = 3) -> LeaderIdentity:
@@ -38,16 +44,16 @@ def identify_leader(leader: Endpoint, user: str, passfile: str | None, timeout_s
             connection_factory=psycopg2.extras.PhysicalReplicationConnection,
         )
     except psycopg2.Error as exc:
-        raise PgError(f"the leader's database at {leader.describe()} does not answer: {_first_line(exc)}") from exc
+        raise PgError(f"the database at {leader.describe()} does not answer: {_first_line(exc)}") from exc
     try:
         with conn.cursor() as cur:
             cur.execute("IDENTIFY_SYSTEM")
             row = cur.fetchone()
     except psycopg2.Error as exc:
-        raise PgError(f"the leader's database at {leader.describe()} did not identify itself: {_first_line(exc)}") from exc
+        raise PgError(f"the database at {leader.describe()} did not identify itself: {_first_line(exc)}") from exc
     finally:
         conn.close()
-    return LeaderIdentity(system_identifier=int(row[0]), timeline=int(row[1]))
+    return LeaderIdentity(system_identifier=int(row[0]), timeline=int(row[1]), wal_position=parse_lsn(row[2]))
 
 
 def _first_line(exc: Exception) -> str:

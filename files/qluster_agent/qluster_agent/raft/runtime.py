@@ -194,6 +194,11 @@ class ConsensusRuntime:
                     self._logger(f"n{self._config.node_id} abstains from the {msg.type.name.lower()} of {msg.frm} "
                                  f"at term {msg.term}: its own WAL position cannot be read now")
                 return
+        elif msg.type is MessageType.TIMEOUT_NOW and self._vote_context_now is not None:
+            # The campaign this starts at once must carry the position held now: the old leader
+            # may have read it from this node's database directly (a switchover's handover),
+            # ahead of what this node's HA loop last set. Without one it campaigns as it stood.
+            self._refresh_vote_context(node)
         node.step(msg)
 
     def _refresh_vote_context(self, node: RawNode) -> bool:

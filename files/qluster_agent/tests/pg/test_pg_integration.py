@@ -317,6 +317,18 @@ def test_a_reclone_never_wipes_data_the_leader_cannot_replace(lab: Lab, node2: P
     assert node3.status().streaming and has_row(lab, node3, 13)
 
 
+def test_a_standbys_position_is_read_from_another_node(lab: Lab, node2: PgController) -> None:
+    # What a switchover's old leader asks its target: how far its flushed WAL goes, directly.
+    node3 = next(c for c in lab.controllers if c.options.member_id == 3)
+    insert(lab, node2, 15, "position")
+    wait_until(lambda: has_row(lab, node3, 15), what="row 15 on node 3")
+    primary = node2.status()
+    read = node2.position_of(lab.endpoint(node3))
+    assert read is not None and read.timeline == primary.timeline
+    assert read.lsn >= node3.status().replayed_lsn > 0
+    assert node2.position_of(Endpoint("127.0.0.1", FIRST_PORT + 50)) is None  # nobody listens
+
+
 def test_pg_control_read_directly_matches_pg_controldata(lab: Lab, node1: PgController, node2: PgController) -> None:
     # A running primary, a running standby, and whatever the earlier tests left stopped.
     for node in lab.controllers:

@@ -168,6 +168,26 @@ def test_a_vote_context_set_before_a_timeout_now_arrives_is_what_the_campaign_ca
     assert c.leader() == target
 
 
+def test_a_timeout_now_campaign_carries_the_position_read_when_it_arrives():
+    # The old leader read the target's database directly (500, its shutdown checkpoint) and
+    # handed over before the target's HA loop had set more than 100. Campaigning with 100, the
+    # target would lose both votes and leave the cluster to a timed-out election.
+    held = {1: 0, 2: 0, 3: 0}
+    c = Cluster(3, vote_context_now={i: (lambda i=i: held[i]) for i in held})
+    c.run(3.0)
+    leader = c.leader()
+    target = next(i for i in c.runtimes if i != leader)
+    for node in c.runtimes:
+        held[node] = 500 if node != target else 100
+        c.runtimes[node].set_vote_context(held[node])
+    c.run(0.3)
+    held[target] = 500  # in its database, not yet in its HA loop's context
+    c.runtimes[leader].transfer_leader(target)
+    c.runtimes[leader].run_once()
+    c.run(1.0)
+    assert c.leader() == target
+
+
 def test_membership_change_and_transfer_through_the_api():
     c = Cluster(3)
     c.run(3.0)
