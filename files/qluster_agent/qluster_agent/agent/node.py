@@ -43,7 +43,7 @@ from .db_password import password_file_path, read_password_file, set_passwords
 from .pg_setup import marker_path, pg_options
 from .switchover import wait_before_demote, wait_before_handover
 from .timing import core_config
-from .vote_context import context_to_answer, vote_context
+from .vote_context import context_to_answer, stands_by_no_position, vote_context
 from .views import Snapshot, cluster_map, cluster_view, node_health
 
 log = logging.getLogger("qluster")
@@ -275,7 +275,7 @@ class Agent:
         if pg is not None and pg.wal_mark is not None:
             self._vote_context = self._next_vote_context(pg)
             self.runtime.set_vote_context(self._vote_context)
-        elif pg is not None and context_to_answer(self._vote_context, pg, lambda: None) is None:
+        elif pg is not None and stands_by_no_position(self._vote_context, pg):
             # No position to stand by (it abstains from votes): it campaigns with none either,
             # so it cannot win against a node that knows how far its own WAL goes.
             self.runtime.set_vote_context(0)

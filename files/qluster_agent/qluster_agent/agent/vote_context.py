@@ -58,3 +58,9 @@ def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], i
     if not last.running and last.wal_end_lsn is not None and last.datadir is DataDirState.VALID:
         return kept
     return None
+
+
+def stands_by_no_position(kept: int, last: PgStatus) -> bool:
+    """True when, as the HA loop last read it, this node has no position it can stand by without
+    asking its server again: it would abstain, so it must campaign with none (0) either."""
+    return context_to_answer(kept, last, lambda: None) is None

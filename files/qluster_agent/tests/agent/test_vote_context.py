@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qluster_agent.agent.vote_context import LSN_MAX, context_to_answer, vote_context
+from qluster_agent.agent.vote_context import LSN_MAX, context_to_answer, stands_by_no_position, vote_context
 from qluster_agent.pg.status import DataDirState, PgStatus, WalMark
 
 
@@ -70,3 +70,10 @@ def test_without_a_position_to_stand_by_the_node_abstains():
     assert context_to_answer(KEPT, running(), no_answer) is None
     # Stopped, but its end of WAL not read (an operation was running).
     assert context_to_answer(KEPT, stopped(wal_end_lsn=None), no_answer) is None
+
+
+def test_the_ha_loop_campaigns_with_no_position_exactly_when_it_would_abstain():
+    assert stands_by_no_position(KEPT, running())  # a running server the cycle could not read
+    assert stands_by_no_position(KEPT, stopped(wal_end_lsn=None, datadir=DataDirState.INVALID))
+    assert not stands_by_no_position(KEPT, stopped())
+    assert not stands_by_no_position(0, stopped(wal_end_lsn=None, datadir=DataDirState.EMPTY))
