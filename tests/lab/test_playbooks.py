@@ -424,10 +424,6 @@ def test_remove_node_playbook_removes_the_leader_after_a_switchover(lab, nodes, 
                timeout=60, interval=1, what=f"the row on the old leader {old['name']}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "agent: without an api-token the leader refuses a change a follower forwards (403 'changes are "
-    "accepted from this node only'), so after the switchover the old leader's agent cannot carry "
-    "out the DELETE; works with an api-token, which the roles cannot set yet"))
 def test_qluster_member_alone_removes_the_leader_with_switchover(lab, nodes, module):
     before = settled_map(lab)
     old = leader(before)
