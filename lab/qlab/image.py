@@ -90,8 +90,8 @@ def _tweak_rootfs(rootfs: Path) -> None:
         link = rootfs / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
-    # Journal on disk and bounded: it outlives a host's kill or restart, which the chaos run and a
-    # post-mortem need (a volatile one lost the logs of the faults that mattered).
+    # Journal on disk (a volume per host, lifecycle.up) and bounded: it outlives a host's kill or
+    # restart, which a chaos run's post-mortem needs (a volatile one lost the logs that mattered).
     jconf = rootfs / "etc/systemd/journald.conf.d"
     jconf.mkdir(parents=True, exist_ok=True)
     (jconf / "qlab.conf").write_text("[Journal]\nStorage=persistent\nSystemMaxUse=64M\n")

@@ -26,11 +26,14 @@ def up(lab: Lab, log=print) -> None:
         podman("volume", "create", "--label", f"{LABEL}={lab.name}", lab.archive_volume)
     for host in lab.hosts:
         name = lab.container(host.hostname)
+        journal = lab.journal_volume(host.hostname)
+        if not exists("volume", journal):
+            podman("volume", "create", "--label", f"{LABEL}={lab.name}", journal)
         if not exists("container", name):
             argv = ["run", "-d", "--name", name, "--hostname", host.hostname,
                     "--network", lab.network, "--ip", lab.static_address(host.hostname),
                     "--systemd=always", "--label", f"{LABEL}={lab.name}",
-                    "-v", f"{lab.archive_volume}:{host.wal_path}"]
+                    "-v", f"{lab.archive_volume}:{host.wal_path}", "-v", f"{journal}:/var/log/journal"]
             if "nfs_servers" in host.groups:
                 # nfs-ganesha (userspace NFS: this kernel has none) needs to open files by handle.
                 argv += ["--cap-add", "DAC_READ_SEARCH"]

@@ -46,6 +46,11 @@ class Lab:
     def archive_volume(self) -> str:
         return f"{self.name}-wal-archive"
 
+    def journal_volume(self, hostname: str) -> str:
+        """A host's /var/log/journal: podman mounts a tmpfs there otherwise, and a killed or
+        restarted host would lose the logs a chaos run or a post-mortem needs."""
+        return f"{self.name}-{hostname}-journal"
+
     @property
     def state_dir(self) -> Path:
         return REPO / "lab" / ".state" / self.name
