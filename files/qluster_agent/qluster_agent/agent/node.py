@@ -326,7 +326,7 @@ class Agent:
         candidate that lacks them. So the position is read again (vote_context.context_to_answer
         says when this node must abstain instead)."""
         last = self._snapshot.pg if self._snapshot is not None else None
-        return context_to_answer(self._vote_context, last, self.pg.wal_held_now)
+        return context_to_answer(self._vote_context, last, self.pg.wal_held_now, self.pg.wal_receiver_running)
 
     def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
                      running: RunningOperation | None) -> Snapshot:

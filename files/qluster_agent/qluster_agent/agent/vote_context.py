@@ -34,19 +34,25 @@ def vote_context(mark: WalMark | None) -> int:
     return (min(mark.timeline, TIMELINE_MAX) << LSN_BITS) | min(lsn, LSN_MAX)
 
 
-def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], int | None]) -> int | None:
+def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], int | None],
+                      receiving_now: Callable[[], bool] = lambda: True) -> int | None:
     """The context to answer a (pre-)vote with now, or None: abstain, do not answer.
 
-    `kept` is what the HA loop last set, `last` the database status its last cycle read, and
-    `read_now` reads the running server's WAL position (None when it does not answer). A
-    position is only raised by the live read, on the timeline already known.
+    `kept` is what the HA loop last set, `last` the database status its last cycle read,
+    `read_now` reads the running server's WAL position (None when it does not answer), and
+    `receiving_now` tells whether the server has a walreceiver now. A position is only raised by
+    the live read, on the timeline already known.
 
     Without a position this node can stand by, it abstains: before its first cycle after a start
     (every node restarting at once would otherwise vote with 0 for whoever asks first), with a
     data directory that is neither empty nor readable, and when the database does not answer
     unless the last cycle found it stopped and read its end of WAL from disk (a stopped server's
     WAL does not move; a data directory deleted under a primary that went on committing, or a
-    server that stopped answering, may have gone further than `kept`).
+    server that stopped answering, may have gone further than `kept`). A standby that takes no
+    query because it is not yet consistent stands by the end of WAL the last cycle read from its
+    disk, as long as it still has no walreceiver: nothing can arrive, so it confirmed nothing
+    more. (Abstaining there too left a cluster without a quorum when the leader's data was
+    wiped while such a standby waited for WAL only the leader had.)
     """
     if last is None:
         return None
@@ -55,8 +61,9 @@ def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], i
     lsn = read_now()
     if lsn is not None:
         return max(kept, vote_context(WalMark(kept >> LSN_BITS, lsn)))
-    if not last.running and last.wal_end_lsn is not None and last.datadir is DataDirState.VALID:
-        return kept
+    if last.wal_end_lsn is not None and last.datadir is DataDirState.VALID:
+        if not last.running or not receiving_now():
+            return kept
     return None
 
 

@@ -128,6 +128,10 @@ class PgController:
             return None
         return WalMark(identity.timeline, identity.wal_position)
 
+    def wal_receiver_running(self) -> bool:
+        """The server has a walreceiver now (reads /proc; safe from another thread)."""
+        return self._server.wal_receiver_running()
+
     # --- long operations (run in the executor) -------------------------------------------
 
     def bootstrap(self, sync: SyncStandbys = ASYNCHRONOUS, cancel: CancelToken | None = None) -> None:

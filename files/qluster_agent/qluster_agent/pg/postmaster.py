@@ -92,3 +92,22 @@ class PostmasterTracker:
             time.sleep(0.05)
         self._last = None
         return True
+
+
+def child_titles(parent: int) -> list[str]:
+    """The command lines of `parent`'s children: a server process's ps title, such as
+    'postgres: walreceiver streaming 0/3000000' (the server writes it over its argv)."""
+    titles = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+            if int(stat[stat.rfind(")") + 2 :].split()[1]) != parent:
+                continue
+            raw = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile, or not ours to read
+        titles.append(raw.replace(b"\0", b" ").decode(errors="replace").strip())
+    return titles
+

@@ -18,7 +18,7 @@ from .control_file import read_control_file
 from .controldata import ControlData, ControlDataError, parse_controldata
 from .datadir import postmaster_pid
 from .options import PgOptions
-from .postmaster import PostmasterTracker
+from .postmaster import PostmasterTracker, child_titles
 from .process import CommandResult, CommandRunner
 from .wal_end import WalEnd, dump_start, list_segments, parse_dump_end, waldump_argv
 
@@ -39,6 +39,12 @@ class ServerControl:
     def running(self) -> bool:
         """A postmaster for our data directory is alive (reads /proc, starts nothing)."""
         return self._postmaster.current_pid() is not None
+
+    def wal_receiver_running(self) -> bool:
+        """The server has a walreceiver process: WAL may be arriving, and flushes confirmed to
+        an upstream, at any moment. Reads /proc; a server with none receives nothing."""
+        pid = self._postmaster.current_pid()
+        return pid is not None and any("walreceiver" in title for title in child_titles(pid))
 
     def quit_orphan(self) -> bool:
         """Stop a postmaster whose data directory (and pid file) vanished; pg_ctl cannot."""

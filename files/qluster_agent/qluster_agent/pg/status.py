@@ -90,8 +90,9 @@ class PgStatus:
     # From pg_controldata; read when the server is stopped (tells a former primary apart).
     control_state: ClusterState | None = None
     checkpoint_lsn: int | None = None  # stopped only: the last checkpoint, a lower bound of its WAL
-    # Stopped only: where its valid WAL ends (pg/wal_end.py), past the checkpoint after a crash
-    # or an immediate stop; None when unknown.
+    # Where its valid WAL ends on disk (pg/wal_end.py), past the checkpoint after a crash or an
+    # immediate stop: read when stopped, and when running as a standby that is not yet
+    # consistent (it takes no query) and receives nothing; None when unknown.
     wal_end_lsn: int | None = None
     # Consecutive failed starts since the last successful one (kept by the controller).
     start_failures: int = 0
@@ -118,14 +119,15 @@ class PgStatus:
     def wal_position(self) -> int | None:
         """How much WAL this node holds: what a vote check compares.
 
-        Stopped: the end of its valid WAL when pg_waldump could tell (a fenced or crashed
-        primary holds every transaction it acknowledged past its last checkpoint), else the
+        Stopped, or a standby recovering without a walreceiver: the end of its valid WAL when
+        pg_waldump could tell (a fenced or crashed primary holds every transaction it
+        acknowledged past its last checkpoint), else the
         last checkpoint from pg_control, a lower bound. Shutting down after a demote: its
         shutdown checkpoint, the last record it wrote.
         """
         if self.role is DbRole.PRIMARY:
             return self.current_lsn
-        if self.role is DbRole.STOPPED and self.wal_end_lsn is not None:
+        if self.role in (DbRole.STOPPED, DbRole.UNAVAILABLE) and self.wal_end_lsn is not None:
             return max(self.wal_end_lsn, self.checkpoint_lsn or 0)
         if self.role in (DbRole.STOPPED, DbRole.UNAVAILABLE):
             return self.checkpoint_lsn  # UNAVAILABLE: known only while a demote's shutdown ends

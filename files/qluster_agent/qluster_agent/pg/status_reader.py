@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import psycopg2
 
+from .controldata import ClusterState
 from .conninfo import endpoint_of
 from .datadir import datadir_state
 from .options import PgOptions
@@ -48,21 +51,17 @@ class StatusReader:
                 system_identifier=control.system_identifier if control else None,
                 start_failures=start_failures,
             )
-        self._wal_end_key = None
         try:
             conn = self._connection.connect()
         except psycopg2.Error as exc:
-            return PgStatus(
-                datadir=datadir, running=True, accepting=False, start_failures=start_failures, error=_one_line(exc)
-            )
+            return self._not_answering(datadir, start_failures, _one_line(exc), wal_end)
         try:
             facts = query_server(conn)
         except psycopg2.Error as exc:
-            return PgStatus(
-                datadir=datadir, running=True, accepting=False, start_failures=start_failures, error=_one_line(exc)
-            )
+            return self._not_answering(datadir, start_failures, _one_line(exc), wal_end)
         finally:
             conn.close()
+        self._wal_end_key = None
         return PgStatus(
             datadir=datadir,
             running=True,
@@ -82,6 +81,24 @@ class StatusReader:
             start_failures=start_failures,
             temp_slot_deferred=facts.in_recovery and not facts.temp_slot,
         )
+
+    def _not_answering(self, datadir: DataDirState, start_failures: int, error: str, wal_end: bool) -> PgStatus:
+        """A running server that takes no query. When it is a standby still recovering (not yet
+        consistent, so it accepts no connection) and has no walreceiver, it confirms no WAL to
+        anyone: what its pg_wal holds is its position, read from disk as for a stopped server
+        (a vote needs it: agent/vote_context.py)."""
+        status = PgStatus(datadir=datadir, running=True, accepting=False, start_failures=start_failures, error=error)
+        if not wal_end or datadir is not DataDirState.VALID:
+            return status
+        control = self._server.controldata()
+        if control is None or control.state is not ClusterState.IN_ARCHIVE_RECOVERY or self._server.wal_receiver_running():
+            return status
+        end = self._stopped_wal_end(control)
+        if end is None:
+            return status
+        return replace(status, control_state=control.state, timeline=max(control.timeline, end.timeline),
+                       checkpoint_lsn=control.checkpoint_lsn, wal_end_lsn=end.lsn,
+                       system_identifier=control.system_identifier)
 
     def _stopped_wal_end(self, control) -> WalEnd | None:
         datadir = self._o.datadir

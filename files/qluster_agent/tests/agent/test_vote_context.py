@@ -77,3 +77,15 @@ def test_the_ha_loop_campaigns_with_no_position_exactly_when_it_would_abstain():
     assert stands_by_no_position(KEPT, stopped(wal_end_lsn=None, datadir=DataDirState.INVALID))
     assert not stands_by_no_position(KEPT, stopped())
     assert not stands_by_no_position(0, stopped(wal_end_lsn=None, datadir=DataDirState.EMPTY))
+
+
+def test_a_standby_not_yet_consistent_stands_by_its_wal_on_disk_while_nothing_arrives():
+    # It takes no query (so read_now has nothing), but the last cycle read its WAL end from
+    # disk and it has no walreceiver: it confirmed nothing past that, so it can vote.
+    waiting = PgStatus(datadir=DataDirState.VALID, running=True, accepting=False, wal_end_lsn=0x5000000)
+    assert context_to_answer(KEPT, waiting, no_answer, lambda: False) == KEPT
+    # A walreceiver may have started since: WAL may arrive and be confirmed at any moment.
+    assert context_to_answer(KEPT, waiting, no_answer, lambda: True) is None
+    # Without the disk read (not a recovering standby, or receiving when the cycle looked).
+    assert context_to_answer(KEPT, running(), no_answer, lambda: False) is None
+

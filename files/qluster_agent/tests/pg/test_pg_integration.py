@@ -327,6 +327,9 @@ def test_a_standbys_position_is_read_from_another_node(lab: Lab, node2: PgContro
     assert read is not None and read.timeline == primary.timeline
     assert read.lsn >= node3.status().replayed_lsn > 0
     assert node2.position_of(Endpoint("127.0.0.1", FIRST_PORT + 50)) is None  # nobody listens
+    # Whether WAL may be arriving is read from the server's processes (a vote needs it when the
+    # server takes no query): the streaming standby has a walreceiver, the primary none.
+    assert node3.wal_receiver_running() and not node2.wal_receiver_running()
 
 
 def test_pg_control_read_directly_matches_pg_controldata(lab: Lab, node1: PgController, node2: PgController) -> None:
