@@ -181,7 +181,7 @@ def test_reinit_recreates_a_replica_from_the_leader_and_never_the_leader_itself(
 
 def test_pgdata_deleted_on_the_leader_fails_over_and_the_node_reclones(cluster):
     """Seed 003's drill: the primary's data directory is deleted under it."""
-    old = cluster.leader()
+    old = wait_for(cluster.leader, 60, "a leader")  # the test before may end mid-election under load
     acked = [insert_row(old) for _unused in range(5)]
     shutil.rmtree(old.pgdata / "base")
     shutil.rmtree(old.pgdata / "global")
@@ -196,7 +196,7 @@ def test_agent_stopped_during_a_reclone_exits_and_leaves_no_database_running(clu
     """SIGTERM while the replica's base backup and first start run: the agent must end within
     the unit's TimeoutStopSec (90 s) with no server of its own left, or systemd kills it and a
     database nobody supervises (or fences) may go on running."""
-    leader = cluster.leader()
+    leader = wait_for(cluster.leader, 60, "a leader")
     replica = next(n for n in cluster.nodes if n is not leader)
     status, body = replica.api("/reinit", "POST", {"member": replica.node_id})
     assert status == 200, body
