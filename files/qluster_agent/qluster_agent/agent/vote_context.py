@@ -35,13 +35,15 @@ def vote_context(mark: WalMark | None) -> int:
 
 
 def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], int | None],
-                      receiving_now: Callable[[], bool] = lambda: True) -> int | None:
+                      receiving_now: Callable[[], bool] = lambda: True, stopped_since_read: bool = False) -> int | None:
     """The context to answer a (pre-)vote with now, or None: abstain, do not answer.
 
     `kept` is what the HA loop last set, `last` the database status its last cycle read,
     `read_now` reads the running server's WAL position (None when it does not answer), and
-    `receiving_now` tells whether the server has a walreceiver now. A position is only raised by
-    the live read, on the timeline already known.
+    `receiving_now` tells whether the server has a walreceiver now, and `stopped_since_read`
+    whether the server has stayed stopped since a cycle last read its end of WAL from disk into
+    `kept` (StoppedSinceRead). A position is only raised by the live read, on the timeline
+    already known.
 
     Without a position this node can stand by, it abstains: before its first cycle after a start
     (every node restarting at once would otherwise vote with 0 for whoever asks first), with a
@@ -52,7 +54,10 @@ def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], i
     query because it is not yet consistent stands by the end of WAL the last cycle read from its
     disk, as long as it still has no walreceiver: nothing can arrive, so it confirmed nothing
     more. (Abstaining there too left a cluster without a quorum when the leader's data was
-    wiped while such a standby waited for WAL only the leader had.)
+    wiped while such a standby waited for WAL only the leader had.) And a server that has stayed
+    stopped since its end of WAL was read stands by that, whatever happened to its files since:
+    a rewind or re-clone that failed half-way, or a data directory deleted while it was stopped,
+    holds nothing it confirmed after `kept`.
     """
     if last is None:
         return None
@@ -64,10 +69,39 @@ def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], i
     if last.wal_end_lsn is not None and last.datadir is DataDirState.VALID:
         if not last.running or not receiving_now():
             return kept
+    if not last.running and stopped_since_read:
+        return kept
     return None
 
 
-def stands_by_no_position(kept: int, last: PgStatus) -> bool:
+def stands_by_no_position(kept: int, last: PgStatus, stopped_since_read: bool = False) -> bool:
     """True when, as the HA loop last read it, this node has no position it can stand by without
     asking its server again: it would abstain, so it must campaign with none (0) either."""
-    return context_to_answer(kept, last, lambda: None) is None
+    return context_to_answer(kept, last, lambda: None, stopped_since_read=stopped_since_read) is None
+
+
+class StoppedSinceRead:
+    """Whether the server has stayed stopped since a cycle read its end of WAL from disk.
+
+    Set by a status of a stopped server with its end of WAL read; kept while every later status
+    finds it stopped with the same pg_control, or with none at all (a data directory being
+    emptied or copied into cannot have run); dropped when the server is seen running or
+    pg_control changes (a start writes it, so a server that ran between two cycles shows too).
+    """
+
+    def __init__(self) -> None:
+        self._control: tuple | None = None
+
+    @property
+    def holds(self) -> bool:
+        return self._control is not None
+
+    def observe(self, pg: PgStatus) -> None:
+        control = (pg.system_identifier, pg.checkpoint_lsn, pg.control_state)
+        if pg.running:
+            self._control = None
+        elif pg.wal_end_lsn is not None and pg.datadir is DataDirState.VALID:
+            self._control = control
+        elif self._control is not None and pg.checkpoint_lsn is not None and control != self._control:
+            self._control = None
+

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from qluster_agent.agent.vote_context import LSN_MAX, context_to_answer, stands_by_no_position, vote_context
+from qluster_agent.agent.vote_context import (
+    LSN_MAX, StoppedSinceRead, context_to_answer, stands_by_no_position, vote_context)
 from qluster_agent.pg.status import DataDirState, PgStatus, WalMark
 
 
@@ -88,4 +89,35 @@ def test_a_standby_not_yet_consistent_stands_by_its_wal_on_disk_while_nothing_ar
     assert context_to_answer(KEPT, waiting, no_answer, lambda: True) is None
     # Without the disk read (not a recovering standby, or receiving when the cycle looked).
     assert context_to_answer(KEPT, running(), no_answer, lambda: False) is None
+
+
+def test_a_server_stopped_since_its_wal_was_read_stands_by_it_whatever_became_of_its_files():
+    # A former primary, stopped, its end of WAL read; then a rewind that failed half-way left
+    # pg_wal unreadable (the chaos run: its abstention and a wiped leader's left no quorum).
+    watch = StoppedSinceRead()
+    watch.observe(stopped())
+    half_rewound = stopped(wal_end_lsn=None)  # same pg_control: a failed pg_rewind writes it last
+    watch.observe(half_rewound)
+    assert watch.holds
+    assert context_to_answer(KEPT, half_rewound, no_answer, stopped_since_read=watch.holds) == KEPT
+    # Emptied while stopped (a re-clone under way): it cannot have run, so it confirmed nothing.
+    emptied = stopped(wal_end_lsn=None, datadir=DataDirState.EMPTY)
+    watch.observe(emptied)
+    assert context_to_answer(KEPT, emptied, no_answer, stopped_since_read=watch.holds) == KEPT
+
+
+def test_a_server_seen_running_or_with_a_new_pg_control_no_longer_stands_by_the_old_read():
+    watch = StoppedSinceRead()
+    watch.observe(stopped())
+    watch.observe(running())
+    assert not watch.holds
+    deleted_under_it = stopped(wal_end_lsn=None, datadir=DataDirState.EMPTY)  # it ran, then was deleted
+    watch.observe(deleted_under_it)
+    assert context_to_answer(KEPT, deleted_under_it, no_answer, stopped_since_read=watch.holds) is None
+    # Started and stopped again between two cycles: pg_control's checkpoint moved.
+    watch.observe(stopped())
+    moved = PgStatus(datadir=DataDirState.VALID, running=False, accepting=False, checkpoint_lsn=0x6000000)
+    watch.observe(moved)
+    assert not watch.holds
+    assert stands_by_no_position(KEPT, moved, watch.holds)
 
