@@ -104,4 +104,3 @@ class StoppedSinceRead:
             self._control = control
         elif self._control is not None and pg.checkpoint_lsn is not None and control != self._control:
             self._control = None
-

@@ -110,4 +110,3 @@ def child_titles(parent: int) -> list[str]:
             continue  # exited meanwhile, or not ours to read
         titles.append(raw.replace(b"\0", b" ").decode(errors="replace").strip())
     return titles
-

@@ -120,4 +120,3 @@ def test_a_server_seen_running_or_with_a_new_pg_control_no_longer_stands_by_the_
     watch.observe(moved)
     assert not watch.holds
     assert stands_by_no_position(KEPT, moved, watch.holds)
-
