@@ -43,7 +43,7 @@ from .db_password import password_file_path, read_password_file, set_passwords
 from .pg_setup import marker_path, pg_options
 from .switchover import wait_before_demote, wait_before_handover
 from .timing import core_config
-from .vote_context import StoppedSinceRead, context_to_answer, stands_by_no_position, vote_context
+from .vote_context import HeldDataMarker, StoppedSinceRead, context_to_answer, stands_by_no_position, vote_context
 from .views import Snapshot, cluster_map, cluster_view, node_health
 
 log = logging.getLogger("qluster")
@@ -91,6 +91,7 @@ class Agent:
         self._vote_context = 0
         self._kept_vote_context = 0
         self._stopped_since_read = StoppedSinceRead()
+        self._held_data = HeldDataMarker(config.data_dir)
         self._switchover_target: int | None = None
         self._retry_not_before: float | None = None
         self._last_failure: str | None = None
@@ -275,10 +276,12 @@ class Agent:
             self._quick_until = now + QUICK_AFTER_STREAMING
         if pg is not None:
             self._stopped_since_read.observe(pg)
+            self._held_data.note(pg)
         if pg is not None and pg.wal_mark is not None:
             self._vote_context = self._next_vote_context(pg)
             self.runtime.set_vote_context(self._vote_context)
-        elif pg is not None and stands_by_no_position(self._vote_context, pg, self._stopped_since_read.holds):
+        elif pg is not None and stands_by_no_position(self._vote_context, pg, self._stopped_since_read.holds,
+                                                      self._held_data.present):
             # No position to stand by (it abstains from votes): it campaigns with none either,
             # so it cannot win against a node that knows how far its own WAL goes.
             self.runtime.set_vote_context(0)
@@ -330,7 +333,7 @@ class Agent:
         says when this node must abstain instead)."""
         last = self._snapshot.pg if self._snapshot is not None else None
         return context_to_answer(self._vote_context, last, self.pg.wal_held_now, self.pg.wal_receiver_running,
-                                 self._stopped_since_read.holds)
+                                 self._stopped_since_read.holds, self._held_data.present)
 
     def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
                      running: RunningOperation | None) -> Snapshot:

@@ -8,9 +8,14 @@ plain integer comparison: 65535 timelines and 256 TiB of WAL per timeline.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from ..pg.status import DataDirState, PgStatus, WalMark
+
+log = logging.getLogger(__name__)
 
 # A position just past a WAL page header holds nothing more than the page's start: a primary's
 # write position and pg_control's checkpoint location sit there, while a standby reports the
@@ -35,15 +40,17 @@ def vote_context(mark: WalMark | None) -> int:
 
 
 def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], int | None],
-                      receiving_now: Callable[[], bool] = lambda: True, stopped_since_read: bool = False) -> int | None:
+                      receiving_now: Callable[[], bool] = lambda: True, stopped_since_read: bool = False,
+                      held_data: bool = False) -> int | None:
     """The context to answer a (pre-)vote with now, or None: abstain, do not answer.
 
     `kept` is what the HA loop last set, `last` the database status its last cycle read,
     `read_now` reads the running server's WAL position (None when it does not answer), and
     `receiving_now` tells whether the server has a walreceiver now, and `stopped_since_read`
     whether the server has stayed stopped since a cycle last read its end of WAL from disk into
-    `kept` (StoppedSinceRead). A position is only raised by the live read, on the timeline
-    already known.
+    `kept` (StoppedSinceRead), and `held_data` whether this node's database ever held data (a
+    marker in the agent's state, HeldDataMarker). A position is only raised by the live read, on
+    the timeline already known.
 
     Without a position this node can stand by, it abstains: before its first cycle after a start
     (every node restarting at once would otherwise vote with 0 for whoever asks first), with a
@@ -57,12 +64,14 @@ def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], i
     wiped while such a standby waited for WAL only the leader had.) And a server that has stayed
     stopped since its end of WAL was read stands by that, whatever happened to its files since:
     a rewind or re-clone that failed half-way, or a data directory deleted while it was stopped,
-    holds nothing it confirmed after `kept`.
+    holds nothing it confirmed after `kept`. An empty data directory votes with nothing (for
+    anyone) only on a node that never held data: one whose data was lost may have confirmed
+    commits no other voter has, and its agent restarting does not change that.
     """
     if last is None:
         return None
     if not kept:
-        return 0 if last.datadir is DataDirState.EMPTY else None
+        return 0 if last.datadir is DataDirState.EMPTY and not held_data else None
     lsn = read_now()
     if lsn is not None:
         return max(kept, vote_context(WalMark(kept >> LSN_BITS, lsn)))
@@ -74,10 +83,11 @@ def context_to_answer(kept: int, last: PgStatus | None, read_now: Callable[[], i
     return None
 
 
-def stands_by_no_position(kept: int, last: PgStatus, stopped_since_read: bool = False) -> bool:
+def stands_by_no_position(kept: int, last: PgStatus, stopped_since_read: bool = False, held_data: bool = False) -> bool:
     """True when, as the HA loop last read it, this node has no position it can stand by without
     asking its server again: it would abstain, so it must campaign with none (0) either."""
-    return context_to_answer(kept, last, lambda: None, stopped_since_read=stopped_since_read) is None
+    return context_to_answer(kept, last, lambda: None, stopped_since_read=stopped_since_read,
+                             held_data=held_data) is None
 
 
 class StoppedSinceRead:
@@ -104,3 +114,37 @@ class StoppedSinceRead:
             self._control = control
         elif self._control is not None and pg.checkpoint_lsn is not None and control != self._control:
             self._control = None
+
+
+class HeldDataMarker:
+    """A file in the agent's state directory saying this node's database has held data.
+
+    Written (and synced) the first time a cycle finds a valid data directory; emptied with the
+    rest of the agent's state by a cluster reinitialisation. Without it, a node whose data was
+    deleted would, after its agent restarts, vote as a brand-new node does: for any candidate.
+    """
+
+    NAME = "held-data"
+
+    def __init__(self, state_dir: str) -> None:
+        self._path = Path(state_dir) / self.NAME
+        self.present = self._path.exists()
+        self._failed = False
+
+    def note(self, pg: PgStatus) -> None:
+        if self.present or pg.datadir is not DataDirState.VALID or pg.wal_mark is None:
+            return
+        tmp = self._path.with_suffix(".tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(f"timeline {pg.wal_mark.timeline}, lsn {pg.wal_mark.lsn:X}\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self._path)
+        except OSError as exc:
+            if not self._failed:  # once: the next cycle tries again, the log need not say so each time
+                log.warning("cannot write %s (a restart would then vote as a new node): %s", self._path, exc)
+            self._failed = True
+            return
+        self.present = True
+

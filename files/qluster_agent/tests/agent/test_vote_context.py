@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qluster_agent.agent.vote_context import (
-    LSN_MAX, StoppedSinceRead, context_to_answer, stands_by_no_position, vote_context)
+    LSN_MAX, HeldDataMarker, StoppedSinceRead, context_to_answer, stands_by_no_position, vote_context)
 from qluster_agent.pg.status import DataDirState, PgStatus, WalMark
 
 
@@ -120,3 +120,25 @@ def test_a_server_seen_running_or_with_a_new_pg_control_no_longer_stands_by_the_
     watch.observe(moved)
     assert not watch.holds
     assert stands_by_no_position(KEPT, moved, watch.holds)
+
+
+def test_an_emptied_node_whose_agent_restarted_abstains_if_it_ever_held_data(tmp_path):
+    # The chaos run's lab: the leader's data wiped, its agent restarted (kept lost with it). Voting
+    # as a new node (0, for anyone) elected a node that lacked what the third node confirmed.
+    empty = stopped(wal_end_lsn=None, datadir=DataDirState.EMPTY)
+    assert context_to_answer(0, empty, no_answer, held_data=False) == 0  # a brand-new node
+    marker = HeldDataMarker(str(tmp_path))
+    assert not marker.present
+    marker.note(empty)
+    assert not marker.present
+    marker.note(PgStatus(datadir=DataDirState.VALID, running=True, accepting=True, in_recovery=True,
+                         timeline=3, received_lsn=0x5000000))
+    assert marker.present
+    after_restart = HeldDataMarker(str(tmp_path))
+    assert after_restart.present
+    assert context_to_answer(0, empty, no_answer, held_data=after_restart.present) is None
+    assert stands_by_no_position(0, empty, held_data=after_restart.present)
+    # A cluster reinitialisation empties the agent's state, and with it the marker.
+    (tmp_path / HeldDataMarker.NAME).unlink()
+    assert not HeldDataMarker(str(tmp_path)).present
+
