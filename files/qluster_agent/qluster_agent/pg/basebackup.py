@@ -5,7 +5,7 @@ from __future__ import annotations
 from .cancel import CancelToken, Cancelled
 from .commands import basebackup_argv
 from .conninfo import Endpoint
-from .datadir import datadir_state
+from .datadir import datadir_state, forget_unfinished_rewind
 from .errors import PgError
 from .files import FileWriter, remove_contents
 from .options import PgOptions
@@ -27,6 +27,7 @@ class Cloner:
         """
         if datadir_state(self._o.datadir) is not DataDirState.EMPTY:
             raise PgError(f"refusing to clone into {self._o.datadir}: it is not empty (wipe it first)")
+        forget_unfinished_rewind(self._o.datadir)
         self._writer.make_dir(self._o.datadir)
         argv = basebackup_argv(
             self._o.tools,

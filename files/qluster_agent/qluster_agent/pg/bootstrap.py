@@ -6,7 +6,7 @@ from ..walarchive.contents import archived_wal
 from .cancel import CancelToken
 from .commands import initdb_argv
 from .config_files import ConfigFiles
-from .datadir import datadir_state
+from .datadir import datadir_state, forget_unfinished_rewind
 from .errors import PgError
 from .files import FileWriter
 from .options import PgOptions
@@ -31,6 +31,7 @@ class Bootstrapper:
         if datadir_state(self._o.datadir) is not DataDirState.EMPTY:
             # Never initdb over anything: that is somebody's data (or a half-finished clone).
             raise PgError(f"refusing to initdb: {self._o.datadir} is not empty")
+        forget_unfinished_rewind(self._o.datadir)
         self._refuse_a_used_archive()
         self._writer.make_dir(self._o.datadir)
         argv = initdb_argv(self._o.tools, self._o.datadir, self._o.superuser, self._o.initdb_options)

@@ -21,7 +21,7 @@ from .commands import StopMode
 from .config_files import ConfigFiles
 from .conninfo import Endpoint, primary_conninfo
 from .controldata import ClusterState, ControlData
-from .datadir import datadir_state
+from .datadir import datadir_state, forget_unfinished_rewind, rewind_marker
 from .errors import PgError
 from .files import FileWriter, remove_contents
 from .leader_probe import LeaderIdentity, identify_leader
@@ -79,7 +79,7 @@ class PgController:
         """One snapshot of the local database; `stalled_since` is on the controller's clock, and a
         replica's timeline never goes back while the server runs (pg/timeline.py). wal_end=False
         skips reading a stopped server's WAL (pointless while a clone or rewind rewrites it)."""
-        status = self._status.read(self._start_failures, wal_end)
+        status = self._status.read(self._start_failures, wal_end, shutting_down=self._shut_down is not None)
         replica = status.role is DbRole.REPLICA and status.upstream is not None
         since = self._stall.observe(replica, status.streaming, status.replayed_lsn, self._clock())
         if since is not None:
@@ -177,10 +177,18 @@ class PgController:
         """
         if self._server.running:
             self._stop_quickly()
+        marker = rewind_marker(self._o.datadir)
+        try:
+            marker.write_text(f"pg_rewind from {leader.describe()}\n")
+        except OSError as exc:
+            log.warning("cannot write %s, so not rewinding (a failed rewind must be recognisable): %s", marker, exc)
+            return False
         result = self._rewinder.rewind(leader, cancel)
         if not result.ok:
+            # The marker stays: the data directory now reads as not usable and is re-cloned.
             log.warning("pg_rewind from %s failed: %s", leader.describe(), result.describe_failure())
             return False
+        forget_unfinished_rewind(self._o.datadir)
         try:
             self.start_as_replica(leader, cancel, templates=True)
         except PgError as exc:
@@ -316,6 +324,7 @@ class PgController:
         if self._server.running:
             raise PgError("refusing to wipe the data directory of a running server")
         remove_contents(self._o.datadir)
+        forget_unfinished_rewind(self._o.datadir)
         self._managed = None
 
     def set_synchronous_standbys(self, sync: SyncStandbys) -> None:

@@ -15,9 +15,24 @@ def datadir_state(datadir: Path) -> DataDirState:
     entries = [e for e in datadir.iterdir() if e.name != "lost+found"]
     if not entries:
         return DataDirState.EMPTY
+    if rewind_marker(datadir).exists():
+        return DataDirState.INVALID  # a pg_rewind that did not finish: only a fresh copy is safe
     if (datadir / "PG_VERSION").is_file() and (datadir / "global" / "pg_control").is_file():
         return DataDirState.VALID
     return DataDirState.INVALID
+
+
+def rewind_marker(datadir: Path) -> Path:
+    """Present while pg_rewind runs, and after it failed: it may have copied and deleted files
+    before failing (the last step fetches the source's pg_control again), leaving a mixture no
+    server should start on. Beside the data directory, since pg_rewind deletes files in it that
+    the source lacks."""
+    return datadir.parent / f".{datadir.name}.rewind-unfinished"
+
+
+def forget_unfinished_rewind(datadir: Path) -> None:
+    """The data directory is being emptied or filled afresh: the marker no longer applies."""
+    rewind_marker(datadir).unlink(missing_ok=True)
 
 
 def postmaster_pid(datadir: Path) -> int | None:

@@ -30,8 +30,10 @@ class StatusReader:
     def connection(self) -> LocalConnection:
         return self._connection
 
-    def read(self, start_failures: int, wal_end: bool = True) -> PgStatus:
-        """Disk, process table, then one query; start_failures is the controller's count."""
+    def read(self, start_failures: int, wal_end: bool = True, shutting_down: bool = False) -> PgStatus:
+        """Disk, process table, then one query; start_failures is the controller's count.
+        `shutting_down`: a demote's shutdown is ending (its position is the shutdown checkpoint,
+        which the controller knows; the WAL is not read from disk on a switchover's path)."""
         datadir = datadir_state(self._o.datadir)
         running = self._server.running
         if not running:
@@ -54,11 +56,11 @@ class StatusReader:
         try:
             conn = self._connection.connect()
         except psycopg2.Error as exc:
-            return self._not_answering(datadir, start_failures, _one_line(exc), wal_end)
+            return self._not_answering(datadir, start_failures, _one_line(exc), wal_end and not shutting_down)
         try:
             facts = query_server(conn)
         except psycopg2.Error as exc:
-            return self._not_answering(datadir, start_failures, _one_line(exc), wal_end)
+            return self._not_answering(datadir, start_failures, _one_line(exc), wal_end and not shutting_down)
         finally:
             conn.close()
         self._wal_end_key = None
@@ -83,15 +85,16 @@ class StatusReader:
         )
 
     def _not_answering(self, datadir: DataDirState, start_failures: int, error: str, wal_end: bool) -> PgStatus:
-        """A running server that takes no query. When it is a standby still recovering (not yet
-        consistent, so it accepts no connection) and has no walreceiver, it confirms no WAL to
-        anyone: what its pg_wal holds is its position, read from disk as for a stopped server
-        (a vote needs it: agent/vote_context.py)."""
+        """A running server that takes no query. Unless pg_control says it runs as a primary (in
+        production: it may be committing for sessions we cannot see), a server with no
+        walreceiver confirms no WAL to anyone: a standby still recovering (not yet consistent,
+        so it takes no connection) or a server still starting. What its pg_wal holds is then its
+        position, read from disk as for a stopped server (a vote needs it: vote_context.py)."""
         status = PgStatus(datadir=datadir, running=True, accepting=False, start_failures=start_failures, error=error)
         if not wal_end or datadir is not DataDirState.VALID:
             return status
         control = self._server.controldata()
-        if control is None or control.state is not ClusterState.IN_ARCHIVE_RECOVERY or self._server.wal_receiver_running():
+        if control is None or control.state is ClusterState.IN_PRODUCTION or self._server.wal_receiver_running():
             return status
         end = self._stopped_wal_end(control)
         if end is None:

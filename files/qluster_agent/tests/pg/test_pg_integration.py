@@ -22,7 +22,7 @@ from qluster_agent.pg.control_file import read_control_file
 from qluster_agent.pg.controldata import ClusterState, parse_controldata
 from qluster_agent.pg.controller import PgController
 from qluster_agent.pg.conninfo import Endpoint
-from qluster_agent.pg.datadir import datadir_state
+from qluster_agent.pg.datadir import datadir_state, rewind_marker
 from qluster_agent.pg.errors import PgError
 from qluster_agent.pg.executor import LongOperationExecutor
 from qluster_agent.pg.files import remove_contents
@@ -188,7 +188,13 @@ def test_failover_then_rewind_the_old_primary(lab: Lab, node1: PgController, nod
     assert decision.action is Action.REWIND_OR_RECLONE
     assert decision.leader == lab.endpoint(node2)
 
+    # A rewind that fails leaves its marker: the data directory then reads as not usable, and
+    # is re-cloned rather than started (pg_rewind may have changed files before it failed).
+    assert node1.rewind_from(Endpoint("127.0.0.1", FIRST_PORT + 50)) is False
+    assert node1.status().datadir is DataDirState.INVALID
+    assert decide(follower_view(1, 2, node1, node2), node1.status(), now=0.0).action is Action.RECLONE_FROM_LEADER
     assert node1.rewind_from(lab.endpoint(node2)) is True
+    assert not rewind_marker(node1.options.datadir).exists()
     wait_until(lambda: node1.status().streaming, what="rewound node 1 to stream from node 2")
     insert(lab, node2, 7, "after failover")
     wait_until(lambda: has_row(lab, node1, 7), what="row 7 on node 1")

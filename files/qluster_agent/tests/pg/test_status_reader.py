@@ -54,10 +54,16 @@ def test_a_standby_not_yet_consistent_and_receiving_nothing_reports_its_wal_on_d
     assert server.wal_end_reads == 2  # once per reader: the same WAL is not dumped every cycle
 
 
-def test_a_server_that_may_be_receiving_or_is_not_a_standby_has_no_position(tmp_path):
+def test_a_server_still_starting_from_a_clean_shutdown_reports_its_wal_on_disk(tmp_path):
+    # The chaos run: a former primary started in recovery waits for a segment before it even
+    # writes 'in archive recovery' to pg_control; it takes no query and receives nothing.
+    server = RecoveringServer(ClusterState.SHUT_DOWN, receiving=False)
+    assert reader(tmp_path, server).read(0).wal_mark is not None
+
+
+def test_a_server_that_may_be_receiving_or_is_a_primary_has_no_position(tmp_path):
     for server in (RecoveringServer(ClusterState.IN_ARCHIVE_RECOVERY, receiving=True),
-                   RecoveringServer(ClusterState.IN_PRODUCTION, receiving=False),
-                   RecoveringServer(ClusterState.IN_CRASH_RECOVERY, receiving=False)):
+                   RecoveringServer(ClusterState.IN_PRODUCTION, receiving=False)):
         status = reader(tmp_path / server.state.name / str(server.receiving), server).read(0)
         assert status.role is DbRole.UNAVAILABLE and status.wal_mark is None, server.state
         assert server.wal_end_reads == 0
