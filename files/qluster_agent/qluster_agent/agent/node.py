@@ -90,8 +90,10 @@ class Agent:
         self._last_cycle = 0.0
         self._vote_context = 0
         self._kept_vote_context = 0
-        self._stopped_since_read = StoppedSinceRead()
+        self._stopped_since_read = StoppedSinceRead(config.data_dir)
         self._held_data = HeldDataMarker(config.data_dir)
+        # Where the WAL of a server stopped since then ended, as saved before a restart.
+        self._vote_context = self._kept_vote_context = self._stopped_since_read.context
         self._switchover_target: int | None = None
         self._retry_not_before: float | None = None
         self._last_failure: str | None = None
@@ -275,13 +277,14 @@ class Agent:
         if before is not None and before.streaming and pg is not None and not pg.streaming:
             self._quick_until = now + QUICK_AFTER_STREAMING
         if pg is not None:
-            self._stopped_since_read.observe(pg)
             self._held_data.note(pg)
         if pg is not None and pg.wal_mark is not None:
             self._vote_context = self._next_vote_context(pg)
             self.runtime.set_vote_context(self._vote_context)
-        elif pg is not None and stands_by_no_position(self._vote_context, pg, self._stopped_since_read.holds,
-                                                      self._held_data.present):
+        if pg is not None:
+            self._stopped_since_read.observe(pg, self._vote_context)
+        if pg is not None and pg.wal_mark is None and stands_by_no_position(
+                self._vote_context, pg, self._stopped_since_read.holds, self._held_data.present):
             # No position to stand by (it abstains from votes): it campaigns with none either,
             # so it cannot win against a node that knows how far its own WAL goes.
             self.runtime.set_vote_context(0)

@@ -8,6 +8,7 @@ plain integer comparison: 65535 timelines and 256 TiB of WAL per timeline.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -91,29 +92,67 @@ def stands_by_no_position(kept: int, last: PgStatus, stopped_since_read: bool = 
 
 
 class StoppedSinceRead:
-    """Whether the server has stayed stopped since a cycle read its end of WAL from disk.
+    """Whether the server has stayed stopped since a cycle read its end of WAL from disk, and
+    the position that read gave.
 
     Set by a status of a stopped server with its end of WAL read; kept while every later status
     finds it stopped with the same pg_control, or with none at all (a data directory being
-    emptied or copied into cannot have run); dropped when the server is seen running or
-    pg_control changes (a start writes it, so a server that ran between two cycles shows too).
+    emptied, copied into or left by a failed rewind cannot have run); dropped when the server is
+    seen running or pg_control changes (a start writes it, so a server that ran between two
+    cycles shows too). Saved in the agent's state directory, so an agent restarted while its
+    data directory is unreadable still knows where its WAL ended (else it abstains, and two such
+    nodes leave the third without a quorum: seen when two rewinds failed at once).
     """
 
-    def __init__(self) -> None:
+    NAME = "stopped-position"
+
+    def __init__(self, state_dir: str | None = None) -> None:
+        self._path = Path(state_dir) / self.NAME if state_dir else None
         self._control: tuple | None = None
+        self.context = 0
+        self._load()
 
     @property
     def holds(self) -> bool:
         return self._control is not None
 
-    def observe(self, pg: PgStatus) -> None:
-        control = (pg.system_identifier, pg.checkpoint_lsn, pg.control_state)
+    def observe(self, pg: PgStatus, kept: int) -> None:
+        control = (pg.system_identifier, pg.checkpoint_lsn, pg.control_state.value if pg.control_state else None)
         if pg.running:
-            self._control = None
+            self._set(None, 0)
         elif pg.wal_end_lsn is not None and pg.datadir is DataDirState.VALID:
-            self._control = control
+            self._set(control, kept)
         elif self._control is not None and pg.checkpoint_lsn is not None and control != self._control:
-            self._control = None
+            self._set(None, 0)
+
+    def _set(self, control: tuple | None, context: int) -> None:
+        if (control, context) == (self._control, self.context):
+            return
+        self._control, self.context = control, context
+        if self._path is None:
+            return
+        try:
+            if control is None:
+                self._path.unlink(missing_ok=True)
+                return
+            tmp = self._path.with_suffix(".tmp")
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump({"context": context, "control": list(control)}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self._path)
+        except OSError as exc:
+            log.warning("cannot keep %s (a restart would then abstain until the WAL reads again): %s", self._path, exc)
+
+    def _load(self) -> None:
+        if self._path is None or not self._path.exists():
+            return
+        try:
+            saved = json.loads(self._path.read_text(encoding="utf-8"))
+            self._control, self.context = tuple(saved["control"]), int(saved["context"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring %s: %s", self._path, exc)
+            self._control, self.context = None, 0
 
 
 class HeldDataMarker:

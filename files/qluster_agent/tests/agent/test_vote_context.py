@@ -95,29 +95,29 @@ def test_a_server_stopped_since_its_wal_was_read_stands_by_it_whatever_became_of
     # A former primary, stopped, its end of WAL read; then a rewind that failed half-way left
     # pg_wal unreadable (the chaos run: its abstention and a wiped leader's left no quorum).
     watch = StoppedSinceRead()
-    watch.observe(stopped())
+    watch.observe(stopped(), KEPT)
     half_rewound = stopped(wal_end_lsn=None)  # same pg_control: a failed pg_rewind writes it last
-    watch.observe(half_rewound)
+    watch.observe(half_rewound, KEPT)
     assert watch.holds
     assert context_to_answer(KEPT, half_rewound, no_answer, stopped_since_read=watch.holds) == KEPT
     # Emptied while stopped (a re-clone under way): it cannot have run, so it confirmed nothing.
     emptied = stopped(wal_end_lsn=None, datadir=DataDirState.EMPTY)
-    watch.observe(emptied)
+    watch.observe(emptied, KEPT)
     assert context_to_answer(KEPT, emptied, no_answer, stopped_since_read=watch.holds) == KEPT
 
 
 def test_a_server_seen_running_or_with_a_new_pg_control_no_longer_stands_by_the_old_read():
     watch = StoppedSinceRead()
-    watch.observe(stopped())
-    watch.observe(running())
+    watch.observe(stopped(), KEPT)
+    watch.observe(running(), KEPT)
     assert not watch.holds
     deleted_under_it = stopped(wal_end_lsn=None, datadir=DataDirState.EMPTY)  # it ran, then was deleted
-    watch.observe(deleted_under_it)
+    watch.observe(deleted_under_it, KEPT)
     assert context_to_answer(KEPT, deleted_under_it, no_answer, stopped_since_read=watch.holds) is None
     # Started and stopped again between two cycles: pg_control's checkpoint moved.
-    watch.observe(stopped())
+    watch.observe(stopped(), KEPT)
     moved = PgStatus(datadir=DataDirState.VALID, running=False, accepting=False, checkpoint_lsn=0x6000000)
-    watch.observe(moved)
+    watch.observe(moved, KEPT)
     assert not watch.holds
     assert stands_by_no_position(KEPT, moved, watch.holds)
 
@@ -141,4 +141,22 @@ def test_an_emptied_node_whose_agent_restarted_abstains_if_it_ever_held_data(tmp
     # A cluster reinitialisation empties the agent's state, and with it the marker.
     (tmp_path / HeldDataMarker.NAME).unlink()
     assert not HeldDataMarker(str(tmp_path)).present
+
+
+def test_an_agent_restarted_while_its_data_directory_is_unreadable_still_knows_where_its_wal_ended(tmp_path):
+    # CI's lab: two former primaries' rewinds failed at once (their source stopped), then every
+    # agent restarted; both abstained for good and the third node, holding the newest WAL, had
+    # no quorum. The position read while stopped is saved with the pg_control it belongs to.
+    watch = StoppedSinceRead(str(tmp_path))
+    read = PgStatus(datadir=DataDirState.VALID, running=False, accepting=False, wal_end_lsn=0x5000000,
+                    checkpoint_lsn=0x4F00028, system_identifier=7)
+    watch.observe(read, KEPT)
+    restarted = StoppedSinceRead(str(tmp_path))
+    assert restarted.holds and restarted.context == KEPT
+    half_rewound = PgStatus(datadir=DataDirState.INVALID, running=False, accepting=False)
+    restarted.observe(half_rewound, KEPT)
+    assert context_to_answer(restarted.context, half_rewound, no_answer, stopped_since_read=restarted.holds) == KEPT
+    # Seen running: the saved position no longer stands, after a restart either.
+    restarted.observe(running(), KEPT)
+    assert not StoppedSinceRead(str(tmp_path)).holds
 
