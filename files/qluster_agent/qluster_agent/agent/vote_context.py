@@ -186,4 +186,3 @@ class HeldDataMarker:
             self._failed = True
             return
         self.present = True
-

@@ -159,4 +159,3 @@ def test_an_agent_restarted_while_its_data_directory_is_unreadable_still_knows_w
     # Seen running: the saved position no longer stands, after a restart either.
     restarted.observe(running(), KEPT)
     assert not StoppedSinceRead(str(tmp_path)).holds
-
