@@ -68,7 +68,7 @@ sanity: deps
 	@scripts/sanity.sh
 
 molecule: deps collection-install image
-	@QLAB_IMAGE=$$($(VENV)/bin/python -c "from qlab.image import IMAGE; print(IMAGE)") $(VENV)/bin/molecule test --all
+	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH QLAB_IMAGE=$$($(VENV)/bin/python -c "from qlab.image import IMAGE; print(IMAGE)") $(VENV)/bin/molecule test --all
 
 build: deps
 	@mkdir -p build && $(VENV)/bin/ansible-galaxy collection build --force --output-path build .
