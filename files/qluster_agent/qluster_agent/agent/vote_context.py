@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ..pg.files import FileWriter
 from ..pg.status import DataDirState, PgStatus, WalMark
 
 log = logging.getLogger(__name__)
@@ -135,12 +135,7 @@ class StoppedSinceRead:
             if control is None:
                 self._path.unlink(missing_ok=True)
                 return
-            tmp = self._path.with_suffix(".tmp")
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump({"context": context, "control": list(control)}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._path)
+            FileWriter().write_text(self._path, json.dumps({"context": context, "control": list(control)}))
         except OSError as exc:
             log.warning("cannot keep %s (a restart would then abstain until the WAL reads again): %s", self._path, exc)
 
@@ -173,13 +168,8 @@ class HeldDataMarker:
     def note(self, pg: PgStatus) -> None:
         if self.present or pg.datadir is not DataDirState.VALID or pg.wal_mark is None:
             return
-        tmp = self._path.with_suffix(".tmp")
         try:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(f"timeline {pg.wal_mark.timeline}, lsn {pg.wal_mark.lsn:X}\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._path)
+            FileWriter().write_text(self._path, f"timeline {pg.wal_mark.timeline}, lsn {pg.wal_mark.lsn:X}\n")
         except OSError as exc:
             if not self._failed:  # once: the next cycle tries again, the log need not say so each time
                 log.warning("cannot write %s (a restart would then vote as a new node): %s", self._path, exc)

@@ -179,7 +179,7 @@ class PgController:
             self._stop_quickly()
         marker = rewind_marker(self._o.datadir)
         try:
-            marker.write_text(f"pg_rewind from {leader.describe()}\n")
+            self._writer.write_text(marker, f"pg_rewind from {leader.describe()}\n")
         except OSError as exc:
             log.warning("cannot write %s, so not rewinding (a failed rewind must be recognisable): %s", marker, exc)
             return False
