@@ -88,8 +88,6 @@ class Agent:
         self._stop = threading.Event()
         self._last_reason = ""
         self._last_cycle = 0.0
-        self._vote_context = 0
-        self._kept_vote_context = 0
         self._stopped_since_read = StoppedSinceRead(config.data_dir)
         self._held_data = HeldDataMarker(config.data_dir)
         # Where the WAL of a server stopped since then ended, as saved before a restart.
