@@ -36,10 +36,17 @@ def forget_unfinished_rewind(datadir: Path) -> None:
 
 
 def postmaster_pid(datadir: Path) -> int | None:
-    """The pid in postmaster.pid when that process is alive, else None.
+    """The pid in postmaster.pid when that process is alive and is a server of this data
+    directory, else None.
 
-    A stale pid file (after a crash or kill -9) names a dead or recycled pid; checking the pid
-    is alive is what pg_ctl status does too.
+    A stale pid file (after a crash, kill -9, a reboot or a container restart) names a dead or
+    recycled pid. After a restart pids count up from 1 again, so the recycled one can be any
+    process, even a thread of the agent itself (a thread id answers kill(0) like a process): the
+    lab saw a restarted agent take its own thread for the server and wait for it forever. A
+    postmaster works in its data directory (it changes into it at start), so a live pid that is a
+    thread or works elsewhere is not ours. Another user's process is not ours either: the agent
+    runs as the data directory's owner, as the server must (PostgreSQL's own lock-file check
+    treats such a pid as stale too).
     """
     try:
         first_line = (datadir / "postmaster.pid").read_text().splitlines()[0]
@@ -48,13 +55,40 @@ def postmaster_pid(datadir: Path) -> int | None:
         return None
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         return None
-    except PermissionError:
-        return pid  # alive, owned by someone else
-    if _is_zombie(pid):
-        return None  # exited (crash, kill -9) but not reaped yet: not a running server
+    if _is_zombie(pid) or not _works_in(pid, datadir):
+        return None  # exited (crash, kill -9) but not reaped yet, or a recycled pid
     return pid
+
+
+def remove_stale_pid_file(datadir: Path) -> bool:
+    """Delete postmaster.pid when it names no server of this data directory (see
+    postmaster_pid). The server refuses to start while the pid it names is alive, whatever that
+    process is. True when a file was removed."""
+    pid_file = datadir / "postmaster.pid"
+    if not pid_file.exists() or postmaster_pid(datadir) is not None:
+        return False
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
+def _works_in(pid: int, datadir: Path) -> bool:
+    """The process (not a thread of another) has datadir as its working directory."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        status = (proc / "status").read_text()
+    except FileNotFoundError:
+        return False  # exited meanwhile
+    except OSError:
+        return True  # no /proc (not Linux): trust kill(0)
+    thread_group = next((line.split()[1] for line in status.splitlines() if line.startswith("Tgid:")), None)
+    if thread_group != str(pid):
+        return False
+    try:
+        return os.readlink(proc / "cwd") == os.path.realpath(datadir)
+    except OSError:
+        return False  # exited meanwhile, or not ours to look at
 
 
 def _is_zombie(pid: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 
@@ -16,7 +17,7 @@ from .commands import (
 )
 from .control_file import read_control_file
 from .controldata import ControlData, ControlDataError, parse_controldata
-from .datadir import postmaster_pid
+from .datadir import postmaster_pid, remove_stale_pid_file
 from .options import PgOptions
 from .postmaster import PostmasterTracker, child_titles
 from .process import CommandResult, CommandRunner
@@ -27,6 +28,7 @@ DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
 _STOP_SIGNALS = {StopMode.FAST: signal.SIGINT, StopMode.IMMEDIATE: signal.SIGQUIT}
 # pg_controldata's labels are translated; our parser reads the English ones.
 C_LOCALE = {"LANG": "C", "LC_ALL": "C"}
+log = logging.getLogger(__name__)
 
 
 class ServerControl:
@@ -51,6 +53,8 @@ class ServerControl:
         return self._postmaster.quit_orphan()
 
     def start(self, cancel: CancelToken | None = None) -> CommandResult:
+        if remove_stale_pid_file(self._o.datadir):
+            log.info("removed a stale postmaster.pid from %s (it named no server of it)", self._o.datadir)
         argv = pg_ctl_start_argv(self._o.tools, self._o.datadir, self._o.postmaster_log, self._o.start_timeout_s)
         return self._run.run(argv, timeout_s=self._o.start_timeout_s + 5, cancel=cancel)
 

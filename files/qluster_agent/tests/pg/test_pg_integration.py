@@ -23,6 +23,7 @@ from qluster_agent.pg.controldata import ClusterState, parse_controldata
 from qluster_agent.pg.controller import PgController
 from qluster_agent.pg.conninfo import Endpoint
 from qluster_agent.pg.datadir import datadir_state, rewind_marker
+from qluster_agent.pg.commands import StopMode
 from qluster_agent.pg.errors import PgError
 from qluster_agent.pg.executor import LongOperationExecutor
 from qluster_agent.pg.files import remove_contents
@@ -31,7 +32,7 @@ from qluster_agent.pg.operation import LongOperation
 from qluster_agent.pg.status import DataDirState, DbRole
 from qluster_agent.pg.sync import ASYNCHRONOUS, SyncStandbys
 
-from pg_lab_support import FIRST_PORT, TEMPLATE_CONF, Lab, wait_until
+from pg_lab_support import FIRST_PORT, OS_USER, TEMPLATE_CONF, Lab, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -362,6 +363,27 @@ def test_a_fenced_primary_votes_with_its_end_of_wal(lab: Lab, node2: PgControlle
     assert fenced.checkpoint_lsn < written - 16 * 1024 * 1024  # the checkpoint alone would under-report
     assert fenced.wal_position == written
     assert fenced.wal_mark.timeline == before.timeline
+
+
+def test_a_stale_pid_file_naming_a_recycled_pid_neither_looks_running_nor_blocks_the_start(
+    lab: Lab, node2: PgController
+) -> None:
+    # After a reboot (or a lab host's restart) pids count from 1 again: the pid file left by a
+    # killed server can name a live process of the database's own user. node 2 is stopped (fenced
+    # above); the server itself would refuse to start while that pid answers kill(0).
+    assert node2.status().role is DbRole.STOPPED
+    pid_file = node2.options.datadir / "postmaster.pid"
+    recycled = subprocess.Popen(["sleep", "60"], user=OS_USER, cwd="/")
+    try:
+        pid_file.write_text(f"{recycled.pid}\n{node2.options.datadir}\n")
+        assert node2.status().role is DbRole.STOPPED
+        node2.start_as_replica(None)  # replays from the archive; a stale file would stop it
+        wait_until(lambda: node2.status().role is DbRole.REPLICA, what="node 2 to run again")
+        assert int(pid_file.read_text().split()[0]) != recycled.pid
+    finally:
+        recycled.kill()
+        recycled.wait()
+    node2.stop(StopMode.IMMEDIATE)
 
 
 def test_a_new_database_is_never_created_onto_an_archive_holding_wal(lab: Lab, node1: PgController) -> None:

@@ -2,13 +2,15 @@
 
 import os
 import pwd
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from qluster_agent.pg.cancel import CancelToken, Cancelled
 from qluster_agent.pg.config_files import ConfigFiles
-from qluster_agent.pg.datadir import datadir_state, postmaster_pid
+from qluster_agent.pg.datadir import datadir_state, postmaster_pid, remove_stale_pid_file
 from qluster_agent.pg.files import FileWriter, remove_contents
 from qluster_agent.pg.flavour import QHB
 from qluster_agent.pg.process import CommandRunner
@@ -42,10 +44,58 @@ def test_remove_contents_keeps_the_directory_and_its_mode(tmp_path: Path) -> Non
 
 def test_stale_pid_file_is_not_a_running_server(tmp_path: Path) -> None:
     assert postmaster_pid(tmp_path) is None
-    (tmp_path / "postmaster.pid").write_text(f"{os.getpid()}\n{tmp_path}\n")
-    assert postmaster_pid(tmp_path) == os.getpid()
-    (tmp_path / "postmaster.pid").write_text("999999999\n")
-    assert postmaster_pid(tmp_path) is None
+    server = subprocess.Popen(["sleep", "60"], cwd=tmp_path)  # a postmaster works in its data directory
+    elsewhere = subprocess.Popen(["sleep", "60"], cwd="/")
+    try:
+        (tmp_path / "postmaster.pid").write_text(f"{server.pid}\n{tmp_path}\n")
+        assert postmaster_pid(tmp_path) == server.pid
+        # After a restart the pid in a stale file can be any live process: one working elsewhere...
+        (tmp_path / "postmaster.pid").write_text(f"{elsewhere.pid}\n{tmp_path}\n")
+        assert postmaster_pid(tmp_path) is None
+        (tmp_path / "postmaster.pid").write_text("999999999\n")
+        assert postmaster_pid(tmp_path) is None
+    finally:
+        for process in (server, elsewhere):
+            process.kill()
+            process.wait()
+
+
+def test_a_thread_of_ours_is_not_a_running_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ... or a thread of the agent itself, which shares the agent's working directory.
+    monkeypatch.chdir(tmp_path)
+    started, done = threading.Event(), threading.Event()
+    thread_ids = []
+
+    def wait() -> None:
+        thread_ids.append(threading.get_native_id())
+        started.set()
+        done.wait(10)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    try:
+        started.wait(10)
+        (tmp_path / "postmaster.pid").write_text(f"{thread_ids[0]}\n{tmp_path}\n")
+        assert postmaster_pid(tmp_path) is None
+        assert remove_stale_pid_file(tmp_path)
+        assert not (tmp_path / "postmaster.pid").exists()
+    finally:
+        done.set()
+        thread.join()
+
+
+def test_only_a_stale_pid_file_is_removed(tmp_path: Path) -> None:
+    assert not remove_stale_pid_file(tmp_path)  # none there
+    server = subprocess.Popen(["sleep", "60"], cwd=tmp_path)
+    try:
+        (tmp_path / "postmaster.pid").write_text(f"{server.pid}\n{tmp_path}\n")
+        assert not remove_stale_pid_file(tmp_path)
+        assert (tmp_path / "postmaster.pid").exists()
+    finally:
+        server.kill()
+        server.wait()
+    assert remove_stale_pid_file(tmp_path)
+    assert not (tmp_path / "postmaster.pid").exists()
 
 
 def test_config_files_install_templates_include_and_role(tmp_path: Path) -> None:

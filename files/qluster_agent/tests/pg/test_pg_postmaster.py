@@ -11,7 +11,7 @@ from qluster_agent.pg.postmaster import PostmasterTracker, ProcessIdentity
 
 
 def test_remembers_a_postmaster_whose_pid_file_vanished_and_quits_it(tmp_path: Path) -> None:
-    stand_in = subprocess.Popen(["sleep", "60"])
+    stand_in = subprocess.Popen(["sleep", "60"], cwd=tmp_path)
     try:
         (tmp_path / "postmaster.pid").write_text(f"{stand_in.pid}\n{tmp_path}\n")
         tracker = PostmasterTracker(tmp_path)
@@ -29,7 +29,7 @@ def test_remembers_a_postmaster_whose_pid_file_vanished_and_quits_it(tmp_path: P
 
 
 def test_a_zombie_is_not_a_running_server(tmp_path: Path) -> None:
-    child = subprocess.Popen(["true"])
+    child = subprocess.Popen(["true"], cwd=tmp_path)
     identity = ProcessIdentity.of(child.pid)
     (tmp_path / "postmaster.pid").write_text(f"{child.pid}\n")
     try:
@@ -50,7 +50,7 @@ def test_nothing_remembered_means_nothing_to_quit(tmp_path: Path) -> None:
 
 
 def test_wait_gone_waits_for_the_remembered_process(tmp_path: Path) -> None:
-    stand_in = subprocess.Popen(["sleep", "0.3"])
+    stand_in = subprocess.Popen(["sleep", "0.3"], cwd=tmp_path)
     try:
         (tmp_path / "postmaster.pid").write_text(f"{stand_in.pid}\n")
         tracker = PostmasterTracker(tmp_path)
@@ -63,7 +63,7 @@ def test_wait_gone_waits_for_the_remembered_process(tmp_path: Path) -> None:
 
 
 def test_wait_gone_gives_up_after_its_deadline(tmp_path: Path) -> None:
-    stand_in = subprocess.Popen(["sleep", "60"])
+    stand_in = subprocess.Popen(["sleep", "60"], cwd=tmp_path)
     try:
         (tmp_path / "postmaster.pid").write_text(f"{stand_in.pid}\n")
         tracker = PostmasterTracker(tmp_path)
