@@ -39,8 +39,20 @@ def run_playbook(lab, playbook: str, *args: str, expect_ok: bool = True) -> subp
     proc = subprocess.run(argv, cwd=REPO, env=deploy.ansible_env(), check=False, capture_output=True, text=True)
     print(f"{playbook} {' '.join(args)}: exit {proc.returncode} in {time.monotonic() - started:.0f} s")
     if expect_ok and proc.returncode != 0:
-        pytest.fail(f"{playbook} failed (exit {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+        pytest.fail(f"{playbook} failed (exit {proc.returncode}):\n{failed_tasks(proc.stdout)}\n"
+                    f"--- the end of its output:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     return proc
+
+
+def failed_tasks(output: str) -> str:
+    """Each failed task's heading and result, which the tail of a long run's output may not hold."""
+    lines = output.splitlines()
+    shown = []
+    for index, line in enumerate(lines):
+        if line.startswith(("fatal:", "failed:")) or " FAILED! " in line:
+            heading = next((lines[i] for i in range(index, -1, -1) if lines[i].startswith(("TASK [", "RUNNING HANDLER ["))), "")
+            shown += [heading, *lines[index:index + 15], ""]
+    return "\n".join(shown) or "(no failed task in the output)"
 
 
 def flat(output: str) -> str:
