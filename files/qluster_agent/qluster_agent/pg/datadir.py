@@ -57,8 +57,8 @@ def postmaster_pid(datadir: Path) -> int | None:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return None
-    if _is_zombie(pid) or not _works_in(pid, datadir):
-        return None  # exited (crash, kill -9) but not reaped yet, or a recycled pid
+    if not _is_server_of(pid, datadir):
+        return None  # exited but not reaped yet, a thread, or a recycled pid working elsewhere
     return pid
 
 
@@ -73,8 +73,9 @@ def remove_stale_pid_file(datadir: Path) -> bool:
     return True
 
 
-def _works_in(pid: int, datadir: Path) -> bool:
-    """The process (not a thread of another) has datadir as its working directory."""
+def _is_server_of(pid: int, datadir: Path) -> bool:
+    """The live process (not a zombie, not a thread of another) works in datadir. One read of
+    /proc/<pid>/status gives both its state and its thread group: this runs every HA cycle."""
     proc = Path(f"/proc/{pid}")
     try:
         status = (proc / "status").read_text()
@@ -82,18 +83,12 @@ def _works_in(pid: int, datadir: Path) -> bool:
         return False  # exited meanwhile
     except OSError:
         return True  # no /proc (not Linux): trust kill(0)
-    thread_group = next((line.split()[1] for line in status.splitlines() if line.startswith("Tgid:")), None)
-    if thread_group != str(pid):
-        return False
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    if fields.get("State", "").strip().startswith(("Z", "X")):
+        return False  # exited (crash, kill -9) but not reaped yet
+    if fields.get("Tgid", "").strip() != str(pid):
+        return False  # a thread: its id answers kill(0), but it is part of another process
     try:
         return os.readlink(proc / "cwd") == os.path.realpath(datadir)
     except OSError:
         return False  # exited meanwhile, or not ours to look at
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False  # no /proc (not Linux): trust kill(0)
-    return stat[stat.rfind(")") + 2 :].startswith(("Z", "X"))
