@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from .lifecycle import address, is_running, wait_booted
+from .lifecycle import address, bridge, is_running, pin_bridge_address, wait_booted
 from .podman import LabError, podman
 from .topology import Lab
 
@@ -41,6 +41,7 @@ class Host:
 
     def start(self, wait: bool = True) -> None:
         podman("start", self.container)
+        pin_bridge_address(self.lab)
         if wait:
             wait_booted(self.container)
 
@@ -60,21 +61,18 @@ class Host:
     # --- network ---------------------------------------------------------------------------
     def partition(self) -> None:
         """Silently cut the host off the lab network: packets vanish, sockets see no error."""
-        subprocess.run(["ip", "link", "set", self._host_veth(), "nomaster"], check=True)
+        subprocess.run(["ip", "link", "set", self.veth(), "nomaster"], check=True)
 
     def heal(self) -> None:
-        subprocess.run(["ip", "link", "set", self._host_veth(), "master", self._bridge()], check=True)
+        subprocess.run(["ip", "link", "set", self.veth(), "master", bridge(self.lab)], check=True)
 
     def is_partitioned(self) -> bool:
-        link = subprocess.run(["ip", "-o", "link", "show", self._host_veth()],
+        link = subprocess.run(["ip", "-o", "link", "show", self.veth()],
                               capture_output=True, text=True, check=True).stdout
-        return f" master {self._bridge()} " not in link
+        return f" master {bridge(self.lab)} " not in link
 
-    def _bridge(self) -> str:
-        return podman("network", "inspect", "--format", "{{.NetworkInterface}}",
-                      self.lab.network).stdout.strip()
-
-    def _host_veth(self) -> str:
+    def veth(self) -> str:
+        """The name of this host's network interface on this machine's side (a port of the bridge)."""
         # The container's eth0 names its peer's interface index on the host side.
         peer_index = self.exec("cat", "/sys/class/net/eth0/iflink").stdout.strip()
         for line in subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import yaml
 
@@ -42,6 +44,7 @@ def up(lab: Lab, log=print) -> None:
             podman("start", name)
     for host in lab.hosts:
         wait_booted(lab.container(host.hostname))
+    pin_bridge_address(lab)
     write_inventory(lab)
 
 
@@ -80,6 +83,37 @@ def wait_booted(container: str, deadline_s: float = BOOT_DEADLINE_S) -> str:
             return state
         time.sleep(0.2)
     raise LabError(f"host {container} did not finish booting within {deadline_s:.0f} s (systemd says {state})")
+
+
+def bridge(lab: Lab) -> str:
+    """The name of the Linux bridge behind the lab's network on this machine."""
+    return podman("network", "inspect", "--format", "{{.NetworkInterface}}", lab.network).stdout.strip()
+
+
+# /sys/class/net/<dev>/addr_assign_type: 3 is NET_ADDR_SET, an address someone set by hand.
+ADDRESS_SET_BY_HAND = "3"
+
+
+def pin_bridge_address(lab: Lab) -> None:
+    """Keeps the bridge's MAC address from changing while hosts come and go.
+
+    A Linux bridge whose address was never set takes the lowest address of its ports. When the
+    host whose veth holds it is killed (or partitioned: `nomaster`), the bridge's address changes,
+    and every other host keeps sending packets meant for this machine (the bridge's IP address) to
+    the old address until its ARP entry expires, up to a minute: a client on this machine talking
+    to a lab host sees its connection hang while host-to-host traffic flows. Machines on a real
+    network have no such thing. Setting the address once, to the one it has, keeps it for the
+    bridge's life; netavark creates the bridge again when a host starts after all had stopped, so
+    this runs after every start.
+    """
+    name = bridge(lab)
+    device = Path("/sys/class/net", name)
+    if not name or not device.exists():
+        return
+    if (device / "addr_assign_type").read_text().strip() == ADDRESS_SET_BY_HAND:
+        return
+    current = (device / "address").read_text().strip()
+    subprocess.run(["ip", "link", "set", "dev", name, "address", current], check=True)
 
 
 def address(lab: Lab, hostname: str) -> str:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import socket
 import uuid
+from pathlib import Path
 
 import pytest
 
+from qlab import lifecycle
 from qlab.faults import wait_until
 
 PORT = 8099
+ANSWER_PORT = 8098  # the answering server's, apart from the listeners above
 
 
 def start_listener(host) -> None:
@@ -59,6 +62,68 @@ def test_kill_stops_every_process_and_start_brings_the_host_back(hosts):
     # The listener was a process of the old boot: it is gone. The host kept its address.
     assert host.address == address
     assert not tcp_answers(host.address)
+
+
+def mac_address(interface: str) -> str:
+    return Path("/sys/class/net", interface, "address").read_text().strip()
+
+
+# A TCP service that answers "answer" to each connection: at once, or, when the question is
+# "wait", only once the flag file exists (the host answers when the test says so).
+ANSWERING_SERVER = """
+import os, socket, sys, time
+server = socket.create_server(("0.0.0.0", int(sys.argv[1])))
+while True:
+    conn, _ = server.accept()
+    if conn.recv(16).startswith(b"wait"):
+        while not os.path.exists(sys.argv[2]):
+            time.sleep(0.05)
+    conn.sendall(b"answer")
+    conn.close()
+"""
+
+
+def ask(address: str, question: bytes, timeout: float = 1.0) -> bytes:
+    with socket.create_connection((address, ANSWER_PORT), timeout=timeout) as conn:
+        conn.sendall(question)
+        return conn.recv(16)
+
+
+def test_an_answer_sent_after_a_host_is_killed_reaches_this_machine(hosts, test_lab):
+    """A client on this machine waiting on a lab host (a benchmark's writer waiting on the pooler
+    while the leader's host is killed) gets the answer. Were the bridge's MAC address to follow
+    its ports, killing the host that lends it would change it, and the others would send their
+    answers to the old address until their ARP entries expired: over a minute of silence on a
+    connection that was already open, while host-to-host traffic flows."""
+    bridge = lifecycle.bridge(test_lab)
+    bridge_address = mac_address(bridge)
+    lender = next((h for h in hosts.values() if mac_address(h.veth()) == bridge_address), hosts["qluster-03"])
+    survivor = next(h for h in hosts.values() if h is not lender)
+    flag = f"/tmp/answer-{uuid.uuid4().hex}"
+    survivor.exec("sh", "-c", "cat > /tmp/answering_server.py", input=ANSWERING_SERVER)
+    survivor.sh(f"nohup python3 /tmp/answering_server.py {ANSWER_PORT} {flag} >/dev/null 2>&1 &")
+
+    def answers() -> bool:
+        try:
+            return ask(survivor.address, b"ping") == b"answer"
+        except OSError:
+            return False
+    wait_until(answers, timeout=15, what=f"the answering server on {survivor.hostname}")
+
+    with socket.create_connection((survivor.address, ANSWER_PORT), timeout=3) as conn:
+        conn.sendall(b"wait")
+        port = lender.veth()
+        lender.kill()
+        wait_until(lambda: not Path("/sys/class/net", bridge, "brif", port).exists(), timeout=30,
+                   what=f"{lender.hostname}'s interface gone from the bridge")
+        survivor.exec("touch", flag)
+        conn.settimeout(5)
+        try:
+            answer = conn.recv(16)
+        except TimeoutError:
+            pytest.fail(f"{survivor.hostname}'s answer did not arrive within 5 s after killing {lender.hostname}")
+        assert answer == b"answer"
+    assert mac_address(bridge) == bridge_address
 
 
 def test_stop_is_a_clean_shutdown(hosts):
