@@ -41,6 +41,7 @@ from .env import AgentEnv
 from .membership import next_step
 from .db_password import password_file_path, read_password_file, set_passwords
 from .pg_setup import marker_path, pg_options
+from .retry_pause import RetryPause
 from .switchover import wait_before_demote, wait_before_handover
 from .timing import core_config
 from .vote_context import HeldDataMarker, StoppedSinceRead, context_to_answer, stands_by_no_position, vote_context
@@ -60,7 +61,6 @@ STOP_WAIT_CYCLE = 15.0  # a cycle may be in a demote or promote, which waits for
 STOP_WAIT_OPERATION = 15.0  # a cancelled base backup or rewind ends within seconds
 STOP_KEEP_FOR_DATABASE = 30.0  # of the budget, always left for the database's stop and fence
 STOP_KEEP_FOR_FENCE = 15.0  # of that, left for the immediate stop after a failed fast one
-RETRY_PAUSE = 2.0  # seconds between a failed long operation and the next one
 
 
 class Agent:
@@ -93,7 +93,7 @@ class Agent:
         # Where the WAL of a server stopped since then ended, as saved before a restart.
         self._vote_context = self._kept_vote_context = self._stopped_since_read.context
         self._switchover_target: int | None = None
-        self._retry_not_before: float | None = None
+        self._retry_pause = RetryPause()
         self._last_failure: str | None = None
         self._switchover_deadline = 0.0
         self._quick_until = 0.0
@@ -258,11 +258,15 @@ class Agent:
             log.info("%s", finished.describe())
             if finished.succeeded and finished.kind is LongOperation.BOOTSTRAP and self._db_password:
                 set_passwords(self.pg.options, self._db_password)
-            if not finished.succeeded:
+            if finished.succeeded:
+                self._retry_pause.succeeded()
+            else:
                 # Pause before the next long action: a base backup from a leader whose database
                 # is still starting would fail again at once and flood the log.
-                self._retry_not_before = now + RETRY_PAUSE
+                pause = self._retry_pause.failed(now)
                 self._last_failure = finished.describe()
+                log.info("the next long operation not before %.0f s from now (%d failed in a row)",
+                         pause, self._retry_pause.failures)
         # The database first: reading it takes tens of milliseconds, and leadership gained
         # meanwhile (a switchover's TimeoutNow) is acted on in this cycle instead of the next.
         # What runs is read before the database: an operation that ends during the read must
@@ -352,7 +356,7 @@ class Agent:
             my_id=self.my_id, raft=status, state=self.cluster_state(), beacons=beacons, last_seen=last_seen,
             pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover_target_now(pg),
             operation=running.kind if running else None, operation_started_at=running.started_at if running else None,
-            agent_alive=True, retry_not_before=self._retry_not_before, last_failure=self._last_failure)
+            agent_alive=True, retry_not_before=self._retry_pause.not_before, last_failure=self._last_failure)
 
     def _beacon(self, pg: PgStatus | None, decision: Decision | None, operation: str | None) -> Beacon:
         running = self.executor.running()

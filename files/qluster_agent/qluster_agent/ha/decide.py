@@ -55,12 +55,12 @@ def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
         return Decision(Action.REPORT_IN_PROGRESS, f"{me}; {view.operation.value} in progress{took}")
     decision = _as_leader(view, pg, me, now) if view.is_leader else _as_follower(view, pg, me, now)
     if decision.action.long_operation is not None and view.retry_not_before is not None:
-        wait = view.retry_not_before - now
-        if wait > 0:
+        if view.retry_not_before > now:
+            # Without the seconds left: the reason is logged each time its text changes.
             failed = f" ({view.last_failure})" if view.last_failure else ""
             return Decision(
                 Action.NOTHING,
-                f"{me}; the last long operation failed{failed}, will {decision.action.value} in {wait:.0f} s",
+                f"{me}; the last long operation failed{failed}, will {decision.action.value} after a pause",
             )
     return decision
 

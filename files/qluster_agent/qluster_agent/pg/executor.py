@@ -57,6 +57,7 @@ class LongOperationExecutor:
         self._thread: threading.Thread | None = None
         self._finished: FinishedOperation | None = None
         self._closed = False
+        self._last_failure: tuple[LongOperation, str] | None = None  # kind and error, until a success
 
     def submit(self, kind: LongOperation, operation: Operation) -> bool:
         """Start `operation(cancel_token)` unless one is already running or the executor is
@@ -108,11 +109,15 @@ class LongOperationExecutor:
         try:
             operation(token)
             succeeded = True
+            self._last_failure = None
         except Cancelled:
             cancelled = True
         except Exception as exc:  # the loop decides what to do; the thread must not die silently
             error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            log.warning("%s failed: %s", running.kind.value, error, exc_info=True)
+            # The traceback once per kind of failure: the same failure again (a retry) is one line.
+            repeated = (running.kind, error) == self._last_failure
+            self._last_failure = (running.kind, error)
+            log.warning("%s failed: %s", running.kind.value, error, exc_info=not repeated)
         finished = FinishedOperation(running.kind, running.started_at, self._clock(), succeeded, cancelled, error)
         with self._lock:
             self._finished = finished

@@ -392,7 +392,7 @@ CASES = [
         follower(add_node_marker=True, retry_not_before=105.0, last_failure="base backup failed: connection refused"),
         EMPTY,
         Action.NOTHING,
-        "(base backup failed: connection refused), will clone from leader in 5 s",
+        "(base backup failed: connection refused), will clone from leader after a pause",
     ),
     (
         "pause over: clone again",

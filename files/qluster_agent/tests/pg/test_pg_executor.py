@@ -96,3 +96,24 @@ def test_close_cancels_the_running_operation_and_refuses_later_ones() -> None:
     ran = threading.Event()
     assert not executor.submit(LongOperation.START, lambda cancel: ran.set())
     assert executor.running() is None and not ran.is_set()
+
+
+def test_the_same_failure_again_is_logged_without_its_traceback(caplog) -> None:
+    executor = LongOperationExecutor(FakeClock())
+
+    def refused(cancel: CancelToken) -> None:
+        raise RuntimeError("no pg_hba.conf entry for replication connection")
+
+    def run(operation) -> None:
+        executor.submit(LongOperation.BASE_BACKUP, operation)
+        executor.wait(10)
+        executor.take_finished()
+
+    with caplog.at_level("WARNING", logger="qluster_agent.pg.executor"):
+        run(refused)
+        run(refused)
+        run(lambda cancel: None)  # a success: the next failure is news again
+        run(refused)
+    failures = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert [bool(r.exc_info) for r in failures] == [True, False, True]
+    assert all("no pg_hba.conf entry" in r.getMessage() for r in failures)
