@@ -100,6 +100,14 @@ class QlusterApi:
         except ValueError as exc:
             module.fail_json(msg=str(exc))
 
+    def for_member(self, address, api_port):
+        """The same scheme, token and TLS options against another agent, without retries: a
+        member's address and API port as the map lists them."""
+        host = '[%s]' % address if ':' in address else address
+        scheme = self.base_url.split('://', 1)[0]
+        return QlusterApi('%s://%s:%s' % (scheme, host, api_port), token=self.token, timeout=self.timeout,
+                          retries=0, validate_certs=self.validate_certs, ca_path=self.ca_path, sleep=self._sleep)
+
     # ---------------------------------------------------------------------------------------
     def get(self, path, accept=(200,)):
         return self.request('GET', path, accept=accept)[1]

@@ -85,10 +85,10 @@ options:
       - With O(state=absent), when the member is the leader, hand leadership to another healthy
         streaming voter first (C(POST /switchover)), wait until it leads, then remove the member.
       - Without it the removal of the leader is refused.
-      - Needs O(api_token) in a cluster of several nodes - the removal after the switchover is forwarded
-        from the old leader's agent to the new leader, which without a token accepts changes from its
-        own host only. Without a token, switch over through the leader's host first, then remove
-        the member through the new leader's host (as C(playbooks/remove_node.yml) does).
+      - The removal after the switchover is forwarded from the old leader's agent to the new leader
+        (signed with the cluster secret). The old leader's agent never sees its own removal, so the
+        module confirms it on the new leader's agent (its address and api_port from the map, the same
+        scheme, token and TLS options), which must be reachable from the host the module runs on.
     type: bool
     default: false
   switchover_to:
@@ -152,10 +152,12 @@ from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import
 
 
 class MemberModule:
-    def __init__(self, module, api, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, module, api, clock=time.monotonic, sleep=time.sleep, api_for=None):
         self.module = module
         self.params = module.params
         self.api = api
+        # The API of another member (a map row), for confirming a removal on the leader's agent.
+        self._api_for = api_for or (lambda row: api.for_member(row['address'], row['api_port']))
         self.actions = []
         self._clock = clock
         self._sleep = sleep
@@ -240,15 +242,29 @@ class MemberModule:
         except QlusterApiError as exc:
             # A 503 is retried; if the first attempt committed after all, the retry finds no such
             # member (404): that is the outcome asked for.
-            if exc.status != 404 or self.row_of(row['id']) is not None:
+            if exc.status != 404 or not self.gone_from_the_map(row['id'], cluster_map):
                 raise
-        if not self.poll(lambda: self.row_of(row['id']) is None):
+        if not self.poll(lambda: self.gone_from_the_map(row['id'], cluster_map)):
             self.module.fail_json(msg='%s was removed but is still in the map after %s s'
                                   % (member_label(row), self.params['wait_timeout']),
                                   actions=self.actions, changed=True)
         return self.result(True, row, None)
 
     # ------------------------------------------------------------------------- helpers
+    def gone_from_the_map(self, member_id, cluster_map):
+        """Whether the removed member is gone from the map of this module's agent or, failing
+        that, of the leader's: a node removed while the module talks to its own agent (the old
+        leader after a switchover) never hears of its own removal, and its map keeps it."""
+        if self.row_of(member_id) is None:
+            return True
+        leader = find_member(cluster_map, member_id=cluster_map.get('leader'))
+        if leader is None or leader.get('id') == member_id or not leader.get('address') or not leader.get('api_port'):
+            return False
+        try:
+            return find_member(self._api_for(leader).get('/map'), member_id=member_id) is None
+        except QlusterApiError:
+            return False  # the leader's agent is not reachable from here: keep waiting on ours
+
     def poll(self, condition):
         deadline = self._clock() + self.params['wait_timeout']
         while True:

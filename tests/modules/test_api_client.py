@@ -64,6 +64,17 @@ def test_token_and_json_body(agent):
     assert json.loads(body) == {"node-timeout": "5s"}
 
 
+def test_another_members_agent_keeps_the_token_and_is_not_retried(agent):
+    agent.script[("GET", "/map")] = [(503, {"error": "the agent is starting"}), (200, {"leader": 1})]
+    first = QlusterApi("http://10.0.0.1:8080", token="t0ken-t0ken-t0ken", retries=5)
+    other = first.for_member("127.0.0.1", agent.server_address[1])
+    with pytest.raises(QlusterApiError) as caught:
+        other.get("/map")
+    assert caught.value.status == 503 and len(agent.seen) == 1
+    assert agent.seen[0][2] == "Bearer t0ken-t0ken-t0ken"
+    assert first.for_member("fd00::2", 8080).base_url == "http://[fd00::2]:8080"
+
+
 def test_503_is_retried_a_bounded_number_of_times(agent):
     agent.script[("GET", "/map")] = [(503, {"error": "the agent is starting"}), (503, {"error": "starting"}),
                                      (200, {"leader": 1})]

@@ -29,7 +29,7 @@ class Module:
 
 
 def member(node_id, **fields):
-    row = {"id": node_id, "name": f"q{node_id}", "address": f"10.0.0.{node_id}", "role": "follower",
+    row = {"id": node_id, "name": f"q{node_id}", "address": f"10.0.0.{node_id}", "api_port": 8080, "role": "follower",
            "voter": True, "state": "healthy", "db_role": "replica", "streaming": True, "lag_bytes": 0}
     row.update(fields)
     return row
@@ -74,9 +74,11 @@ class Clock:
         self.now += seconds
 
 
-def run(module, api):
+def run(module, api, others=None):
+    """``others``: address -> Api of the other members' agents."""
     clock = Clock()
-    return MemberModule(module, api, clock=clock, sleep=clock.sleep).run()
+    api_for = (lambda row: (others or {})[row["address"]])
+    return MemberModule(module, api, clock=clock, sleep=clock.sleep, api_for=api_for).run()
 
 
 def test_leader_removal_switches_over_first():
@@ -90,6 +92,24 @@ def test_leader_removal_switches_over_first():
     assert api.sent == [("POST", "/switchover", {"leader": 2}), ("DELETE", "/members/1")]
     assert result["changed"] is True and result["member"] == {}
     assert result["diff"]["before"]["id"] == 1 and result["diff"]["after"] == {}
+
+
+def test_the_old_leader_removed_through_its_own_agent_is_confirmed_on_the_new_leaders():
+    # The removed node's agent never hears of its removal: its map keeps listing it.
+    own = Api([cluster(1), cluster(1), cluster(2)])
+    new_leader = Api([cluster(2, ids=(2, 3))])
+    result = run(Module(state="absent", name="q1", switchover=True, switchover_to="q2"), own,
+                 others={"10.0.0.2": new_leader})
+    assert own.sent == [("POST", "/switchover", {"leader": 2}), ("DELETE", "/members/1")]
+    assert result["changed"] is True and result["member"] == {} and new_leader.sent == []
+
+
+def test_a_removal_neither_map_confirms_fails_after_the_wait():
+    own = Api([cluster(1), cluster(1), cluster(2)])
+    with pytest.raises(Failed) as caught:
+        run(Module(state="absent", name="q1", switchover=True, switchover_to="q2", wait_timeout=5), own,
+            others={"10.0.0.2": Api([cluster(2)])})
+    assert "was removed but is still in the map after 5 s" in caught.value.args[0]["msg"]
 
 
 def test_switchover_that_does_not_complete_removes_nothing():
