@@ -80,6 +80,9 @@ EXAMPLES = r'''
   qhb.qluster.qhb_replication_facts:
     api_url: "http://{{ ansible_host }}:8080"
     login_unix_socket: /var/run/postgresql
+    login_user: qhb
+  become: true
+  become_user: qhb  # the local socket authenticates by peer: the database's OS user
 
 - name: Fail when a replica lags more than 16 MiB
   ansible.builtin.assert:

@@ -5,7 +5,7 @@ Each test runs a playbook the way an operator would (ansible-playbook with the l
 and checks what the operator would then see: the cluster map, rows in the databases, the files
 that list the nodes, the report. The tests share one deployed cluster (the `deployed_test_lab`
 fixture) and run in file order; the destructive ones come last, and the last one (full removal)
-deploys the cluster again so the lab is left as it was found.
+leaves the hosts bare (conftest runs this file after every other lab test).
 """
 
 from __future__ import annotations
@@ -75,6 +75,10 @@ def member(cluster: dict, name: str) -> dict | None:
 def keep_if(value, predicate):
     """value when predicate(value) holds, else None (for wait_until)."""
     return value if predicate(value) else None
+
+
+def voters_of(cluster: dict) -> list[dict]:
+    return [m for m in cluster["members"] if m["voter"]]
 
 
 def leader(cluster: dict) -> dict:
@@ -159,40 +163,48 @@ def test_diagnostics_report_names_every_node_and_reaches_the_databases(lab, tmp_
     assert "Report file: " + str(report_file) in flat(proc.stdout)  # the printed report is the same
 
 
-def test_remove_node_then_add_node_brings_it_back(lab, nodes):
-    before = healthy_map(lab)
-    old_leader = leader(before)
-    # The leader is refused without a switchover, and nothing changes.
-    refused = run_playbook(lab, "playbooks/remove_node.yml", "-e", f"qluster_node={old_leader['name']}",
-                           expect_ok=False)
+def test_remove_node_removes_the_leader_after_a_switchover_and_add_node_brings_it_back(lab, nodes):
+    """remove_node.yml refuses the leader without qluster_switchover; with it, the playbook hands
+    leadership to another voter, removes the node from the cluster, stops its agent and takes its
+    address out of the other nodes' pg_hba.conf and the NFS exports. `site.yml --tags add_node`
+    brings it back as a streaming replica with all of that restored."""
+    before = settled_map(lab)
+    old = leader(before)
+    gone, address = old["name"], nodes[old["name"]].address
+    refused = run_playbook(lab, "playbooks/remove_node.yml", "-e", f"qluster_node={gone}", expect_ok=False)
     assert refused.returncode != 0 and "it is the leader" in flat(refused.stdout), refused.stdout[-3000:]
     assert healthy_map(lab)["leader"] == before["leader"]
 
-    gone = next(m["name"] for m in before["members"]
-                if m["voter"] and m["id"] != before["leader"] and m["name"] != DB_HOSTS[0])
-    address = nodes[gone].address
-    run_playbook(lab, "playbooks/remove_node.yml", "-e", f"qluster_node={gone}")
-    cluster = any_map(lab)
-    assert member(cluster, gone) is None
-    assert len([m for m in cluster["members"] if m["voter"]]) == 2
+    run_playbook(lab, "playbooks/remove_node.yml", "-e", f"qluster_node={gone}", "-e", "qluster_switchover=true")
+    others = [name for name in DB_HOSTS if name != gone]
+    after = assert_removed_everywhere(lab, member_args(before, gone), others)
+    new_leader = leader(after)
+    assert new_leader["name"] in others and new_leader["db_role"] == "primary"
     assert nodes[gone].exec("systemctl", "is-active", "qluster", check=False).stdout.strip() != "active"
     assert nodes[gone].exec("systemctl", "is-enabled", "qluster", check=False).stdout.strip() == "disabled"
-    for name in DB_HOSTS:
-        if name != gone:
-            assert f"{address}/32" not in nodes[name].exec("cat", "/qhb/data/pg_hba.conf").stdout
+    for name in others:
+        assert f"{address}/32" not in nodes[name].exec("cat", "/qhb/data/pg_hba.conf").stdout
     assert address not in nodes[NFS_HOST].exec("cat", "/etc/ganesha/ganesha.conf").stdout
+    # The new leader takes writes and the remaining replica receives them.
+    row = f"leader-removed-{time.time_ns()}"
+    sql(nodes[new_leader["name"]], "CREATE TABLE IF NOT EXISTS playbooks_lab (v text)")
+    sql(nodes[new_leader["name"]], f"INSERT INTO playbooks_lab VALUES ('{row}')")
+    replica = next(name for name in others if name != new_leader["name"])
+    wait_until(lambda: sql(nodes[replica], f"SELECT count(*) FROM playbooks_lab WHERE v = '{row}'", check=False) == "1",
+               timeout=60, interval=1, what=f"the row on {replica}")
 
-    # --limit with the new host alone is refused before anything changes.
+    # --limit with the node alone is refused before anything changes.
     narrow = run_playbook(lab, "site.yml", "--tags", "add_node", "--limit", gone, expect_ok=False)
     assert narrow.returncode != 0 and "the --limit leaves out" in flat(narrow.stdout), narrow.stdout[-3000:]
 
     run_playbook(lab, "site.yml", "--tags", "add_node", "--limit", f"{gone},qhb_nodes,nfs_servers,qcp_hosts")
-    after = healthy_map(lab)
-    back = member(after, gone)
+    back = member(settled_map(lab), gone)
     assert back is not None and back["db_role"] == "replica" and back["streaming"]
     for name in DB_HOSTS:
         assert f"{address}/32" in nodes[name].exec("cat", "/qhb/data/pg_hba.conf").stdout
     assert address in nodes[NFS_HOST].exec("cat", "/etc/ganesha/ganesha.conf").stdout
+    wait_until(lambda: sql(nodes[gone], f"SELECT count(*) FROM playbooks_lab WHERE v = '{row}'", check=False) == "1",
+               timeout=60, interval=1, what=f"the row on the old leader {gone}")
     # The pooler's observer knows the node again (its HAProxy sync follows this map).
     pooler_map = wait_until(lambda: keep_if(cluster_map(lab, NFS_HOST), lambda c: c and member(c, gone)),
                             timeout=60, interval=1, what=f"{gone} in the pooler's map")
@@ -214,10 +226,14 @@ def module(lab, tmp_path_factory):
     env = {**deploy.ansible_env(), "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
     counter = iter(range(1000))
 
-    def run(host: str, name: str, args: dict, check: bool = False, diff: bool = False) -> dict:
-        play = [{"hosts": host, "gather_facts": False,
-                 "module_defaults": {"group/qhb.qluster.api": {"api_url": API}},
-                 "tasks": [{"name": "run", f"qhb.qluster.{name}": args}]}]
+    def run(host: str, name: str, args: dict, check: bool = False, diff: bool = False,
+            become_user: str | None = None) -> dict:
+        play = {"hosts": host, "gather_facts": False,
+                "module_defaults": {"group/qhb.qluster.api": {"api_url": API}},
+                "tasks": [{"name": "run", f"qhb.qluster.{name}": args}]}
+        if become_user:
+            play.update(become=True, become_user=become_user)
+        play = [play]
         path = root / f"play{next(counter)}.yml"
         path.write_text(json.dumps(play))
         argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory_path), str(path)]
@@ -371,14 +387,28 @@ def test_qluster_member_removes_a_follower_and_adds_it_back(lab, nodes, module):
         again = module(via, "qluster_member", absent, check=check)
         assert again["changed"] is False and again["actions"] == [] and not again.get("failed"), again
 
-    # Removing one more would leave a single voter of two: refused, nothing sent.
-    last_follower = next(m for m in after["members"] if m["voter"] and m["id"] != after["leader"])
-    refused = module(via, "qluster_member", {"name": last_follower["name"], "state": "absent"})
-    assert refused.get("failed") is True and "needed for quorum" in refused["msg"], refused
-    assert len([m for m in map_with_leader(lab)["members"] if m["voter"]]) == 2
-
     cluster = add_back(lab, module, via, args)
     assert member(cluster, args["name"])["db_role"] == "replica"
+
+
+def test_qluster_member_refuses_a_removal_that_would_lose_quorum(lab, nodes, module):
+    """With one follower cut off, removing the other would leave the leader alone with the
+    unreachable one: 1 of 2 remaining voters reachable, 2 needed. Refused, nothing sent."""
+    before = settled_map(lab)
+    via = leader(before)["name"]
+    cut, other = [m for m in before["members"] if m["voter"] and m["id"] != before["leader"]]
+    nodes[cut["name"]].partition()
+    try:
+        wait_until(lambda: member(cluster_map(lab, via), cut["name"])["state"] == "unreachable",
+                   timeout=60, interval=1, what=f"{cut['name']} unreachable in the leader's map")
+        for check in (True, False):
+            refused = module(via, "qluster_member", {"name": other["name"], "state": "absent"}, check=check)
+            assert refused.get("failed") is True and "needed for quorum" in refused["msg"], refused
+            assert not refused.get("changed") and not refused.get("actions"), refused
+        assert sorted(m["id"] for m in voters_of(cluster_map(lab, via))) == sorted(m["id"] for m in voters_of(before))
+    finally:
+        nodes[cut["name"]].heal()
+    settled_map(lab)
 
 
 def test_qluster_member_refuses_the_leader_and_plans_a_switchover(lab, module):
@@ -399,41 +429,13 @@ def test_qluster_member_refuses_the_leader_and_plans_a_switchover(lab, module):
 
 
 def rejoin(lab, nodes, module, via: str, args: dict) -> dict:
-    """A node whose agent remove_node.yml stopped comes back as seed 000 §7.4 says: the add_node
-    marker, its agent started, and qluster_member adding it and waiting until it streams."""
+    """A node qluster_member removed (its agent stopped since) comes back as seed 000 §7.4 says:
+    the add_node marker, its agent started, and qluster_member adding it and waiting until it
+    streams. The module leaves pg_hba.conf and the NFS exports alone, so nothing else is needed."""
     host = nodes[args["name"]]
     host.exec("install", "-o", "qhb", "-g", "qhb", "-m", "0644", "/dev/null", "/opt/qluster/add_node")
     host.exec("systemctl", "enable", "--now", "qluster")
     return add_back(lab, module, via, args)
-
-
-def test_remove_node_playbook_removes_the_leader_after_a_switchover(lab, nodes, module):
-    """The leader goes in two steps, each through the agent that leads at the time (no api-token
-    in the lab: an agent takes changes from its own host only): remove_node.yml with
-    qluster_switchover plans with the module, switches over, then removes."""
-    before = settled_map(lab)
-    old = leader(before)
-    args = member_args(before, old["name"])
-    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory_path),
-            str(REPO / "playbooks/remove_node.yml"), "-e", f"qluster_node={old['name']}", "-e", "qluster_switchover=true"]
-    done = subprocess.run(argv, cwd=REPO, env=deploy.ansible_env(), capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout[-5000:]
-    others = [name for name in DB_HOSTS if name != old["name"]]
-    after = assert_removed_everywhere(lab, args, others)
-    new_leader = leader(after)
-    assert new_leader["name"] in others and new_leader["db_role"] == "primary"
-    # The new leader takes writes and the remaining replica receives them.
-    row = f"leader-removed-{time.time_ns()}"
-    sql(nodes[new_leader["name"]], "CREATE TABLE IF NOT EXISTS modules_lab (v text)")
-    sql(nodes[new_leader["name"]], f"INSERT INTO modules_lab VALUES ('{row}')")
-    other = next(name for name in others if name != new_leader["name"])
-    wait_until(lambda: sql(nodes[other], f"SELECT count(*) FROM modules_lab WHERE v = '{row}'", check=False) == "1",
-               timeout=60, interval=1, what=f"the row on {other}")
-
-    cluster = rejoin(lab, nodes, module, new_leader["name"], args)
-    assert member(cluster, old["name"])["db_role"] == "replica"
-    wait_until(lambda: sql(nodes[old["name"]], f"SELECT count(*) FROM modules_lab WHERE v = '{row}'", check=False) == "1",
-               timeout=60, interval=1, what=f"the row on the old leader {old['name']}")
 
 
 def test_qluster_member_alone_removes_the_leader_with_switchover(lab, nodes, module):
@@ -446,7 +448,8 @@ def test_qluster_member_alone_removes_the_leader_with_switchover(lab, nodes, mod
     try:
         assert removed["changed"] is True and not removed.get("failed"), removed
     finally:
-        cluster = map_with_leader(lab)
+        # The new leader's map: the removed node's own agent never hears of its removal.
+        cluster = cluster_map(lab, target["name"]) or map_with_leader(lab)
         if member(cluster, old["name"]) is None:  # removed after all: bring it back for the next test
             nodes[old["name"]].stop_service("qluster")
             rejoin(lab, nodes, module, target["name"], args)
@@ -458,8 +461,10 @@ def test_qhb_replication_facts_on_every_node(lab, module):
     cluster = settled_map(lab)
     for name in DB_HOSTS:
         for check in (True, False):
-            args = {"login_unix_socket": "/var/run/postgresql", "login_user": "qhb"}
-            result = module(name, "qhb_replication_facts", args, check=check)
+            # The module talks to 127.0.0.1: it is told which row of the map is this node's.
+            args = {"login_unix_socket": "/var/run/postgresql", "login_user": "qhb", "member": name}
+            # As the database's OS user: the local socket authenticates by peer.
+            result = module(name, "qhb_replication_facts", args, check=check, become_user="qhb")
             assert result["changed"] is False and not result.get("failed"), result
             facts = result["ansible_facts"]["qhb_replication"]
             row = member(cluster, name)
