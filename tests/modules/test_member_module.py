@@ -77,7 +77,10 @@ class Clock:
 def run(module, api, others=None):
     """``others``: address -> Api of the other members' agents."""
     clock = Clock()
-    api_for = (lambda row: (others or {})[row["address"]])
+
+    def api_for(row):
+        return (others or {})[row["address"]]
+
     return MemberModule(module, api, clock=clock, sleep=clock.sleep, api_for=api_for).run()
 
 
