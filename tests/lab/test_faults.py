@@ -21,11 +21,14 @@ def start_listener(host) -> None:
     wait_until(lambda: tcp_answers(host.address), timeout=15, what=f"listener on {host.hostname}")
 
 
-def tcp_answers(address: str, timeout: float = 1.0) -> bool:
+def tcp_answers(address: str, timeout: float = 1.0, port: int = PORT,
+                question: bytes = b"GET / HTTP/1.0\r\n\r\n", reply: bytes = b"HTTP/") -> bool:
+    """A TCP connection to the host's port answers the question with the reply (by default the
+    listener above answers an HTTP request)."""
     try:
-        with socket.create_connection((address, PORT), timeout=timeout) as conn:
-            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            return conn.recv(12).startswith(b"HTTP/")
+        with socket.create_connection((address, port), timeout=timeout) as conn:
+            conn.sendall(question)
+            return conn.recv(16).startswith(reply)
     except OSError:
         return False
 
@@ -83,12 +86,6 @@ while True:
 """
 
 
-def ask(address: str, question: bytes, timeout: float = 1.0) -> bytes:
-    with socket.create_connection((address, ANSWER_PORT), timeout=timeout) as conn:
-        conn.sendall(question)
-        return conn.recv(16)
-
-
 def test_an_answer_sent_after_a_host_is_killed_reaches_this_machine(hosts, test_lab):
     """A client on this machine waiting on a lab host (a benchmark's writer waiting on the pooler
     while the leader's host is killed) gets the answer. Were the bridge's MAC address to follow
@@ -102,13 +99,8 @@ def test_an_answer_sent_after_a_host_is_killed_reaches_this_machine(hosts, test_
     flag = f"/tmp/answer-{uuid.uuid4().hex}"
     survivor.exec("sh", "-c", "cat > /tmp/answering_server.py", input=ANSWERING_SERVER)
     survivor.sh(f"nohup python3 /tmp/answering_server.py {ANSWER_PORT} {flag} >/dev/null 2>&1 &")
-
-    def answers() -> bool:
-        try:
-            return ask(survivor.address, b"ping") == b"answer"
-        except OSError:
-            return False
-    wait_until(answers, timeout=15, what=f"the answering server on {survivor.hostname}")
+    wait_until(lambda: tcp_answers(survivor.address, port=ANSWER_PORT, question=b"ping", reply=b"answer"),
+               timeout=15, what=f"the answering server on {survivor.hostname}")
 
     with socket.create_connection((survivor.address, ANSWER_PORT), timeout=3) as conn:
         conn.sendall(b"wait")
