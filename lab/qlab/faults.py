@@ -45,8 +45,24 @@ class Host:
         if wait:
             wait_booted(self.container)
 
-    def pause(self) -> None:
-        podman("pause", self.container)
+    def pause(self, within: float = 30.0) -> None:
+        """Freeze every process in the host.
+
+        The cgroup v1 freezer cannot freeze a process sleeping in uninterruptible I/O; runc then
+        gives up with "unable to freeze" and thaws the host back. On a busy machine (a host
+        fsyncing while another lab installs packages) that happens about every other try, so
+        try again until the host is frozen or `within` seconds have passed.
+        """
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                podman("pause", self.container)
+                return
+            except LabError:
+                if self.is_paused():
+                    return
+                if time.monotonic() >= deadline:
+                    raise
 
     def resume(self) -> None:
         podman("unpause", self.container)

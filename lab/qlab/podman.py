@@ -32,9 +32,16 @@ def podman(*args: str, check: bool = True, timeout: float = 600, input: str | No
     except subprocess.TimeoutExpired:
         raise LabError(f"`{' '.join(argv)}` did not finish within {timeout:.0f} s") from None
     if check and proc.returncode != 0:
-        detail = (proc.stderr or "").strip().splitlines()
-        raise LabError(f"`{' '.join(argv[:4])}` failed: {detail[-1] if detail else 'exit ' + str(proc.returncode)}")
+        raise LabError(f"`{' '.join(argv[:4])}` failed: {failure_detail(proc)}")
     return proc
+
+
+def failure_detail(proc: subprocess.CompletedProcess) -> str:
+    """The lines of podman's stderr that say why, in one line: podman's own last line names
+    only the runtime's exit status, the runtime's reason (runc's `msg="unable to freeze"`) is
+    on the lines before it."""
+    lines = [line.strip() for line in (proc.stderr or "").splitlines() if line.strip()]
+    return " / ".join(lines[-3:]) if lines else f"exit {proc.returncode}"
 
 
 def exists(kind: str, name: str) -> bool:
