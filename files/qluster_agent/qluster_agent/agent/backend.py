@@ -22,6 +22,7 @@ from ..raft import ProposalDropped
 from ..raft.types import ConfChange, ConfChangeType, ConfState
 from .membership import removal_problem
 from .node import Agent
+from .switchover import why_not_a_target
 from .views import Snapshot
 
 FORWARD_TIMEOUT = 15.0
@@ -93,11 +94,11 @@ class AgentBackend:
             return self._forward("POST", "/switchover", body)
         if target == self._agent.my_id:
             return {"message": f"node {target} already leads", "leader": target}
-        beacon = snap.beacons.get(target)
-        if beacon is None or beacon.db_role != "replica" or not beacon.streaming:
+        refused = why_not_a_target(target, snap.pg, snap.beacons.get(target))
+        if refused is not None:
             # Demoting now would leave the cluster without a writable database until the
             # target caught up, or for good if it cannot.
-            raise ApiError(409, f"node {target} is not a streaming replica; switchover refused")
+            raise ApiError(409, f"{refused}; switchover refused")
         self._agent.request_switchover(target)
         return {"message": f"switchover to node {target} started", "leader": target}
 

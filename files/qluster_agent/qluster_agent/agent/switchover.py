@@ -16,17 +16,48 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..pg.conninfo import application_name_for
-from ..pg.status import PgStatus
+from ..pg.status import PgStatus, ReplicationRow
 from .beacon import Beacon
 
 # Bytes of flushed WAL the target may still miss when the leader starts its clean shutdown.
 MAX_DEMOTE_LAG = 1 << 20
 
 
-def wait_before_demote(pg: PgStatus, target: int) -> str | None:
+def why_not_a_target(target: int, pg: PgStatus | None, beacon: Beacon | None) -> str | None:
+    """None when the leader may accept a switchover to `target`, else why not.
+
+    The target must be a streaming replica. The leader's own pg_stat_replication is the first
+    witness: a replica whose agent is briefly slow (a busy host, a status read that timed out)
+    may announce nothing, or "not streaming", for a moment while its WAL receiver streams on.
+    Its announcement is the second (a replica streaming through a cascade, or this leader's
+    status read being the one that failed).
+    """
+    if pg is not None and is_streaming(replication_row(pg, target)):
+        return None
+    if beacon is not None and beacon.db_role == "replica" and beacon.streaming:
+        return None
+    if beacon is None:
+        heard = "announced nothing recently"
+    elif beacon.db_role != "replica":
+        heard = f"announces its database as {beacon.db_role}"
+    else:
+        heard = "announces that it does not stream"
+    return f"node {target} is not a streaming replica: it does not stream from my database and {heard}"
+
+
+def replication_row(pg: PgStatus, target: int) -> ReplicationRow | None:
+    """The target's row of the primary's pg_stat_replication, if it is connected."""
     name = application_name_for(target)
-    row = next((r for r in pg.replication if r.application_name == name), None)
-    if row is None or row.state != "streaming" or row.flush_lsn is None:
+    return next((r for r in pg.replication if r.application_name == name), None)
+
+
+def is_streaming(row: ReplicationRow | None) -> bool:
+    return row is not None and row.state == "streaming" and row.flush_lsn is not None
+
+
+def wait_before_demote(pg: PgStatus, target: int) -> str | None:
+    row = replication_row(pg, target)
+    if row is None or not is_streaming(row):
         state = "not connected" if row is None else row.state
         return f"node {target} does not stream from my database yet ({state})"
     flushed = pg.flush_lsn if pg.flush_lsn is not None else pg.current_lsn

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qluster_agent.agent.beacon import Beacon
-from qluster_agent.agent.switchover import MAX_DEMOTE_LAG, wait_before_demote, wait_before_handover
+from qluster_agent.agent.switchover import MAX_DEMOTE_LAG, wait_before_demote, wait_before_handover, why_not_a_target
 from qluster_agent.pg.status import DataDirState, PgStatus, ReplicationRow
 
 LEADER, TARGET, OTHER = 1, 2, 3
@@ -62,3 +62,28 @@ def test_handover_waits_until_the_target_would_win_the_vote(beacons, waits_for) 
         assert reason is None
     else:
         assert reason is not None and waits_for in reason
+
+
+def replica_beacon(role: str = "replica", streaming: bool = True) -> Beacon:
+    return Beacon("qluster-02", "10.0.0.2", 8080, 5432, False, db_role=role, streaming=streaming)
+
+
+@pytest.mark.parametrize("pg, announced, refused_because", [
+    # The leader's own pg_stat_replication suffices, whatever the target announced lately.
+    (primary(row(TARGET, 0x5000000)), None, None),
+    (primary(row(TARGET, 0x5000000)), replica_beacon(streaming=False), None),
+    # Or the target's announcement, when the leader's view has no row (or no status at all).
+    (primary(), replica_beacon(), None),
+    (None, replica_beacon(), None),
+    (primary(), None, "announced nothing recently"),
+    (primary(row(TARGET, 0x5000000, state="catchup")), replica_beacon(streaming=False),
+     "announces that it does not stream"),
+    (primary(row(OTHER, 0x5000000)), replica_beacon(role="primary", streaming=False),
+     "announces its database as primary"),
+])
+def test_a_switchover_target_must_stream_as_the_leader_or_itself_sees_it(pg, announced, refused_because) -> None:
+    reason = why_not_a_target(TARGET, pg, announced)
+    if refused_because is None:
+        assert reason is None
+    else:
+        assert reason is not None and refused_because in reason and f"node {TARGET} is not a streaming replica" in reason
