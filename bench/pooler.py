@@ -15,6 +15,10 @@ their LAN defaults (node-timeout 800ms, heartbeat 100ms, 400ms for pre-vote and 
 previous ones back at the end; without it the cluster's own settings are measured (the seed's
 example values take 30 s to notice a dead leader).
 
+Each pgbench run also records where its CPU time went (bench/cpu_account.py): microseconds per
+transaction spent by each lab host's processes and, per CPU, in user, system and softirq (the
+veth and bridge work) time, so a ratio below 1 can be traced to the host or CPU that paid for it.
+
 All machines of the lab share this host's CPUs, so the ratios carry the pooler's CPU cost too,
 and every figure depends on what else runs: the load average is sampled every 5 s during the run
 and reported (min/median/max), and the run waits (up to --wait-load minutes) until the 1-minute
@@ -40,6 +44,7 @@ from pathlib import Path
 
 import psycopg2
 
+from cpu_account import CpuAccount
 from qlab.faults import Host, wait_until
 from qlab.podman import podman
 from qlab.topology import DB_HOSTS, NFS_HOST, lab_by_name
@@ -94,13 +99,14 @@ def run_pgbench(client: Host, password: str, address: str, args: list[str], time
     return proc.stdout
 
 
-def pgbench(client: Host, password: str, address: str, args: list[str], timeout: float) -> float:
-    """One measured run: its tps without the initial connection time."""
+def pgbench(client: Host, password: str, address: str, args: list[str], timeout: float) -> tuple[float, int]:
+    """One measured run: its tps without the initial connection time, and its transactions."""
     output = run_pgbench(client, password, address, args, timeout)
-    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", output)
-    if not match:
+    tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", output)
+    done = re.search(r"number of transactions actually processed: ([0-9]+)", output)
+    if not tps or not done:
         raise RuntimeError(f"pgbench {' '.join(args)} against {address} printed no tps: {output.strip()[-500:]}")
-    return float(match.group(1))
+    return float(tps.group(1)), int(done.group(1))
 
 
 class LoadSampler:
@@ -193,24 +199,50 @@ def set_config(leader: Host, settings: dict) -> None:
     leader.exec("/usr/local/bin/qlusterctl", "config", "set", *pairs)
 
 
-def measure_throughput(args, client: Host, password: str, leader: str, pooler: str, results: dict) -> None:
-    """pgbench directly against the leader and through the pooler, one after the other."""
-    for mode, flags in (("select-only", ["-S"]), ("tpcb-like", [])):
+MODES = {"select-only": ["-S"], "tpcb-like": []}
+
+
+def accounted_pgbench(hosts: dict[str, Host], client: Host, password: str, address: str,
+                      args: list[str], timeout: float) -> tuple[float, dict]:
+    """A pgbench run and where its CPU time went (bench/cpu_account.py)."""
+    with CpuAccount(hosts) as account:
+        tps, transactions = pgbench(client, password, address, args, timeout)
+    return tps, account.report(transactions)
+
+
+def print_cpu(path: str, cpu: dict, roles: dict[str, str]) -> None:
+    hosts = ", ".join(f"{name}{roles.get(name, '')} {us:.0f}" for name, us in cpu["hosts_us_per_tx"].items())
+    cpus = "; ".join(f"{name} {c['busy_share']:.0%} busy, user {c['user_us_per_tx']:.0f} system "
+                     f"{c['system_us_per_tx']:.0f} softirq {c['softirq_us_per_tx']:.0f}"
+                     for name, c in cpu["cpus"].items())
+    print(f"    {path:6} CPU us per transaction by host: {hosts}")
+    print(f"    {path:6} by CPU: {cpus}")
+
+
+def measure_throughput(args, hosts: dict[str, Host], roles: dict[str, str], client: Host, password: str,
+                       leader: str, pooler: str, results: dict) -> None:
+    """pgbench directly against the leader and through the pooler, one after the other, each with
+    where its CPU time went (roles: what each host is in the run, for the printout)."""
+    roles = {name: f" ({role})" for name, role in roles.items()}
+    for mode in args.modes.split(","):
         for clients in [int(c) for c in args.clients.split(",") if c.strip()]:
-            common = ["-n", "-T", str(args.duration), "-c", str(clients), "-j", str(min(clients, 2)), *flags]
-            direct = pgbench(client, password, leader, common, timeout=args.duration + 120)
-            pooled = pgbench(client, password, pooler, common, timeout=args.duration + 120)
+            common = ["-n", "-T", str(args.duration), "-c", str(clients), "-j", str(min(clients, 2)), *MODES[mode]]
+            direct, direct_cpu = accounted_pgbench(hosts, client, password, leader, common, args.duration + 120)
+            pooled, pooled_cpu = accounted_pgbench(hosts, client, password, pooler, common, args.duration + 120)
             row = {"mode": mode, "clients": clients, "direct_tps": direct, "pooler_tps": pooled,
-                   "ratio": round(pooled / direct, 3)}
+                   "ratio": round(pooled / direct, 3), "direct_cpu": direct_cpu, "pooler_cpu": pooled_cpu}
             results["throughput"].append(row)
             print(f"{mode:12} {clients:3} clients: direct {direct:9.1f} tps, pooler {pooled:9.1f} tps, "
                   f"ratio {row['ratio']:.2f}")
+            print_cpu("direct", direct_cpu, roles)
+            print_cpu("pooler", pooled_cpu, roles)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lab", default="qlab")
     parser.add_argument("--clients", default="1,4,16", help="pgbench client counts; empty: failovers only")
+    parser.add_argument("--modes", default=",".join(MODES), help="pgbench modes, comma-separated: " + ", ".join(MODES))
     parser.add_argument("--duration", type=int, default=20, help="seconds per pgbench run")
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--failovers", type=int, default=5)
@@ -221,6 +253,9 @@ def main() -> int:
     parser.add_argument("--max-load", type=float, default=12.0, help="start only at this 1-minute load or below")
     parser.add_argument("--wait-load", type=float, default=10.0, help="minutes to wait for that load")
     args = parser.parse_args()
+    unknown = [mode for mode in args.modes.split(",") if mode not in MODES]
+    if unknown:
+        parser.error(f"unknown --modes {', '.join(unknown)}: choose from {', '.join(MODES)}")
     if os.geteuid() != 0:
         print("run as root: the lab is rootful podman", file=sys.stderr)
         return 2
@@ -240,6 +275,7 @@ def main() -> int:
     leader = leader_of(cluster)
     follower = next(m for m in cluster["members"] if m["role"] == "follower")
     client = hosts[follower["name"]]
+    roles = {leader["name"]: "leader", follower["name"]: "pgbench", NFS_HOST: "pooler"}
     load = os.getloadavg()[0]
     print(f"leader {leader['name']} ({leader['address']}), pooler {pooler}, pgbench from {follower['name']}, "
           f"load average {load:.1f}")
@@ -250,7 +286,7 @@ def main() -> int:
                      "throughput": [], "failover": None}
     results["pinned"] = args.pin
     with CpuPinning(hosts) if args.pin else contextlib.nullcontext():
-        measure_throughput(args, client, password, leader["address"], pooler, results)
+        measure_throughput(args, hosts, roles, client, password, leader["address"], pooler, results)
     goal = next((r for r in results["throughput"] if r["mode"] == "select-only" and r["clients"] == 16), None)
     if goal:
         print(f"select-only at 16 clients: ratio {goal['ratio']:.2f} (goal >= 0.9: {'met' if goal['ratio'] >= 0.9 else 'NOT met'})")
