@@ -37,6 +37,7 @@ from ..transport.settings import TransportSettings
 from ..transport.transport import Transport
 from .actions import ActionRunner
 from .beacon import Beacon
+from .consensus_log import ConsensusLog
 from .env import AgentEnv
 from .membership import next_step
 from .db_password import password_file_path, read_password_file, set_passwords
@@ -122,7 +123,7 @@ class Agent:
             DiskStorage(self.config.data_dir), self.transport,
             tick_interval=self.config.tick_interval, apply=self._apply, restore=self._restore,
             snapshot_source=lambda _index: self.cluster_state().to_snapshot(),
-            bootstrap=bootstrap, logger=lambda line: log.info("consensus: %s", line),
+            bootstrap=bootstrap, logger=ConsensusLog(lambda line: log.info("consensus: %s", line)),
             vote_context_now=self._vote_context_now if self.pg else None)
         self.runtime.start()
         self._thread = threading.Thread(target=self._ha_loop, name="ha-loop", daemon=True)

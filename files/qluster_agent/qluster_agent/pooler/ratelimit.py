@@ -57,6 +57,11 @@ class RateLimitedLog:
     def active(self, topic: str) -> bool:
         return topic in self._topics
 
+    def forget(self, topic: str) -> int:
+        """Drop `topic` without a line; returns how many of its repeats were not logged."""
+        current = self._topics.pop(topic, None)
+        return current.suppressed if current else 0
+
 
 class Backoff:
     """Delay before the next attempt: `base` while things work, doubling per consecutive
