@@ -30,7 +30,7 @@ def container_cgroup(host: Host) -> tuple[str, str]:
     pid = podman("inspect", "--format", "{{.State.Pid}}", host.container).stdout.strip()
     paths = {}
     for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
+        controllers, path = line.split(":", 2)[1:]
         paths[controllers] = path
     hierarchy = next((c for c in paths if "cpuacct" in c.split(",")), "")
     parts = paths.get(hierarchy, "").strip("/").split("/")

@@ -140,14 +140,14 @@ def test_a_host_busy_fsyncing_can_still_be_paused(hosts):
     # A process in uninterruptible I/O makes a single `runc pause` give up about every other
     # time (measured); pause() must still freeze the host every time.
     host = hosts["qluster-03"]
-    host.sh("printf 'while true; do dd if=/dev/zero of=/var/tmp/fsync-load bs=1M count=100"
+    host.sh("printf 'while true; do dd if=/dev/zero of=/var/tmp/fsync-load.$1 bs=1M count=100"
             " conv=fsync 2>/dev/null; done\\n' > /var/tmp/fsync-load.sh")
-    for _ in range(3):
-        host.sh("nohup sh /var/tmp/fsync-load.sh >/dev/null 2>&1 &")
+    for writer in range(3):
+        host.sh(f"nohup sh /var/tmp/fsync-load.sh {writer} >/dev/null 2>&1 &")
     try:
-        for _ in range(8):
+        for attempt in range(8):
             host.pause()
-            assert host.is_paused()
+            assert host.is_paused(), f"pause {attempt + 1} of 8"
             host.resume()
     finally:
         host.sh("pkill -f fsync-load.sh; rm -f /var/tmp/fsync-load*", check=False)
