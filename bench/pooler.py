@@ -202,10 +202,10 @@ def set_config(leader: Host, settings: dict) -> None:
 MODES = {"select-only": ["-S"], "tpcb-like": []}
 
 
-def accounted_pgbench(hosts: dict[str, Host], client: Host, password: str, address: str,
+def accounted_pgbench(account: CpuAccount, client: Host, password: str, address: str,
                       args: list[str], timeout: float) -> tuple[float, dict]:
     """A pgbench run and where its CPU time went (bench/cpu_account.py)."""
-    with CpuAccount(hosts) as account:
+    with account:
         tps, transactions = pgbench(client, password, address, args, timeout)
     return tps, account.report(transactions)
 
@@ -224,11 +224,12 @@ def measure_throughput(args, hosts: dict[str, Host], roles: dict[str, str], clie
     """pgbench directly against the leader and through the pooler, one after the other, each with
     where its CPU time went (roles: what each host is in the run, for the printout)."""
     roles = {name: f" ({role})" for name, role in roles.items()}
+    account = CpuAccount(hosts)  # finds each host's cgroup once; every run below reuses it
     for mode in args.modes.split(","):
         for clients in [int(c) for c in args.clients.split(",") if c.strip()]:
             common = ["-n", "-T", str(args.duration), "-c", str(clients), "-j", str(min(clients, 2)), *MODES[mode]]
-            direct, direct_cpu = accounted_pgbench(hosts, client, password, leader, common, args.duration + 120)
-            pooled, pooled_cpu = accounted_pgbench(hosts, client, password, pooler, common, args.duration + 120)
+            direct, direct_cpu = accounted_pgbench(account, client, password, leader, common, args.duration + 120)
+            pooled, pooled_cpu = accounted_pgbench(account, client, password, pooler, common, args.duration + 120)
             row = {"mode": mode, "clients": clients, "direct_tps": direct, "pooler_tps": pooled,
                    "ratio": round(pooled / direct, 3), "direct_cpu": direct_cpu, "pooler_cpu": pooled_cpu}
             results["throughput"].append(row)

@@ -57,7 +57,7 @@ def is_streaming(row: ReplicationRow | None) -> bool:
 
 def wait_before_demote(pg: PgStatus, target: int) -> str | None:
     row = replication_row(pg, target)
-    if row is None or not is_streaming(row):
+    if not is_streaming(row):
         state = "not connected" if row is None else row.state
         return f"node {target} does not stream from my database yet ({state})"
     flushed = pg.flush_lsn if pg.flush_lsn is not None else pg.current_lsn
