@@ -5,7 +5,7 @@ sees seconds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -80,3 +80,28 @@ class CoreConfig:
             raise ValueError("replication_factor must be >= 0 and autoremove_minimum >= 1")
         if not self.quorum_replication and self.replication_factor == 0:
             raise ValueError("quorum_replication is false and replication_factor is 0: no commit rule")
+
+    def timing(self) -> tuple:
+        """The settings whose change must spread before the leader acts on it."""
+        return (self.election_ticks, self.heartbeat_ticks, self.lease_ticks)
+
+    def while_changing_to(self, new: "CoreConfig") -> "CoreConfig":
+        """The timing in force while a change from this config to `new` reaches every voter.
+
+        Each node applies a timing change when it learns the commit, so for a while some
+        voters run the old timing and some the new one. Stable: a follower waits the longer of
+        the two election timeouts and the leader beats at the shorter of the two intervals, so
+        no follower times out on a leader that slowed its heartbeat before the follower knew.
+        Safe: the leader keeps its old lease, which is shorter than every follower's timeout
+        whether the follower has applied the change (the longer timeout) or not (the old one).
+        A shorter new lease at once would end a healthy leader's lease before the faster beat
+        is answered; a longer one would outlast a follower still on the old, shorter timeout.
+        """
+        return replace(new, election_ticks=max(self.election_ticks, new.election_ticks),
+                       heartbeat_ticks=min(self.heartbeat_ticks, new.heartbeat_ticks),
+                       lease_ticks=self.lease_ticks)
+
+    def change_ticks(self, new: "CoreConfig") -> int:
+        """How long the blended timing holds: two of the longer election timeouts, within
+        which every voter that answers the leader has heard the commit and applied it too."""
+        return 2 * max(self.election_ticks, new.election_ticks)

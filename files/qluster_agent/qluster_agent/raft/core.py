@@ -44,6 +44,9 @@ class Raft:
         self.transferee = NONE
         self.transfer_elapsed = 0
         self.vote_context = 0  # this node's WAL position, set by the runtime
+        # A timing change being spread (see reconfigure): the config to take once it has.
+        self.target_cfg: Optional[CoreConfig] = None
+        self.change_left = 0
         # Membership is the latest conf change in the log, committed or not (Raft thesis §4.1):
         # with one change at a time, any two consecutive memberships share a majority, which is
         # what keeps a node with a stale log from being elected by a stale majority.
@@ -282,8 +285,42 @@ class Raft:
         return True
 
     # ---- ticks
+    def reconfigure(self, config: CoreConfig) -> None:
+        """Take new timing and policy; a timing change is blended in (CoreConfig.while_changing_to)."""
+        if config.node_id != self.id:
+            raise ValueError("reconfigure cannot change the node id")
+        target = self.target_cfg or self.cfg
+        if config.timing() == target.timing() and self.target_cfg is None:
+            self.cfg = config
+            return
+        self.target_cfg = config
+        self.change_left = self.cfg.change_ticks(config)
+        self.cfg = self.cfg.while_changing_to(config)
+        self._redraw_election_timeout()
+        self.say(f"timing changes: election {config.election_ticks}, heartbeat {config.heartbeat_ticks}, "
+                 f"lease {config.lease_ticks} ticks after {self.change_left} ticks; meanwhile election "
+                 f"{self.cfg.election_ticks}, heartbeat {self.cfg.heartbeat_ticks}, lease {self.cfg.lease_ticks}")
+
+    def _finish_timing_change(self) -> None:
+        if self.target_cfg is None:
+            return
+        self.change_left -= 1
+        if self.change_left > 0:
+            return
+        self.cfg, self.target_cfg = self.target_cfg, None
+        self._redraw_election_timeout()
+        self.say(f"timing changed: election {self.cfg.election_ticks}, heartbeat {self.cfg.heartbeat_ticks}, "
+                 f"lease {self.cfg.lease_ticks} ticks")
+
+    def _redraw_election_timeout(self) -> None:
+        # A follower's timeout was drawn from the old election length; drawn again it follows
+        # the new one (a longer one at once, so a slower leader's next beat is waited for).
+        if self.role == Role.FOLLOWER:
+            self.timeout = self.randomized(self.cfg.election_ticks)
+
     def tick(self) -> None:
         self.now += 1
+        self._finish_timing_change()
         if self.role == Role.LEADER:
             leader.tick(self)
         else:

@@ -53,6 +53,10 @@ class RawNode:
     def tick(self) -> None:
         self.raft.tick()
 
+    def reconfigure(self, config: CoreConfig) -> None:
+        """New timing and policy (a POST /config applied); timing changes are blended in."""
+        self.raft.reconfigure(config)
+
     def step(self, msg: Message) -> None:
         """Feed a message received from a peer (local message types are refused)."""
         if msg.type in LOCAL_TYPES:

@@ -291,7 +291,7 @@ class ConsensusRuntime:
         self._config = config
 
         def command(node: RawNode) -> None:
-            node.raft.cfg = config
+            node.reconfigure(config)
 
         self._commands.put(command)
 

@@ -1,0 +1,39 @@
+"""From the seed's durations to ticks: the heartbeat is always a small fraction of the lease."""
+from __future__ import annotations
+
+import pytest
+
+from qluster_agent.agent.timing import BEATS_PER_LEASE, core_config
+from qluster_agent.config.runtime import default_cluster_settings, validate_cluster_update
+
+TICK = 0.05
+SEED_10_5 = {"heartbeat-interval": "5s", "leader-voting-timeout": "5s", "node-timeout": "5s",
+             "pre-voting-timeout": "5s", "replication-retry-interval": "1s"}
+SEED_6_3 = {"node-timeout": "30s", "heartbeat-interval": "10s", "pre-voting-timeout": "10s",
+            "leader-voting-timeout": "10s", "replication-retry-interval": "1s", "set-leader-timeout": "30s"}
+
+
+def settings_of(body):
+    settings, problems = validate_cluster_update(body, default_cluster_settings())
+    assert not problems
+    return settings
+
+
+@pytest.mark.parametrize("body, election, heartbeat, lease", [
+    ({}, 16, 2, 9),  # the LAN defaults: 800 ms, 100 ms beats, 450 ms lease
+    (SEED_10_5, 100, 15, 60),  # 5 s beats become 750 ms: four per 3 s lease
+    (SEED_6_3, 600, 90, 360),  # 10 s beats become 4.5 s: four per 18 s lease
+    ({"node-timeout": "5s", "heartbeat-interval": "100ms"}, 100, 2, 60),  # a short beat is kept
+    ({"node-timeout": "200ms", "heartbeat-interval": "200ms"}, 4, 1, 2),
+])
+def test_ticks_of_the_seed_timings(body, election, heartbeat, lease):
+    config = core_config(1, settings_of(body), TICK, observer=False)
+    assert (config.election_ticks, config.heartbeat_ticks, config.lease_ticks) == (election, heartbeat, lease)
+
+
+@pytest.mark.parametrize("node_timeout_ms", [200, 250, 400, 800, 1000, 3000, 5000, 30000, 60000])
+def test_a_lease_always_holds_several_beats_whatever_heartbeat_interval_says(node_timeout_ms):
+    body = {"node-timeout": f"{node_timeout_ms}ms", "heartbeat-interval": f"{node_timeout_ms}ms"}
+    config = core_config(1, settings_of(body), TICK, observer=False)
+    assert config.heartbeat_ticks * min(BEATS_PER_LEASE, config.lease_ticks) <= config.lease_ticks
+    assert config.lease_ticks < config.election_ticks
