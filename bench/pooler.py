@@ -39,56 +39,17 @@ import statistics
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-import psycopg2
-
 from cpu_account import CpuAccount
-from qlab.faults import Host, wait_until
+from labbench import healthy, leader_of, measure_failovers, read_map
+from qlab.faults import Host
 from qlab.podman import podman
 from qlab.topology import DB_HOSTS, NFS_HOST, lab_by_name
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 FAST = {"node-timeout": "800ms", "heartbeat-interval": "100ms", "pre-voting-timeout": "400ms",
         "leader-voting-timeout": "400ms"}
-
-
-def read_map(address: str) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"http://{address}:8080/map", timeout=3) as answer:
-            return json.loads(answer.read())
-    except (OSError, ValueError):
-        return None
-
-
-def healthy(cluster: dict | None) -> bool:
-    if not cluster or cluster.get("leader") is None:
-        return False
-    voters = [m for m in cluster["members"] if m["voter"]]
-    return len(voters) == 3 and all(m["state"] == "healthy" for m in voters)
-
-
-def leader_of(cluster: dict) -> dict:
-    return next(m for m in cluster["members"] if m["id"] == cluster["leader"])
-
-
-def write(address: str, password: str) -> str | None:
-    try:
-        conn = psycopg2.connect(host=address, port=5432, dbname="postgres", user="qhb", password=password,
-                                connect_timeout=3)
-    except psycopg2.Error:
-        return None
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("CREATE TABLE IF NOT EXISTS qcp_bench (id serial PRIMARY KEY, at timestamptz DEFAULT now())")
-            cur.execute("INSERT INTO qcp_bench DEFAULT VALUES RETURNING host(inet_server_addr())")
-            return cur.fetchone()[0]
-    except psycopg2.Error:
-        return None
-    finally:
-        conn.close()
 
 
 def run_pgbench(client: Host, password: str, address: str, args: list[str], timeout: float) -> str:
@@ -159,29 +120,6 @@ class CpuPinning:
     def __exit__(self, *exc_info: object) -> None:
         for host in self.hosts.values():
             podman("update", "--cpuset-cpus", f"0-{self.cpus - 1}", host.container, check=False)
-
-
-STALL_AFTER = 10.0  # seconds without a write after a kill before the pooler's state is recorded
-HAPROXY_SESSIONS = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock'); "
-                    "s.sendall(b'show sess\\n'); print(s.makefile().read())")
-CLIENT_BACKENDS = ("SELECT pid, client_addr, state, wait_event_type, wait_event, now() - query_start AS running, "
-                   "left(query, 60) FROM pg_stat_activity WHERE backend_type = 'client backend'")
-
-
-def stall_report(hosts: dict[str, Host], killed: str) -> str:
-    """What the pooler host and the surviving databases hold while writes do not get through:
-    its TCP connections (PgBouncer's and HAProxy's), HAProxy's sessions, each database's
-    client backends. Taken once per failover, STALL_AFTER seconds after the kill."""
-    pooler = hosts[NFS_HOST]
-    parts = [f"--- no write {STALL_AFTER:.0f} s after killing {killed}: the pooler host's TCP connections",
-             pooler.sh("ss -tnpo | grep -v ':22 ' || true", check=False).stdout,
-             "--- HAProxy sessions", pooler.exec("python3", "-c", HAPROXY_SESSIONS, check=False).stdout]
-    for name in DB_HOSTS:
-        if name != killed:
-            answer = hosts[name].exec("runuser", "-u", "qhb", "--", "psql", "-X", "-d", "postgres", "-c",
-                                      CLIENT_BACKENDS, check=False, timeout=30)
-            parts += [f"--- client backends on {name}", answer.stdout + answer.stderr]
-    return "\n".join(parts)
 
 
 def wait_for_quiet(max_load: float, minutes: float) -> bool:
@@ -301,22 +239,7 @@ def main() -> int:
             previous = json.loads(leader_host.exec("/usr/local/bin/qlusterctl", "config", "show").stdout)
             set_config(leader_host, FAST)
         try:
-            for run in range(args.failovers):
-                cluster = read_map(pooler)
-                old = leader_of(cluster)
-                wait_until(lambda: write(pooler, password) == old["address"], 60, 0.2, "a write on the leader")
-                killed = time.monotonic()
-                hosts[old["name"]].kill()
-                watchdog = threading.Timer(STALL_AFTER, lambda: stalls.append(stall_report(hosts, old["name"])))
-                watchdog.start()
-                writer = wait_until(lambda: write(pooler, password), 300, 0.05, "a write after the kill")
-                took = time.monotonic() - killed
-                watchdog.cancel()
-                times.append(took)
-                print(f"failover {run + 1}: killed {old['name']}, first write through the pooler after {took:.2f} s "
-                      f"on {writer}")
-                hosts[old["name"]].start()
-                wait_until(lambda: healthy(read_map(pooler)), 600, 2, "the cluster whole again")
+            times = measure_failovers(hosts, pooler, password, args.failovers, stalls)
         finally:
             if previous is not None:
                 cluster = read_map(pooler)
