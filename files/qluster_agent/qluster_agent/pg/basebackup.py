@@ -35,7 +35,7 @@ class Cloner:
             leader.port,
             self._o.replication_user,
             self._o.datadir,
-            application_name=self._o.application_name,
+            application_name=self._o.clone_application_name,
         )
         try:
             result = self._run.run(argv, timeout_s=None, cancel=cancel)

@@ -47,6 +47,8 @@ def basebackup_argv(
     default 'spread' waits for a whole checkpoint cycle (minutes) before copying starts.
     --no-password: the agent can never answer a prompt; authentication comes from hba or a
     passfile. No --write-recovery-conf: the agent writes its own standby settings afterwards.
+    application_name: the copy's own (PgOptions.clone_application_name), never a name listed in
+    synchronous_standby_names: its WAL stream reports flush positions, as a standby's does.
     """
     dbname = render_conninfo({"application_name": application_name}) if application_name else None
     argv = [

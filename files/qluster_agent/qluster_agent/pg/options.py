@@ -73,6 +73,18 @@ class PgOptions:
         return application_name_for(self.member_id)
 
     @property
+    def clone_application_name(self) -> str:
+        """pg_basebackup's name while it copies the leader: never one the leader lists.
+
+        Its WAL stream holds a temporary slot and so reports flush positions: under the member's
+        own name (listed in synchronous_standby_names) the leader would count the unfinished
+        copy as a synchronous standby (sync_state 'quorum'), acknowledge commits that exist only
+        in it, and take the node for a streaming replica a switchover may go to. Every check
+        compares names whole, so the suffix keeps the copy apart.
+        """
+        return f"{self.application_name}_clone"
+
+    @property
     def postmaster_log(self) -> Path:
         return self.log_file or self.datadir.parent / f"{self.datadir.name}.postmaster.log"
 
