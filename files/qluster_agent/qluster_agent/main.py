@@ -1,7 +1,8 @@
 """`qluster --config /etc/qluster/config.yaml`: the agent's entry point (seed 001's systemd unit).
 
 A bad config or env file stops the agent with one line naming the bad key and value, and exit
-status 2, before it touches the network or the database.
+status 2, before it touches the network or the database. An API port already in use stops it
+with one line and exit status 1, before it starts.
 """
 
 from __future__ import annotations
@@ -40,12 +41,25 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, EnvError, PgSetupError, PasswordFileError, BinDirNotFound) as exc:
         print(f"qluster: {exc}", file=sys.stderr)
         return 2
-    server = ApiServer(Router(AgentBackend(agent), agent.api_token, agent.forward_key), "0.0.0.0", config.api_port)
+    # Bound now, so a port in use stops the agent before it starts; answering only once the
+    # agent can (start() waits a discovery window on a new node): until then connecting is
+    # refused, which health checkers take at once, instead of hanging.
+    try:
+        server = ApiServer(Router(AgentBackend(agent), agent.api_token, agent.forward_key), "0.0.0.0", config.api_port)
+    except OSError as exc:
+        print(f"qluster: cannot bind the API port {config.api_port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())
     agent.start()
-    server.start()
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"qluster: cannot listen on the API port {config.api_port}: {exc.strerror or exc}", file=sys.stderr)
+        server.close()
+        agent.stop()
+        return 1
     logging.getLogger("qluster").info("node %d (%s) up; API on port %d", config.node_id, config.ip, config.api_port)
     stop.wait()
     server.close()

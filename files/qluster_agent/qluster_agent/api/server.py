@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -42,13 +43,41 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("api %s %s", self.address_string(), format % args)
 
 
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that closed its connection early (a health checker that timed out) is no fault.
+
+        The base class prints a traceback to stderr for any exception; anything else still
+        gets one, in the log.
+        """
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):  # BrokenPipeError, ConnectionResetError, ...
+            log.debug("api %s closed the connection early: %s", client_address[0], exc)
+            return
+        log.exception("api: request from %s failed", client_address[0])
+
+
 class ApiServer:
-    """Owns the listening socket and its thread; `close()` stops both."""
+    """Owns the API socket and its thread; `close()` stops both.
+
+    The constructor binds the port, so a port already in use fails at once, but does not
+    listen: until `start()`, connecting is refused at once rather than left waiting for an
+    answer that comes seconds later (health checkers time out, then the late answer meets a
+    closed connection). A port some other program listens on fails the bind; one merely bound
+    by another process (Linux lets SO_REUSEADDR sockets share a port until one listens) fails
+    only in start().
+    """
 
     def __init__(self, router: Router, host: str, port: int) -> None:
         handler = type("Handler", (_Handler,), {"router": router})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _HttpServer((host, port), handler, bind_and_activate=False)
+        try:
+            self._httpd.server_bind()
+        except BaseException:
+            self._httpd.server_close()
+            raise
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="api", daemon=True)
 
     @property
@@ -56,10 +85,13 @@ class ApiServer:
         return self._httpd.server_address[1]
 
     def start(self) -> "ApiServer":
+        """Listen and answer from now on (OSError when listening fails)."""
+        self._httpd.server_activate()
         self._thread.start()
         return self
 
     def close(self) -> None:
-        self._httpd.shutdown()
+        if self._thread.is_alive():
+            self._httpd.shutdown()  # waits for serve_forever, which never returns if it never ran
+            self._thread.join(timeout=5)
         self._httpd.server_close()
-        self._thread.join(timeout=5)
