@@ -5,6 +5,7 @@ pooler), used by bench/pooler.py and bench/stability.py.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -76,6 +77,14 @@ def stall_report(hosts: dict[str, Host], killed: str) -> str:
     return "\n".join(parts)
 
 
+def wrote_on(pooler: str, password: str, address: str) -> bool:
+    return write(pooler, password) == address
+
+
+def record_stall(hosts: dict[str, Host], killed: str, stalls: list[str]) -> None:
+    stalls.append(stall_report(hosts, killed))
+
+
 def measure_failovers(hosts: dict[str, Host], pooler: str, password: str, count: int,
                       stalls: list[str]) -> list[float]:
     """`count` times: kill the leader's host (`podman kill`, as qlab's Host.kill), time the first
@@ -86,10 +95,10 @@ def measure_failovers(hosts: dict[str, Host], pooler: str, password: str, count:
     for run in range(count):
         cluster = read_map(pooler)
         old = leader_of(cluster)
-        wait_until(lambda: write(pooler, password) == old["address"], 60, 0.2, "a write on the leader")
+        wait_until(functools.partial(wrote_on, pooler, password, old["address"]), 60, 0.2, "a write on the leader")
         killed = time.monotonic()
         hosts[old["name"]].kill()
-        watchdog = threading.Timer(STALL_AFTER, lambda: stalls.append(stall_report(hosts, old["name"])))
+        watchdog = threading.Timer(STALL_AFTER, record_stall, args=(hosts, old["name"], stalls))
         watchdog.start()
         writer = wait_until(lambda: write(pooler, password), 300, 0.05, "a write after the kill")
         took = time.monotonic() - killed

@@ -96,11 +96,49 @@ def duration_s(text: str) -> float:
     return float(value) * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
 
 
-def agent_commit() -> dict:
-    def git(*argv: str) -> str:
-        return subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
-    return {"commit": git("rev-parse", "HEAD"), "subject": git("log", "-1", "--format=%s"),
-            "agent_uncommitted_changes": bool(git("status", "--porcelain", "--", "files/qluster_agent"))}
+DEPLOYED_AGENT = "/opt/qluster/src/qluster_agent"  # qhb_node_agent_home's copy of files/qluster_agent
+AGENT_SOURCES = "files/qluster_agent/qluster_agent"
+BLOB_HASHES = """import hashlib, os, sys
+os.chdir(sys.argv[1])
+for top, dirs, files in os.walk("qluster_agent"):
+    dirs[:] = [d for d in dirs if d != "__pycache__"]
+    for name in files:
+        if name.endswith(".py"):
+            data = open(os.path.join(top, name), "rb").read()
+            print(hashlib.sha1(b"blob %d\\0" % len(data) + data).hexdigest(), os.path.join(top, name))
+"""
+
+
+def git(*argv: str) -> str:
+    return subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
+
+
+def commit_sources(commit: str) -> dict[str, str]:
+    """{path under files/qluster_agent: git blob hash} of the agent's .py files at `commit`."""
+    out = {}
+    for line in git("ls-tree", "-r", commit, "--", AGENT_SOURCES).splitlines():
+        meta, path = line.split("\t", 1)
+        if path.endswith(".py"):
+            out[path[len("files/qluster_agent/"):]] = meta.split()[2]
+    return out
+
+
+def agent_commit(host: Host) -> dict:
+    """The commit whose agent sources the lab runs: the deployed copy's files (git blob hashes)
+    compared with HEAD and the last 40 commits that touched the agent; `make lab` deploys the
+    working tree, so it may match none (uncommitted changes) or an older commit than HEAD."""
+    listing = host.exec("python3", "-c", BLOB_HASHES, DEPLOYED_AGENT, check=False).stdout.split("\n")
+    deployed = dict(reversed(line.split(" ", 1)) for line in listing if line.strip())
+    head = git("rev-parse", "HEAD")
+    found = None
+    if deployed:
+        for commit in [head, *git("log", "-n", "40", "--format=%H", "--", AGENT_SOURCES).split()]:
+            if commit_sources(commit) == deployed:
+                found = commit
+                break
+    return {"deployed_commit": found, "deployed_subject": git("log", "-1", "--format=%s", found) if found else None,
+            "deployed_is_head": found == head, "head": head,
+            "note": None if found else "the deployed agent matches no recent commit (uncommitted changes?)"}
 
 
 # --- watching the cluster ---------------------------------------------------------------------
@@ -561,6 +599,12 @@ def print_table(rows: list[dict]) -> None:
         print(f"{row['scenario']:9} {row['duration_s']:>7.0f}s {row['elections']:>9} {row['leader_changes']:>10} "
               f"{totals['pre_candidate']:>8} {totals['lost_quorum']:>9} {totals['fence']:>6} {totals['demote']:>7} "
               f"{pgbench:>20} {writer:>10} {load['min']:>5.1f}/{load['median']:.1f}/{load['max']:.1f}")
+    for row in rows:
+        if row["elections"] or row["leader_changes"] or row["journal_totals"]["fence"] or row["journal_totals"]["demote"]:
+            print(f"\n{row['scenario']}: what the agents logged")
+            for name, journal in row["journal"].items():
+                for line in journal["lines"]:
+                    print(f"  {name}: {line.split(': ', 1)[-1][:200]}")
 
 
 def main() -> int:
@@ -592,10 +636,12 @@ def main() -> int:
     if not healthy(read_map(bench.pooler)):
         print(f"the cluster behind {bench.pooler} is not healthy: deploy it first (make lab)", file=sys.stderr)
         return 2
-    results: dict = {"lab": bench.lab.name, "agent": agent_commit(), "duration_s": args.duration,
+    results: dict = {"lab": bench.lab.name, "agent": agent_commit(bench.hosts[DB_HOSTS[0]]), "duration_s": args.duration,
                      "scenarios_run": "".join(letters), "config_before": bench.original,
                      "load_average_start": os.getloadavg(), "cpus": os.cpu_count(), "scenarios": [], "failover": None}
-    print(f"agent at {results['agent']['commit'][:12]}, lab {bench.lab.name}, load average "
+    agent = results["agent"]
+    print(f"agent deployed in the lab: {(agent['deployed_commit'] or 'no recent commit')[:12]}"
+          f"{'' if agent['deployed_is_head'] else ' (NOT HEAD ' + agent['head'][:12] + ')'}, lab {bench.lab.name}, load average "
           f"{os.getloadavg()[0]:.1f}, {args.duration} s per scenario", flush=True)
     sampler = LoadSampler().start()
     plan = {
