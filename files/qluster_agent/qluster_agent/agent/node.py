@@ -50,11 +50,21 @@ from .views import Snapshot, cluster_map, cluster_view, node_health
 
 log = logging.getLogger("qluster")
 
-HA_INTERVAL = 0.1  # seconds between HA cycles when nothing wakes the loop earlier
+# Seconds between full HA cycles (read the database, decide) when nothing calls for one sooner.
+# Sooner means: any change of the consensus status (the loop wakes at once), or a change a glance
+# sees, every HA_GLANCE_INTERVAL: a long operation starting or ending, or the local database
+# (PgController.changed_since: its process, its role, WAL position, streaming and standbys, one
+# short statement). A failover, a crashed database and a replica's moving WAL (what it votes
+# with) are acted on as promptly as when every cycle was a full one; an idle node reads its
+# database once a second.
+HA_INTERVAL = 1.0
+HA_GLANCE_INTERVAL = 0.1
 # The same while a switchover is under way, and for a while after a replica stopped streaming
 # (a switchover's target announces the last WAL it received; or a failover is near).
 QUICK_INTERVAL = 0.02
 QUICK_AFTER_STREAMING = 2.0
+# snapshot(): no full cycle for this long means the HA loop is stuck (the API reports it).
+ALIVE_WITHIN = 5.0
 PROPOSAL_TIMEOUT = 10.0
 # Agent.stop's bounds: under the systemd unit's TimeoutStopSec=90s with room for the fence.
 STOP_BUDGET = 75.0
@@ -240,17 +250,36 @@ class Agent:
     # ------------------------------------------------------------------ the HA loop
     def _ha_loop(self) -> None:
         last_status: RuntimeStatus | None = None
+        due = 0.0  # when the next full cycle is due if nothing calls for one sooner
         while not self._stop.is_set():
             try:
-                self._cycle()
+                if self._quick() or time.monotonic() >= due or self._changed():
+                    due = time.monotonic() + HA_INTERVAL
+                    self._cycle()
             except Exception:  # one bad cycle must not end supervision; say why and go on
                 log.exception("HA cycle failed")
             # Wake at once when leadership changes: a leader that lost its lease fences now.
-            interval = QUICK_INTERVAL if self._quick() else HA_INTERVAL
-            last_status = self.runtime.wait_status(lambda s, prev=last_status: s != prev, interval)
+            interval = QUICK_INTERVAL if self._quick() else min(HA_GLANCE_INTERVAL, max(0.0, due - time.monotonic()))
+            status = self.runtime.wait_status(lambda s, prev=last_status: s != prev, interval)
+            if status is not None:  # None: the wait timed out, and the last status still holds
+                last_status, due = status, 0.0
 
     def _quick(self) -> bool:
         return self._switchover_target is not None or time.monotonic() < self._quick_until
+
+    def _changed(self) -> bool:
+        """Between full cycles: whether a long operation started or ended, or the local database
+        changed since the last full cycle read it."""
+        snap = self._snapshot
+        if snap is None:
+            return True
+        running = self.executor.running()
+        if (running.kind if running else None) is not snap.operation:
+            return True
+        try:
+            return self.pg is not None and snap.pg is not None and self.pg.changed_since(snap.pg)
+        except Exception:  # the full cycle reads the database again and says what failed
+            return True
 
     def _cycle(self) -> None:
         now = time.monotonic()
@@ -514,7 +543,7 @@ class Agent:
             snap = self._snapshot
         if snap is None:
             return None
-        alive = time.monotonic() - self._last_cycle < max(5.0, 20 * HA_INTERVAL)
+        alive = time.monotonic() - self._last_cycle < max(ALIVE_WITHIN, 3 * HA_INTERVAL)
         return snap if alive == snap.agent_alive else replace(snap, agent_alive=alive)
 
     def health(self) -> NodeHealth:

@@ -27,7 +27,7 @@ from .files import FileWriter, remove_contents
 from .leader_probe import LeaderIdentity, identify_leader
 from .options import PgOptions
 from .process import CommandRunner
-from .query import checkpoint, reload, reload_and_promote, wal_held
+from .query import StatusSession, checkpoint, reload, reload_and_promote, wal_held
 from .rewind import Rewinder
 from .server import ServerControl
 from .settings import STANDBY_SIGNAL, ManagedSettings, ServerRole
@@ -97,6 +97,16 @@ class PgController:
         elif not status.running:
             self._shut_down = None
         return self._with_unavailable_since(status)
+
+    @property
+    def status_session(self) -> StatusSession:
+        """The HA loop's kept session with this server (status() and changed_since() use it)."""
+        return self._status.session
+
+    def changed_since(self, last: PgStatus) -> bool:
+        """Whether status() now would differ from `last` in what the HA loop watches between its
+        full cycles (StatusReader.changed_since: at most one short statement)."""
+        return self._status.changed_since(last)
 
     def _with_unavailable_since(self, status: PgStatus) -> PgStatus:
         """Since when a running server has not answered (not counting a demote's shutdown), so a

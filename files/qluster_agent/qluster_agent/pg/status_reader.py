@@ -1,4 +1,5 @@
-"""Reading one PgStatus: the disk, the process table, and (when up) one query."""
+"""Reading one PgStatus: the disk, the process table, and (when up) the server over the HA
+loop's kept session; and, between full reads, a glance at whether one would see anything new."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import psycopg2
 
 from .controldata import ClusterState
 from .conninfo import endpoint_of
-from .datadir import datadir_state
+from .datadir import datadir_state, postmaster_pid
 from .options import PgOptions
-from .query import LocalConnection, query_server
+from .query import LocalConnection, StatusSession, read_facts, read_glance
 from .server import ServerControl
 from .status import DataDirState, PgStatus
 from .wal_end import WalEnd
@@ -21,6 +22,8 @@ class StatusReader:
         self._o = options
         self._server = server
         self._connection = LocalConnection(options.socket_dir, options.port, options.superuser, options.dbname)
+        self._session = StatusSession(self._connection)
+        self._postmaster: int | None = None  # the postmaster the last full read found
         # A stopped server's WAL does not change: read its end once per stop. Every start
         # rewrites pg_control and most add files to pg_wal, so their times tell a new stop.
         self._wal_end_key: tuple | None = None
@@ -28,15 +31,23 @@ class StatusReader:
 
     @property
     def connection(self) -> LocalConnection:
+        """For the rare actions, which open a connection of their own (the session is the HA
+        loop's: one thread)."""
         return self._connection
 
+    @property
+    def session(self) -> StatusSession:
+        return self._session
+
     def read(self, start_failures: int, wal_end: bool = True, shutting_down: bool = False) -> PgStatus:
-        """Disk, process table, then one query; start_failures is the controller's count.
+        """Disk, process table, then the server; start_failures is the controller's count.
         `shutting_down`: a demote's shutdown is ending (its position is the shutdown checkpoint,
         which the controller knows; the WAL is not read from disk on a switchover's path)."""
         datadir = datadir_state(self._o.datadir)
         running = self._server.running
+        self._postmaster = postmaster_pid(self._o.datadir) if running else None
         if not running:
+            self._session.close()  # its server is gone; a new one gets a new session
             control = self._server.controldata() if datadir is DataDirState.VALID else None
             wal_end = self._stopped_wal_end(control) if control and wal_end else None
             timeline = control.timeline if control else None
@@ -54,15 +65,9 @@ class StatusReader:
                 start_failures=start_failures,
             )
         try:
-            conn = self._connection.connect()
+            facts = self._session.run(self._postmaster, read_facts)
         except psycopg2.Error as exc:
             return self._not_answering(datadir, start_failures, _one_line(exc), wal_end and not shutting_down)
-        try:
-            facts = query_server(conn)
-        except psycopg2.Error as exc:
-            return self._not_answering(datadir, start_failures, _one_line(exc), wal_end and not shutting_down)
-        finally:
-            conn.close()
         self._wal_end_key = None
         return PgStatus(
             datadir=datadir,
@@ -83,6 +88,31 @@ class StatusReader:
             start_failures=start_failures,
             temp_slot_deferred=facts.in_recovery and not facts.temp_slot,
         )
+
+    def changed_since(self, last: PgStatus) -> bool:
+        """Whether a full read now would differ from `last` (the previous full read) in what the
+        HA loop must act on at once: the data directory's state, whether a server runs and which
+        postmaster, and, when `last` found it answering, whether it still answers, its role, WAL
+        position and streaming (one cheap statement over the kept session). Not watched: the
+        standbys a primary streams to, its settings and archiver (the next full read, within
+        HA_INTERVAL, sees them), and a server that was not answering (the next full read finds
+        it answering)."""
+        if datadir_state(self._o.datadir) is not last.datadir:
+            return True
+        postmaster = postmaster_pid(self._o.datadir)
+        running = postmaster is not None or self._server.running
+        if running != last.running:
+            return True
+        if not running or not last.accepting:
+            return False
+        if postmaster != self._postmaster:
+            return True
+        try:
+            glance = self._session.run(postmaster, read_glance)
+        except psycopg2.Error:
+            return True  # not answering now
+        return (glance.in_recovery != last.in_recovery or glance.position != last.wal_position
+                or glance.streaming != last.streaming)
 
     def _not_answering(self, datadir: DataDirState, start_failures: int, error: str, wal_end: bool) -> PgStatus:
         """A running server that takes no query. Unless pg_control says it runs as a primary (in
