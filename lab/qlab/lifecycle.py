@@ -36,6 +36,10 @@ def up(lab: Lab, log=print) -> None:
                     "--network", lab.network, "--ip", lab.static_address(host.hostname),
                     "--systemd=always", "--label", f"{LABEL}={lab.name}",
                     "-v", f"{lab.archive_volume}:{host.wal_path}", "-v", f"{journal}:/var/log/journal"]
+            if "qhb_nodes" in host.groups:
+                # As on a real server, the agent's unit raises its CPU priority above its
+                # database's (Nice=): podman drops CAP_SYS_NICE unless asked.
+                argv += ["--cap-add", "SYS_NICE"]
             if "nfs_servers" in host.groups:
                 # nfs-ganesha (userspace NFS: this kernel has none) needs to open files by handle.
                 argv += ["--cap-add", "DAC_READ_SEARCH"]

@@ -70,6 +70,18 @@ class AgentBackend:
                                  {}, pg.archiver.failed_count))
                     rows.append(("qluster_archive_failing", "gauge", "1 when the latest archive attempt failed",
                                  {}, int(pg.archiver.failing)))
+        runtime = agent.runtime
+        rows += [
+            ("qluster_leader_changes_total", "counter", "Times this node saw another leader take over", {},
+             runtime.counters["leader_changes"]),
+            ("qluster_stepped_down_total", "counter", "Times this node stopped leading (lost quorum, transfer)", {},
+             runtime.counters["stepped_down"]),
+            ("qluster_consensus_loop_late_max_seconds", "gauge", "Longest delay of the consensus loop behind a due "
+             "tick since start", {}, round(runtime.late_max, 4)),
+        ]
+        for bound, count in runtime.late_counts.items():
+            rows.append(("qluster_consensus_loop_late_total", "counter", "Times the consensus loop came to a due tick "
+                         "at least this late (seconds)", {"over": f"{bound:g}"}, count))
         for name, value in sorted(agent.transport.stats().items()):
             rows.append(("qluster_transport_events_total", "counter", "Transport events by kind", {"kind": name}, value))
         return rows

@@ -13,6 +13,8 @@ Keys (all optional):
   run-as            OS user for database programs when the agent itself runs as root
   wal-archive       true (default when BACKUP_PATH is set): archive to BACKUP_PATH/wal
   password-file     password given to superuser and replication-user right after initdb
+  nice              how much nicer than the agent the server runs, 0..19 (default 10), with
+                    the lowest best-effort disk priority when above 0
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ FAILOVER_SETTINGS: tuple[tuple[str, str], ...] = (
 )
 
 KNOWN_KEYS = {"password-file", "flavour", "bin-dir", "template-dir", "superuser", "replication-user", "database",
-              "socket-dir", "passfile", "add-node-marker", "run-as", "wal-archive"}
+              "socket-dir", "passfile", "add-node-marker", "run-as", "wal-archive", "nice"}
+NICE_RANGE = range(0, 20)
+DEFAULT_NICE = 10
 
 
 class PgSetupError(ValueError):
@@ -79,6 +83,9 @@ def pg_options(section: dict[str, Any], env: AgentEnv, member_id: int) -> PgOpti
     if archive_on and env.wal_archive_dir is None:
         raise PgSetupError("config error: postgres.wal-archive is true but BACKUP_PATH is not set")
     tools = toolset_for(flavour, _path(section, "bin-dir"), env.pghome)
+    nice = section.get("nice", DEFAULT_NICE)
+    if isinstance(nice, bool) or not isinstance(nice, int) or nice not in NICE_RANGE:
+        raise PgSetupError(f"config error: postgres.nice: {nice!r} is out of range 0..19")
     return PgOptions(
         flavour=flavour,
         tools=tools,
@@ -96,4 +103,5 @@ def pg_options(section: dict[str, Any], env: AgentEnv, member_id: int) -> PgOpti
         wal_archive=WalArchive(env.wal_archive_dir, (sys.executable, "-m", "qluster_agent.walarchive")) if archive_on else None,
         passfile=_text(section, "passfile", None),
         extra_settings=FAILOVER_SETTINGS,
+        nice=nice,
     )

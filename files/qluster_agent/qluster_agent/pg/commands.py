@@ -92,13 +92,19 @@ def source_server_conninfo(leader: Endpoint, user: str, dbname: str) -> str:
     )
 
 
-def pg_ctl_start_argv(tools: Toolset, datadir: Path, log_file: Path, timeout_s: int = 60) -> list[str]:
+def pg_ctl_start_argv(tools: Toolset, datadir: Path, log_file: Path, timeout_s: int = 60, nice: int = 0) -> list[str]:
     """Start and wait until the server accepts connections (or recovery reaches consistency).
 
     -l sends the postmaster's own stderr to a file, so it does not inherit our pipes and
-    pg_ctl returns as soon as the server is up.
+    pg_ctl returns as soon as the server is up. With `nice`, the postmaster and every backend
+    it forks run that much nicer than the agent, in the lowest best-effort disk class: lowering
+    one's own priority needs no privilege, and the agent's consensus keeps its timing however
+    busy the database gets.
     """
-    return [tools.ctl, "start", f"--pgdata={datadir}", f"--log={log_file}", "--wait", f"--timeout={timeout_s}"]
+    argv = [tools.ctl, "start", f"--pgdata={datadir}", f"--log={log_file}", "--wait", f"--timeout={timeout_s}"]
+    if nice:
+        argv = ["nice", "-n", str(nice), "ionice", "-c", "2", "-n", "7", *argv]
+    return argv
 
 
 def pg_ctl_stop_argv(tools: Toolset, datadir: Path, mode: StopMode, timeout_s: int = 60, wait: bool = True) -> list[str]:

@@ -63,6 +63,9 @@ class PgOptions:
     start_timeout_s: int = 60
     fast_stop_timeout_s: int = 10
     extra_settings: tuple[tuple[str, str | int | bool], ...] = field(default_factory=tuple)
+    # How much nicer than the agent the server runs (postgres.nice): its backends saturating the
+    # host must not delay the agent's heartbeats and lease, or a busy leader fails over.
+    nice: int = 10
 
     @property
     def dbname(self) -> str:

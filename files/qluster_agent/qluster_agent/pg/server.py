@@ -55,7 +55,8 @@ class ServerControl:
     def start(self, cancel: CancelToken | None = None) -> CommandResult:
         if remove_stale_pid_file(self._o.datadir):
             log.info("removed a stale postmaster.pid from %s (it named no server of it)", self._o.datadir)
-        argv = pg_ctl_start_argv(self._o.tools, self._o.datadir, self._o.postmaster_log, self._o.start_timeout_s)
+        argv = pg_ctl_start_argv(self._o.tools, self._o.datadir, self._o.postmaster_log, self._o.start_timeout_s,
+                                 self._o.nice)
         return self._run.run(argv, timeout_s=self._o.start_timeout_s + 5, cancel=cancel)
 
     def stop(self, mode: StopMode, timeout_s: int = 60) -> CommandResult:

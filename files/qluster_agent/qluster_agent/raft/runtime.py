@@ -29,6 +29,9 @@ from .types import NONE, ConfChange, ConfState, Entry, HardState, MessageType, R
 
 _log = logging.getLogger(__name__)
 MAX_CATCH_UP_TICKS = 1000  # after a long stall, tick at most this many times at once
+# How late the loop came to a due tick, counted by bound (seconds): the measure of whether the
+# consensus kept its timing on a busy host (GET /metrics: qluster_consensus_loop_late_total).
+LATE_BOUNDS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 class TransportLike(Protocol):
@@ -112,7 +115,10 @@ class ConsensusRuntime:
         self._next_tick = 0.0
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        self.counters: Dict[str, int] = {"undecodable": 0, "spoofed": 0, "send_failed": 0}
+        self.counters: Dict[str, int] = {"undecodable": 0, "spoofed": 0, "send_failed": 0,
+                                         "leader_changes": 0, "stepped_down": 0}
+        self.late_counts: Dict[float, int] = {bound: 0 for bound in LATE_BOUNDS}
+        self.late_max = 0.0
 
     # ---- lifecycle
     def open(self) -> None:
@@ -164,6 +170,7 @@ class ConsensusRuntime:
             self._receive(node, sender, payload)
         ticks = 0
         now = self._clock()
+        self._note_lateness(now - self._next_tick)
         while now >= self._next_tick and ticks < MAX_CATCH_UP_TICKS:
             # one tick per elapsed interval, even after a stall: a leader that was frozen must
             # count the lease time that really passed, not pretend it did not
@@ -174,6 +181,15 @@ class ConsensusRuntime:
             self._next_tick = now + self._tick_interval
         self._handle_readies()
         self._publish_status()
+
+    def _note_lateness(self, late: float) -> None:
+        if late <= 0:
+            return
+        self.late_max = max(self.late_max, late)
+        for bound in LATE_BOUNDS:
+            if late < bound:
+                break
+            self.late_counts[bound] += 1
 
     def _receive(self, node: RawNode, sender: int, payload: bytes) -> None:
         try:
@@ -322,8 +338,17 @@ class ConsensusRuntime:
                                commit=node.raft.log.committed, applied=self._applied)
         with self._status_lock:
             if status != self._status:
+                self._count_changes(self._status, status)
                 self._status = status
                 self._status_lock.notify_all()
+
+    def _count_changes(self, before: Optional[RuntimeStatus], after: RuntimeStatus) -> None:
+        if before is None:
+            return
+        if after.leader not in (NONE, before.leader):
+            self.counters["leader_changes"] += 1
+        if before.role == Role.LEADER and after.role != Role.LEADER:
+            self.counters["stepped_down"] += 1
 
     def _fail_pending(self, reason: str) -> None:
         pending, self._pending = self._pending, {}

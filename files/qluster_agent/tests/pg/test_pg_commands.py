@@ -72,6 +72,8 @@ def test_pg_ctl_commands_wait_and_name_the_datadir() -> None:
         "--wait",
         "--timeout=30",
     ]
+    assert pg_ctl_start_argv(PG, DATA, Path("/qhb/pg.log"), 30, nice=10)[:8] == [
+        "nice", "-n", "10", "ionice", "-c", "2", "-n", "7"]
     assert "--mode=immediate" in pg_ctl_stop_argv(PG, DATA, StopMode.IMMEDIATE)
     assert "--mode=fast" in pg_ctl_stop_argv(PG, DATA, StopMode.FAST)
     assert pg_ctl_stop_argv(PG, DATA, StopMode.FAST, wait=False)[-2:] == ["--mode=fast", "--no-wait"]

@@ -91,6 +91,23 @@ def test_bootstrap_makes_a_writable_primary(lab: Lab, node1: PgController) -> No
     assert lab.query(node1, "SHOW wal_log_hints") == [("on",)]  # from our include file
 
 
+def nice_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return int(fields[16])  # field 19 of stat(5); the list starts at field 3
+
+
+def test_the_server_runs_nicer_than_its_agent(lab: Lab, node1: PgController) -> None:
+    # A database saturating the host must not starve the agent's heartbeats: the postmaster and
+    # every backend run postgres.nice (10) nicer than the agent that started them.
+    pid = int((node1.options.datadir / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=True).stdout.split()
+    assert children
+    expected = min(19, os.nice(0) + node1.options.nice)
+    assert node1.options.nice == 10
+    assert {nice_of(p) for p in [pid, *map(int, children)]} == {expected}
+
+
 def test_clone_streams_and_replicates_a_row(lab: Lab, node1: PgController, node2: PgController) -> None:
     insert(lab, node1, 1, "written on node 1")
     wait_until(lambda: has_row(lab, node2, 1), what="row 1 on node 2")
