@@ -20,19 +20,24 @@ DURATION = 'duration'
 BOOLEAN = 'boolean'
 INTEGER = 'integer'
 
-# name -> (kind, (minimum, maximum) for integers)
+_SECOND = 1000
+_MINUTE = 60 * _SECOND
+_HOUR = 60 * _MINUTE
+
+# name -> (kind, (minimum, maximum)): milliseconds for durations, ends included; None for booleans.
+# The agent's ranges (keys.py); a value outside is refused before any API call.
 SETTINGS = {
-    'node-timeout': (DURATION, None),
-    'heartbeat-interval': (DURATION, None),
-    'pre-voting-timeout': (DURATION, None),
-    'leader-voting-timeout': (DURATION, None),
+    'node-timeout': (DURATION, (100, _MINUTE)),
+    'heartbeat-interval': (DURATION, (10, _MINUTE)),
+    'pre-voting-timeout': (DURATION, (50, _MINUTE)),
+    'leader-voting-timeout': (DURATION, (50, _MINUTE)),
     'quorum-replication': (BOOLEAN, None),
     'replication-factor': (INTEGER, (0, 1000)),
-    'replication-retry-interval': (DURATION, None),
+    'replication-retry-interval': (DURATION, (10, _MINUTE)),
     'autoremove-enabled': (BOOLEAN, None),
     'autoremove-minimum': (INTEGER, (0, 1000)),
-    'remove-interval': (DURATION, None),
-    'set-leader-timeout': (DURATION, None),
+    'remove-interval': (DURATION, (_SECOND, 24 * _HOUR)),
+    'set-leader-timeout': (DURATION, (_SECOND, 10 * _MINUTE)),
 }
 
 # Keys of config.yaml that exist but cannot be changed through the API.
@@ -41,16 +46,34 @@ NOT_RUNTIME = ('ip', 'api-port', 'hello-retry-interval', 'cluster-id', 'node-id'
                'tick-interval', 'postgres', 'peers', 'max-log-size')
 
 _UNIT_MS = {'ms': 1, 's': 1000, 'm': 60000, 'h': 3600000}
-_DURATION_RE = re.compile(r'^\s*(\d+)(?:\.(\d+))?\s*(ms|s|m|h)\s*$')
+_DURATION_RE = re.compile(r'^\s*([0-9]+)(?:\.([0-9]+))?\s*(ms|s|m|h)\s*$')
+# As the agent: more digits before the point is out of every range (999999999999ms is 31 years),
+# and a fraction of more digits than this is finer than 1ms in every unit.
+MAX_WHOLE_DIGITS = 12
+_MAX_FRACTION_DIGITS = 7
+_SHOWN_CHARS = 40
 _TRUE = ('true', 'yes', 'on', '1')
 _FALSE = ('false', 'no', 'off', '0')
 DURATION_HINT = 'use e.g. 500ms, 5s, 1m'
+
+
+class DurationTooLong(ValueError):
+    """More than MAX_WHOLE_DIGITS digits before the point: out of every key's range."""
+
+
+def shown(value):
+    """The value as a message quotes it: repr(), shortened when long (as the agent does)."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return '%s... (%d characters)' % (text[:_SHOWN_CHARS], len(text))
 
 
 def duration_ms(value):
     """Milliseconds of a duration string ('500ms', '5s', '1.5s', '1m', '1h'); ValueError otherwise.
 
     A bare number is refused, as the agent refuses it: 30 could mean seconds or milliseconds.
+    The key's range is checked by normalize_value.
     """
     if isinstance(value, bool) or not isinstance(value, str):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -60,15 +83,27 @@ def duration_ms(value):
     if match is None:
         raise ValueError('%r is not a duration (%s)' % (value, DURATION_HINT))
     whole, fraction, unit = match.groups()
-    fraction = fraction or ''
+    whole = whole.lstrip('0')
+    fraction = (fraction or '').rstrip('0')
+    if len(whole) > MAX_WHOLE_DIGITS:
+        raise DurationTooLong('%s is too long (at most %d digits before the point)' % (shown(value), MAX_WHOLE_DIGITS))
+    if len(fraction) > _MAX_FRACTION_DIGITS:
+        raise ValueError('%r is finer than 1ms' % (value,))
     scale = 10 ** len(fraction)
-    numerator = (int(whole) * scale + (int(fraction) if fraction else 0)) * _UNIT_MS[unit]
+    numerator = (int(whole or '0') * scale + int(fraction or '0')) * _UNIT_MS[unit]
     if numerator % scale:
         raise ValueError('%r is finer than 1ms' % (value,))
-    millis = numerator // scale
-    if millis < 1:
-        raise ValueError('%r is too short (at least 1ms)' % (value,))
-    return millis
+    return numerator // scale
+
+
+def range_text(name):
+    """The allowed range of a key as the agent writes it ('100ms..1m', '0..1000'); None for booleans."""
+    kind, bounds = SETTINGS[name]
+    if bounds is None:
+        return None
+    if kind == DURATION:
+        return '%s..%s' % (format_ms(bounds[0]), format_ms(bounds[1]))
+    return '%d..%d' % bounds
 
 
 def format_ms(millis):
@@ -92,7 +127,13 @@ def normalize_value(name, value):
     """The value as the agent renders it (durations in canonical form); ValueError naming it."""
     kind, bounds = SETTINGS[name]
     if kind == DURATION:
-        return format_ms(duration_ms(value))
+        try:
+            millis = duration_ms(value)
+        except DurationTooLong:
+            millis = None
+        if millis is None or not bounds[0] <= millis <= bounds[1]:
+            raise ValueError('%s is out of range %s' % (shown(value), range_text(name)))
+        return format_ms(millis)
     if kind == BOOLEAN:
         if isinstance(value, bool):
             return value
@@ -107,7 +148,7 @@ def normalize_value(name, value):
         raise ValueError('%r is not an integer' % (value,))
     low, high = bounds
     if not low <= value <= high:
-        raise ValueError('%r is out of range %d..%d' % (value, low, high))
+        raise ValueError('%r is out of range %s' % (value, range_text(name)))
     return value
 
 

@@ -31,9 +31,12 @@ options:
       - Durations are strings with a unit (V(500ms), V(5s), V(1m), V(1h)); a bare number is refused
         because it could mean seconds or milliseconds. V(5000ms) and V(5s) are the same value.
       - "Integer keys: C(replication-factor), C(autoremove-minimum) (0..1000). Boolean keys:
-        C(quorum-replication), C(autoremove-enabled). Duration keys: C(node-timeout),
-        C(heartbeat-interval), C(pre-voting-timeout), C(leader-voting-timeout),
-        C(replication-retry-interval), C(remove-interval), C(set-leader-timeout)."
+        C(quorum-replication), C(autoremove-enabled). Duration keys and their allowed ranges (ends
+        included): C(node-timeout) 100ms..1m, C(heartbeat-interval) 10ms..1m,
+        C(pre-voting-timeout) and C(leader-voting-timeout) 50ms..1m,
+        C(replication-retry-interval) 10ms..1m, C(remove-interval) 1s..24h,
+        C(set-leader-timeout) 1s..10m. A value out of its range fails before anything is sent,
+        in check mode too; the agent refuses the same values."
       - C(heartbeat-interval) may not be longer than C(node-timeout), and C(replication-factor=0)
         needs C(quorum-replication=true); both are checked on the merged settings before sending.
     type: dict

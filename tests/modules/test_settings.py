@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.qhb.qluster.plugins.module_utils import qluster_settings as s
 from qluster_agent.config.checks import cluster_problems
-from qluster_agent.config.durations import format_duration
+from qluster_agent.config.durations import format_duration, parse_duration
 from qluster_agent.config.keys import KEYS, RUNTIME_KEYS
 from qluster_agent.config.runtime import validate_cluster_update
 
@@ -46,6 +46,46 @@ def test_integer_bounds_match_the_agent():
             assert module_accepts(name, value) == agent_accepts(name, value), (name, value)
 
 
+def test_ranges_match_the_agent():
+    for name, (kind, bounds) in s.SETTINGS.items():
+        parse = AGENT[name].parse
+        if kind == s.BOOLEAN:
+            assert bounds is None and AGENT[name].range_text is None, name
+            continue
+        scale = 1000 if kind == s.DURATION else 1
+        assert bounds == (round(parse.minimum * scale), round(parse.maximum * scale)), name
+        assert s.range_text(name) == AGENT[name].range_text, name
+
+
+def edges(name):
+    """Both ends of a key's range, one step beyond each, and a number too long for any range."""
+    kind, (low, high) = s.SETTINGS[name]
+    if kind == s.INTEGER:
+        return [low, high, low - 1, high + 1, 10 ** 30]
+    return [s.format_ms(low), s.format_ms(high), "%dms" % (low - 1), "%dms" % (high + 1),
+            "99999999999999999999h", "9" * 5000 + "s", "000000000000000000000001m", "1.000000000000000000000s"]
+
+
+def agent_message(name, value):
+    try:
+        AGENT[name].parse(value)
+    except ValueError as exc:
+        return "%s: %s" % (name, exc)
+    return None
+
+
+@pytest.mark.parametrize("name", [n for n, (kind, bounds) in s.SETTINGS.items() if bounds], ids=str)
+def test_out_of_range_values_are_refused_with_the_agents_message(name):
+    for value in edges(name):
+        settings, problems = s.validate_settings({name: value})
+        expected = agent_message(name, value)
+        assert problems == ([expected] if expected else []), (name, value)
+        assert (settings == {}) == bool(expected), (name, value)
+    low, high = s.SETTINGS[name][1]
+    below = low - 1 if s.SETTINGS[name][0] == s.INTEGER else "%dms" % (low - 1)
+    assert s.validate_settings({name: below})[1] == ["%s: %r is out of range %s" % (name, below, s.range_text(name))]
+
+
 def test_not_runtime_keys_are_the_agents_other_keys():
     others = {spec.name for spec in KEYS if not spec.runtime}
     assert others <= set(s.NOT_RUNTIME) | {"group", "interface", "pacing-rate", "loopback",
@@ -67,7 +107,8 @@ def test_values_accepted_exactly_when_the_agent_accepts_them(value):
 
 @pytest.mark.parametrize("text", ["5s", "5000ms", "1.5s", "90s", "60000ms", "2h", "120m", "1ms", "0.25s"])
 def test_durations_render_as_the_agent_renders_them(text):
-    assert s.normalize_value("node-timeout", text) == format_duration(AGENT["node-timeout"].parse(text))
+    # The parsers alone: some of these values are outside every key's range.
+    assert s.format_ms(s.duration_ms(text)) == format_duration(parse_duration(text))
 
 
 def test_ansible_style_strings_for_booleans_and_integers():

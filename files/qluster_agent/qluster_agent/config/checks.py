@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from .durations import format_duration
+from .keys import KEYS_BY_PATH
+
+# The consensus core's shortest election, in ticks: agent/timing.py MIN_ELECTION_TICKS (a test
+# keeps the two equal; config does not import the agent package). A shorter node-timeout would be
+# stretched to it silently. The longest is a sanity bound on the tick counters: with the key
+# ranges of today (tick >= 1ms, node-timeout <= 60s) it cannot be reached, it guards a widening.
+MIN_ELECTION_TICKS = 4
+MAX_ELECTION_TICKS = 100_000
 
 
 def cluster_problems(values: dict[str, Any], prefix: str = "cluster.") -> list[str]:
@@ -30,10 +38,32 @@ def cluster_problems(values: dict[str, Any], prefix: str = "cluster.") -> list[s
     return problems
 
 
+def tick_problems(values: dict[str, Any], tick: float | None, prefix: str = "cluster.") -> list[str]:
+    """node-timeout counted in ticks of ``tick`` seconds must be MIN..MAX_ELECTION_TICKS long.
+
+    The problem names node-timeout with the range it has at this tick-interval: its own range in
+    the key table narrowed by the tick bounds.
+    """
+    node_timeout = values.get("cluster.node-timeout")
+    if tick is None or node_timeout is None:
+        return []
+    own = KEYS_BY_PATH["cluster.node-timeout"].parse
+    # Whole milliseconds, as every duration is, so the rendered ends are exact.
+    shortest = max(own.minimum, round(MIN_ELECTION_TICKS * tick * 1000) / 1000)
+    longest = min(own.maximum, round(MAX_ELECTION_TICKS * tick * 1000) / 1000)
+    if shortest <= node_timeout <= longest:
+        return []
+    return [
+        f"{prefix}node-timeout: {format_duration(node_timeout)!r} is out of range "
+        f"{format_duration(shortest)}..{format_duration(longest)} at tick-interval "
+        f"{format_duration(tick)!r} ({MIN_ELECTION_TICKS}..{MAX_ELECTION_TICKS} ticks)"
+    ]
+
+
 def agent_problems(values: dict[str, Any], given: set[str]) -> list[str]:
     """Consistency of the top-level keys; ``given`` holds the paths present in the file."""
-    problems = []
     tick = values.get("tick-interval")
+    problems = tick_problems(values, tick)
     heartbeat = values.get("cluster.heartbeat-interval")
     if tick is not None and heartbeat is not None and tick > heartbeat:
         problems.append(

@@ -35,12 +35,13 @@ def _default(spec: KeySpec) -> str:
 
 
 def render_key_table() -> str:
-    lines = [BEGIN, "", "| key | type | default | runtime | meaning |", "|---|---|---|---|---|"]
+    lines = [BEGIN, "", "| key | type | default | range | runtime | meaning |", "|---|---|---|---|---|---|"]
     for spec in KEYS:
         name = f"`{spec.path}`" + (" (extension)" if spec.extension else "")
+        allowed = f"`{spec.range_text}`" if spec.range_text else ""
         runtime = "yes" if spec.runtime else ""
         kind, doc = (text.replace("|", "\\|") for text in (spec.kind, spec.doc))
-        lines.append(f"| {name} | {kind} | {_default(spec)} | {runtime} | {doc} |")
+        lines.append(f"| {name} | {kind} | {_default(spec)} | {allowed} | {runtime} | {doc} |")
     lines += ["", END]
     return "\n".join(lines)
 

@@ -1,5 +1,11 @@
 """The table of every config.yaml key: defined once, it drives parsing, validation, defaults
-and docs/agent-config.md (``python -m qluster_agent.config.docs``)."""
+and docs/agent-config.md (``python -m qluster_agent.config.docs``).
+
+Every number and duration has a range, checked by its parser for config.yaml and POST /config
+alike (checks.py adds the rules between keys). A value outside it is refused, never clamped:
+``node-timeout: 99999999999999999999h`` once turned failover off for a whole cluster.
+plugins/module_utils/qluster_settings.py mirrors the runtime keys' ranges (tests/modules checks).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +33,11 @@ class KeySpec:
     @property
     def name(self) -> str:
         return self.path.rsplit(".", 1)[-1]
+
+    @property
+    def range_text(self) -> str | None:
+        """The allowed range of a number or duration ("100ms..1m"), None for other kinds."""
+        return getattr(self.parse, "range_text", None)
 
 
 SECTIONS = ("udp", "udp.socket", "cluster")
@@ -90,30 +101,31 @@ KEYS: tuple[KeySpec, ...] = (
         extension=True,
     ),
     KeySpec("cluster.node-timeout", _DURATION, parse_duration("800ms"), "How long a follower waits "
-            "without hearing the leader before it starts a pre-vote.", v.duration(), runtime=True),
+            "without hearing the leader before it starts a pre-vote; at least 4 ticks (tick-interval).",
+            v.duration("100ms", "60s"), runtime=True),
     KeySpec("cluster.heartbeat-interval", _DURATION, parse_duration("100ms"), "How often the leader "
-            "sends heartbeats; at most node-timeout.", v.duration(), runtime=True),
+            "sends heartbeats; at most node-timeout.", v.duration("10ms", "60s"), runtime=True),
     KeySpec("cluster.pre-voting-timeout", _DURATION, parse_duration("400ms"), "Length of the "
-            "pre-vote stage.", v.duration(), runtime=True),
+            "pre-vote stage.", v.duration("50ms", "60s"), runtime=True),
     KeySpec("cluster.leader-voting-timeout", _DURATION, parse_duration("400ms"), "Length of one "
-            "election (vote round).", v.duration(), runtime=True),
+            "election (vote round).", v.duration("50ms", "60s"), runtime=True),
     KeySpec("cluster.quorum-replication", "boolean", True, "Commit a log entry once n/2+1 nodes "
             "have it.", v.boolean, runtime=True),
     KeySpec("cluster.replication-factor", "integer", 0, "Commit once this many replicas have an "
             "entry; 0 means use the quorum.", v.integer(0, 1000), runtime=True),
     KeySpec("cluster.replication-retry-interval", _DURATION, parse_duration("200ms"), "Retry "
-            "interval for log replication after a failure.", v.duration(), runtime=True),
+            "interval for log replication after a failure.", v.duration("10ms", "60s"), runtime=True),
     KeySpec("cluster.autoremove-enabled", "boolean", False, "Remove members unreachable for "
             "remove-interval automatically.", v.boolean, runtime=True),
     KeySpec("cluster.autoremove-minimum", "integer", 3, "Automatic removal happens only while "
             "the cluster keeps at least this many members (0: no floor; seed 000 §10.5 posts 0).",
             v.integer(0, 1000), runtime=True),
     KeySpec("cluster.remove-interval", _DURATION, parse_duration("1m"), "How long a member must be "
-            "unreachable before autoremove removes it.", v.duration(), runtime=True),
+            "unreachable before autoremove removes it.", v.duration("1s", "24h"), runtime=True),
     KeySpec("cluster.set-leader-timeout", _DURATION, parse_duration("5s"), "Deadline of a "
-            "leadership transfer (set-leader).", v.duration(), runtime=True),
+            "leadership transfer (set-leader).", v.duration("1s", "10m"), runtime=True),
     KeySpec("hello-retry-interval", _DURATION, parse_duration("1s"), "How often a node announces "
-            "itself (hello) for peer discovery.", v.duration()),
+            "itself (hello) for peer discovery.", v.duration("100ms", "60s")),
     KeySpec("cluster-id", "string", "qluster", "Name of the cluster; datagrams of another cluster "
             "id are dropped.", v.cluster_id, extension=True),
     KeySpec("node-id", "positive integer", DERIVED, "Unique id of this node. Default: the IPv4 "
@@ -136,7 +148,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("api-token-file", "absolute path", None, "File holding the API token.",
             v.absolute_path, extension=True),
     KeySpec("tick-interval", _DURATION, parse_duration("50ms"), "The consensus clock: timeouts "
-            "are counted in ticks of this length; at most heartbeat-interval.", v.duration(),
+            "are counted in ticks of this length; at most heartbeat-interval.", v.duration("1ms", "1s"),
             extension=True),
     KeySpec("postgres", "mapping", {}, "Database supervisor settings, passed through as a "
             "mapping (defined by the supervisor).", v.mapping, extension=True),

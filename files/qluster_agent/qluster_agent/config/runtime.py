@@ -10,7 +10,7 @@ import dataclasses
 import difflib
 from typing import Any
 
-from .checks import cluster_problems
+from .checks import cluster_problems, tick_problems
 from .durations import format_duration
 from .keys import KEYS, KEYS_BY_PATH, RUNTIME_KEYS
 from .loader import build_cluster_settings
@@ -25,13 +25,17 @@ def default_cluster_settings() -> ClusterSettings:
 
 
 def validate_cluster_update(
-    body: Any, base: ClusterSettings | None = None
+    body: Any, base: ClusterSettings | None = None, tick_interval: float | None = None
 ) -> tuple[ClusterSettings | None, list[str]]:
     """Validate the whole body and return (new settings, []) or (None, every problem).
 
     Keys absent from the body keep their value in ``base`` (the settings in force; the defaults
     when not given), so the seed's body, which leaves out remove-interval, changes only what it
-    names. Never a partial result: one bad key rejects the whole update.
+    names. Never a partial result: one bad key rejects the whole update. Every value must lie in
+    its key's range (keys.py), the same check config.yaml gets.
+
+    ``tick_interval`` (this node's, seconds) adds the node-timeout-in-ticks check; leave it out
+    where the result must not depend on the node, as when a committed entry is applied.
     """
     if not isinstance(body, dict):
         return None, [f"the body must be a JSON object, not {type(body).__name__}"]
@@ -47,7 +51,7 @@ def validate_cluster_update(
         except ValueError as error:
             problems.append(f"{name}: {error}")
     if not problems:
-        problems = cluster_problems(current, prefix="")
+        problems = cluster_problems(current, prefix="") + tick_problems(current, tick_interval, prefix="")
     if problems:
         return None, problems
     return build_cluster_settings(current), []

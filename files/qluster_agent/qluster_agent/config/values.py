@@ -6,9 +6,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from .durations import parse_duration
+from .durations import DurationTooLong, format_duration, parse_duration
 from .model import Endpoint, Role
 
 Parser = Callable[[Any], Any]
@@ -17,6 +18,15 @@ Parser = Callable[[Any], Any]
 _INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 _CLUSTER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_NODE_ID = 2**63 - 1
+_SHOWN_CHARS = 40  # a longer bad value is quoted by its start and its length, not echoed whole
+
+
+def shown(value: Any) -> str:
+    """The value as a message quotes it: repr(), shortened when long."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
 
 
 def boolean(value: Any) -> bool:
@@ -27,25 +37,53 @@ def boolean(value: Any) -> bool:
     return value
 
 
-def integer(minimum: int, maximum: int) -> Parser:
-    def parse(value: Any) -> int:
+@dataclass(frozen=True)
+class IntegerRange:
+    """Parser of an integer key within [minimum, maximum]; the docs show ``range_text``."""
+
+    minimum: int
+    maximum: int
+
+    @property
+    def range_text(self) -> str:
+        return f"{self.minimum}..{self.maximum}"
+
+    def __call__(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{value!r} is not an integer")
-        if not minimum <= value <= maximum:
-            raise ValueError(f"{value!r} is out of range {minimum}..{maximum}")
+        if not self.minimum <= value <= self.maximum:
+            raise ValueError(f"{value!r} is out of range {self.range_text}")
         return value
 
-    return parse
 
+@dataclass(frozen=True)
+class DurationRange:
+    """Parser of a duration key within [minimum, maximum] seconds (ends included)."""
 
-def duration(minimum: float = 0.001) -> Parser:
-    def parse(value: Any) -> float:
-        seconds = parse_duration(value)
-        if seconds < minimum:
-            raise ValueError(f"{value!r} is too short (at least {minimum * 1000:g}ms)")
+    minimum: float
+    maximum: float
+
+    @property
+    def range_text(self) -> str:
+        return f"{format_duration(self.minimum)}..{format_duration(self.maximum)}"
+
+    def __call__(self, value: Any) -> float:
+        try:
+            seconds = parse_duration(value)
+        except DurationTooLong:
+            seconds = float("inf")  # far beyond any maximum: the same message as any value too long
+        if not self.minimum <= seconds <= self.maximum:
+            raise ValueError(f"{shown(value)} is out of range {self.range_text}")
         return seconds
 
-    return parse
+
+def integer(minimum: int, maximum: int) -> IntegerRange:
+    return IntegerRange(minimum, maximum)
+
+
+def duration(minimum: str, maximum: str) -> DurationRange:
+    """``duration("100ms", "1m")``: the ends are written as the docs and messages show them."""
+    return DurationRange(parse_duration(minimum), parse_duration(maximum))
 
 
 def string(value: Any) -> str:

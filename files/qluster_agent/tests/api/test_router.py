@@ -7,7 +7,9 @@ import json
 import pytest
 
 from qluster_agent.api import forwarding
+from qluster_agent.api.backend import ApiError
 from qluster_agent.api.router import Request, Router
+from qluster_agent.config.runtime import cluster_settings_to_json, default_cluster_settings, validate_cluster_update
 
 from .fakes import REPLICA, RecordingBackend
 
@@ -69,6 +71,51 @@ def test_bad_config_is_400_with_every_error_and_nothing_applied(backend):
     assert response.status == 400
     assert sorted(payload(response)["details"]) == ["nada: unknown key", "nope: unknown key"]
     assert backend.config == {"node-timeout": "800ms"}
+
+
+class SettingsBackend(RecordingBackend):
+    """update_config as the agent's backend does it: the real validation, the whole body or nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settings = default_cluster_settings()
+
+    def get_config(self):
+        return cluster_settings_to_json(self.settings)
+
+    def update_config(self, body):
+        self.calls.append(("update_config", body))
+        settings, problems = validate_cluster_update(body, self.settings)
+        if settings is None:
+            raise ApiError(400, "invalid configuration; nothing was changed", problems)
+        self.settings = settings
+        return self.get_config()
+
+
+@pytest.mark.parametrize("body, details", [
+    ({"node-timeout": "99999999999999999999h"}, ["node-timeout: '99999999999999999999h' is out of range 100ms..1m"]),
+    ({"heartbeat-interval": "1s", "remove-interval": "0s", "set-leader-timeout": "11m", "replication-factor": 1001},
+     ["remove-interval: '0s' is out of range 1s..24h", "set-leader-timeout: '11m' is out of range 1s..10m",
+      "replication-factor: 1001 is out of range 0..1000"]),
+    ({"pre-voting-timeout": "49ms", "leader-voting-timeout": "60001ms", "replication-retry-interval": "9ms"},
+     ["pre-voting-timeout: '49ms' is out of range 50ms..1m", "leader-voting-timeout: '60001ms' is out of range 50ms..1m",
+      "replication-retry-interval: '9ms' is out of range 10ms..1m"]),
+])
+def test_post_config_out_of_range_is_400_with_every_problem_and_nothing_applied(body, details):
+    backend = SettingsBackend()
+    router = Router(backend)
+    before = payload(call(router, "GET", "/config"))
+    response = call(router, "POST", "/config", body)
+    assert response.status == 400
+    assert payload(response) == {"error": "invalid configuration; nothing was changed", "details": details}
+    assert payload(call(router, "GET", "/config")) == before
+
+
+def test_post_config_in_range_is_applied():
+    backend = SettingsBackend()
+    response = call(Router(backend), "POST", "/config", {"node-timeout": "1m", "heartbeat-interval": "10ms"})
+    assert response.status == 200
+    assert payload(response)["node-timeout"] == "1m" and payload(response)["heartbeat-interval"] == "10ms"
 
 
 @pytest.mark.parametrize("body,status,fragment", [

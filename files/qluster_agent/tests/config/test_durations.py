@@ -1,6 +1,7 @@
 import pytest
 
 from qluster_agent.config import format_duration, parse_duration
+from qluster_agent.config.durations import DurationTooLong
 
 
 @pytest.mark.parametrize(
@@ -37,3 +38,33 @@ def test_rejects_what_is_not_a_duration_with_the_value_quoted(value, message):
 def test_formats_in_the_largest_exact_unit(seconds, text):
     assert format_duration(seconds) == text
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("000000000000000000001s", 1.0), ("1.000000000000000000000s", 1.0), ("999999999999ms", 999999999.999),
+     ("0.0000025h", 0.009), ("2.5m", 150.0)],
+)
+def test_leading_and_trailing_zeros_do_not_count_as_digits(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("9999999999999ms", "'9999999999999ms' is too long (at most 12 digits before the point)"),
+        ("99999999999999999999h", "'99999999999999999999h' is too long (at most 12 digits before the point)"),
+        ("1.0000000001s", "'1.0000000001s' is finer than 1ms"),
+        ("1.00000001h", "'1.00000001h' is finer than 1ms"),
+        ("\u0663s", "'\u0663s' is not a duration (use e.g. 500ms, 5s, 1m)"),  # an Arabic-Indic digit
+    ],
+)
+def test_huge_numbers_and_long_fractions_are_refused_before_any_arithmetic(value, message):
+    with pytest.raises(ValueError) as error:
+        parse_duration(value)
+    assert str(error.value) == message
+
+
+def test_a_megabyte_of_digits_is_refused_as_too_long():
+    with pytest.raises(DurationTooLong):
+        parse_duration("1" * 1_000_000 + "s")

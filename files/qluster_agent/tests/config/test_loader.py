@@ -167,7 +167,12 @@ def test_insecure_mode_needs_no_secret_file():
         (with_cluster(**{"autoremove-minimum": -1}),
          "config error: cluster.autoremove-minimum: -1 is out of range 0..1000"),
         (with_cluster(**{"remove-interval": "0s"}),
-         "config error: cluster.remove-interval: '0s' is too short (at least 1ms)"),
+         "config error: cluster.remove-interval: '0s' is out of range 1s..24h"),
+        (with_cluster(**{"node-timeout": "99999999999999999999h"}),
+         "config error: cluster.node-timeout: '99999999999999999999h' is out of range 100ms..1m"),
+        ({"ip": "10.0.0.1", "tick-interval": "250ms", "cluster": {"heartbeat-interval": "250ms"}},
+         "config error: cluster.node-timeout: '800ms' is out of range 1s..1m at tick-interval '250ms' "
+         "(4..100000 ticks)"),
         ({"ip": "10.0.0.1", "tick-interval": "200ms"},
          "config error: tick-interval: '200ms' is longer than cluster.heartbeat-interval '100ms'"),
         ({"ip": "10.0.0.1", "node-id": 0}, "config error: node-id: 0 is out of range 1..9223372036854775807"),
