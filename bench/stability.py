@@ -669,7 +669,10 @@ def main() -> int:
             times = measure_failovers(bench.hosts, bench.pooler, bench.password, args.failovers, stalls)
             results["failover"] = {"runs": len(times), "timings": LAN_DEFAULTS, "min": min(times),
                                    "median": statistics.median(times), "max": max(times), "each": times,
-                                   "stalls": stalls}
+                                   "stalls": stalls,
+                                   # With an agent that keeps a follower's drawn election timeout
+                                   # across a timing change, the scenario before matters.
+                                   "after_scenario": results["scenarios"][-1]["scenario"] if results["scenarios"] else None}
     finally:
         bench.cleanup()
         current = json.loads(bench.hosts[DB_HOSTS[0]].exec("/usr/local/bin/qlusterctl", "config", "show",
