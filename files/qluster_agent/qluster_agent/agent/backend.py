@@ -89,7 +89,7 @@ class AgentBackend:
     # ------------------------------------------------------------------ changes
     def update_config(self, body: dict[str, Any]) -> dict[str, Any]:
         current = self._agent.cluster_state().settings
-        settings, problems = validate_cluster_update(body, current)
+        settings, problems = validate_cluster_update(body, current, tick_interval=self._agent.config.tick_interval)
         if settings is None:
             raise ApiError(400, "invalid configuration; nothing was changed", problems)
         if not self._is_leader():

@@ -10,11 +10,14 @@ Commands and snapshots are JSON: they are small and an operator can read them in
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config.model import ClusterSettings
 from ..config.runtime import cluster_settings_to_json, validate_cluster_update
+
+log = logging.getLogger("qluster")
 
 
 class CommandError(ValueError):
@@ -115,14 +118,31 @@ class ClusterState:
         if not data:
             return ClusterState(defaults)
         raw = json.loads(data)
-        settings, problems = validate_cluster_update(raw.get("settings", {}), defaults)
-        if settings is None:
-            raise CommandError("snapshot settings invalid: " + "; ".join(problems))
+        settings = _settings_kept(raw.get("settings", {}), defaults)
         members = {int(m["id"]): MemberInfo.from_json(m) for m in raw.get("members", [])}
         reinits = {int(k): str(v) for k, v in raw.get("reinit_requests", {}).items()}
         system = raw.get("database_system")
         return ClusterState(settings, members, reinits, frozenset(int(i) for i in raw.get("removed", [])),
                             None if system is None else int(system))
+
+
+def _settings_kept(stored: Any, defaults: ClusterSettings) -> ClusterSettings:
+    """The settings of a snapshot, each value outside today's bounds replaced by its default.
+
+    A snapshot written before the bounds existed may hold a value they refuse (an unbounded
+    node-timeout that switched failover off): the node must still start and rejoin, so such a
+    value is dropped with a log line instead of failing the restore.
+    """
+    settings, problems = validate_cluster_update(stored, defaults)
+    if settings is not None:
+        return settings
+    kept: dict[str, Any] = {}
+    for name, value in (stored.items() if isinstance(stored, dict) else ()):
+        if validate_cluster_update({**kept, name: value}, defaults)[0] is not None:
+            kept[name] = value
+    log.error("the snapshot's cluster settings are out of bounds (%s); the defaults of config.yaml stand "
+              "for those keys, POST /config to set them again", "; ".join(problems))
+    return validate_cluster_update(kept, defaults)[0] or defaults
 
 
 def _encode(obj: dict[str, Any]) -> bytes:

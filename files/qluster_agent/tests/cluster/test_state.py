@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from qluster_agent.cluster.state import ClusterState, CommandError, MemberInfo
@@ -62,3 +64,13 @@ def test_the_database_system_is_recorded_and_survives_a_snapshot():
     assert state.database_system == 7312345678901234567
     assert ClusterState.from_snapshot(state.to_snapshot(), DEFAULTS).database_system == 7312345678901234567
     assert ClusterState.from_snapshot(ClusterState(DEFAULTS).to_snapshot(), DEFAULTS).database_system is None
+
+
+def test_a_snapshot_with_a_value_now_out_of_bounds_restores_with_that_key_at_its_default():
+    # Written before the bounds existed: an unbounded node-timeout (failover off). The node must
+    # still start and rejoin; the valid keys are kept, the bad one falls back to config.yaml's.
+    stored = json.loads(ClusterState(DEFAULTS).to_snapshot())
+    stored["settings"].update({"node-timeout": "99999999999999999999h", "heartbeat-interval": "200ms"})
+    state = ClusterState.from_snapshot(json.dumps(stored).encode(), DEFAULTS)
+    assert state.settings.node_timeout == DEFAULTS.node_timeout
+    assert state.settings.heartbeat_interval == 0.2
