@@ -119,6 +119,7 @@ class ConsensusRuntime:
                                          "leader_changes": 0, "stepped_down": 0}
         self.late_counts: Dict[float, int] = {bound: 0 for bound in LATE_BOUNDS}
         self.late_max = 0.0
+        self._last_leader = NONE
 
     # ---- lifecycle
     def open(self) -> None:
@@ -345,8 +346,12 @@ class ConsensusRuntime:
     def _count_changes(self, before: Optional[RuntimeStatus], after: RuntimeStatus) -> None:
         if before is None:
             return
-        if after.leader not in (NONE, before.leader):
+        # An election passes through "no leader": compare with the last leader known, and the
+        # first leader a starting node learns of is no change.
+        if after.leader not in (NONE, self._last_leader) and self._last_leader != NONE:
             self.counters["leader_changes"] += 1
+        if after.leader != NONE:
+            self._last_leader = after.leader
         if before.role == Role.LEADER and after.role != Role.LEADER:
             self.counters["stepped_down"] += 1
 

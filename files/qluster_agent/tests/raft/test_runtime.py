@@ -316,3 +316,26 @@ def test_an_abstaining_node_answers_no_vote_and_the_others_decide_by_their_posit
     c.run(6.0)
     assert c.leader() == 3
     assert c.runtimes[2].counters["votes_abstained"] >= 1
+
+
+def test_leader_changes_and_step_downs_are_counted_once_each():
+    c = Cluster(3)
+    c.run(3.0)
+    old = c.leader()
+    assert all(rt.counters["leader_changes"] == 0 for rt in c.runtimes.values())  # the first is no change
+    c.hub.cut.add(old)
+    c.run(3.0)
+    c.hub.cut.discard(old)
+    c.run(2.0)
+    assert c.leader() not in (None, old)
+    assert c.runtimes[old].counters["stepped_down"] == 1
+    assert all(rt.counters["leader_changes"] == 1 for rt in c.runtimes.values())
+
+
+def test_a_late_tick_is_counted_by_how_late_it_came():
+    c = Cluster(1)
+    runtime = c.runtimes[1]
+    c.clock.now += 0.1 + 0.3  # the loop comes 0.3 s after a due tick
+    runtime.run_once()
+    assert runtime.late_counts == {0.05: 1, 0.1: 1, 0.2: 1, 0.5: 0, 1.0: 0}
+    assert 0.29 < runtime.late_max < 0.31
