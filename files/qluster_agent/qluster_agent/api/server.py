@@ -1,27 +1,45 @@
-"""Serves a Router over HTTP/1.1 with the standard library, one thread per connection."""
+"""Serves a Router over HTTP/1.1 with the standard library, on a fixed pool of worker threads.
+
+Not one thread per connection: CPython starts a thread (and forks) holding the GIL, and the
+kernel's clone can wait behind a cgroup change anywhere on the host (a `podman exec`, systemd
+starting a unit take the cgroup threadgroup lock) for hundreds of milliseconds. Every thread of
+the agent, the consensus loop included, waited with it; with a health check every second from
+each router, that was enough to end a busy leader's lease. The pool's threads are made once.
+It also bounds what a client can hold: WORKERS connections served at once, BACKLOG waiting (more
+are closed at once), REQUEST_TIMEOUT for a request to arrive, one request per connection.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from .router import MAX_BODY, Request, Router, error_response
 
 log = logging.getLogger(__name__)
+
+WORKERS = 8
+BACKLOG = 64
+REQUEST_TIMEOUT = 10.0
 
 
 class _Handler(BaseHTTPRequestHandler):
     router: Router  # set on the subclass made per server
     protocol_version = "HTTP/1.1"
     server_version = "qluster"
+    timeout = REQUEST_TIMEOUT  # socket timeout: a client that sends nothing frees its worker
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        self.close_connection = True  # one request per connection: a worker is never parked idle
+        text = self.headers.get("Content-Length") or "0"
+        length = int(text) if text.isdigit() and len(text) <= 12 else -1
+        if length < 0:
+            response = error_response(400, f"Content-Length {text[:20]!r} is not a byte count")
+        elif length > MAX_BODY:
             response = error_response(413, f"request body larger than {MAX_BODY} bytes")
-            self.close_connection = True
         else:
             body = self.rfile.read(length) if length else b""
             request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
@@ -33,6 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         # HEAD answers carry no body, but say how long the GET body would be: 0 is honest enough.
         self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
@@ -43,8 +62,46 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("api %s %s", self.address_string(), format % args)
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _HttpServer(HTTPServer):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting: queue.Queue = queue.Queue(maxsize=BACKLOG)
+        self._workers = [threading.Thread(target=self._work, name=f"api-{number}", daemon=True)
+                         for number in range(WORKERS)]
+        self.turned_away = 0
+
+    def start_workers(self) -> None:
+        for worker in self._workers:
+            worker.start()
+
+    def stop_workers(self) -> None:
+        for worker in self._workers:
+            if worker.is_alive():
+                self._waiting.put(None)
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(timeout=5)
+
+    def process_request(self, request, client_address) -> None:
+        try:
+            self._waiting.put_nowait((request, client_address))
+        except queue.Full:
+            self.turned_away += 1
+            log.debug("api: %d connections wait already; closing the one from %s", BACKLOG, client_address[0])
+            self.shutdown_request(request)
+
+    def _work(self) -> None:
+        while True:
+            item = self._waiting.get()
+            if item is None:
+                return
+            request, client_address = item
+            try:
+                self.finish_request(request, client_address)
+            except Exception:  # pylint: disable=broad-except - reported like socketserver does
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
 
     def handle_error(self, request, client_address) -> None:
         """A client that closed its connection early (a health checker that timed out) is no fault.
@@ -87,6 +144,7 @@ class ApiServer:
     def start(self) -> "ApiServer":
         """Listen and answer from now on (OSError when listening fails)."""
         self._httpd.server_activate()
+        self._httpd.start_workers()
         self._thread.start()
         return self
 
@@ -94,4 +152,5 @@ class ApiServer:
         if self._thread.is_alive():
             self._httpd.shutdown()  # waits for serve_forever, which never returns if it never ran
             self._thread.join(timeout=5)
+        self._httpd.stop_workers()
         self._httpd.server_close()
