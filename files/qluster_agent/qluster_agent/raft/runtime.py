@@ -32,6 +32,7 @@ MAX_CATCH_UP_TICKS = 1000  # after a long stall, tick at most this many times at
 # How late the loop came to a due tick, counted by bound (seconds): the measure of whether the
 # consensus kept its timing on a busy host (GET /metrics: qluster_consensus_loop_late_total).
 LATE_BOUNDS = (0.05, 0.1, 0.2, 0.5, 1.0)
+LATE_LOGGED = 0.2  # a delay this long is logged with its time
 
 
 class TransportLike(Protocol):
@@ -187,6 +188,10 @@ class ConsensusRuntime:
         if late <= 0:
             return
         self.late_max = max(self.late_max, late)
+        if late >= LATE_LOGGED:
+            # Rare, and what an operator needs to explain a lost lease: when, and how long.
+            self._logger(f"n{self._config.node_id} consensus loop ran {late:.3f} s late "
+                         f"(a lease is {self._config.lease_ticks} ticks of {self._tick_interval:g} s)")
         for bound in LATE_BOUNDS:
             if late < bound:
                 break
