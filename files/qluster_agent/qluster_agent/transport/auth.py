@@ -15,7 +15,9 @@ def derive_key(secret: bytes, cluster_id: str) -> bytes:
 
 
 def sign(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()[:MAC_BYTES]
+    # hmac.digest: OpenSSL's one-shot HMAC, several times cheaper than building an hmac.HMAC
+    # object per datagram (the same bytes).
+    return hmac.digest(key, data, "sha256")[:MAC_BYTES]
 
 
 def mac_matches(key: bytes, data: bytes, mac: bytes) -> bool:

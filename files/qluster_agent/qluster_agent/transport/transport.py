@@ -7,11 +7,19 @@ consensus loop calls recv():
 - the receiver reads the socket, rejects what is not authentic, new and addressed to us,
   reassembles fragments, asks for missing ones, and queues whole messages for recv().
 Nothing that arrives from the network raises out of the transport: each refusal is a counter.
+
+Idle, a node sends and receives a few dozen small messages a second (heartbeats, their answers,
+hellos), so each thread wakes only when it has work: a one-datagram message sent while the
+sender has nothing to do leaves at once from the caller's thread (send() never blocks: it falls
+back to the sender when the socket's buffer or the token bucket says wait); the receiver sleeps
+in poll() without a timeout unless partial messages are waiting for fragments; the sender's
+work and the received messages have separate conditions, so one does not wake the other's thread.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import select
 import socket
 import threading
@@ -19,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .auth import derive_key
 from .complaints import Complaints
@@ -34,7 +43,8 @@ from .wire import MAX_FRAGMENTS, OVERHEAD, Header, Kind, Rejected, cluster_tag, 
 _log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
-_RECEIVE_POLL = 0.02  # how often the receiver looks at partial messages and at close()
+_RECEIVE_POLL = 0.02  # how often the receiver looks at partial messages while any are pending
+_RECEIVE_BATCH = 64  # datagrams read per wake before partial messages are looked at again
 _CLOSE_JOIN = 5.0  # seconds close() waits for each transport thread
 _RECEIVE_BUFFER = 65536  # larger than any UDP datagram, so an oversized one is seen whole
 _CONTROL_CAPACITY = 1024  # queued NACKs/retransmissions; the oldest go first when full
@@ -44,8 +54,7 @@ _MAX_NODE_ID = 2**64 - 1
 _MIN_HELLO_GAP = 0.02
 
 
-@dataclass(frozen=True)
-class _Datagram:
+class _Datagram(NamedTuple):
     """One datagram waiting to be sent (its sequence number is assigned when it leaves)."""
 
     kind: Kind
@@ -57,8 +66,7 @@ class _Datagram:
     addresses: tuple[Address, ...]
 
 
-@dataclass(frozen=True)
-class _Message:
+class _Message(NamedTuple):
     to: int | None
     payload: bytes
 
@@ -97,16 +105,25 @@ class Transport:
         self._stats = Stats()
         self._peer_table = PeerTable()
         self._group_addresses = self._broadcast_addresses(settings)
-        # Shared between threads, guarded by _cond.
+        # The sender's work, shared between threads, guarded by _cond.
         self._cond = threading.Condition()
         self._outbox: deque[_Message] = deque()
         self._control: deque[_Nack | _Retransmit] = deque()
-        self._inbox: deque[tuple[int, bytes]] = deque()
         self._hello_info = b""
         self._hello_due = 0.0  # announce at once
         self._last_hello = float("-inf")
         self._closed = False
-        # Owned by the sender thread.
+        # True while the sender thread waits in _cond for work: whoever holds _cond then owns the
+        # sender's state below, and send() transmits a one-datagram message itself.
+        self._sender_idle = False
+        # Received messages for recv(), guarded by _inbox_lock. _inbox_ready is a bare lock used
+        # as a flag, released while the inbox holds messages (or once closed): recv() sleeps on
+        # it, which costs the caller far less per wake-up than a Condition's wait.
+        self._inbox_lock = threading.Lock()
+        self._inbox: deque[tuple[int, bytes]] = deque()
+        self._inbox_ready = threading.Lock()
+        self._inbox_ready.acquire()  # pylint: disable=consider-using-with  # a flag, not a critical section
+        # Owned by the sender thread (or by send() while the sender is idle, see _sender_idle).
         self._queued: deque[_Datagram] = deque()
         # (msg_id, fragment index, addresses) of DATA datagrams in _queued: a NACK for a fragment
         # that is still waiting to leave (first send or an earlier re-send) adds nothing.
@@ -120,8 +137,11 @@ class Transport:
         self._replay = ReplayGuard()
         self._reassembler = Reassembler(max_nacks=settings.max_nacks)
         self._complaints = Complaints()
+        self._arrived: list[tuple[int, bytes]] = []  # whole messages not yet queued for recv()
 
         self._sock = open_socket(settings)
+        # close() writes here to end the receiver's poll(), which otherwise has no timeout.
+        self._wake_read, self._wake_write = os.pipe()
         self._threads = [
             threading.Thread(target=self._send_loop, name=f"transport-send-{node_id}", daemon=True),
             threading.Thread(target=self._receive_loop, name=f"transport-recv-{node_id}", daemon=True),
@@ -152,6 +172,13 @@ class Transport:
         with self._cond:
             if self._closed:
                 raise RuntimeError("transport is closed")
+            if (self._sender_idle and len(payload) <= self._settings.max_payload
+                    and not (self._control or self._queued or self._outbox)
+                    and self._clock() < self._hello_due):
+                # Nothing waits before this message and the sender thread is parked: sending it
+                # here saves a thread wake-up per message. Never blocks (see _transmit).
+                self._send_now(to, bytes(payload))
+                return
             self._outbox.append(_Message(to, bytes(payload)))
             if len(self._outbox) > self._settings.send_capacity:
                 self._outbox.popleft()
@@ -160,8 +187,12 @@ class Transport:
 
     def recv(self, timeout: float) -> list[tuple[int, bytes]]:
         """Every (sender id, payload) received so far, waiting up to ``timeout`` s for the first."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._inbox or self._closed, timeout)
+        if timeout > 0 and not self._closed:
+            # Returns at once when messages wait; else when some arrive, on close(), or on timeout.
+            self._inbox_ready.acquire(True, timeout)  # pylint: disable=consider-using-with
+        with self._inbox_lock:
+            if not self._closed:
+                self._inbox_ready.acquire(False)  # pylint: disable=consider-using-with  # lowered: emptied
             messages = list(self._inbox)
             self._inbox.clear()
             return messages
@@ -192,6 +223,9 @@ class Transport:
                 return
             self._closed = True
             self._cond.notify_all()
+        with self._inbox_lock:
+            self._raise_inbox_ready()
+        os.write(self._wake_write, b"\0")
         # Bounded: a sender blocked in sendto (a full send buffer) must not keep the agent from
         # exiting; the threads are daemons and end with the process.
         for thread in self._threads:
@@ -199,6 +233,9 @@ class Transport:
             if thread.is_alive():
                 _log.warning("transport: %s did not end within %.0f s of close", thread.name, _CLOSE_JOIN)
         self._sock.close()
+        if not self._threads[1].is_alive():  # else the receiver may still poll the pipe
+            os.close(self._wake_read)
+            os.close(self._wake_write)
 
     def __enter__(self) -> "Transport":
         return self
@@ -219,7 +256,9 @@ class Transport:
         while True:
             with self._cond:
                 while not self._has_work():
+                    self._sender_idle = True
                     self._cond.wait(max(0.0, self._hello_due - self._clock()))
+                    self._sender_idle = False
                 if self._closed:
                     return
                 work = self._take_work()
@@ -273,6 +312,20 @@ class Transport:
             self._queued_fragments.add((msg_id, index, addresses))
         self._stats.add("sent_messages")
 
+    def _send_now(self, to: int | None, payload: bytes) -> None:
+        """Transmit a one-datagram message from the caller's thread. Called with _cond held while
+        the sender thread is idle; what cannot leave without waiting is left to that thread."""
+        msg_id = self._next_msg_id
+        self._next_msg_id += 1
+        addresses = self._addresses_for(to)
+        self._stats.add("sent_messages")
+        datagram = _Datagram(Kind.DATA, to or 0, msg_id, 0, 1, payload, addresses)
+        left = self._transmit(datagram, block=False)
+        if left:
+            self._queued.append(datagram._replace(addresses=left))
+            self._queued_fragments.add((msg_id, 0, left))
+            self._cond.notify_all()
+
     def _addresses_for(self, to: int | None) -> tuple[Address, ...]:
         """An addressed message goes straight to the node once we know where it is; before that
         it goes to everyone, and the others drop it by its destination id."""
@@ -303,18 +356,31 @@ class Transport:
             self._queued_fragments.add((work.msg_id, index, addresses))
             self._stats.add("fragments_retransmitted")
 
-    def _transmit(self, item: _Datagram) -> None:
-        if item.kind is Kind.DATA:
+    def _transmit(self, item: _Datagram, block: bool = True) -> tuple[Address, ...]:
+        """Send one datagram to each of its addresses. With ``block`` False (send() on the
+        caller's thread), stop at the first address the token bucket or a full socket buffer
+        would make wait, and return the addresses not served; the sender thread waits."""
+        if item.kind is Kind.DATA and block:
             self._queued_fragments.discard((item.msg_id, item.frag_index, item.addresses))
         header = Header(item.kind, self._tag, self._node_id, self._incarnation, self._next_seq,
                         item.dest, item.msg_id, item.frag_index, item.frag_count)
         self._next_seq += 1
         datagram = encode(header, item.payload, self._key)
-        for address in item.addresses:
-            if not self._wait_for_tokens(len(datagram)):
-                return
+        for number, address in enumerate(item.addresses):
             try:
-                self._sock.sendto(datagram, address)
+                if block:
+                    if not self._wait_for_tokens(len(datagram)):
+                        return ()
+                    self._sock.sendto(datagram, address)
+                else:
+                    if self._bucket.wait_time(len(datagram), self._clock()) != 0.0:
+                        return item.addresses[number:]
+                    self._sock.sendto(datagram, socket.MSG_DONTWAIT, address)
+            except BlockingIOError:
+                if block:  # not expected of a blocking socket; counted like any send error
+                    self._stats.add("send_errors")
+                    continue
+                return item.addresses[number:]  # the tokens taken are spent: pacing only errs slow
             except OSError:
                 # ENETUNREACH while the link is down, ENOBUFS under load: UDP may lose datagrams
                 # anyway, and the layers above retry. Counted, never raised.
@@ -322,6 +388,7 @@ class Transport:
                 continue
             self._stats.add_together(sent_datagrams=1, sent_bytes=len(datagram),
                                      hellos_sent=int(item.kind is Kind.HELLO))
+        return ()
 
     def _wait_for_tokens(self, size: int) -> bool:
         """Pace; False when the transport closed meanwhile."""
@@ -340,29 +407,61 @@ class Transport:
         # must wait for buffer space rather than lose a datagram when SO_SNDBUF is full.
         poller = select.poll()
         poller.register(self._sock, select.POLLIN)
-        while True:
-            with self._cond:
-                if self._closed:
-                    return
-            datagram, address = None, None
-            if poller.poll(_RECEIVE_POLL * 1000):
-                try:
-                    datagram, address = self._sock.recvfrom(_RECEIVE_BUFFER, socket.MSG_DONTWAIT)
-                except OSError:
-                    pass  # e.g. ECONNREFUSED reported for an earlier unicast send
+        poller.register(self._wake_read, select.POLLIN)
+        while not self._closed:
+            # Partial messages are looked at every _RECEIVE_POLL; without any, nothing is due
+            # before a datagram arrives or close() writes to the wake pipe.
+            ready = poller.poll(_RECEIVE_POLL * 1000 if self._reassembler.pending else None)
+            if self._closed:
+                return
             now = self._clock()
+            if ready:
+                self._read_datagrams(now)
             try:
-                if datagram is not None:
-                    self._on_datagram(datagram, address, now)
                 self._request_missing_fragments(now)
+            except Exception:  # a bug here must not silently stop all receiving
+                self._stats.add("internal_errors")
+                _log.exception("transport: error while looking at partial messages")
+            self._deliver()
+
+    def _read_datagrams(self, now: float) -> None:
+        """Handle every datagram waiting in the socket (up to _RECEIVE_BATCH): the answers of
+        several peers to one heartbeat then reach recv() together, in one wake-up of its caller."""
+        for _unused in range(_RECEIVE_BATCH):
+            try:
+                datagram, address = self._sock.recvfrom(_RECEIVE_BUFFER, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:
+                continue  # e.g. ECONNREFUSED reported for an earlier unicast send
+            try:
+                self._on_datagram(datagram, address, now)
             except Exception:  # a bug here must not silently stop all receiving
                 self._stats.add("internal_errors")
                 _log.exception("transport: error while handling a datagram from %s", address)
 
+    def _deliver(self) -> None:
+        """Queue the whole messages of this wake-up for recv()."""
+        if not self._arrived:
+            return
+        arrived, self._arrived = self._arrived, []
+        with self._inbox_lock:
+            self._inbox.extend(arrived)
+            excess = len(self._inbox) - self._settings.recv_capacity
+            for _unused in range(excess):
+                self._inbox.popleft()
+            # Counted once queued, so a caller that sees the count can recv() the message.
+            self._stats.add_together(received_messages=len(arrived), recv_queue_dropped=max(0, excess))
+            self._raise_inbox_ready()
+
+    def _raise_inbox_ready(self) -> None:
+        """Called with _inbox_lock held, the only place the flag is raised."""
+        if self._inbox_ready.locked():
+            self._inbox_ready.release()
+
     def _on_datagram(self, datagram: bytes, address: Address, now: float) -> None:
         """Handle one datagram from the network. Tests override this to simulate loss."""
-        self._stats.add("received_datagrams")
-        self._stats.add("received_bytes", len(datagram))
+        self._stats.add_together(received_datagrams=1, received_bytes=len(datagram))
         try:
             header, payload = decode(datagram, self._key, self._tag, self._settings.max_payload)
         except Rejected as rejected:
@@ -406,20 +505,15 @@ class Transport:
     def _on_fragment(self, header: Header, payload: bytes, address: Address, now: float) -> None:
         key = (header.sender, header.incarnation, header.msg_id)
         message = self._reassembler.add(key, header.frag_index, header.frag_count, payload, address, now)
-        self._stats.set("dropped_duplicate_fragment", self._reassembler.duplicates)
-        self._stats.set("reassembly_evicted", self._reassembler.evicted)
-        if message is None:
-            return
-        with self._cond:
-            self._inbox.append((header.sender, message))
-            if len(self._inbox) > self._settings.recv_capacity:
-                self._inbox.popleft()
-                self._stats.add("recv_queue_dropped")
-            # Counted once queued, so a caller that sees the count can recv() the message.
-            self._stats.add("received_messages")
-            self._cond.notify_all()
+        if header.frag_count > 1:  # a whole message in one datagram changes neither count
+            self._stats.set("dropped_duplicate_fragment", self._reassembler.duplicates)
+            self._stats.set("reassembly_evicted", self._reassembler.evicted)
+        if message is not None:
+            self._arrived.append((header.sender, message))  # queued by _deliver
 
     def _request_missing_fragments(self, now: float) -> None:
+        if not self._reassembler.pending:
+            return  # nothing to ask for, and nothing can have expired since the last look
         for request in self._reassembler.due_nacks(now, self._settings.effective_nack_delay):
             sender, _unused, msg_id = request.key
             self._push_control(_Nack(sender, request.address, msg_id, request.missing))

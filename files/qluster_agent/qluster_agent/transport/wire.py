@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .auth import mac_matches, sign
 
@@ -35,11 +35,12 @@ class Kind(enum.IntEnum):
     NACK = 3  # "I miss these fragments of your message msg_id"
 
 
-_KINDS = frozenset(kind.value for kind in Kind)
+_KINDS = {kind.value: kind for kind in Kind}
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
+    """A tuple rather than a frozen dataclass: one is built for every datagram sent and received."""
+
     kind: Kind
     cluster_tag: int
     sender: int
@@ -90,7 +91,8 @@ def decode(datagram: bytes, key: bytes, expected_tag: int, max_payload: int) -> 
     body, mac = datagram[:-MAC_SIZE], datagram[-MAC_SIZE:]
     if not mac_matches(key, body, mac):
         raise Rejected("dropped_bad_mac")
-    if kind not in _KINDS or sender == 0 or count == 0 or index >= count or count > MAX_FRAGMENTS:
+    known = _KINDS.get(kind)
+    if known is None or sender == 0 or count == 0 or index >= count or count > MAX_FRAGMENTS:
         raise Rejected("dropped_malformed")  # authentic but nonsensical: a bug in a peer, not an attack
-    header = Header(Kind(kind), tag, sender, incarnation, seq, dest, msg_id, index, count)
+    header = Header(known, tag, sender, incarnation, seq, dest, msg_id, index, count)
     return header, body[HEADER.size:]

@@ -1,6 +1,7 @@
 """Transports in separate network namespaces exchanging messages over real sockets."""
 
 import os
+import time
 
 import pytest
 
@@ -166,3 +167,22 @@ def test_a_burst_of_many_fragments_arrives_whole_at_every_member(netlab, start_t
     assert receive(tb, 1, timeout=20.0) == [(1, payload)]
     assert receive(tc, 1, timeout=20.0) == [(1, payload)]
     assert ta.stats()["send_errors"] == 0
+
+
+def test_an_idle_transport_sleeps_yet_hears_at_once_and_closes_at_once(netlab, start_transport):
+    """Idle, the receiver waits in poll() without a timeout and recv() on a bare lock; a message
+    sent while the sender thread is parked leaves from the caller's thread. None of this may
+    delay a message, lose one sent in a burst, or keep close() waiting."""
+    a, b = netlab.add_hosts("a", "b")
+    ta, tb = start_transport(a, 1), start_transport(b, 2)
+    wait_until(lambda: 2 in ta.peers() and 1 in tb.peers(), what="both hellos")
+    assert tb.recv(timeout=0.05) == []  # waits the whole timeout, wakes with nothing
+    for number in range(50):  # many sent back to back: some inline, the rest by the sender
+        ta.send(2, b"%d" % number)
+    assert receive(tb, 50) == [(1, b"%d" % number) for number in range(50)]
+    assert ta.stats()["sent_messages"] == 50 and ta.stats()["send_queue_dropped"] == 0
+    started = time.monotonic()
+    tb.close()
+    assert time.monotonic() - started < 1.0
+    assert tb.recv(timeout=5.0) == []  # closed: returns at once
+    assert time.monotonic() - started < 1.0
