@@ -85,21 +85,25 @@ class CoreConfig:
         """The settings whose change must spread before the leader acts on it."""
         return (self.election_ticks, self.heartbeat_ticks, self.lease_ticks)
 
-    def while_changing_to(self, new: "CoreConfig") -> "CoreConfig":
-        """The timing in force while a change from this config to `new` reaches every voter.
+    def while_changing_to(self, new: "CoreConfig", previous: "CoreConfig | None" = None) -> "CoreConfig":
+        """The timing in force (this config) while a change from `previous` (the last change's
+        target; this config when none is under way) to `new` reaches every voter.
 
         Each node applies a timing change when it learns the commit, so for a while some
         voters run the old timing and some the new one. Stable: a follower waits the longer of
-        the two election timeouts and the leader beats at the shorter of the two intervals, so
-        no follower times out on a leader that slowed its heartbeat before the follower knew.
-        Safe: the leader keeps its old lease, which is shorter than every follower's timeout
-        whether the follower has applied the change (the longer timeout) or not (the old one).
-        A shorter new lease at once would end a healthy leader's lease before the faster beat
-        is answered; a longer one would outlast a follower still on the old, shorter timeout.
+        the two election timeouts and the leader beats at the shorter of its interval now and
+        the new one, so no follower times out on a leader that slowed its heartbeat before the
+        follower knew. Safe: the leader keeps the lease it has (or the previous change's, if
+        shorter), which is shorter than every follower's timeout whether the follower has
+        applied the change (the longer timeout) or not (the old one). A shorter new lease at
+        once would end a healthy leader's lease before the faster beat is answered; a longer one
+        would outlast a follower still on the old, shorter timeout. Only the last two targets
+        count: a node replaying a hundred changes is not held to the longest of them all.
         """
-        return replace(new, election_ticks=max(self.election_ticks, new.election_ticks),
+        previous = previous or self
+        return replace(new, election_ticks=max(previous.election_ticks, new.election_ticks),
                        heartbeat_ticks=min(self.heartbeat_ticks, new.heartbeat_ticks),
-                       lease_ticks=self.lease_ticks)
+                       lease_ticks=min(self.lease_ticks, previous.lease_ticks))
 
     def change_ticks(self, new: "CoreConfig") -> int:
         """How long the blended timing holds: two of the longer election timeouts, within

@@ -285,17 +285,21 @@ class Raft:
         return True
 
     # ---- ticks
-    def reconfigure(self, config: CoreConfig) -> None:
+    def reconfigure(self, config: CoreConfig, blend: bool = True) -> None:
         """Take new timing and policy; a timing change is blended in (CoreConfig.while_changing_to)."""
         if config.node_id != self.id:
             raise ValueError("reconfigure cannot change the node id")
-        target = self.target_cfg or self.cfg
-        if config.timing() == target.timing() and self.target_cfg is None:
+        if not blend:
+            self.cfg, self.target_cfg, self.change_left = config, None, 0
+            self._redraw_election_timeout()
+            return
+        previous = self.target_cfg or self.cfg
+        if config.timing() == previous.timing() and self.target_cfg is None:
             self.cfg = config
             return
         self.target_cfg = config
-        self.change_left = self.cfg.change_ticks(config)
-        self.cfg = self.cfg.while_changing_to(config)
+        self.change_left = previous.change_ticks(config)
+        self.cfg = self.cfg.while_changing_to(config, previous)
         self._redraw_election_timeout()
         self.say(f"timing changes: election {config.election_ticks}, heartbeat {config.heartbeat_ticks}, "
                  f"lease {config.lease_ticks} ticks after {self.change_left} ticks; meanwhile election "

@@ -53,9 +53,10 @@ class RawNode:
     def tick(self) -> None:
         self.raft.tick()
 
-    def reconfigure(self, config: CoreConfig) -> None:
-        """New timing and policy (a POST /config applied); timing changes are blended in."""
-        self.raft.reconfigure(config)
+    def reconfigure(self, config: CoreConfig, blend: bool = True) -> None:
+        """New timing and policy (a POST /config applied); timing changes are blended in
+        unless `blend` is False (settings replayed from disk at start, long since spread)."""
+        self.raft.reconfigure(config, blend)
 
     def step(self, msg: Message) -> None:
         """Feed a message received from a peer (local message types are refused)."""

@@ -121,6 +121,7 @@ class ConsensusRuntime:
         self.late_counts: Dict[float, int] = {bound: 0 for bound in LATE_BOUNDS}
         self.late_max = 0.0
         self._last_leader = NONE
+        self._replaying = False
 
     # ---- lifecycle
     def open(self) -> None:
@@ -129,11 +130,17 @@ class ConsensusRuntime:
         self._node = RawNode(self._config, self._rng, hard_state=hard_state, snapshot=snapshot, entries=entries,
                              bootstrap=self._bootstrap, snapshot_source=self._snapshot_source,
                              logger=self._logger)
-        if snapshot is not None and self._restore is not None:
-            self._restore(snapshot)  # the state machine restarts from the snapshot, then re-applies
-        self._applied = snapshot.index if snapshot is not None else 0
-        self._next_tick = self._clock() + self._tick_interval
-        self._handle_readies()
+        # What is replayed from disk here was committed long ago and has spread: its settings
+        # take effect at once, not blended in (reconfigure).
+        self._replaying = True
+        try:
+            if snapshot is not None and self._restore is not None:
+                self._restore(snapshot)  # the state machine restarts from the snapshot, then re-applies
+            self._applied = snapshot.index if snapshot is not None else 0
+            self._next_tick = self._clock() + self._tick_interval
+            self._handle_readies()
+        finally:
+            self._replaying = False
         self._publish_status()
 
     def start(self) -> None:
@@ -311,6 +318,9 @@ class ConsensusRuntime:
         if config.node_id != self._config.node_id:
             raise ValueError("reconfigure cannot change the node id")
         self._config = config
+        if self._replaying:  # open(), on this thread: settings of the log as saved on disk
+            self._require_node().reconfigure(config, blend=False)
+            return
 
         def command(node: RawNode) -> None:
             node.reconfigure(config)

@@ -34,17 +34,24 @@ class TimedCluster:
     """Three runtimes whose applied entries b"timing:e,h,l" reconfigure them, as the agent does."""
 
     def __init__(self, timing: Tuple[int, int, int], seed: int) -> None:
+        self.timing = timing
+        self.seed = seed
+        self.storages = {node: MemoryStorage() for node in (1, 2, 3)}
         self.clock = Clock()
         self.hub = Hub()
         self.runtimes: Dict[int, ConsensusRuntime] = {}
         self.lines: List[str] = []
         voters = ConfState(frozenset({1, 2, 3}))
         for node in (1, 2, 3):
-            self.runtimes[node] = ConsensusRuntime(
-                config(node, timing), MemoryStorage(), FakeTransport(self.hub, node), tick_interval=TICK,
-                apply=lambda entry, node=node: self._apply(node, entry.data), bootstrap=voters,
-                rng=random.Random(seed * 10 + node), clock=self.clock, logger=self.lines.append)
-            self.runtimes[node].open()
+            self.start(node, voters)
+
+    def start(self, node: int, voters=None) -> None:
+        """A runtime on the node's storage (a restart when the node ran before), opened."""
+        self.runtimes[node] = ConsensusRuntime(
+            config(node, self.timing), self.storages[node], FakeTransport(self.hub, node), tick_interval=TICK,
+            apply=lambda entry, node=node: self._apply(node, entry.data), bootstrap=voters,
+            rng=random.Random(self.seed * 10 + node), clock=self.clock, logger=self.lines.append)
+        self.runtimes[node].open()
 
     def _apply(self, node: int, data: bytes) -> None:
         if data.startswith(b"timing:"):
@@ -107,3 +114,43 @@ def test_the_blend_waits_the_longer_timeout_beats_the_shorter_interval_and_keeps
     assert old.while_changing_to(new).timing() == (50, 1, 8)
     assert new.while_changing_to(old).timing() == (50, 1, 30)
     assert old.change_ticks(new) == new.change_ticks(old) == 100
+    # A change during a change: the longer timeout of the last two targets only, and the
+    # shorter of the lease in force and the previous target's.
+    third = config(1, (20, 2, 12))
+    blended = old.while_changing_to(new)
+    assert blended.while_changing_to(third, new).timing() == (50, 1, 8)
+    assert new.while_changing_to(old).while_changing_to(third, old).timing() == (20, 1, 8)
+
+
+def test_a_restarted_node_takes_the_last_timing_of_its_log_at_once():
+    # Seen on the lab: a node restarted after 100 POST /config changes replayed them all, each
+    # blended with the one before, and waited the longest timeout of them all for a minute: a
+    # failover then took 30 s.
+    cluster = TimedCluster(LAN, seed=3)
+    cluster.run(10.0)
+    for timing in (SLOW, (300, 20, 180), SLOW, LAN):
+        cluster.change_timing(timing)
+    cluster.run(30.0)
+    follower = next(node for node in cluster.runtimes if node != cluster.leader())
+    cluster.start(follower)  # a restart: the same storage, the log replayed from it
+    cluster.run(1.0)
+    raft = cluster.runtimes[follower]._require_node().raft
+    assert raft.cfg.timing() == config(follower, LAN).timing() and raft.target_cfg is None
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_quick_series_of_changes_causes_no_election_and_ends_on_the_last(seed):
+    rng = random.Random(seed)
+    cluster = TimedCluster(LAN, seed)
+    cluster.run(10.0)
+    leader, term = cluster.leader(), cluster.runtimes[1].status().term
+    shapes = [LAN, SLOW, (20, 2, 12), (40, 9, 24), (16, 2, 9)]
+    for _change in range(12):
+        cluster.change_timing(rng.choice(shapes))
+    last = rng.choice(shapes)
+    cluster.change_timing(last)
+    cluster.run(2 * 2 * 50 * TICK + 1)  # past the longest blend (two of the longest timeouts)
+    assert cluster.leader() == leader
+    assert {rt.status().term for rt in cluster.runtimes.values()} == {term}
+    for node, runtime in cluster.runtimes.items():
+        assert runtime._require_node().raft.cfg.timing() == config(node, last).timing()
