@@ -168,6 +168,7 @@ class ConsensusRuntime:
     # ---- the loop body
     def run_once(self) -> None:
         node = self._require_node()
+        cpu_before = time.thread_time()
         timeout = max(0.0, self._next_tick - self._clock())
         received = self._transport.recv(timeout)
         # Commands first: whatever another thread queued before these datagrams arrived was
@@ -179,7 +180,7 @@ class ConsensusRuntime:
             self._receive(node, sender, payload)
         ticks = 0
         now = self._clock()
-        self._note_lateness(now - self._next_tick)
+        self._note_lateness(now - self._next_tick, time.thread_time() - cpu_before)
         while now >= self._next_tick and ticks < MAX_CATCH_UP_TICKS:
             # one tick per elapsed interval, even after a stall: a leader that was frozen must
             # count the lease time that really passed, not pretend it did not
@@ -191,14 +192,17 @@ class ConsensusRuntime:
         self._handle_readies()
         self._publish_status()
 
-    def _note_lateness(self, late: float) -> None:
+    def _note_lateness(self, late: float, cpu: float = 0.0) -> None:
         if late <= 0:
             return
         self.late_max = max(self.late_max, late)
         if late >= LATE_LOGGED:
-            # Rare, and what an operator needs to explain a lost lease: when, and how long.
-            self._logger(f"n{self._config.node_id} consensus loop ran {late:.3f} s late "
-                         f"(a lease is {self._config.lease_ticks} ticks of {self._tick_interval:g} s)")
+            # Rare, and what an operator needs to explain a lost lease: when, and how long. The
+            # thread's own CPU time in that wait tells work (much) from waiting for a CPU or the
+            # interpreter lock (little).
+            self._logger(f"n{self._config.node_id} consensus loop ran {late:.3f} s late, {cpu * 1000:.1f} ms "
+                         f"of its own CPU meanwhile (a lease is {self._config.lease_ticks} ticks of "
+                         f"{self._tick_interval:g} s)")
         for bound in LATE_BOUNDS:
             if late < bound:
                 break
