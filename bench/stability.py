@@ -89,6 +89,7 @@ PGBENCH_LIGHT = ["-c", "2", "-j", "1", "-R", "50"]
 PAUSE_EVERY = 10.0
 PAUSE_FOR = 0.3
 WRITER_EVERY = 0.1
+SETTLE_S = 5.0  # seconds watched after a scenario's body, for what it set off
 
 
 def duration_s(text: str) -> float:
@@ -441,6 +442,9 @@ class Bench:
             details = body(start)
         finally:
             self.cleanup()
+        # What the scenario set off may show a moment after it: a lease lost as pgbench aborted
+        # (run 1's b) was an election 1 s after the body ended. Keep watching for a while.
+        time.sleep(SETTLE_S)
         end = time.time()
         poller.stop()
         load = sampler.stop()
