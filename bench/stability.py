@@ -679,8 +679,8 @@ def main() -> int:
                                    "after_scenario": results["scenarios"][-1]["scenario"] if results["scenarios"] else None}
     finally:
         bench.cleanup()
-        current = json.loads(bench.hosts[DB_HOSTS[0]].exec("/usr/local/bin/qlusterctl", "config", "show",
-                                                              check=False).stdout or "{}")
+        shown = bench.hosts[DB_HOSTS[0]].exec("/usr/local/bin/qlusterctl", "config", "show", check=False)
+        current = json.loads(shown.stdout or "{}")
         if any(current.get(k) != v for k, v in bench.restore.items()):
             bench.restore_lan()
     results["healthy_at_end"] = healthy(wait_until(lambda: read_map(bench.pooler), 60, 0.5, "a cluster map"))

@@ -44,6 +44,7 @@ def test_saturated_cpus_and_a_busy_leader_host_keep_the_leader(deployed_test_lab
     client = hosts[next(name for name in DB_HOSTS if name != leader)]
     pooler = hosts[NFS_HOST].address
     password = client.exec("cat", "/etc/qluster/db-password").stdout.strip()
+
     def pgbench(address: str) -> list[str]:
         return ["env", f"PGPASSWORD={password}", PGBENCH, "-h", address, "-p", "5432", "-U", "qhb"]
 

@@ -98,7 +98,8 @@ class _HttpServer(HTTPServer):
             request, client_address = item
             try:
                 self.finish_request(request, client_address)
-            except Exception:  # pylint: disable=broad-except - reported like socketserver does
+            # Reported as socketserver reports a failed request, and the worker goes on.
+            except Exception:  # pylint: disable=broad-except
                 self.handle_error(request, client_address)
             finally:
                 self.shutdown_request(request)
