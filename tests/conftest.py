@@ -63,11 +63,8 @@ def deployed_test_lab(test_lab):
     return test_lab
 
 
-@pytest.fixture
-def hosts(test_lab):
-    """name -> Host; every test gets the lab back healthy: running, unpaused, connected."""
-    by_name = {h.hostname: Host(test_lab, h.hostname) for h in test_lab.hosts}
-    yield by_name
+def restore_hosts(by_name: dict) -> None:
+    """Every host running, unpaused and connected."""
     for host in by_name.values():
         if host.is_paused():
             host.resume()
@@ -75,6 +72,17 @@ def hosts(test_lab):
             host.start()
         elif host.is_partitioned():
             host.heal()
+
+
+@pytest.fixture
+def hosts(test_lab):
+    """name -> Host, running, unpaused and connected before the test, whatever the tests before
+    left (in one rehearsal, test_kill right after the chaos run could not reach qluster-03; the
+    cause is not known), and given back so after it."""
+    by_name = {h.hostname: Host(test_lab, h.hostname) for h in test_lab.hosts}
+    restore_hosts(by_name)
+    yield by_name
+    restore_hosts(by_name)
 
 
 def pytest_collection_modifyitems(session, config, items):
