@@ -132,6 +132,18 @@ def wait_for_quiet(max_load: float, minutes: float) -> bool:
     return True
 
 
+def refusal_to_measure(max_load: float, wait_minutes: float) -> int | None:
+    """The exit status when this machine cannot measure now (not root, or too loaded); None: go on."""
+    if os.geteuid() != 0:
+        print("run as root: the lab is rootful podman", file=sys.stderr)
+        return 2
+    if not wait_for_quiet(max_load, wait_minutes):
+        print(f"the load average stayed above {max_load} for {wait_minutes} minutes: not measuring",
+              file=sys.stderr)
+        return 3
+    return None
+
+
 def set_config(leader: Host, settings: dict) -> None:
     pairs = [f"{key}={value}" for key, value in settings.items()]
     leader.exec("/usr/local/bin/qlusterctl", "config", "set", *pairs)
@@ -195,13 +207,9 @@ def main() -> int:
     unknown = [mode for mode in args.modes.split(",") if mode not in MODES]
     if unknown:
         parser.error(f"unknown --modes {', '.join(unknown)}: choose from {', '.join(MODES)}")
-    if os.geteuid() != 0:
-        print("run as root: the lab is rootful podman", file=sys.stderr)
-        return 2
-    if not wait_for_quiet(args.max_load, args.wait_load):
-        print(f"the load average stayed above {args.max_load} for {args.wait_load} minutes: not measuring",
-              file=sys.stderr)
-        return 3
+    refused = refusal_to_measure(args.max_load, args.wait_load)
+    if refused is not None:
+        return refused
     lab = lab_by_name(args.lab)
     hosts = {h.hostname: Host(lab, h.hostname) for h in lab.hosts}
     pooler = hosts[NFS_HOST].address

@@ -56,7 +56,7 @@ from typing import Callable
 import psycopg2
 
 from labbench import healthy, leader_of, measure_failovers, read_map
-from pooler import PGBENCH, LoadSampler, run_pgbench, set_config, wait_for_quiet
+from pooler import PGBENCH, LoadSampler, refusal_to_measure, run_pgbench, set_config
 from qlab.faults import Host, wait_until
 from qlab.podman import LabError, podman
 from qlab.topology import DB_HOSTS, NFS_HOST, lab_by_name
@@ -629,13 +629,9 @@ def main() -> int:
     unknown = [c for c in letters if c not in "abcdef"]
     if unknown:
         parser.error(f"unknown --scenarios {''.join(unknown)}: choose from abcdef")
-    if os.geteuid() != 0:
-        print("run as root: the lab is rootful podman", file=sys.stderr)
-        return 2
-    if not wait_for_quiet(args.max_load, args.wait_load):
-        print(f"the load average stayed above {args.max_load} for {args.wait_load} minutes: not measuring",
-              file=sys.stderr)
-        return 3
+    refused = refusal_to_measure(args.max_load, args.wait_load)
+    if refused is not None:
+        return refused
     bench = Bench(args)
     if not healthy(read_map(bench.pooler)):
         print(f"the cluster behind {bench.pooler} is not healthy: deploy it first (make lab)", file=sys.stderr)

@@ -32,31 +32,19 @@ class LocalConnection:
     connect_timeout_s: int = 3
     statement_timeout_ms: int = 3000
 
+    def _parameters(self) -> dict:
+        return {"host": self.socket_dir, "port": self.port, "user": self.user, "dbname": self.database,
+                "application_name": "qluster-agent", "options": f"-c statement_timeout={self.statement_timeout_ms}"}
+
     def connect(self) -> psycopg2.extensions.connection:
-        conn = psycopg2.connect(
-            host=self.socket_dir,
-            port=self.port,
-            user=self.user,
-            dbname=self.database,
-            connect_timeout=self.connect_timeout_s,
-            application_name="qluster-agent",
-            options=f"-c statement_timeout={self.statement_timeout_ms}",
-        )
+        conn = psycopg2.connect(connect_timeout=self.connect_timeout_s, **self._parameters())
         conn.autocommit = True
         return conn
 
     def connect_async(self) -> psycopg2.extensions.connection:
         """The same connection in psycopg2's asynchronous mode (always autocommit), which the
         caller drives with `wait`: nothing then blocks longer than its deadline."""
-        return psycopg2.connect(
-            host=self.socket_dir,
-            port=self.port,
-            user=self.user,
-            dbname=self.database,
-            application_name="qluster-agent",
-            options=f"-c statement_timeout={self.statement_timeout_ms}",
-            async_=True,
-        )
+        return psycopg2.connect(async_=True, **self._parameters())
 
 
 T = TypeVar("T")
