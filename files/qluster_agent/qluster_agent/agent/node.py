@@ -44,21 +44,20 @@ from .db_password import password_file_path, read_password_file, set_passwords
 from .pg_setup import marker_path, pg_options
 from .retry_pause import RetryPause
 from .switchover import wait_before_demote, wait_before_handover
-from .timing import core_config
+from .timing import core_config, glance_interval
 from .vote_context import HeldDataMarker, StoppedSinceRead, context_to_answer, stands_by_no_position, vote_context
 from .views import Snapshot, cluster_map, cluster_view, node_health
 
 log = logging.getLogger("qluster")
 
 # Seconds between full HA cycles (read the database, decide) when nothing calls for one sooner.
-# Sooner means: any change of the consensus status (the loop wakes at once), or a change a glance
-# sees, every HA_GLANCE_INTERVAL: a long operation starting or ending, or the local database
-# (PgController.changed_since: its process, its role, WAL position, streaming and standbys, one
-# short statement). A failover, a crashed database and a replica's moving WAL (what it votes
-# with) are acted on as promptly as when every cycle was a full one; an idle node reads its
-# database once a second.
+# Sooner means: any change of the consensus status (the loop wakes at once), or a change seen at
+# a glance (every third of node-timeout: agent/timing.py glance_interval): a long operation
+# starting or ending, or the local database (PgController.changed_since: its process, its role,
+# WAL position, streaming and standbys, one short statement). A failover, a crashed database and
+# a replica's moving WAL (what it votes with) are acted on within a glance; an idle node reads
+# its database once a second.
 HA_INTERVAL = 1.0
-HA_GLANCE_INTERVAL = 0.1
 # The same while a switchover is under way, and for a while after a replica stopped streaming
 # (a switchover's target announces the last WAL it received; or a failover is near).
 QUICK_INTERVAL = 0.02
@@ -259,7 +258,8 @@ class Agent:
             except Exception:  # one bad cycle must not end supervision; say why and go on
                 log.exception("HA cycle failed")
             # Wake at once when leadership changes: a leader that lost its lease fences now.
-            interval = QUICK_INTERVAL if self._quick() else min(HA_GLANCE_INTERVAL, max(0.0, due - time.monotonic()))
+            glance = glance_interval(self.cluster_state().settings)
+            interval = QUICK_INTERVAL if self._quick() else min(glance, max(0.0, due - time.monotonic()))
             status = self.runtime.wait_status(lambda s, prev=last_status: s != prev, interval)
             if status is not None:  # None: the wait timed out, and the last status still holds
                 last_status, due = status, 0.0

@@ -16,6 +16,11 @@ seconds with the role's defaults). The map knows sooner: once the cluster has el
 leader, the previous one can no longer write (its lease ran out before the election), so
 `demote_commands()` takes it out of the read-write backend and closes its sessions at once.
 Its own checks bring it back only if it answers /primary again.
+
+The new leader's server is down in that backend (a follower fails /primary) and HAProxy checks
+a down server only every `downinter`. The sync asks the new leader's /primary itself, in short
+rounds, from the moment the map names it; once it answers 200 (promoted, writable, holding its
+lease) `promote_commands()` marks it up at once, the same verdict its next check would give.
 """
 
 from __future__ import annotations
@@ -188,6 +193,11 @@ def demote_commands(backend: str, name: str) -> list[str]:
     (its checks bring it back up only if it answers /primary again) and its sessions closed."""
     ref = f"{backend}/{name}"
     return [f"set server {ref} health down", f"shutdown sessions server {ref}"]
+
+
+def promote_commands(backend: str, name: str) -> list[str]:
+    """Mark the new leader's server up now: its /primary has just answered 200."""
+    return [f"set server {backend}/{name} health up"]
 
 
 @dataclass(frozen=True)

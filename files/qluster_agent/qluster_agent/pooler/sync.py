@@ -4,9 +4,12 @@ Each round reads `GET /map` from the local agent (the pooler host's observer), p
 API commands (plan.py) and sends them, so a node added to the cluster later takes traffic
 without re-running the play and a removed one is dropped. HAProxy's own health checks on
 /primary and /replica move the traffic when the leader changes; this program only hurries one
-step: when the map names a new leader, the previous one is taken out of the leader's backend
-and its sessions are closed at once, instead of after its checks have timed out (a killed host
-does not refuse them, it stays silent).
+step in each direction: when the map names a new leader, the previous one is taken out of the
+leader's backend and its sessions are closed at once, instead of after its checks have timed
+out (a killed host does not refuse them, it stays silent); and the new one is put in as soon as
+its own /primary answers 200 (asked every PROMOTE_POLL seconds), instead of at its next check.
+The former leader goes out when the new one comes in (or after DEMOTE_WAIT), never before: the
+backend is never left without a server while a connection could be retried on the new leader.
 
 When the agent cannot be read, HAProxy is kept in line with the last members seen (saved in
 the state file, or the role's seed list), so a reload of HAProxy during an agent outage still
@@ -29,16 +32,39 @@ from typing import Any, Callable
 
 from .haproxy import HaproxyError, RuntimeApi
 from .plan import (MapError, Member, demote_commands, leader_from_map, members_from_json, members_from_map,
-                   parse_servers_state, plan)
+                   parse_servers_state, plan, promote_commands)
 from .ratelimit import Backoff, RateLimitedLog
 from .settings import SettingsError, SyncSettings, load_settings
 
 log = logging.getLogger("qluster-haproxy-sync")
 
+# After the map names a new leader: seconds between asks of its /primary, and how long to ask
+# (its database promotes within a second or two; past this its own checks take over).
+PROMOTE_POLL = 0.05
+PROMOTE_WATCH = 15.0
+# The former leader stays in the read-write backend until the new one is in, at most this long.
+# Taken out first, it would leave the backend empty for a moment, and HAProxy refuses a
+# connection at once when no server is up (PgBouncer then waits server_login_retry before its
+# next try); left in, a connection to it fails within HAProxy's connect timeout and is retried
+# on the new leader as soon as that is up. It can write nothing meanwhile: its lease ran out
+# before the election that named the new leader, and a database that lost its lease is fenced.
+DEMOTE_WAIT = 3.0
+PRIMARY_ASK_TIMEOUT = 0.5
+
 
 def fetch_map(url: str, timeout: float) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as answer:  # nosec - a local http:// URL from the config
         return json.loads(answer.read())
+
+
+def answers_primary(member: Member, timeout: float) -> bool:
+    """Whether the node's agent answers 200 on /primary, asked as HAProxy's checks ask it."""
+    request = urllib.request.Request(f"http://{member.address}:{member.api_port}/primary", method="OPTIONS")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # nosec - the node's API from the map
+            return answer.status == 200
+    except (OSError, ValueError):  # urllib's HTTPError (a 503) is an OSError
+        return False
 
 
 def describe(members: tuple[Member, ...]) -> str:
@@ -48,10 +74,12 @@ def describe(members: tuple[Member, ...]) -> str:
 class Syncer:
     def __init__(self, settings: SyncSettings, api: RuntimeApi | None = None,
                  read_map: Callable[[str, float], Any] = fetch_map,
-                 emit: Callable[[str, str], None] | None = None) -> None:
+                 emit: Callable[[str, str], None] | None = None,
+                 ask_primary: Callable[[Member, float], bool] = answers_primary) -> None:
         self.settings = settings
         self.api = api or RuntimeApi(settings.haproxy_socket, settings.timeout)
         self.read_map = read_map
+        self.ask_primary = ask_primary
         self.say = emit or (lambda level, message: getattr(log, level)(message))
         self.limited = RateLimitedLog(self.say, settings.log_repeat)
         self.backoff = Backoff(settings.interval, settings.max_backoff)
@@ -61,6 +89,9 @@ class Syncer:
         self.members_from = ""
         self.leader: str | None = None  # the server name of the last leader the map named
         self.demote: set[str] = set()  # former leaders still to take out of the leader's backend
+        self.promote: str | None = None  # a new leader to put in as soon as its /primary answers
+        self.promote_until = 0.0
+        self.demote_at = 0.0  # when the former leaders go out even if the new one is not in yet
 
     # -------------------------------------------------------------------- members
     def load_known_members(self, now: float) -> None:
@@ -117,6 +148,8 @@ class Syncer:
         if leader is not None:
             if self.leader is not None and leader != self.leader:
                 self.demote.add(self.leader)
+                self.promote, self.promote_until = leader, now + PROMOTE_WATCH
+                self.demote_at = now + DEMOTE_WAIT
             self.demote.discard(leader)
             self.leader = leader
         if members is None:
@@ -155,7 +188,10 @@ class Syncer:
                 self.limited.resolved(topic, "a previously failing change went through", now)
                 self.say("info", step.reason)
             if backend == self.settings.leader_backend:
-                self._demote_former_leaders(backend, {s.name: s for s in servers}, now)
+                by_name = {s.name: s for s in servers}
+                self._promote_new_leader(backend, by_name, now)
+                if self.promote is None or now >= self.demote_at:
+                    self._demote_former_leaders(backend, by_name, now)
         return True
 
     def _demote_former_leaders(self, backend: str, servers: dict, now: float) -> None:
@@ -175,12 +211,37 @@ class Syncer:
             self.say("info", f"the map names {self.leader} the leader: {backend}/{name} is taken out of {backend} "
                              "and its sessions are closed (its checks bring it back if it answers /primary again)")
 
+    def _promote_new_leader(self, backend: str, servers: dict, now: float) -> None:
+        name = self.promote
+        if name is None:
+            return
+        server = servers.get(name)
+        member = next((m for m in self.members or () if m.name == name), None)
+        if now >= self.promote_until or (server is not None and server.op_state == 2):
+            self.promote = None  # up already (its check was first), or its checks take over now
+            return
+        if server is None or member is None or not server.complete:
+            return  # not yet a full server of the backend: the plan adds it first
+        if not self.ask_primary(member, min(PRIMARY_ASK_TIMEOUT, self.settings.timeout)):
+            return  # not promoted yet: asked again in PROMOTE_POLL
+        try:
+            for command in promote_commands(backend, name):
+                self.api.run(command)
+        except HaproxyError as exc:
+            self.limited.problem("step:promote", name, f"cannot put {backend}/{name} in: {exc}; will retry", now)
+            return
+        self.limited.resolved("step:promote", "a previously failing change went through", now)
+        self.promote = None
+        self.say("info", f"the map names {name} the leader and its /primary answers 200: {backend}/{name} is up "
+                         "now, before its next check")
+
     def round(self, now: float) -> float:
         """One round; returns the pause before the next."""
         self.refresh_members(now)
         if not self.reconcile(now):
             return self.backoff.failure()
-        return self.backoff.success()
+        pause = self.backoff.success()
+        return min(pause, PROMOTE_POLL) if self.promote is not None else pause
 
     def run_forever(self, stop: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.monotonic,
                     sleep: Callable[[float], None] = time.sleep) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from qluster_agent.agent.timing import BEATS_PER_LEASE, core_config
+from qluster_agent.agent.timing import BEATS_PER_LEASE, core_config, glance_interval
 from qluster_agent.config.runtime import default_cluster_settings, validate_cluster_update
 
 TICK = 0.05
@@ -37,3 +37,17 @@ def test_a_lease_always_holds_several_beats_whatever_heartbeat_interval_says(nod
     config = core_config(1, settings_of(body), TICK, observer=False)
     assert config.heartbeat_ticks * min(BEATS_PER_LEASE, config.lease_ticks) <= config.lease_ticks
     assert config.lease_ticks < config.election_ticks
+
+
+@pytest.mark.parametrize("node_timeout_ms", [200, 400, 800, 1500, 5000, 30000])
+def test_a_glance_reads_a_dead_leaders_last_wal_before_any_pre_vote(node_timeout_ms):
+    """The position a node campaigns with is at most one glance old: a glance interval under
+    half of node-timeout (the shortest election timeout) has read it well before a pre-vote."""
+    glance = glance_interval(settings_of({"node-timeout": f"{node_timeout_ms}ms",
+                                          "heartbeat-interval": "50ms"}))
+    assert 0.1 <= glance <= 0.5
+    assert glance <= node_timeout_ms / 1000 / 2
+
+
+def test_an_idle_node_glances_at_its_database_under_four_times_a_second_at_the_defaults():
+    assert 1 / glance_interval(default_cluster_settings()) < 4

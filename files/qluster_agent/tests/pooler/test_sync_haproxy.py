@@ -24,7 +24,7 @@ import pytest
 from qluster_agent.pooler.haproxy import HaproxyError, RuntimeApi
 from qluster_agent.pooler.plan import Member, parse_servers_state
 from qluster_agent.pooler.settings import parse_settings
-from qluster_agent.pooler.sync import Syncer
+from qluster_agent.pooler.sync import DEMOTE_WAIT, Syncer
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if shutil.which("/usr/sbin/haproxy") else None)
 pytestmark = pytest.mark.skipif(HAPROXY is None, reason="needs the haproxy binary (apt install haproxy)")
@@ -259,6 +259,49 @@ def test_a_killed_leader_leaves_the_read_write_route_as_soon_as_the_map_names_an
     assert time.monotonic() - started < 3
     assert any("qluster-01 is taken out of pg_rw" in line for line in lines), lines
     session.close()
+
+
+def test_the_new_leader_takes_writes_as_soon_as_its_primary_answers_not_at_its_next_check(haproxy, nodes, agent,
+                                                                                         tmp_path):
+    # A down server is checked only every downinter: 5 s here, so by itself HAProxy would send
+    # writes to the new leader seconds after it promoted.
+    slow = "check inter 5s fastinter 5s downinter 5s fall 3 rise 1 on-marked-down shutdown-sessions"
+    agent.leader, agent.members = 1, [nodes[0].row(1, "leader"), nodes[1].row(2), nodes[2].row(3)]
+    lines: list[str] = []
+    syncer = make_syncer(haproxy, agent, tmp_path, lines, **{"server-options": slow})
+    syncer.round(time.monotonic())
+    wait_for(lambda: who(haproxy["rw"]) == "qluster-01", what="writes on the leader")
+    # The leader's host is killed; the map names qluster-02, whose database is still promoting.
+    nodes[0].role = "silent"
+    agent.leader = 2
+    started = time.monotonic()
+    syncer.round(time.monotonic())
+    state = servers(haproxy, "pg_rw")
+    assert state["qluster-02"].op_state == 0  # not up before it answers /primary
+    # Nor is the backend left empty meanwhile: HAProxy would refuse connections at once instead
+    # of retrying them on the new leader when it comes in.
+    assert state["qluster-01"].op_state == 2
+    nodes[1].role = "primary"
+    wait_for(lambda: syncer.round(time.monotonic()) is not None and who(haproxy["rw"]) == "qluster-02",
+             timeout=3, what="writes on the new leader")
+    assert time.monotonic() - started < 3
+    assert servers(haproxy, "pg_rw")["qluster-01"].op_state == 0  # out once the new one is in
+    assert any("qluster-02 is up now" in line for line in lines), lines
+    assert syncer.round(time.monotonic()) == pytest.approx(0.1)  # back to the normal interval
+
+
+def test_a_former_leader_goes_out_after_a_while_even_if_the_new_one_never_answers_primary(haproxy, nodes, agent,
+                                                                                          tmp_path):
+    agent.leader, agent.members = 1, [nodes[0].row(1, "leader"), nodes[1].row(2), nodes[2].row(3)]
+    syncer = make_syncer(haproxy, agent, tmp_path)
+    syncer.round(time.monotonic())
+    wait_for(lambda: servers(haproxy, "pg_rw")["qluster-01"].op_state == 2, what="the leader up")
+    agent.leader = 2  # named the leader, but its database never becomes writable
+    start = time.monotonic()
+    syncer.round(start)
+    assert servers(haproxy, "pg_rw")["qluster-01"].op_state == 2
+    syncer.round(start + DEMOTE_WAIT + 0.1)
+    assert servers(haproxy, "pg_rw")["qluster-01"].op_state == 0
 
 
 def test_a_node_added_later_serves_and_a_removed_one_is_dropped(haproxy, nodes, agent, tmp_path):
