@@ -126,6 +126,22 @@ def test_guarded_playbooks_refuse_without_confirmation(lab):
     assert after["leader"] == before["leader"] and after["term"] == before["term"]
 
 
+def test_site_refuses_a_bad_cluster_section_before_any_host_changes(lab):
+    """An out-of-range node-timeout once turned failover off for a whole cluster (issue 22): the
+    play names each bad key, its value and the allowed range before any host is touched."""
+    before = healthy_map(lab)
+    bad = {"qhb_node_agent_cluster": {"node-timeout": "99999999999999999999h", "heartbeat-intervl": "1s"}}
+    proc = run_playbook(lab, "site.yml", "-e", json.dumps(bad), expect_ok=False)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    said = flat(proc.stdout)
+    assert "99999999999999999999h'' is out of range 100ms..1m" in said, said[-3000:]  # quoted by YAML
+    assert "heartbeat-intervl: unknown key (did you mean heartbeat-interval?)" in said
+    assert "Nothing was changed" in said
+    assert all(r.get("changed", 0) == 0 for r in recap(proc.stdout).values())
+    after = healthy_map(lab)
+    assert after["leader"] == before["leader"] and after["term"] == before["term"]
+
+
 def test_switchover_moves_the_leader_and_writes_still_work(lab, nodes):
     before = healthy_map(lab)
     old = leader(before)
