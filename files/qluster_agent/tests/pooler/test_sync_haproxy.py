@@ -261,8 +261,8 @@ def test_a_killed_leader_leaves_the_read_write_route_as_soon_as_the_map_names_an
     session.close()
 
 
-def test_the_new_leader_takes_writes_as_soon_as_its_primary_answers_not_at_its_next_check(haproxy, nodes, agent,
-                                                                                         tmp_path):
+def test_the_new_leader_takes_writes_once_its_primary_answers_not_at_its_next_check(haproxy, nodes, agent,
+                                                                                    tmp_path):
     # A down server is checked only every downinter: 5 s here, so by itself HAProxy would send
     # writes to the new leader seconds after it promoted.
     slow = "check inter 5s fastinter 5s downinter 5s fall 3 rise 1 on-marked-down shutdown-sessions"
