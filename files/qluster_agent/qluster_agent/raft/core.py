@@ -322,6 +322,16 @@ class Raft:
         if self.role == Role.FOLLOWER:
             self.timeout = self.randomized(self.cfg.election_ticks)
 
+    def ticks_until_due(self) -> int:
+        """How many tick() calls from now until one may do more than count (>= 1): the ones
+        before it change no role, send nothing and draw nothing from the rng, so a runtime may
+        sleep through them and count them later. Waking sooner is always correct, only dearer."""
+        role_due = leader.ticks_until_due(self) if self.role == Role.LEADER else follower.ticks_until_due(self)
+        if self.target_cfg is None:
+            return role_due
+        # The tick that ends a timing change changes the timeouts the role's due was drawn from.
+        return max(1, min(role_due, self.change_left))
+
     def tick(self) -> None:
         self.now += 1
         self._finish_timing_change()

@@ -20,6 +20,11 @@ def tick(r: "Raft") -> None:
             r.timeout = r.randomized(r.cfg.election_ticks)
 
 
+def ticks_until_due(r: "Raft") -> int:
+    """The tick() that reaches the round's timeout; the ones before it only count."""
+    return max(1, r.timeout - r.election_elapsed)
+
+
 def step_follower(r: "Raft", m: Message) -> None:
     t = m.type
     if t in (MessageType.APP, MessageType.HEARTBEAT, MessageType.SNAP):

@@ -1,7 +1,7 @@
 """Leader behaviour: replication, commit, heartbeats, check-quorum, transfer and autoremove."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from .errors import ProposalDropped
 from .membership import check_change
@@ -218,6 +218,55 @@ def tick(r: "Raft") -> None:
         _autoremove(r)
 
 
+def ticks_until_due(r: "Raft") -> int:
+    """The first coming tick() that may act: beat, step down, abort a transfer, retry or remove.
+
+    Each bound mirrors the test in tick() and its helpers, with the k-th tick from now seeing
+    r.now + k. A bound left out (None) is one no tick can bring: only a message, a proposal or
+    another bound's tick can, and the caller asks again after each of those.
+    """
+    due = [r.cfg.heartbeat_ticks - r.heartbeat_elapsed, _lease_due(r), _retry_due(r), _transfer_due(r),
+           _autoremove_due(r)]
+    return max(1, min(k for k in due if k is not None))
+
+
+def _lease_due(r: "Raft") -> Optional[int]:
+    """The tick at which _check_quorum steps down: a voter counts as active while
+    r.now - last_heard < lease_ticks, so the k-th tick loses it from k = last_heard + lease - now."""
+    expires = {member: pr.last_heard + r.cfg.lease_ticks - r.now
+               for member, pr in r.progress.items() if member != r.id}
+    for k in sorted({1} | {max(1, left) for left in expires.values()}):
+        active = {member for member, left in expires.items() if k < left} | {r.id}
+        if not has_quorum(r.conf.voters, active):
+            return k
+    return None  # the leader alone is a quorum
+
+
+def _retry_due(r: "Raft") -> Optional[int]:
+    """The tick at which _retry_stalled resends to the first member it would act on."""
+    last = r.log.last_index()
+    return min((pr.last_progress + r.cfg.replication_retry_ticks - r.now for member, pr in r.progress.items()
+                if member != r.id and (pr.match < last or pr.state == ProgressState.SNAPSHOT)), default=None)
+
+
+def _transfer_due(r: "Raft") -> Optional[int]:
+    if r.transferee == NONE:
+        return None
+    return r.cfg.transfer_ticks - r.transfer_elapsed
+
+
+def _autoremove_due(r: "Raft") -> Optional[int]:
+    """The tick at which _autoremove proposes removing the first member it may remove."""
+    if not r.cfg.autoremove_enabled or r.pending_conf_index > r.log.committed or r.transferee != NONE:
+        return None  # the commit comes by a message, the transfer's end by its own due tick
+    return min((pr.last_heard + r.cfg.remove_ticks - r.now for member, pr in r.progress.items()
+                if member != r.id and not _kept_for_minimum(r, member)), default=None)
+
+
+def _kept_for_minimum(r: "Raft", member: int) -> bool:
+    return member in r.conf.voters and len(r.conf.voters) - 1 < r.cfg.autoremove_minimum
+
+
 def _check_quorum(r: "Raft") -> bool:
     """Step down when fewer than a quorum of voters answered within lease_ticks."""
     active = {node for node, pr in r.progress.items() if r.now - pr.last_heard < r.cfg.lease_ticks}
@@ -253,7 +302,7 @@ def _autoremove(r: "Raft") -> None:
         silent = r.now - pr.last_heard
         if member == r.id or silent < r.cfg.remove_ticks:
             continue
-        if member in r.conf.voters and len(r.conf.voters) - 1 < r.cfg.autoremove_minimum:
+        if _kept_for_minimum(r, member):
             continue
         change = ConfChange(ConfChangeType.REMOVE, member)
         try:

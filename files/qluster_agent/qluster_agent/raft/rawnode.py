@@ -53,6 +53,11 @@ class RawNode:
     def tick(self) -> None:
         self.raft.tick()
 
+    def ticks_until_due(self) -> int:
+        """How many more tick() calls until one may do anything but count (>= 1); recompute it
+        after every step, proposal or other call: any of them may bring the due tick closer."""
+        return self.raft.ticks_until_due()
+
     def reconfigure(self, config: CoreConfig, blend: bool = True) -> None:
         """New timing and policy (a POST /config applied); timing changes are blended in
         unless `blend` is False (settings replayed from disk at start, long since spread)."""

@@ -1,13 +1,16 @@
 """The consensus runtime: the one loop that drives a RawNode with real time, disk and network.
 
-Each cycle: wait for datagrams until the next tick is due, step them in, tick (once per
-elapsed tick interval), then handle every Ready in the order the core's safety depends on:
-persist (fsync when must_sync), send, apply, advance.  A vote or an acknowledgement therefore
-leaves only after the state it depends on is on disk.
+Each cycle: sleep until the first tick that may act is due (RawNode.ticks_until_due: a
+follower's election timeout, a leader's next heartbeat or lease end, ...) or until datagrams or
+a command arrive; count every tick interval that passed (the ones slept through as well, so the
+core's clock stays exact) and step the datagrams in; then handle every Ready in the order the
+core's safety depends on: persist (fsync when must_sync), send, apply, advance.  A vote or an
+acknowledgement therefore leaves only after the state it depends on is on disk.  An idle
+follower wakes only for its leader's heartbeats.
 
-Other threads talk to the loop through a command queue and read an immutable RuntimeStatus;
-they never touch the RawNode.  `run_once()` is public so tests can drive the loop by hand with
-a fake clock and transport.
+Other threads talk to the loop through a command queue, which wakes it, and read an immutable
+RuntimeStatus; they never touch the RawNode.  `run_once()` is public so tests can drive the
+loop by hand with a fake clock and transport.
 """
 from __future__ import annotations
 
@@ -40,6 +43,10 @@ class TransportLike(Protocol):
         ...
 
     def recv(self, timeout: float) -> List[Tuple[int, bytes]]:
+        ...
+
+    def wake(self) -> None:
+        """End a recv() wait at once (it may then return nothing)."""
         ...
 
     def close(self) -> None:
@@ -113,7 +120,8 @@ class ConsensusRuntime:
         self._status: Optional[RuntimeStatus] = None
         self._node: Optional[RawNode] = None
         self._applied = 0
-        self._next_tick = 0.0
+        self._next_tick = 0.0  # when the next tick() is due
+        self._skipped = 0  # ticks slept through that this cycle has not counted yet
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.counters: Dict[str, int] = {"undecodable": 0, "spoofed": 0, "send_failed": 0,
@@ -150,6 +158,7 @@ class ConsensusRuntime:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._transport.wake()  # the loop may be asleep until a distant election timeout
         if self._thread is not None:
             self._thread.join(timeout)
         self._fail_pending("runtime stopped")
@@ -169,8 +178,16 @@ class ConsensusRuntime:
     def run_once(self) -> None:
         node = self._require_node()
         cpu_before = time.thread_time()
-        timeout = max(0.0, self._next_tick - self._clock())
-        received = self._transport.recv(timeout)
+        # The ticks before the due one only count (ticks_until_due): sleep through them.
+        due = node.ticks_until_due()
+        due_at = self._next_tick + (due - 1) * self._tick_interval
+        received = self._transport.recv(max(0.0, due_at - self._clock()))
+        now = self._clock()
+        self._skipped = self._ticks_passed(now, limit=due - 1)
+        if node.status().role != Role.LEADER:
+            # They came before whatever woke the loop: a heartbeat counts the silence from when
+            # it came, not from the last wake, so a follower never times out early.
+            self._count_skipped_ticks(node)
         # Commands first: whatever another thread queued before these datagrams arrived was
         # meant to hold when they are handled. A switchover's target announces its new WAL
         # position (set_vote_context, then its hello); the TimeoutNow that answers the hello
@@ -178,12 +195,16 @@ class ConsensusRuntime:
         self._run_commands(node)
         for sender, payload in received:
             self._receive(node, sender, payload)
+        # A leader counts them after the answers: an answer is then credited to its lease at a
+        # tick no later than it came, even if the loop took a while to take it in.
+        self._count_skipped_ticks(node)
+        if now >= due_at:  # woke for the due tick: how late, for the metrics
+            self._note_lateness(now - due_at, time.thread_time() - cpu_before)
         ticks = 0
-        now = self._clock()
-        self._note_lateness(now - self._next_tick, time.thread_time() - cpu_before)
         while now >= self._next_tick and ticks < MAX_CATCH_UP_TICKS:
             # one tick per elapsed interval, even after a stall: a leader that was frozen must
-            # count the lease time that really passed, not pretend it did not
+            # count the lease time that really passed, not pretend it did not. These come after
+            # the datagrams, so the answers that queued meanwhile are counted first.
             node.tick()
             ticks += 1
             self._next_tick += self._tick_interval
@@ -191,6 +212,18 @@ class ConsensusRuntime:
             self._next_tick = now + self._tick_interval
         self._handle_readies()
         self._publish_status()
+
+    def _ticks_passed(self, now: float, limit: int) -> int:
+        """How many tick intervals have ended by `now`, at most `limit`."""
+        if now < self._next_tick:
+            return 0
+        return min(limit, int((now - self._next_tick) // self._tick_interval) + 1)
+
+    def _count_skipped_ticks(self, node: RawNode) -> None:
+        for _unused in range(self._skipped):
+            node.tick()
+            self._next_tick += self._tick_interval
+        self._skipped = 0
 
     def _note_lateness(self, late: float, cpu: float = 0.0) -> None:
         if late <= 0:
@@ -232,6 +265,10 @@ class ConsensusRuntime:
             # may have read it from this node's database directly (a switchover's handover),
             # ahead of what this node's HA loop last set. Without one it campaigns as it stood.
             self._refresh_vote_context(node)
+        if msg.term > node.term:
+            # A newer term ends a leader's leadership; the ticks it slept through came before
+            # and are counted as its own, not as the new follower's silence.
+            self._count_skipped_ticks(node)
         node.step(msg)
 
     def _refresh_vote_context(self, node: RawNode) -> bool:
@@ -312,10 +349,10 @@ class ConsensusRuntime:
         return self._submit(lambda node: node.propose_conf_change(change))
 
     def transfer_leader(self, to_id: int) -> None:
-        self._commands.put(lambda node: node.transfer_leader(to_id))
+        self._command(lambda node: node.transfer_leader(to_id))
 
     def campaign(self) -> None:
-        self._commands.put(lambda node: node.campaign())
+        self._command(lambda node: node.campaign())
 
     def reconfigure(self, config: CoreConfig) -> None:
         """Apply new timing and policy (POST /config) on the loop thread; the node id stays."""
@@ -329,10 +366,13 @@ class ConsensusRuntime:
         def command(node: RawNode) -> None:
             node.reconfigure(config)
 
-        self._commands.put(command)
+        self._command(command)
 
     def set_vote_context(self, value: int) -> None:
         """This node's WAL position as an int (0 when unknown); call it every supervisor cycle."""
+        # Queued without waking the loop: the position matters only to a vote request, which
+        # wakes it as a datagram and is handled after the commands, and to a campaign, which
+        # starts on a wake too (its timeout, a TimeoutNow, campaign()).
         self._commands.put(lambda node: node.set_vote_context(value))
 
     def _submit(self, propose: Callable[[RawNode], int]) -> "Future[int]":
@@ -346,8 +386,13 @@ class ConsensusRuntime:
                 return
             self._pending[index] = (node.term, future)
 
-        self._commands.put(command)
+        self._command(command)
         return future
+
+    def _command(self, command: Callable[[RawNode], None]) -> None:
+        """Queue `command` and wake the loop: it may be asleep until a distant due tick."""
+        self._commands.put(command)
+        self._transport.wake()
 
     # ---- helpers
     def _publish_status(self) -> None:

@@ -169,7 +169,13 @@ class Sim:
 
     def _tick_all(self) -> None:
         for sn in self._live():
-            sn.node.tick()  # type: ignore[union-attr]
+            node = sn.node
+            assert node is not None
+            due = node.ticks_until_due()
+            before = _quiet_view(node) if due > 1 else None
+            node.tick()
+            if before is not None:
+                self._check_quiet_tick(sn, before, due)
 
     def _connected(self, a: int, b: int) -> bool:
         if self.groups is None:
@@ -311,6 +317,17 @@ class Sim:
                 self._fail(f"committed entry {index} changed on n{sn.node_id}: {known} vs {entry.term}")
         sn.checked_commit = max(sn.checked_commit, log.committed)
 
+    def _check_quiet_tick(self, sn: SimNode, before: tuple, due: int) -> None:
+        """A tick before the due one (ticks_until_due) must only count: the runtime sleeps
+        through such ticks and counts them later, in another order with the messages."""
+        node = sn.node
+        assert node is not None
+        if _quiet_view(node) != before:
+            self._fail(f"n{sn.node_id} acted on a tick {due - 1} before its due one")
+        if node.ticks_until_due() != due - 1:
+            self._fail(f"n{sn.node_id}: a quiet tick moved its due tick from {due} to {node.ticks_until_due()}, "
+                       f"not {due - 1}")
+
     def _check_leader_completeness(self, sn: SimNode) -> None:
         log = sn.node.raft.log  # type: ignore[union-attr]
         for index, (term, _unused) in self.committed.items():
@@ -360,6 +377,14 @@ class Sim:
             if other is None or other.node is None or other.node.status().leader != leader_id:
                 return False
         return True
+
+
+def _quiet_view(node: RawNode) -> tuple:
+    """What a tick that only counts leaves alone. A draw from the rng shows as a new timeout,
+    or as a due tick that did not come one closer."""
+    r = node.raft
+    return (r.role, r.term, r.vote, r.lead, r.log.committed, r.log.last_index(), r.conf, len(r.msgs),
+            r.transferee, r.timeout, r.cfg)
 
 
 def run_seeds(seeds: range, steps: int) -> List[str]:

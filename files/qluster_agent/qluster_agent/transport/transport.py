@@ -117,8 +117,8 @@ class Transport:
         # sender's state below, and send() transmits a one-datagram message itself.
         self._sender_idle = False
         # Received messages for recv(), guarded by _inbox_lock. _inbox_ready is a bare lock used
-        # as a flag, released while the inbox holds messages (or once closed): recv() sleeps on
-        # it, which costs the caller far less per wake-up than a Condition's wait.
+        # as a flag, released while the inbox holds messages (or once closed, or by wake()):
+        # recv() sleeps on it, which costs the caller far less per wake-up than a Condition's wait.
         self._inbox_lock = threading.Lock()
         self._inbox: deque[tuple[int, bytes]] = deque()
         self._inbox_ready = threading.Lock()
@@ -188,7 +188,8 @@ class Transport:
     def recv(self, timeout: float) -> list[tuple[int, bytes]]:
         """Every (sender id, payload) received so far, waiting up to ``timeout`` s for the first."""
         if timeout > 0 and not self._closed:
-            # Returns at once when messages wait; else when some arrive, on close(), or on timeout.
+            # Returns at once when messages wait; else when some arrive, on wake() or close(), or
+            # on timeout.
             self._inbox_ready.acquire(True, timeout)  # pylint: disable=consider-using-with
         with self._inbox_lock:
             if not self._closed:
@@ -196,6 +197,12 @@ class Transport:
             messages = list(self._inbox)
             self._inbox.clear()
             return messages
+
+    def wake(self) -> None:
+        """End the current (or the next) recv() wait at once, with whatever is queued, perhaps
+        nothing: the caller left work for the thread that receives (a consensus command)."""
+        with self._inbox_lock:
+            self._raise_inbox_ready()
 
     def peers(self) -> dict[int, PeerInfo]:
         """Nodes heard from by hello, with their latest metadata and address."""

@@ -33,6 +33,7 @@ class Hub:
 class FakeTransport:
     def __init__(self, hub: Hub, node_id: int) -> None:
         self.hub, self.node_id = hub, node_id
+        self.wakes = 0
         hub.boxes[node_id] = []
 
     def send(self, to: Optional[int], payload: bytes) -> None:
@@ -45,6 +46,9 @@ class FakeTransport:
     def recv(self, timeout: float) -> List[Tuple[int, bytes]]:
         box, self.hub.boxes[self.node_id] = self.hub.boxes[self.node_id], []
         return box
+
+    def wake(self) -> None:
+        self.wakes += 1  # recv() never sleeps here: the tests step the clock themselves
 
     def close(self) -> None:
         pass
@@ -335,7 +339,8 @@ def test_leader_changes_and_step_downs_are_counted_once_each():
 def test_a_late_tick_is_counted_by_how_late_it_came():
     c = Cluster(1)
     runtime = c.runtimes[1]
-    c.clock.now += 0.1 + 0.3  # the loop comes 0.3 s after a due tick
+    due = runtime._require_node().ticks_until_due()  # the follower's election timeout
+    c.clock.now += 0.1 * due + 0.3  # the loop comes 0.3 s after that due tick
     runtime.run_once()
     assert runtime.late_counts == {0.05: 1, 0.1: 1, 0.2: 1, 0.5: 0, 1.0: 0}
     assert 0.29 < runtime.late_max < 0.31
