@@ -47,7 +47,6 @@ class TransportLike(Protocol):
 
     def wake(self) -> None:
         """End a recv() wait at once (it may then return nothing)."""
-        ...
 
     def close(self) -> None:
         ...

@@ -19,6 +19,13 @@ TIMING = dict(election_ticks=16, heartbeat_ticks=2, lease_ticks=12, prevote_tick
               replication_retry_ticks=4, transfer_ticks=20)
 
 
+def timing(base: dict | None = None, **changes) -> dict:
+    """`base` (TIMING if none) with some values changed (a copy)."""
+    merged = dict(TIMING if base is None else base)
+    merged.update(changes)
+    return merged
+
+
 def visible(node: RawNode) -> tuple:
     """What a tick that only counts leaves alone."""
     r = node.raft
@@ -80,7 +87,7 @@ def test_an_idle_leader_is_due_at_its_next_heartbeat():
 
 def test_a_leader_whose_voters_fell_silent_is_due_when_its_lease_runs_out():
     # A heartbeat interval longer than what is left of the lease, so the lease sets the due tick.
-    net = Net(3, **dict(TIMING, heartbeat_ticks=10))
+    net = Net(3, **timing(heartbeat_ticks=10))
     net.elect(1)
     leader = net.nodes[1]
     net.down |= {2, 3}
@@ -95,7 +102,7 @@ def test_a_leader_whose_voters_fell_silent_is_due_when_its_lease_runs_out():
 
 
 def test_the_lease_runs_out_with_the_quorum_not_with_the_first_silent_voter():
-    net = Net(3, **dict(TIMING, heartbeat_ticks=10))
+    net = Net(3, **timing(heartbeat_ticks=10))
     net.elect(1)
     leader = net.nodes[1]
     net.down.add(3)
@@ -111,7 +118,7 @@ def test_the_lease_runs_out_with_the_quorum_not_with_the_first_silent_voter():
 
 
 def test_a_leader_is_due_when_a_lagging_follower_must_be_retried():
-    net = Net(3, **dict(TIMING, heartbeat_ticks=10))
+    net = Net(3, **timing(heartbeat_ticks=10))
     net.elect(1)
     leader = net.nodes[1]
     net.down.add(3)
@@ -122,7 +129,7 @@ def test_a_leader_is_due_when_a_lagging_follower_must_be_retried():
 
 
 def test_a_leader_is_due_when_its_transfer_times_out():
-    net = Net(3, **dict(TIMING, heartbeat_ticks=10, lease_ticks=12, election_ticks=30, transfer_ticks=3))
+    net = Net(3, **timing(heartbeat_ticks=10, lease_ticks=12, election_ticks=30, transfer_ticks=3))
     net.elect(1)
     leader = net.nodes[1]
     net.down.add(2)
@@ -134,14 +141,14 @@ def test_a_leader_is_due_when_its_transfer_times_out():
 
 
 def test_a_leader_with_autoremove_is_due_when_a_silent_member_may_go():
-    options = dict(TIMING, heartbeat_ticks=10, lease_ticks=12, election_ticks=30, remove_ticks=6,
-                   autoremove_enabled=True, autoremove_minimum=1)
+    options = timing(heartbeat_ticks=10, lease_ticks=12, election_ticks=30, remove_ticks=6,
+                     autoremove_enabled=True, autoremove_minimum=1)
     net = Net(3, **options)
     net.elect(1)
     leader = net.nodes[1]
     net.down.add(3)
     assert_due(leader, 6)  # node 3, heard at 0, is removed at the 6th tick
-    kept = Net(3, **dict(options, autoremove_minimum=3))
+    kept = Net(3, **timing(options, autoremove_minimum=3))
     kept.elect(1)
     kept.down.add(3)
     assert_due(kept.nodes[1], 10)  # three voters are the minimum: only the heartbeat is due
@@ -149,7 +156,7 @@ def test_a_leader_with_autoremove_is_due_when_a_silent_member_may_go():
 
 def test_a_timing_change_in_progress_is_due_when_it_ends():
     node = follower()
-    node.reconfigure(CoreConfig(node_id=1, **dict(TIMING, election_ticks=20, lease_ticks=15)))
+    node.reconfigure(CoreConfig(node_id=1, **timing(election_ticks=20, lease_ticks=15)))
     assert node.raft.target_cfg is not None and node.raft.change_left == 40
     for _unused in range(30):
         node.step(Message(MessageType.HEARTBEAT, 2, 1, term=1))  # keep the election timeout away
