@@ -200,13 +200,9 @@ class Syncer:
             if server is None or server.op_state == 0:  # gone, or already down: its sessions are closed
                 self.demote.discard(name)
                 continue
-            try:
-                for command in demote_commands(backend, name):
-                    self.api.run(command)
-            except HaproxyError as exc:
-                self.limited.problem("step:demote", name, f"cannot take {backend}/{name} out: {exc}; will retry", now)
+            if not self._run_step("step:demote", name, demote_commands(backend, name),
+                                  f"cannot take {backend}/{name} out", now):
                 continue
-            self.limited.resolved("step:demote", "a previously failing change went through", now)
             self.demote.discard(name)
             self.say("info", f"the map names {self.leader} the leader: {backend}/{name} is taken out of {backend} "
                              "and its sessions are closed (its checks bring it back if it answers /primary again)")
@@ -224,16 +220,23 @@ class Syncer:
             return  # not yet a full server of the backend: the plan adds it first
         if not self.ask_primary(member, min(PRIMARY_ASK_TIMEOUT, self.settings.timeout)):
             return  # not promoted yet: asked again in PROMOTE_POLL
-        try:
-            for command in promote_commands(backend, name):
-                self.api.run(command)
-        except HaproxyError as exc:
-            self.limited.problem("step:promote", name, f"cannot put {backend}/{name} in: {exc}; will retry", now)
+        if not self._run_step("step:promote", name, promote_commands(backend, name),
+                              f"cannot put {backend}/{name} in", now):
             return
-        self.limited.resolved("step:promote", "a previously failing change went through", now)
         self.promote = None
         self.say("info", f"the map names {name} the leader and its /primary answers 200: {backend}/{name} is up "
                          "now, before its next check")
+
+    def _run_step(self, topic: str, name: str, commands: list[str], failure: str, now: float) -> bool:
+        """Send `commands`; False (logged through the rate limiter, retried next round) on a refusal."""
+        try:
+            for command in commands:
+                self.api.run(command)
+        except HaproxyError as exc:
+            self.limited.problem(topic, name, f"{failure}: {exc}; will retry", now)
+            return False
+        self.limited.resolved(topic, "a previously failing change went through", now)
+        return True
 
     def round(self, now: float) -> float:
         """One round; returns the pause before the next."""

@@ -188,6 +188,15 @@ def make_syncer(haproxy, agent, tmp_path, lines=None, **extra):
     return Syncer(parse_settings(raw), emit=emit)
 
 
+def leading_first(haproxy, nodes, agent, tmp_path, lines: list[str], server_options: str) -> Syncer:
+    """A syncer with these check options, once writes reach qluster-01, the map's leader."""
+    agent.leader, agent.members = 1, [nodes[0].row(1, "leader"), nodes[1].row(2), nodes[2].row(3)]
+    syncer = make_syncer(haproxy, agent, tmp_path, lines, **{"server-options": server_options})
+    syncer.round(time.monotonic())
+    wait_for(lambda: who(haproxy["rw"]) == "qluster-01", what="writes on the leader")
+    return syncer
+
+
 def who(port: int) -> str:
     """The name the database behind a frontend says, or '' when HAProxy had no server for us."""
     try:
@@ -238,11 +247,8 @@ def test_a_killed_leader_leaves_the_read_write_route_as_soon_as_the_map_names_an
                                                                                       tmp_path):
     # Checks this slow would notice a silent leader only after about 15 s by themselves.
     slow = "check inter 5s fastinter 5s downinter 200ms fall 3 rise 1 on-marked-down shutdown-sessions"
-    agent.leader, agent.members = 1, [nodes[0].row(1, "leader"), nodes[1].row(2), nodes[2].row(3)]
     lines: list[str] = []
-    syncer = make_syncer(haproxy, agent, tmp_path, lines, **{"server-options": slow})
-    syncer.round(time.monotonic())
-    wait_for(lambda: who(haproxy["rw"]) == "qluster-01", what="writes on the leader")
+    syncer = leading_first(haproxy, nodes, agent, tmp_path, lines, slow)
     session = socket.create_connection(("127.0.0.1", haproxy["rw"]), timeout=5)
     assert session.recv(64) == b"qluster-01\n"
     syncer.round(time.monotonic())  # the same leader: nothing happens
@@ -266,11 +272,8 @@ def test_the_new_leader_takes_writes_once_its_primary_answers_not_at_its_next_ch
     # A down server is checked only every downinter: 5 s here, so by itself HAProxy would send
     # writes to the new leader seconds after it promoted.
     slow = "check inter 5s fastinter 5s downinter 5s fall 3 rise 1 on-marked-down shutdown-sessions"
-    agent.leader, agent.members = 1, [nodes[0].row(1, "leader"), nodes[1].row(2), nodes[2].row(3)]
     lines: list[str] = []
-    syncer = make_syncer(haproxy, agent, tmp_path, lines, **{"server-options": slow})
-    syncer.round(time.monotonic())
-    wait_for(lambda: who(haproxy["rw"]) == "qluster-01", what="writes on the leader")
+    syncer = leading_first(haproxy, nodes, agent, tmp_path, lines, slow)
     # The leader's host is killed; the map names qluster-02, whose database is still promoting.
     nodes[0].role = "silent"
     agent.leader = 2
