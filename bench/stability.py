@@ -97,7 +97,9 @@ def duration_s(text: str) -> float:
     return float(value) * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
 
 
-DEPLOYED_AGENT = "/opt/qluster/src/qluster_agent"  # qhb_node_agent_home's copy of files/qluster_agent
+# qhb_node_agent_install_dir's copy of files/qluster_agent (in the agent's home before the
+# install moved out of it: a lab deployed then still has it there).
+DEPLOYED_AGENT = ("/usr/local/lib/qluster/src/qluster_agent", "/opt/qluster/src/qluster_agent")
 AGENT_SOURCES = "files/qluster_agent/qluster_agent"
 BLOB_HASHES = """import hashlib, os, sys
 os.chdir(sys.argv[1])
@@ -128,7 +130,11 @@ def agent_commit(host: Host) -> dict:
     """The commit whose agent sources the lab runs: the deployed copy's files (git blob hashes)
     compared with HEAD and the last 40 commits that touched the agent; `make lab` deploys the
     working tree, so it may match none (uncommitted changes) or an older commit than HEAD."""
-    listing = host.exec("python3", "-c", BLOB_HASHES, DEPLOYED_AGENT, check=False).stdout.split("\n")
+    listing = []
+    for path in DEPLOYED_AGENT:
+        listing = host.exec("python3", "-c", BLOB_HASHES, path, check=False).stdout.split("\n")
+        if any(line.strip() for line in listing):
+            break
     deployed = dict(reversed(line.split(" ", 1)) for line in listing if line.strip())
     head = git("rev-parse", "HEAD")
     found = None
