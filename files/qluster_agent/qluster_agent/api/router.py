@@ -152,6 +152,8 @@ class Router:
             body = json.loads(request.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+        except RecursionError:  # not a ValueError: json gives up past the interpreter's depth
+            raise ApiError(400, "the body's JSON is nested too deeply") from None
         if not isinstance(body, dict):
             raise ApiError(400, "the body must be a JSON object")
         return body

@@ -89,3 +89,14 @@ def test_idle_connections_beyond_the_pool_and_its_queue_are_closed_and_answers_g
     finally:
         for conn in idle:
             conn.close()
+
+
+def test_deeply_nested_json_is_refused_with_400_not_a_traceback(serve):
+    # json.loads raises RecursionError (not ValueError) past the interpreter's depth: the
+    # connection used to end with no answer and a traceback in the log.
+    srv = serve()
+    body = b"[" * 200000 + b"]" * 200000
+    answer = ask(srv.port, b"POST /config HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"nested too deeply" in answer
