@@ -133,7 +133,9 @@ class Transport:
         self._sent_cache = SentCache(settings.sent_cache_bytes)
         largest = settings.max_payload + OVERHEAD
         self._bucket = TokenBucket(settings.pacing_rate, max(largest, settings.pacing_rate // 100), clock())
-        # Owned by the receiver thread.
+        # The receiver's state, owned by whoever holds _read_lock: the receiver thread, or
+        # drain() on the caller's thread.
+        self._read_lock = threading.Lock()
         self._replay = ReplayGuard()
         self._reassembler = Reassembler(max_nacks=settings.max_nacks)
         self._complaints = Complaints()
@@ -203,6 +205,16 @@ class Transport:
         nothing: the caller left work for the thread that receives (a consensus command)."""
         with self._inbox_lock:
             self._raise_inbox_ready()
+
+    def drain(self) -> None:
+        """Take in, on the caller's thread, the datagrams already waiting in the socket, for the
+        next recv(). After the host was frozen or starved, the receiver thread may not have run
+        yet: a leader that counted the lost time before the answers that came in meanwhile
+        would step down although a quorum answered in time."""
+        with self._read_lock:
+            if not self._closed:
+                self._read_datagrams(self._clock())
+                self._deliver()
 
     def peers(self) -> dict[int, PeerInfo]:
         """Nodes heard from by hello, with their latest metadata and address."""
@@ -421,15 +433,16 @@ class Transport:
             ready = poller.poll(_RECEIVE_POLL * 1000 if self._reassembler.pending else None)
             if self._closed:
                 return
-            now = self._clock()
-            if ready:
-                self._read_datagrams(now)
-            try:
-                self._request_missing_fragments(now)
-            except Exception:  # a bug here must not silently stop all receiving
-                self._stats.add("internal_errors")
-                _log.exception("transport: error while looking at partial messages")
-            self._deliver()
+            with self._read_lock:
+                now = self._clock()
+                if ready:
+                    self._read_datagrams(now)
+                try:
+                    self._request_missing_fragments(now)
+                except Exception:  # a bug here must not silently stop all receiving
+                    self._stats.add("internal_errors")
+                    _log.exception("transport: error while looking at partial messages")
+                self._deliver()
 
     def _read_datagrams(self, now: float) -> None:
         """Handle every datagram waiting in the socket (up to _RECEIVE_BATCH): the answers of

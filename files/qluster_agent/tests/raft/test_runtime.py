@@ -50,6 +50,9 @@ class FakeTransport:
     def wake(self) -> None:
         self.wakes += 1  # recv() never sleeps here: the tests step the clock themselves
 
+    def drain(self) -> None:
+        pass  # nothing waits outside the boxes here
+
     def close(self) -> None:
         pass
 
