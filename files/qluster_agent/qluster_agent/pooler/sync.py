@@ -90,8 +90,7 @@ class Syncer:
         self.leader: str | None = None  # the server name of the last leader the map named
         self.demote: set[str] = set()  # former leaders still to take out of the leader's backend
         self.promote: str | None = None  # a new leader to put in as soon as its /primary answers
-        self.promote_until = 0.0
-        self.demote_at = 0.0  # when the former leaders go out even if the new one is not in yet
+        self.leader_changed_at = 0.0  # when the map last named another leader (PROMOTE_WATCH, DEMOTE_WAIT)
 
     # -------------------------------------------------------------------- members
     def load_known_members(self, now: float) -> None:
@@ -148,8 +147,7 @@ class Syncer:
         if leader is not None:
             if self.leader is not None and leader != self.leader:
                 self.demote.add(self.leader)
-                self.promote, self.promote_until = leader, now + PROMOTE_WATCH
-                self.demote_at = now + DEMOTE_WAIT
+                self.promote, self.leader_changed_at = leader, now
             self.demote.discard(leader)
             self.leader = leader
         if members is None:
@@ -190,7 +188,7 @@ class Syncer:
             if backend == self.settings.leader_backend:
                 by_name = {s.name: s for s in servers}
                 self._promote_new_leader(backend, by_name, now)
-                if self.promote is None or now >= self.demote_at:
+                if self.promote is None or now - self.leader_changed_at >= DEMOTE_WAIT:
                     self._demote_former_leaders(backend, by_name, now)
         return True
 
@@ -213,7 +211,7 @@ class Syncer:
             return
         server = servers.get(name)
         member = next((m for m in self.members or () if m.name == name), None)
-        if now >= self.promote_until or (server is not None and server.op_state == 2):
+        if now - self.leader_changed_at >= PROMOTE_WATCH or (server is not None and server.op_state == 2):
             self.promote = None  # up already (its check was first), or its checks take over now
             return
         if server is None or member is None or not server.complete:

@@ -172,7 +172,7 @@ class Sim:
             node = sn.node
             assert node is not None
             due = node.ticks_until_due()
-            before = _quiet_view(node) if due > 1 else None
+            before = quiet_view(node) if due > 1 else None
             node.tick()
             if before is not None:
                 self._check_quiet_tick(sn, before, due)
@@ -322,7 +322,7 @@ class Sim:
         through such ticks and counts them later, in another order with the messages."""
         node = sn.node
         assert node is not None
-        if _quiet_view(node) != before:
+        if quiet_view(node) != before:
             self._fail(f"n{sn.node_id} acted on a tick {due - 1} before its due one")
         if node.ticks_until_due() != due - 1:
             self._fail(f"n{sn.node_id}: a quiet tick moved its due tick from {due} to {node.ticks_until_due()}, "
@@ -379,8 +379,9 @@ class Sim:
         return True
 
 
-def _quiet_view(node: RawNode) -> tuple:
-    """What a tick that only counts leaves alone. A draw from the rng shows as a new timeout,
+def quiet_view(node: RawNode) -> tuple:
+    """What a tick that only counts leaves alone (checked here after every quiet tick, and by
+    tests/raft/test_ticks_until_due.py). A draw from the rng shows as a new timeout,
     or as a due tick that did not come one closer."""
     r = node.raft
     return (r.role, r.term, r.vote, r.lead, r.log.committed, r.log.last_index(), r.conf, len(r.msgs),

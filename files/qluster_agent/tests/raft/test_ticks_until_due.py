@@ -11,6 +11,7 @@ import copy
 import random
 
 from qluster_agent.raft import ConfState, CoreConfig, Message, MessageType, RawNode, Role
+from qluster_agent.raft.sim import quiet_view
 
 from .test_rawnode import Net
 
@@ -26,20 +27,13 @@ def timing(base: dict | None = None, **changes) -> dict:
     return merged
 
 
-def visible(node: RawNode) -> tuple:
-    """What a tick that only counts leaves alone."""
-    r = node.raft
-    return (r.role, r.term, r.vote, r.lead, r.log.last_index(), r.conf, len(r.msgs), r.transferee, r.timeout,
-            r.cfg)
-
-
 def acts_within(node: RawNode, ticks: int) -> bool:
     """Whether any of the next `ticks` ticks does more than count (tried on a copy)."""
     trial = copy.deepcopy(node)
-    before = visible(trial)
+    before = quiet_view(trial)
     for _unused in range(ticks):
         trial.tick()
-    return visible(trial) != before
+    return quiet_view(trial) != before
 
 
 def assert_due(node: RawNode, expected: int) -> None:
