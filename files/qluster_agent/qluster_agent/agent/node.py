@@ -54,9 +54,9 @@ log = logging.getLogger("qluster")
 # Sooner means: any change of the consensus status (the loop wakes at once), or a change seen at
 # a glance (every third of node-timeout: agent/timing.py glance_interval): a long operation
 # starting or ending, or the local database (PgController.changed_since: its process, its role,
-# WAL position, streaming and standbys, one short statement). A failover, a crashed database and
+# WAL position, streaming and standbys, one short statement). A failover, a crashed replica and
 # a replica's moving WAL (what it votes with) are acted on within a glance; an idle node reads
-# its database once a second.
+# its database once a second. A leader does not glance (its database is read once a second).
 HA_INTERVAL = 1.0
 # The same while a switchover is under way, and for a while after a replica stopped streaming
 # (a switchover's target announces the last WAL it received; or a failover is near).
@@ -258,7 +258,11 @@ class Agent:
             except Exception:  # one bad cycle must not end supervision; say why and go on
                 log.exception("HA cycle failed")
             # Wake at once when leadership changes: a leader that lost its lease fences now.
-            glance = glance_interval(self.cluster_state().settings)
+            # A leader does not glance while no long operation runs: what a glance would see
+            # first (its database's process, role or WAL moving) decides nothing of a leader's
+            # sooner than its next full cycle. Its bootstrap ending does: the others wait for it.
+            leads = last_status is not None and last_status.is_leader and self.executor.running() is None
+            glance = HA_INTERVAL if leads else glance_interval(self.cluster_state().settings)
             interval = QUICK_INTERVAL if self._quick() else min(glance, max(0.0, due - time.monotonic()))
             status = self.runtime.wait_status(lambda s, prev=last_status: s != prev, interval)
             if status is not None:  # None: the wait timed out, and the last status still holds

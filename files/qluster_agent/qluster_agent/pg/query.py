@@ -88,6 +88,20 @@ class StatusSession:
     def connection(self) -> LocalConnection:
         return self._connection
 
+    def quiet(self, postmaster: int | None) -> bool:
+        """Whether the kept session with `postmaster` is open and the server has sent nothing on
+        it since the last answer, asked without a round trip (one poll of its socket). A server
+        that shuts down, crashes or restarts its backends ends every session first, with a
+        message or by closing the socket: either makes the socket readable."""
+        conn = self._conn
+        if conn is None or conn.closed or postmaster != self._postmaster:
+            return False
+        try:
+            readable, _unused, _unused_too = select.select([conn.fileno()], [], [], 0)
+        except (OSError, ValueError, psycopg2.Error):
+            return False
+        return not readable
+
     def run(self, postmaster: int | None, read: Callable[[Any], T]) -> T:
         """read(cursor) over the session with the server whose postmaster is `postmaster`.
         The cursor's execute() returns once the statement's result is in."""
@@ -203,46 +217,54 @@ class ServerFacts:
     temp_slot: bool = True
 
 
+# Every fact of a full read in one statement: each statement is a round trip that costs the
+# agent and the server more than the reading itself (seven of them were a third of an idle
+# node's HA loop). pg_is_in_recovery() is read once, in a subquery (volatile, so not pulled up):
+# the role and the columns read by role belong together even if a promote runs meanwhile, and
+# CASE keeps the functions of the other role (which raise) from being called.
+_FACTS_SQL = (
+    "SELECT r, (SELECT system_identifier FROM pg_control_system()),"
+    " current_setting('primary_conninfo'), current_setting('synchronous_standby_names'),"
+    " current_setting('wal_receiver_create_temp_slot'),"
+    " a.archived_count, a.failed_count, a.last_archived_wal, a.last_failed_wal,"
+    " extract(epoch FROM a.last_archived_time)::float8, extract(epoch FROM a.last_failed_time)::float8,"
+    " CASE WHEN r THEN pg_last_wal_receive_lsn()::text END,"
+    " CASE WHEN r THEN pg_last_wal_replay_lsn()::text END,"
+    " CASE WHEN r THEN (SELECT timeline_id FROM pg_control_checkpoint()) END,"
+    " w.status, w.received_tli,"
+    " CASE WHEN NOT r THEN pg_current_wal_lsn()::text END,"
+    " CASE WHEN NOT r THEN pg_walfile_name(pg_current_wal_lsn()) END,"
+    " CASE WHEN NOT r THEN pg_current_wal_flush_lsn()::text END"
+    " FROM (SELECT pg_is_in_recovery() AS r) AS recovery"
+    " LEFT JOIN pg_stat_archiver AS a ON true"
+    " LEFT JOIN pg_stat_wal_receiver AS w ON recovery.r"
+)
+
+
 def read_facts(cur: Any) -> ServerFacts:
-    """The facts through one cursor: seven short statements (about 0.5 ms of the server's CPU, 0.3 of
-    it pg_stat_replication on a primary), once per full HA cycle."""
-    in_recovery = bool(_one(cur, "SELECT pg_is_in_recovery()"))
-    system_identifier = int(_one(cur, "SELECT system_identifier FROM pg_control_system()"))
-    primary_conninfo = str(_one(cur, "SHOW primary_conninfo"))
-    sync_names = str(_one(cur, "SHOW synchronous_standby_names"))
-    archiver = _archiver(cur)
+    """The facts through one cursor: one statement, and pg_stat_replication on a primary (about
+    0.5 ms of the server's CPU, 0.3 of it pg_stat_replication), once per full HA cycle."""
+    cur.execute(_FACTS_SQL)
+    (in_recovery, system_identifier, primary_conninfo, sync_names, temp_slot, *archived,
+     received, replayed, checkpoint_tli, receiver_status, receiver_tli, current, walfile, flushed) = cur.fetchone()
+    common = {"system_identifier": int(system_identifier), "primary_conninfo": str(primary_conninfo),
+              "synchronous_standby_names": str(sync_names), "archiver": _archiver(archived)}
     if in_recovery:
-        cur.execute(
-            "SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text,"
-            " (SELECT timeline_id FROM pg_control_checkpoint()),"
-            " current_setting('wal_receiver_create_temp_slot')"
-        )
-        received, replayed, checkpoint_tli, temp_slot = cur.fetchone()
-        cur.execute("SELECT status, received_tli FROM pg_stat_wal_receiver")
-        receiver = cur.fetchone()
-        streaming = receiver is not None and receiver[0] == "streaming"
-        # The receiver knows the newest timeline; the checkpoint's may lag behind it.
-        timeline = receiver[1] if receiver is not None and receiver[1] else checkpoint_tli
         return ServerFacts(
             in_recovery=True,
-            timeline=timeline,
+            # The receiver knows the newest timeline; the checkpoint's may lag behind it.
+            timeline=receiver_tli or checkpoint_tli,
             current_lsn=None,
             flush_lsn=None,
             received_lsn=parse_optional_lsn(received),
             replayed_lsn=parse_optional_lsn(replayed),
-            system_identifier=system_identifier,
-            streaming=streaming,
-            primary_conninfo=primary_conninfo,
-            synchronous_standby_names=sync_names,
+            streaming=receiver_status == "streaming",
             replication=(),
-            archiver=archiver,
             temp_slot=temp_slot == "on",
+            **common,
         )
     # On a primary the checkpoint's timeline lags right after a promote; the current WAL
     # file name carries the timeline in its first eight hex digits.
-    cur.execute("SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn()),"
-                " pg_current_wal_flush_lsn()::text")
-    current, walfile, flushed = cur.fetchone()
     return ServerFacts(
         in_recovery=False,
         timeline=int(walfile[:8], 16),
@@ -250,12 +272,9 @@ def read_facts(cur: Any) -> ServerFacts:
         flush_lsn=parse_optional_lsn(flushed),
         received_lsn=None,
         replayed_lsn=None,
-        system_identifier=system_identifier,
         streaming=False,
-        primary_conninfo=primary_conninfo,
-        synchronous_standby_names=sync_names,
         replication=_replication(cur),
-        archiver=archiver,
+        **common,
     )
 
 
@@ -283,11 +302,6 @@ def read_glance(cur: Any) -> Glance:
     return Glance(in_recovery=bool(in_recovery), position=parse_optional_lsn(position), streaming=bool(streaming))
 
 
-def _one(cur: Any, sql: str) -> Any:
-    cur.execute(sql)
-    return cur.fetchone()[0]
-
-
 def _replication(cur: Any) -> tuple[ReplicationRow, ...]:
     cur.execute(
         "SELECT application_name, host(client_addr), state, sync_state,"
@@ -309,14 +323,9 @@ def _replication(cur: Any) -> tuple[ReplicationRow, ...]:
     )
 
 
-def _archiver(cur: Any) -> ArchiverStats | None:
-    cur.execute(
-        "SELECT archived_count, failed_count, last_archived_wal, last_failed_wal,"
-        " extract(epoch FROM last_archived_time)::float8, extract(epoch FROM last_failed_time)::float8"
-        " FROM pg_stat_archiver"
-    )
-    row = cur.fetchone()
-    if row is None:
+def _archiver(row: list) -> ArchiverStats | None:
+    """pg_stat_archiver's columns of the facts row (all NULL if the view had no row)."""
+    if row[0] is None:
         return None
     return ArchiverStats(
         archived_count=int(row[0]),

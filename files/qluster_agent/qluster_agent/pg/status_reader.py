@@ -96,7 +96,10 @@ class StatusReader:
         position and streaming (one cheap statement over the kept session). Not watched: the
         standbys a primary streams to, its settings and archiver (the next full read, within
         HA_INTERVAL, sees them), and a server that was not answering (the next full read finds
-        it answering)."""
+        it answering). A primary is asked only when its session is no longer quiet (the server
+        ended it: shutting down, crashed): its role cannot change without a restart, and nothing
+        the HA loop decides waits on its moving WAL position, so the statement, three or four a
+        second, would be most of an idle leader's HA cost."""
         if datadir_state(self._o.datadir) is not last.datadir:
             return True
         postmaster = postmaster_pid(self._o.datadir)
@@ -107,6 +110,8 @@ class StatusReader:
             return False
         if postmaster != self._postmaster:
             return True
+        if last.in_recovery is False and self._session.quiet(postmaster):
+            return False
         try:
             glance = self._session.run(postmaster, read_glance)
         except psycopg2.Error:

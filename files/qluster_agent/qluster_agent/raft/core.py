@@ -38,6 +38,7 @@ class Raft:
         self.election_elapsed = 0
         self.timeout = 0  # randomised timeout of the current role's round
         self.heartbeat_elapsed = 0
+        self.heartbeat_rounds = 0  # leader: heartbeats sent this term (observers get every n-th)
         self.votes: Dict[int, bool] = {}
         self.progress: Dict[int, Progress] = {}
         self.pending_conf_index = 0  # leader: index of the last conf change that may be uncommitted
@@ -97,6 +98,7 @@ class Raft:
         self.lead = NONE
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
+        self.heartbeat_rounds = 0
         self.votes = {}
         self.progress = {}
         self.transferee = NONE
@@ -331,6 +333,12 @@ class Raft:
             return role_due
         # The tick that ends a timing change changes the timeouts the role's due was drawn from.
         return max(1, min(role_due, self.change_left))
+
+    def awaits_answers(self) -> bool:
+        """Whether a message may change what this node does before its due tick. Only a leader
+        with nothing in flight can let them wait (leader.awaits_answers): a follower answers its
+        leader's heartbeats at once, because the leader's lease counts on them."""
+        return self.role != Role.LEADER or leader.awaits_answers(self)
 
     def tick(self) -> None:
         self.now += 1

@@ -10,6 +10,7 @@ from .quorum import committed_index, has_quorum, required_acks
 from .types import NONE, ConfChange, ConfChangeType, Entry, EntryType, Message, MessageType, Role
 
 if TYPE_CHECKING:
+    from .config import CoreConfig
     from .core import Raft
 
 
@@ -86,11 +87,22 @@ def broadcast_append(r: "Raft") -> None:
 
 
 def broadcast_heartbeat(r: "Raft") -> None:
+    observers_too = r.heartbeat_rounds % observer_beat_every(r.cfg) == 0
+    r.heartbeat_rounds += 1
     for member in sorted(r.progress):
-        if member != r.id:
+        if member != r.id and (observers_too or member not in r.conf.observers):
             pr = r.progress[member]
             # never tell a follower to commit past what we know it holds
             r.send(MessageType.HEARTBEAT, member, commit=min(pr.match, r.log.committed))
+
+
+def observer_beat_every(cfg: "CoreConfig") -> int:
+    """An observer gets every n-th heartbeat only: it neither votes nor counts for the lease, and
+    commits and a new term reach it by appends at once, so a beat only tells it that the leader
+    lives. Two per election timeout, and four per remove-interval so that autoremove never
+    takes its silence for absence. Idle, the leader's heartbeats were most of its CPU."""
+    period = min(cfg.election_ticks // 2, cfg.remove_ticks // 4)
+    return max(1, period // cfg.heartbeat_ticks)
 
 
 def step_down_if_removal_committed(r: "Raft") -> None:
@@ -216,6 +228,17 @@ def tick(r: "Raft") -> None:
     _retry_stalled(r)
     if r.cfg.autoremove_enabled:
         _autoremove(r)
+
+
+def awaits_answers(r: "Raft") -> bool:
+    """Whether an answer may change what this leader does before its due tick: an entry not yet
+    committed or not yet on some member, or a leadership transfer under way. Otherwise the
+    answers only keep the lease, which a tick reads, and a vote request meets a lease that
+    holds: they can wait for the due tick (see the runtime)."""
+    last = r.log.last_index()
+    if r.transferee != NONE or r.log.committed < last:
+        return True
+    return any(pr.match < last for member, pr in r.progress.items() if member != r.id)
 
 
 def ticks_until_due(r: "Raft") -> int:

@@ -58,6 +58,11 @@ class RawNode:
         after every step, proposal or other call: any of them may bring the due tick closer."""
         return self.raft.ticks_until_due()
 
+    def awaits_answers(self) -> bool:
+        """Whether a message may change what this node does before ticks_until_due() says; when
+        not, a runtime may leave received messages until then (recompute it like the due tick)."""
+        return self.raft.awaits_answers()
+
     def reconfigure(self, config: CoreConfig, blend: bool = True) -> None:
         """New timing and policy (a POST /config applied); timing changes are blended in
         unless `blend` is False (settings replayed from disk at start, long since spread)."""

@@ -2,11 +2,12 @@
 
 Each cycle: sleep until the first tick that may act is due (RawNode.ticks_until_due: a
 follower's election timeout, a leader's next heartbeat or lease end, ...) or until datagrams or
-a command arrive; count every tick interval that passed (the ones slept through as well, so the
+a command arrive (an idle leader does not wake for datagrams: RawNode.awaits_answers); count
+every tick interval that passed (the ones slept through as well, so the
 core's clock stays exact) and step the datagrams in; then handle every Ready in the order the
 core's safety depends on: persist (fsync when must_sync), send, apply, advance.  A vote or an
 acknowledgement therefore leaves only after the state it depends on is on disk.  An idle
-follower wakes only for its leader's heartbeats.
+follower wakes only for its leader's heartbeats, an idle leader only to send them.
 
 Other threads talk to the loop through a command queue, which wakes it, and read an immutable
 RuntimeStatus; they never touch the RawNode.  `run_once()` is public so tests can drive the
@@ -42,8 +43,9 @@ class TransportLike(Protocol):
     def send(self, to: Optional[int], payload: bytes) -> None:
         ...
 
-    def recv(self, timeout: float) -> List[Tuple[int, bytes]]:
-        ...
+    def recv(self, timeout: float, messages_wake: bool = True) -> List[Tuple[int, bytes]]:
+        """What arrived, waiting up to `timeout` for the first message (or only for a wake()
+        when messages_wake is False)."""
 
     def wake(self) -> None:
         """End a recv() wait at once (it may then return nothing)."""
@@ -183,7 +185,9 @@ class ConsensusRuntime:
         # The ticks before the due one only count (ticks_until_due): sleep through them.
         due = node.ticks_until_due()
         due_at = self._next_tick + (due - 1) * self._tick_interval
-        received = self._transport.recv(max(0.0, due_at - self._clock()))
+        # An idle leader takes its followers' answers at its due tick, all at once: they only
+        # keep its lease. That is one wake-up per heartbeat instead of one per answer.
+        received = self._transport.recv(max(0.0, due_at - self._clock()), messages_wake=node.awaits_answers())
         now = self._clock()
         if now - due_at >= self._tick_interval:
             # A tick or more late: the host was frozen or starved, and the receiving thread may

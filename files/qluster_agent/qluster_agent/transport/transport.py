@@ -123,6 +123,10 @@ class Transport:
         self._inbox: deque[tuple[int, bytes]] = deque()
         self._inbox_ready = threading.Lock()
         self._inbox_ready.acquire()  # pylint: disable=consider-using-with  # a flag, not a critical section
+        # The same kind of flag raised only by wake() and close(): recv() with messages_wake False
+        # sleeps on it, so messages wait for the caller's own time (see recv).
+        self._woken = threading.Lock()
+        self._woken.acquire()  # pylint: disable=consider-using-with  # a flag, not a critical section
         # Owned by the sender thread (or by send() while the sender is idle, see _sender_idle).
         self._queued: deque[_Datagram] = deque()
         # (msg_id, fragment index, addresses) of DATA datagrams in _queued: a NACK for a fragment
@@ -187,15 +191,20 @@ class Transport:
                 self._stats.add("send_queue_dropped")
             self._cond.notify_all()
 
-    def recv(self, timeout: float) -> list[tuple[int, bytes]]:
-        """Every (sender id, payload) received so far, waiting up to ``timeout`` s for the first."""
+    def recv(self, timeout: float, messages_wake: bool = True) -> list[tuple[int, bytes]]:
+        """Every (sender id, payload) received so far, waiting up to ``timeout`` s for the first.
+        With ``messages_wake`` False the wait ends only on timeout, wake() or close(), and what
+        arrived meanwhile is returned then: a caller that knows no message can change what it
+        does before a time of its own spares itself a wake-up per message."""
         if timeout > 0 and not self._closed:
-            # Returns at once when messages wait; else when some arrive, on wake() or close(), or
-            # on timeout.
-            self._inbox_ready.acquire(True, timeout)  # pylint: disable=consider-using-with
+            # Returns at once when the flag is up (messages wait, or a wake); else when it is
+            # raised, or on timeout.
+            flag = self._inbox_ready if messages_wake else self._woken
+            flag.acquire(True, timeout)  # pylint: disable=consider-using-with
         with self._inbox_lock:
-            if not self._closed:
-                self._inbox_ready.acquire(False)  # pylint: disable=consider-using-with  # lowered: emptied
+            if not self._closed:  # lowered: the inbox is emptied, and a wake is answered
+                self._inbox_ready.acquire(False)  # pylint: disable=consider-using-with
+                self._woken.acquire(False)  # pylint: disable=consider-using-with
             messages = list(self._inbox)
             self._inbox.clear()
             return messages
@@ -204,7 +213,8 @@ class Transport:
         """End the current (or the next) recv() wait at once, with whatever is queued, perhaps
         nothing: the caller left work for the thread that receives (a consensus command)."""
         with self._inbox_lock:
-            self._raise_inbox_ready()
+            self._raise(self._inbox_ready)
+            self._raise(self._woken)
 
     def drain(self) -> None:
         """Take in, on the caller's thread, the datagrams already waiting in the socket, for the
@@ -243,7 +253,8 @@ class Transport:
             self._closed = True
             self._cond.notify_all()
         with self._inbox_lock:
-            self._raise_inbox_ready()
+            self._raise(self._inbox_ready)
+            self._raise(self._woken)
         os.write(self._wake_write, b"\0")
         # Bounded: a sender blocked in sendto (a full send buffer) must not keep the agent from
         # exiting; the threads are daemons and end with the process.
@@ -472,12 +483,14 @@ class Transport:
                 self._inbox.popleft()
             # Counted once queued, so a caller that sees the count can recv() the message.
             self._stats.add_together(received_messages=len(arrived), recv_queue_dropped=max(0, excess))
-            self._raise_inbox_ready()
+            self._raise(self._inbox_ready)
 
-    def _raise_inbox_ready(self) -> None:
-        """Called with _inbox_lock held, the only place the flag is raised."""
-        if self._inbox_ready.locked():
-            self._inbox_ready.release()
+    @staticmethod
+    def _raise(flag: threading.Lock) -> None:
+        """Raise a recv() flag (_inbox_ready, _woken); called with _inbox_lock held, the only
+        place a flag is raised."""
+        if flag.locked():
+            flag.release()
 
     def _on_datagram(self, datagram: bytes, address: Address, now: float) -> None:
         """Handle one datagram from the network. Tests override this to simulate loss."""

@@ -66,12 +66,17 @@ def test_many_reads_share_one_session(primary: PgController) -> None:
     assert first.system_identifier == status.system_identifier
 
 
-def test_changed_since_sees_nothing_on_an_idle_server_and_a_write_at_once(lab: Lab, primary: PgController) -> None:
+def test_changed_since_asks_a_primary_nothing_even_after_a_write(lab: Lab, primary: PgController) -> None:
     status = primary.status()
     before = opened(primary)
-    assert not primary.changed_since(status)
+
+    def last_statement_started() -> list:
+        return lab.query(primary, "SELECT query_start FROM pg_stat_activity WHERE application_name = 'qluster-agent'")
+
+    asked = last_statement_started()
     lab.query(primary, "INSERT INTO t VALUES (1)")
-    assert primary.changed_since(status)
+    assert not primary.changed_since(status)  # its WAL moved, but nothing waits on that
+    assert last_statement_started() == asked  # and its server was not asked
     assert opened(primary) == before
 
 
@@ -137,6 +142,15 @@ def standby(lab: Lab, primary: PgController) -> Iterator[PgController]:
     controller.clone_from(lab.endpoint(primary))
     wait_until(lambda: controller.status().streaming, what="the standby to stream")
     yield controller
+
+
+def test_a_standbys_glance_sees_its_wal_move(lab: Lab, primary: PgController, standby: PgController) -> None:
+    status = standby.status()
+    assert status.role is DbRole.REPLICA and status.streaming
+    assert not standby.changed_since(status)
+    lab.query(primary, "INSERT INTO t VALUES (2)")
+    # What it votes with moved: the HA loop must read it within a glance.
+    wait_until(lambda: standby.changed_since(status), what="the standby's glance to see the new WAL")
 
 
 def test_a_promote_is_read_over_the_same_session(lab: Lab, primary: PgController, standby: PgController) -> None:

@@ -221,3 +221,53 @@ def test_same_inputs_same_outputs():
             net.stabilize()
         return [(i, n.term, n.status()) for i, n in net.nodes.items()]
     assert run() == run()
+
+
+def _observed_cluster(**options) -> Net:
+    """Net of voters 1-3 and observer 4 (the pooler host), node 1 elected."""
+    net = Net(3, **options)
+    conf = ConfState(frozenset({1, 2, 3}), frozenset({4}))
+    net.storage[4] = MemoryStorage()
+    net.applied[4] = []
+    for i in (1, 2, 3):
+        net.nodes[i] = RawNode(CoreConfig(node_id=i, **options), random.Random(i), bootstrap=conf)
+    net.nodes[4] = RawNode(CoreConfig(node_id=4, observer=True, **options), random.Random(4), bootstrap=conf)
+    net.elect(1)
+    return net
+
+
+def _heartbeats_per_member(net: Net, ticks: int) -> Dict[int, int]:
+    """Tick the leader `ticks` times, delivering everything; heartbeats it sent to each member."""
+    sent: Dict[int, int] = {2: 0, 3: 0, 4: 0}
+    for _unused in range(ticks):
+        net.nodes[1].tick()
+        rd = net.nodes[1].ready()
+        for m in rd.messages:
+            if m.type == MessageType.HEARTBEAT:
+                sent[m.to] += 1
+        net.nodes[1].advance(rd)
+        for m in rd.messages:
+            net.nodes[m.to].step(m)
+        net.stabilize()
+    return sent
+
+
+def test_an_observer_gets_two_heartbeats_per_election_timeout_and_voters_every_one():
+    net = _observed_cluster(election_ticks=16, heartbeat_ticks=2, lease_ticks=9)
+    sent = _heartbeats_per_member(net, 160)  # ten election timeouts
+    assert sent[2] == sent[3] == 80
+    assert sent[4] == 20
+    # Still following the leader, and still in the membership: the leader never lost it.
+    assert net.nodes[4].status().leader == 1 and net.nodes[4].status().role == Role.FOLLOWER
+    assert 4 in net.nodes[1].conf.observers
+
+
+def test_autoremove_never_takes_an_observers_sparser_heartbeats_for_absence():
+    # A remove-interval shorter than half the election timeout sets the observer's pace: at two
+    # beats per election timeout (every 40 ticks) the leader would remove it after 24 silent ones.
+    net = _observed_cluster(election_ticks=80, heartbeat_ticks=2, lease_ticks=48,
+                            autoremove_enabled=True, autoremove_minimum=1, remove_ticks=24)
+    sent = _heartbeats_per_member(net, 120)
+    assert sent[4] == 20  # every third heartbeat: four per remove-interval
+    assert net.nodes[1].conf.observers == frozenset({4})
+    assert net.nodes[1].conf.voters == frozenset({1, 2, 3})

@@ -43,7 +43,7 @@ class FakeTransport:
             if target in self.hub.boxes and not {self.node_id, target} & self.hub.cut:
                 self.hub.boxes[target].append((self.node_id, payload))
 
-    def recv(self, timeout: float) -> List[Tuple[int, bytes]]:
+    def recv(self, timeout: float, messages_wake: bool = True) -> List[Tuple[int, bytes]]:
         box, self.hub.boxes[self.node_id] = self.hub.boxes[self.node_id], []
         return box
 

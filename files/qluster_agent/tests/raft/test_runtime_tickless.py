@@ -35,6 +35,7 @@ class ScriptedTransport:
         self.calls: List[Tuple[float, Callable[[], None]]] = []  # another thread's calls, by time
         self.sent: List[Tuple[float, Message]] = []
         self.waits: List[float] = []  # the timeout of every recv(): one per loop cycle
+        self.messages_wake: List[bool] = []  # and whether a message would have ended it
         self.woken = False
         self.horizon = float("inf")  # no sleep goes past it: a run ends there in both modes
         self.answer: Optional[Callable[[float, Message], None]] = None  # nodes 2 and 3
@@ -63,11 +64,13 @@ class ScriptedTransport:
         self.arrivals = sorted(self.arrivals + self.in_socket, key=lambda arrival: arrival[0])
         self.in_socket = []
 
-    def recv(self, timeout: float) -> List[Tuple[int, bytes]]:
+    def recv(self, timeout: float, messages_wake: bool = True) -> List[Tuple[int, bytes]]:
         self.waits.append(timeout)
+        self.messages_wake.append(messages_wake)
         deadline = min(self.clock.now + timeout, max(self.clock.now, self.horizon))
-        while not self.woken and not self._arrived():
-            events = [at for at, _sender, _payload in self.arrivals[:1]] + [at for at, _call in self.calls[:1]]
+        while not self.woken and not (messages_wake and self._arrived()):
+            arrivals = self.arrivals[:1] if messages_wake else []
+            events = [at for at, _sender, _payload in arrivals] + [at for at, _call in self.calls[:1]]
             self.clock.now = max(self.clock.now, min(events + [deadline]))
             while self.calls and self.calls[0][0] <= self.clock.now:
                 self.calls.pop(0)[1]()
@@ -198,6 +201,36 @@ def test_a_leader_steps_down_on_a_lost_quorum_at_the_same_tick():
     assert tickless.history[-1][0] == round(heard / TICK) + 12
     assert tickless.sent(MessageType.HEARTBEAT) == every_tick.sent(MessageType.HEARTBEAT)
     assert tickless.cycles < 0.75 * every_tick.cycles  # it wakes for heartbeats and answers only
+
+
+def test_an_idle_leader_wakes_once_per_heartbeat_and_its_answers_keep_the_lease():
+    node = Node1()
+    answer_as_peers(node)
+    node.transport.call_at(0.01, node.runtime.campaign)
+    node.run_until(0.5)
+    assert node.runtime.status().is_leader
+    cycles, beats = node.cycles, len(node.sent(MessageType.HEARTBEAT))
+    node.run_until(10.5)
+    assert node.runtime.status().is_leader and node.runtime.counters["stepped_down"] == 0
+    # Two answers to each beat came 2 ms after it: woken for them, it would cycle three times.
+    beat_rounds = (len(node.sent(MessageType.HEARTBEAT)) - beats) // 2
+    assert beat_rounds >= 99  # ten seconds of 100 ms beats
+    assert node.cycles - cycles <= beat_rounds + 1  # and the wake that ended the run
+    assert not any(node.transport.messages_wake[-beat_rounds:])
+    # Each answer is heard at the tick it came (its beat's), so the lease is as long as before:
+    # the last answers are never older than one heartbeat interval (2 ticks).
+    raft = node.node.raft
+    assert all(raft.now - pr.last_heard <= 2 for member, pr in raft.progress.items() if member != 1)
+
+
+def test_a_leader_takes_an_answer_at_once_while_an_entry_waits_for_it():
+    node = Node1()
+    answer_as_peers(node)
+    node.transport.call_at(0.01, node.runtime.campaign)
+    futures = []
+    node.transport.call_at(1.234, lambda: futures.append(node.runtime.propose(b"x")))
+    node.run_until(1.24)  # the answers come at 1.236; the next heartbeat is due at 1.3
+    assert futures[0].done() and futures[0].result(timeout=0) > 0
 
 
 def test_a_campaign_called_while_the_loop_sleeps_starts_at_once():

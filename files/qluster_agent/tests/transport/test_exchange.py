@@ -186,3 +186,23 @@ def test_an_idle_transport_sleeps_yet_hears_at_once_and_closes_at_once(netlab, s
     assert time.monotonic() - started < 1.0
     assert tb.recv(timeout=5.0) == []  # closed: returns at once
     assert time.monotonic() - started < 1.0
+
+
+def test_a_wait_that_messages_do_not_end_returns_them_at_its_timeout_or_wake(netlab, start_transport):
+    a, b = netlab.add_hosts("a", "b")
+    ta, tb = start_transport(a, 1), start_transport(b, 2)
+    ta.send(None, b"first")
+    wait_until(lambda: tb.stats().get("received_messages", 0) >= 1, what="the message to arrive")
+    started = time.monotonic()
+    assert tb.recv(0.3, messages_wake=False) == [(1, b"first")]
+    assert time.monotonic() - started >= 0.3  # it waited although a message was there
+    ta.send(None, b"second")
+    wait_until(lambda: tb.stats().get("received_messages", 0) >= 2, what="the second message")
+    tb.wake()  # a command for the caller: that ends such a wait at once
+    started = time.monotonic()
+    assert tb.recv(5.0, messages_wake=False) == [(1, b"second")]
+    assert time.monotonic() - started < 1.0
+    # The wake is answered: the next wait lasts, whichever kind it is.
+    started = time.monotonic()
+    assert tb.recv(0.2) == []
+    assert time.monotonic() - started >= 0.2
