@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     # agent can (start() waits a discovery window on a new node): until then connecting is
     # refused, which health checkers take at once, instead of hanging.
     try:
-        server = ApiServer(Router(AgentBackend(agent), agent.api_token, agent.forward_key), "0.0.0.0", config.api_port)
+        router = Router(AgentBackend(agent), agent.api_token, agent.forward_key, node_id=agent.my_id)
+        server = ApiServer(router, "0.0.0.0", config.api_port)
     except OSError as exc:
         print(f"qluster: cannot bind the API port {config.api_port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

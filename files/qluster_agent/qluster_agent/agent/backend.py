@@ -195,7 +195,8 @@ class AgentBackend:
         data = json.dumps(body).encode()
         request = urllib.request.Request(f"http://{leader.address}:{leader.api_port}{path}", data=data, method=method)
         request.add_header("Content-Type", "application/json")
-        request.add_header(forwarding.HEADER, forwarding.sign(self._agent.forward_key, method, path, data, time.time()))
+        signature = forwarding.sign(self._agent.forward_key, method, path, data, time.time(), leader.id)
+        request.add_header(forwarding.HEADER, signature)
         if self._agent.api_token:
             request.add_header("Authorization", f"Bearer {self._agent.api_token}")
         try:

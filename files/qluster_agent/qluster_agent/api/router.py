@@ -55,11 +55,13 @@ def error_response(status: int, message: str, details: Any = None) -> Response:
 
 class Router:
     def __init__(self, backend: Backend, token: str | None = None, forward_key: bytes | None = None,
-                 clock=time.time) -> None:
+                 clock=time.time, node_id: int = 0) -> None:
         self._backend = backend
         self._token = token
         self._forward_key = forward_key  # the cluster secret: changes other members forward
         self._clock = clock
+        self._node_id = node_id  # a forwarded change must be signed for this node
+        self._seen_nonces = forwarding.SeenNonces()
 
     def handle(self, request: Request) -> Response:
         try:
@@ -125,7 +127,7 @@ class Router:
         signature = request.headers.get(forwarding.HEADER)
         if signature is not None and self._forward_key is not None:
             problem = forwarding.verify(self._forward_key, request.method, request.target, request.body,
-                                        signature, self._clock())
+                                        signature, self._clock(), self._node_id, self._seen_nonces)
             if problem is not None:
                 raise ApiError(403, problem)
             return

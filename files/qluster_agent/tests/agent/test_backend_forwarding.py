@@ -34,7 +34,7 @@ def follower_of(server: ApiServer, key: bytes) -> AgentBackend:
 
 @pytest.mark.parametrize("leader_key, accepted", [(SECRET, True), (b"another-cluster-secret-000000000", False)])
 def test_the_leader_accepts_a_forwarded_change_only_with_the_same_secret(leader_backend, leader_key, accepted):
-    server = ApiServer(Router(leader_backend, forward_key=leader_key), "127.0.0.1", 0).start()
+    server = ApiServer(Router(leader_backend, forward_key=leader_key, node_id=1), "127.0.0.1", 0).start()
     try:
         follower = follower_of(server, SECRET)
         if accepted:
@@ -45,5 +45,17 @@ def test_the_leader_accepts_a_forwarded_change_only_with_the_same_secret(leader_
                 follower.add_member(dict(MEMBER))
             assert refused.value.status == 403 and "does not match" in refused.value.message
             assert leader_backend.calls == []
+    finally:
+        server.close()
+
+
+def test_a_forwarded_change_reaching_another_node_than_the_leader_it_was_signed_for_is_refused(leader_backend):
+    # The follower's map still names node 1, but the node at that address is now node 2.
+    server = ApiServer(Router(leader_backend, forward_key=SECRET, node_id=2), "127.0.0.1", 0).start()
+    try:
+        with pytest.raises(ApiError) as refused:
+            follower_of(server, SECRET).add_member(dict(MEMBER))
+        assert refused.value.status == 403 and "signed for node 1, not for this node 2" in refused.value.message
+        assert leader_backend.calls == []
     finally:
         server.close()

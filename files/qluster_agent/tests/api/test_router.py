@@ -159,15 +159,18 @@ SECRET = b"cluster-secret-0123456789abcdef"
 NOW = 1_800_000_000.0
 
 
-def forwarded(router, target, body, key=SECRET, signed_at=NOW, tamper=None):
+LEADER = 7  # the node id of the router under test
+
+
+def forwarded(router, target, body, key=SECRET, signed_at=NOW, tamper=None, to_node=LEADER, signature=None):
     raw = json.dumps(body).encode()
-    signature = forwarding.sign(key, "POST", target, raw, signed_at)
+    signature = signature or forwarding.sign(key, "POST", target, raw, signed_at, to_node)
     return call(router, "POST", target, tamper if tamper is not None else raw,
                 headers={forwarding.HEADER: signature}, client="10.77.16.3")
 
 
 def test_a_change_forwarded_by_a_member_is_accepted_without_a_token(backend):
-    router = Router(backend, forward_key=SECRET, clock=lambda: NOW + 2)
+    router = Router(backend, forward_key=SECRET, clock=lambda: NOW + 2, node_id=LEADER)
     assert forwarded(router, "/switchover", {"leader": 2}).status == 200
     assert backend.calls == [("switchover", {"leader": 2})]
 
@@ -176,17 +179,39 @@ def test_a_change_forwarded_by_a_member_is_accepted_without_a_token(backend):
     ({"key": b"another-cluster-secret-000000000"}, "does not match"),
     ({"tamper": json.dumps({"leader": 3}).encode()}, "does not match"),
     ({"signed_at": NOW - 300}, "clocks synchronised"),
+    ({"to_node": 8}, "signed for node 8, not for this node 7"),
+    ({"signature": f"{NOW:.3f}:abc"}, "without a nonce"),
 ])
-def test_a_forged_altered_or_stale_forwarded_change_is_refused(backend, kwargs, fragment):
-    router = Router(backend, forward_key=SECRET, clock=lambda: NOW)
+def test_a_forged_altered_stale_or_misaddressed_forwarded_change_is_refused(backend, kwargs, fragment):
+    router = Router(backend, forward_key=SECRET, clock=lambda: NOW, node_id=LEADER)
     response = forwarded(router, "/switchover", {"leader": 2}, **kwargs)
     assert response.status == 403
     assert fragment in payload(response)["error"]
     assert backend.calls == []
 
 
+def test_a_captured_forwarded_change_is_carried_out_once(backend):
+    router = Router(backend, forward_key=SECRET, clock=lambda: NOW + 1, node_id=LEADER)
+    signature = forwarding.sign(SECRET, "POST", "/reinit", json.dumps({"member": 2}).encode(), NOW, LEADER)
+    assert forwarded(router, "/reinit", {"member": 2}, signature=signature).status == 200
+    replayed = forwarded(router, "/reinit", {"member": 2}, signature=signature)
+    assert replayed.status == 403 and "accepted once" in payload(replayed)["error"]
+    assert backend.calls == [("reinit", {"member": 2})]
+    # A new signature of the same change is a new request.
+    assert forwarded(router, "/reinit", {"member": 2}).status == 200
+
+
+def test_remembered_nonces_are_bounded_and_forgotten_once_their_time_has_passed():
+    seen = forwarding.SeenNonces(capacity=3)
+    for number in range(5):
+        assert seen.first_use(f"{number:032x}", NOW, NOW)
+    assert not seen.first_use(f"{4:032x}", NOW, NOW)  # the newest are kept
+    later = NOW + forwarding.MAX_SKEW_S + 1
+    assert seen.first_use(f"{4:032x}", later, later)  # by then its timestamp would be refused anyway
+
+
 def test_a_malformed_signature_is_refused_even_with_a_token_configured(backend):
-    router = Router(backend, token=TOKEN, forward_key=SECRET, clock=lambda: NOW)
+    router = Router(backend, token=TOKEN, forward_key=SECRET, clock=lambda: NOW, node_id=LEADER)
     response = call(router, "POST", "/switchover", {"leader": 2},
                     headers={forwarding.HEADER: "yesterday", "authorization": f"Bearer {TOKEN}"}, client="10.77.16.3")
     assert response.status == 403 and "malformed" in payload(response)["error"]
