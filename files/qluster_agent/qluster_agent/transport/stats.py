@@ -10,11 +10,13 @@ COUNTERS = (
     # Every way an incoming datagram is refused (see wire.decode and Transport._on_datagram):
     "dropped_truncated", "dropped_bad_magic", "dropped_bad_version", "dropped_foreign_cluster",
     "dropped_oversized", "dropped_bad_mac", "dropped_malformed", "dropped_replayed",
-    "dropped_stale_incarnation", "dropped_not_for_me", "dropped_own", "dropped_duplicate_fragment",
+    "dropped_stale_incarnation", "dropped_untrusted", "dropped_not_for_me", "dropped_own",
+    "dropped_duplicate_fragment",
     # Fragment recovery:
     "nacks_sent", "nacks_received", "nack_misses", "fragments_retransmitted",
     "reassembly_expired", "reassembly_evicted",
     "hellos_sent", "hellos_received",  # datagrams: a hello to N unicast peers counts N
+    "echoes_sent",  # hellos that carry a peer's challenge back (replay.PeerTrust)
     "internal_errors",  # a bug caught in the receiving thread (logged with its traceback)
 )
 

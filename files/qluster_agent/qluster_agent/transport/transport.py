@@ -34,7 +34,7 @@ from .complaints import Complaints
 from .discovery import PeerInfo, PeerTable
 from .fragments import Reassembler, SentCache, decode_nack, encode_nack, nack_capacity, split
 from .pacing import TokenBucket
-from .replay import ReplayGuard, Verdict, new_incarnation
+from .replay import PeerTrust, Verdict, hello_tag, new_incarnation
 from .settings import TransportSettings
 from .sockets import open_socket
 from .stats import Stats
@@ -52,6 +52,9 @@ _MAX_NODE_ID = 2**64 - 1
 # Seconds between two hellos when the metadata keeps changing. Short: a switchover's leader
 # hands over when the target's hello says it holds the last WAL.
 _MIN_HELLO_GAP = 0.02
+# Seconds between two echoes to one peer (replay.PeerTrust): a recorded hello asking for echoes,
+# replayed in a loop, makes us send a few small datagrams a second at most.
+_MIN_ECHO_GAP = 0.05
 
 
 class _Datagram(NamedTuple):
@@ -77,6 +80,15 @@ class _Nack:
     address: Address
     msg_id: int
     missing: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Echo:
+    """A hello addressed to a peer that carries its challenge back (replay.PeerTrust)."""
+
+    peer: int
+    address: Address
+    tag: int
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,7 @@ class Transport:
         # The sender's work, shared between threads, guarded by _cond.
         self._cond = threading.Condition()
         self._outbox: deque[_Message] = deque()
-        self._control: deque[_Nack | _Retransmit] = deque()
+        self._control: deque[_Nack | _Retransmit | _Echo] = deque()
         self._hello_info = b""
         self._hello_due = 0.0  # announce at once
         self._last_hello = float("-inf")
@@ -140,7 +152,8 @@ class Transport:
         # The receiver's state, owned by whoever holds _read_lock: the receiver thread, or
         # drain() on the caller's thread.
         self._read_lock = threading.Lock()
-        self._replay = ReplayGuard()
+        self._trust = PeerTrust(node_id)
+        self._last_echo: dict[int, float] = {}  # peer -> when we last echoed its challenge
         self._reassembler = Reassembler(max_nacks=settings.max_nacks)
         self._complaints = Complaints()
         self._arrived: list[tuple[int, bytes]] = []  # whole messages not yet queued for recv()
@@ -301,7 +314,7 @@ class Transport:
             if self._queued:
                 self._transmit(self._queued.popleft())
 
-    def _take_work(self) -> _Message | _Datagram | _Nack | _Retransmit | None:
+    def _take_work(self) -> _Message | _Datagram | _Nack | _Retransmit | _Echo | None:
         """The next thing to plan, by priority; None when only queued datagrams remain.
         Called with _cond held."""
         if self._control:
@@ -327,7 +340,8 @@ class Transport:
             return None
         self._hello_due = now + self._settings.hello_interval
         self._last_hello = now
-        return _Datagram(Kind.HELLO, 0, 0, 0, 1, self._hello_info, self._group_addresses)
+        tag = hello_tag(self._trust.challenge, self._trust.wants_echo(now))
+        return _Datagram(Kind.HELLO, 0, tag, 0, 1, self._hello_info, self._group_addresses)
 
     def _queue_message(self, message: _Message) -> None:
         msg_id = self._next_msg_id
@@ -362,9 +376,15 @@ class Transport:
         known = self._peer_table.address_of(to) if to is not None else None
         return (known,) if known is not None else self._group_addresses
 
-    def _queue_control(self, work: _Nack | _Retransmit) -> None:
+    def _queue_control(self, work: _Nack | _Retransmit | _Echo) -> None:
         # Control datagrams jump the queue: a receiver waiting for one fragment holds a whole
-        # message hostage, and a NACK is tiny.
+        # message hostage, and a NACK is tiny; a peer that waits for an echo drops all we send.
+        if isinstance(work, _Echo):
+            with self._cond:
+                info = self._hello_info
+            self._queued.appendleft(_Datagram(Kind.HELLO, work.peer, work.tag, 0, 1, info, (work.address,)))
+            self._stats.add("echoes_sent")
+            return
         if isinstance(work, _Nack):
             step = nack_capacity(self._settings.max_payload)
             for start in range(0, len(work.missing), step):
@@ -507,9 +527,16 @@ class Transport:
         if header.dest not in (0, self._node_id):
             self._stats.add("dropped_not_for_me")
             return
-        verdict = self._replay.check(header.sender, header.incarnation, header.seq)
+        hello = header.kind is Kind.HELLO
+        if hello and header.dest == 0 and header.msg_id & 1:
+            self._echo(header.sender, address, header.msg_id >> 1, now)
+        waited_for = self._trust.waiting_run(header.sender)
+        verdict = self._trust.check(hello, header.sender, header.incarnation, header.seq, header.dest,
+                                    header.msg_id, now)
         if verdict is not Verdict.ACCEPT:
             self._stats.add(verdict.value)
+            if verdict is Verdict.UNTRUSTED and self._trust.waiting_run(header.sender) != waited_for:
+                self._announce_soon()  # a new run to trust: our next hello asks for its echo
             return
         news = self._peer_table.heard(header.sender, header.incarnation, address, now)
         if news is not None:
@@ -552,7 +579,20 @@ class Transport:
             self._push_control(_Nack(sender, request.address, msg_id, request.missing))
         self._stats.set("reassembly_expired", self._reassembler.expired)
 
-    def _push_control(self, work: _Nack | _Retransmit) -> None:
+    def _echo(self, peer: int, address: Address, challenge: int, now: float) -> None:
+        """Answer a hello that asks for echoes: carry its challenge back to its sender (at most
+        once per _MIN_ECHO_GAP: the request may be a recording played in a loop)."""
+        if now - self._last_echo.get(peer, float("-inf")) < _MIN_ECHO_GAP:
+            return
+        self._last_echo[peer] = now
+        self._push_control(_Echo(peer, address, hello_tag(challenge, self._trust.wants_echo(now))))
+
+    def _announce_soon(self) -> None:
+        with self._cond:
+            self._hello_due = min(self._hello_due, max(self._clock(), self._last_hello + _MIN_HELLO_GAP))
+            self._cond.notify_all()
+
+    def _push_control(self, work: _Nack | _Retransmit | _Echo) -> None:
         with self._cond:
             self._control.append(work)
             if len(self._control) > _CONTROL_CAPACITY:

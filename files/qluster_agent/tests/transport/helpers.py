@@ -47,6 +47,20 @@ def wait_until(condition: Callable[[], Any], timeout: float = 5.0, what: str = "
         time.sleep(0.01)
 
 
+def meet(*transports: Transport, timeout: float = 5.0) -> None:
+    """Wait until each transport trusts every other's current run (replay.PeerTrust: a hello
+    exchange and an echo, milliseconds): what one sends before that, the other drops."""
+    def met() -> bool:
+        for one in transports:
+            known = one.peers()
+            for other in transports:
+                if other is not one and (other.node_id not in known
+                                         or known[other.node_id].incarnation != other.incarnation):
+                    return False
+        return True
+    wait_until(met, timeout, f"transports {[t.node_id for t in transports]} to trust each other")
+
+
 def receive(transport: Transport, count: int, timeout: float = 5.0) -> list[tuple[int, bytes]]:
     """Collect ``count`` messages (fail if they do not all arrive within ``timeout``)."""
     deadline = time.monotonic() + timeout

@@ -7,12 +7,13 @@ import pytest
 
 from qluster_agent.config import Endpoint
 
-from .helpers import LossyTransport, receive, wait_until
+from .helpers import LossyTransport, meet, receive, wait_until
 
 
 def test_small_messages_reach_every_member_over_multicast(netlab, start_transport):
     a, b, c = netlab.add_hosts("a", "b", "c")
     ta, tb, tc = start_transport(a, 1), start_transport(b, 2), start_transport(c, 3)
+    meet(ta, tb, tc)
     ta.send(None, b"to everyone")
     assert receive(tb, 1) == [(1, b"to everyone")]
     assert receive(tc, 1) == [(1, b"to everyone")]
@@ -23,6 +24,7 @@ def test_small_messages_reach_every_member_over_multicast(netlab, start_transpor
 def test_an_addressed_message_reaches_only_its_destination(netlab, start_transport):
     a, b, c = netlab.add_hosts("a", "b", "c")
     ta, tb, tc = start_transport(a, 1), start_transport(b, 2), start_transport(c, 3)
+    meet(ta, tb, tc)
     # Whether 3's address is known yet (unicast) or not (multicast, 2 drops it by its
     # destination id), only 3 delivers it. Messages of one sender arrive in order on this LAN,
     # so a later broadcast is a barrier: when 2 has it, 2 has had its chance to see the first.
@@ -52,6 +54,7 @@ def test_a_large_message_is_fragmented_and_a_lost_fragment_recovered(netlab, sta
     tb = start_transport(b, 2, cls=LossyTransport)
     tb.drop_index = lost_fragment  # nothing is sent to b before this line
     tc = start_transport(c, 3)
+    meet(ta, tb, tc)
     payload = os.urandom(300_000)  # 5 fragments of at most 64000 bytes
     ta.send(None, payload)
     assert receive(tb, 1) == [(1, payload)]
@@ -66,6 +69,7 @@ def test_a_large_message_is_fragmented_and_a_lost_fragment_recovered(netlab, sta
 def test_messages_larger_than_the_seed_limit_arrive_whole(netlab, start_transport):
     a, b = netlab.add_hosts("a", "b")
     ta, tb = start_transport(a, 1), start_transport(b, 2)
+    meet(ta, tb)
     payloads = [os.urandom(64_001), os.urandom(64_000), os.urandom(1_000_000)]
     for payload in payloads:
         ta.send(2, payload)
@@ -78,6 +82,7 @@ def test_unicast_mode_uses_the_peer_list(netlab, start_transport):
     # A group nobody else uses proves the messages did not travel by multicast.
     unicast = dict(peers=peers, group=Endpoint("239.9.9.9", 9999))
     ta, tb, tc = (start_transport(host, n, **unicast) for n, host in enumerate((a, b, c), start=1))
+    meet(ta, tb, tc)
     ta.send(None, b"to every peer")
     assert receive(tb, 1) == [(1, b"to every peer")]
     assert receive(tc, 1) == [(1, b"to every peer")]
@@ -91,16 +96,19 @@ def test_unicast_mode_uses_the_peer_list(netlab, start_transport):
 def test_a_restarted_node_is_heard_again(netlab, start_transport):
     a, b = netlab.add_hosts("a", "b")
     first, tb = start_transport(a, 1), start_transport(b, 2)
+    meet(first, tb)
     first.send(None, b"before the restart")
     assert receive(tb, 1) == [(1, b"before the restart")]
     first.close()
     second = start_transport(a, 1, incarnation=first.incarnation + 1)  # e.g. stored on disk
     assert second.incarnation > first.incarnation
+    meet(second, tb)
     second.send(None, b"after the restart")
     assert receive(tb, 1) == [(1, b"after the restart")]
     second.close()
     third = start_transport(a, 1)  # the default incarnation, from the clock
     assert third.incarnation > second.incarnation
+    meet(third, tb)
     third.send(None, b"after the second restart")
     assert receive(tb, 1) == [(1, b"after the second restart")]
     assert tb.stats()["dropped_replayed"] == tb.stats()["dropped_stale_incarnation"] == 0
@@ -109,6 +117,7 @@ def test_a_restarted_node_is_heard_again(netlab, start_transport):
 def test_an_isolated_host_hears_nothing_until_healed(netlab, start_transport):
     a, b = netlab.add_hosts("a", "b")
     ta, tb = start_transport(a, 1), start_transport(b, 2)
+    meet(ta, tb)
     netlab.isolate(b)
     ta.send(None, b"lost in the partition")
 
@@ -142,7 +151,7 @@ def test_caller_mistakes_raise_at_once(netlab, start_transport):
 def test_max_log_size_is_the_payload_of_one_datagram(netlab, start_transport):
     a, b = netlab.add_hosts("a", "b")
     ta, tb = start_transport(a, 1, max_payload=1000), start_transport(b, 2, max_payload=1000)
-    wait_until(lambda: 2 in ta.peers(), what="b's hello")  # so the message goes to b alone
+    meet(ta, tb)  # b's hello heard: the message goes to b alone
     before = ta.stats()
     ta.send(2, bytes(4500))
     assert receive(tb, 1) == [(1, bytes(4500))]
@@ -162,6 +171,7 @@ def test_a_burst_of_many_fragments_arrives_whole_at_every_member(netlab, start_t
     # receiver's buffer drops is asked for again.
     a, b, c = netlab.add_hosts("a", "b", "c")
     ta, tb, tc = start_transport(a, 1), start_transport(b, 2), start_transport(c, 3)
+    meet(ta, tb, tc)
     payload = os.urandom(10_000_000)
     ta.send(None, payload)
     assert receive(tb, 1, timeout=20.0) == [(1, payload)]
@@ -175,7 +185,7 @@ def test_an_idle_transport_sleeps_yet_hears_at_once_and_closes_at_once(netlab, s
     delay a message, lose one sent in a burst, or keep close() waiting."""
     a, b = netlab.add_hosts("a", "b")
     ta, tb = start_transport(a, 1), start_transport(b, 2)
-    wait_until(lambda: 2 in ta.peers() and 1 in tb.peers(), what="both hellos")
+    meet(ta, tb)
     assert tb.recv(timeout=0.05) == []  # waits the whole timeout, wakes with nothing
     for number in range(50):  # many sent back to back: some inline, the rest by the sender
         ta.send(2, b"%d" % number)
@@ -191,6 +201,7 @@ def test_an_idle_transport_sleeps_yet_hears_at_once_and_closes_at_once(netlab, s
 def test_a_wait_that_messages_do_not_end_returns_them_at_its_timeout_or_wake(netlab, start_transport):
     a, b = netlab.add_hosts("a", "b")
     ta, tb = start_transport(a, 1), start_transport(b, 2)
+    meet(ta, tb)
     ta.send(None, b"first")
     wait_until(lambda: tb.stats().get("received_messages", 0) >= 1, what="the message to arrive")
     started = time.monotonic()

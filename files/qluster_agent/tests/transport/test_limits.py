@@ -2,13 +2,14 @@
 
 import time
 
-from .helpers import receive, wait_until
+from .helpers import meet, receive, wait_until
 
 
 def test_pacing_limits_throughput_to_roughly_the_configured_rate(netlab, start_transport):
     a, b = netlab.add_hosts("a", "b")
     ta = start_transport(a, 1, pacing_rate=1_000_000)
     tb = start_transport(b, 2)
+    meet(ta, tb)
     started = time.monotonic()
     ta.send(2, bytes(1_000_000))
     assert receive(tb, 1, timeout=10.0) == [(1, bytes(1_000_000))]
@@ -19,6 +20,7 @@ def test_pacing_limits_throughput_to_roughly_the_configured_rate(netlab, start_t
 def test_a_full_receive_queue_drops_the_oldest_messages(netlab, start_transport):
     a, b = netlab.add_hosts("a", "b")
     ta, tb = start_transport(a, 1), start_transport(b, 2, recv_capacity=2)
+    meet(ta, tb)
     for number in range(5):
         ta.send(2, b"message %d" % number)
     wait_until(lambda: tb.stats()["received_messages"] == 5, what="five messages at b")
@@ -32,6 +34,7 @@ def test_a_full_send_queue_drops_the_oldest_messages(netlab, start_transport):
     # pile up behind it in a queue of two: the two oldest of them are dropped.
     ta = start_transport(a, 1, pacing_rate=1_000_000, send_capacity=2)
     tb = start_transport(b, 2)
+    meet(ta, tb)
     messages = [bytes([number]) * 200_000 for number in range(5)]
     for message in messages:
         ta.send(2, message)
