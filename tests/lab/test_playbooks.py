@@ -163,6 +163,14 @@ def test_switchover_moves_the_leader_and_writes_still_work(lab, nodes):
     assert healthy_map(lab)["leader"] == target["id"]
 
 
+def test_the_seeds_map_command_works_as_written_on_every_node(lab, nodes):
+    # Seed 000 §9.4 and §13: curl and jq on a node, no token, no extra option.
+    leader = healthy_map(lab)["leader_name"]
+    for name in DB_HOSTS:
+        answer = nodes[name].sh("curl -s http://localhost:8080/map | jq -r .leader_name")
+        assert answer.stdout.strip() == leader, (name, answer.stdout, answer.stderr)
+
+
 def test_diagnostics_report_names_every_node_and_reaches_the_databases(lab, tmp_path):
     healthy_map(lab)  # the report describes the cluster as it is: let the switchover above settle
     report_file = tmp_path / "report.txt"
