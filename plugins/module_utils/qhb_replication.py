@@ -163,6 +163,11 @@ def apply_api(facts, cluster_map, health, member_row):
     facts['health'] = health or {}
     facts['agent_member'] = member_row or {}
     if 'db' in facts['sources']:
+        # A replica that stopped receiving has replayed all it received: its own database says
+        # lag 0. The agent measures it against the leader's position: the larger one is the lag.
+        behind_leader = (member_row or {}).get('lag_bytes')
+        if facts['role'] == 'replica' and behind_leader is not None:
+            facts['lag_bytes'] = max(facts['lag_bytes'] or 0, behind_leader)
         return facts
     state = (health or {}).get('state') or {}
     if state.get('observer'):

@@ -50,7 +50,7 @@ options:
     description:
       - Database user; reading C(pg_stat_replication) in full needs a superuser or C(pg_monitor).
     type: str
-    default: postgres
+    default: qhb
   login_password:
     description:
       - Password of O(login_user).
@@ -70,9 +70,11 @@ options:
     type: int
     default: 10
 notes:
-  - Lag on a replica is measured between the WAL it received and the WAL it replayed
-    (C(lag_bytes)), and as the age of the last replayed transaction while some received WAL is
-    not replayed yet (C(lag_seconds)); per-standby lag on the primary is in C(replication).
+  - Lag on a replica (C(lag_bytes)) is the larger of the WAL it received but has not replayed and,
+    with the agent as a source, its distance from the leader's position in the cluster map: a
+    replica that stopped receiving has replayed all it received, so its own database alone says 0.
+    C(lag_seconds) is the age of the last replayed transaction while some received WAL is not
+    replayed yet; per-standby lag on the primary is in C(replication).
 '''
 
 EXAMPLES = r'''
@@ -143,7 +145,7 @@ ansible_facts:
           returned: always
           sample: 0/3000148
         lag_bytes:
-          description: Received but not yet replayed bytes (from the database), or bytes behind the leader (agent only); 0 on the primary.
+          description: Bytes this replica is behind - the larger of received but not yet replayed WAL and, with the agent as a source, its distance from the leader's position; 0 on the primary.
           type: int
           returned: always
           sample: 0
@@ -267,7 +269,7 @@ def main():
         member=dict(type='str'),
         login_host=dict(type='str'),
         login_port=dict(type='int', default=5432),
-        login_user=dict(type='str', default='postgres'),
+        login_user=dict(type='str', default='qhb'),
         login_password=dict(type='str', no_log=True),
         login_db=dict(type='str', default='postgres'),
         login_unix_socket=dict(type='str'),

@@ -70,3 +70,19 @@ def test_database_values_win_over_the_agents():
     assert facts["sources"] == ["db", "api"]
     assert facts["current_lsn"] == "0/6000000"
     assert facts["agent_member"]["name"] == "qluster-01"
+
+
+def test_a_replica_that_stopped_receiving_lags_by_its_distance_from_the_leader():
+    # Its own database has replayed all it received: 0 there. The agent measures it against the
+    # leader's position; the module's own example check must fail on such a replica.
+    facts = r.apply_db(r.base_facts(), True, replica_row={
+        "received_lsn": "0/4000000", "replayed_lsn": "0/4000000", "lag_bytes": 0, "lag_seconds": 0.0,
+        "receiver_timeline": None, "checkpoint_timeline": 2, "receiver_status": None, "sender_host": None})
+    disconnected = dict(MAP["members"][1], lag_bytes=0x1000060)
+    facts = r.apply_api(facts, MAP, {"state": {"pg_running": True, "in_recovery": True}}, disconnected)
+    assert facts["lag_bytes"] == 0x1000060
+    # A replica still receiving keeps the database's figure when it is the larger one.
+    facts = r.apply_db(r.base_facts(), True, replica_row={
+        "received_lsn": "0/5000060", "replayed_lsn": "0/5000000", "lag_bytes": 96, "lag_seconds": 0.1,
+        "receiver_timeline": 2, "checkpoint_timeline": 2, "receiver_status": "streaming", "sender_host": "h"})
+    assert r.apply_api(facts, MAP, {}, dict(MAP["members"][1], lag_bytes=0))["lag_bytes"] == 96
