@@ -138,9 +138,11 @@ def apply_db(facts, in_recovery, primary_row=None, replica_row=None, replication
     return facts
 
 
-def pick_member(cluster_map, member=None, api_url=None):
+def pick_member(cluster_map, member=None, api_url=None, health=None):
     """This node's row of the map: the one ``member`` names (id, name or address), else the one
-    whose address and API port are those of ``api_url``; None when neither designates a row."""
+    whose address and API port are those of ``api_url``, else the one of the node that answered
+    ``health`` (its ``state.node_id``: the default api_url, 127.0.0.1, is no member's address);
+    None when none designates a row."""
     rows = cluster_map.get('members') or []
     if member is not None:
         for row in rows:
@@ -153,6 +155,10 @@ def pick_member(cluster_map, member=None, api_url=None):
         for row in rows:
             if row.get('address') == parts.hostname and row.get('api_port') in (None, port):
                 return row
+    answered = ((health or {}).get('state') or {}).get('node_id')
+    for row in rows:
+        if answered and row.get('id') == answered:
+            return row
     return None
 
 

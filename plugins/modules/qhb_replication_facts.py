@@ -35,7 +35,7 @@ options:
   member:
     description:
       - This node's member id, name or address in the map, to pick its row (RV(ansible_facts.qhb_replication.agent_member)).
-      - Default - the member whose address and API port are those of O(api_url).
+      - Default - the member whose address and API port are those of O(api_url), else the member whose agent answered.
     type: str
   login_host:
     description:
@@ -258,7 +258,7 @@ def read_api(module, facts):
     cluster_map = api.get('/map')
     # /health answers 503 (with the same body) when the database is not running.
     health = api.get('/health', accept=(200, 503))
-    row = pick_member(cluster_map, module.params['member'], module.params['api_url'])
+    row = pick_member(cluster_map, module.params['member'], module.params['api_url'], health)
     return apply_api(facts, cluster_map, health, row)
 
 

@@ -86,3 +86,9 @@ def test_a_replica_that_stopped_receiving_lags_by_its_distance_from_the_leader()
         "received_lsn": "0/5000060", "replayed_lsn": "0/5000000", "lag_bytes": 96, "lag_seconds": 0.1,
         "receiver_timeline": 2, "checkpoint_timeline": 2, "receiver_status": "streaming", "sender_host": "h"})
     assert r.apply_api(facts, MAP, {}, dict(MAP["members"][1], lag_bytes=0))["lag_bytes"] == 96
+
+
+def test_the_default_api_url_on_loopback_finds_the_row_of_the_node_that_answered():
+    health = {"ok": True, "state": {"pg_running": True, "in_recovery": True, "node_id": 2}}
+    assert r.pick_member(MAP, api_url="http://127.0.0.1:8080", health=health)["id"] == 2
+    assert r.pick_member(MAP, api_url="http://127.0.0.1:8080", health={"state": {}}) is None

@@ -553,7 +553,7 @@ class Agent:
     def health(self) -> NodeHealth:
         snap = self.snapshot()
         if snap is None:
-            return NodeHealth(False, False, False, False, False, False, None, self.observer)
+            return NodeHealth(False, False, False, False, False, False, None, self.observer, self.my_id)
         return node_health(snap)
 
     def cluster_map(self) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def lag_behind_leader(snap: Snapshot, wal_position: int | None) -> int | None:
 def node_health(snap: Snapshot) -> NodeHealth:
     pg = snap.pg
     if pg is None:
-        return NodeHealth(snap.agent_alive, False, False, False, False, False, None, observer=True)
+        return NodeHealth(snap.agent_alive, False, False, False, False, False, None, observer=True, node_id=snap.my_id)
     primary = pg.role is DbRole.PRIMARY
     return NodeHealth(
         agent_alive=snap.agent_alive,
@@ -99,6 +99,7 @@ def node_health(snap: Snapshot) -> NodeHealth:
         writable=snap.raft.is_leader and primary and snap.switchover_target in (None, snap.my_id),
         streaming=pg.streaming,
         lag_bytes=0 if primary else lag_behind_leader(snap, pg.wal_position),
+        node_id=snap.my_id,
     )
 
 

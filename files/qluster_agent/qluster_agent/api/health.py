@@ -22,6 +22,7 @@ class NodeHealth:
     streaming: bool  # standby whose WAL receiver is streaming from the leader
     lag_bytes: int | None  # standby: bytes behind the leader's current WAL position; None unknown
     observer: bool = False  # the pooler host's agent: no database at all
+    node_id: int = 0  # this node's member id (its row in /map)
 
 
 class LagError(ValueError):
