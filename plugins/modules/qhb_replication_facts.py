@@ -71,7 +71,7 @@ options:
     default: 10
 notes:
   - Lag on a replica (C(lag_bytes)) is the larger of the WAL it received but has not replayed and,
-    with the agent as a source, its distance from the leader's position in the cluster map: a
+    with the agent as a source, its distance from the leader's position in the cluster map; a
     replica that stopped receiving has replayed all it received, so its own database alone says 0.
     C(lag_seconds) is the age of the last replayed transaction while some received WAL is not
     replayed yet; per-standby lag on the primary is in C(replication).
@@ -145,7 +145,9 @@ ansible_facts:
           returned: always
           sample: 0/3000148
         lag_bytes:
-          description: Bytes this replica is behind - the larger of received but not yet replayed WAL and, with the agent as a source, its distance from the leader's position; 0 on the primary.
+          description:
+            - Bytes this replica is behind - the larger of received but not yet replayed WAL and, with the agent as a source,
+              its distance from the leader's position; 0 on the primary.
           type: int
           returned: always
           sample: 0

@@ -63,7 +63,7 @@ EXAMPLES = r'''
 - name: Set the API address once for all modules of the collection
   module_defaults:
     group/qhb.qluster.api:
-      api_url: "http://{{ groups['qluster'][0] }}:8080"
+      api_url: "http://{{ groups['qhb_nodes'][0] }}:8080"  # the inventory group of site.yml
       api_token: "{{ qluster_api_token }}"
   block:
     - name: Fail over faster
