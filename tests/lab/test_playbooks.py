@@ -142,6 +142,18 @@ def test_site_refuses_a_bad_cluster_section_before_any_host_changes(lab):
     assert after["leader"] == before["leader"] and after["term"] == before["term"]
 
 
+def test_site_refuses_a_variable_of_the_wrong_type_in_its_first_play(lab):
+    # site.yml named the entry point `preflight.yml`, which matches no argument spec: a wrong
+    # type passed the checks and failed only in the fourth play, after the NFS server's.
+    proc = run_playbook(lab, "site.yml", "-e", "qhb_node_max_connections=lots", expect_ok=False)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    said = flat(proc.stdout)
+    assert "qhb_node_max_connections" in said, said[-3000:]
+    plays = re.findall(r"^PLAY \[(.*)\]", proc.stdout, re.M)
+    assert plays[-1] == "Check the inventory and the database nodes before changing anything", plays
+    assert all(r.get("changed", 0) == 0 for r in recap(proc.stdout).values())
+
+
 def test_switchover_moves_the_leader_and_writes_still_work(lab, nodes):
     before = healthy_map(lab)
     old = leader(before)
