@@ -154,6 +154,16 @@ def test_site_refuses_a_variable_of_the_wrong_type_in_its_first_play(lab):
     assert all(r.get("changed", 0) == 0 for r in recap(proc.stdout).values())
 
 
+def test_site_refuses_extra_config_keys_the_role_writes_itself(lab):
+    # `udp` in the extra config made config.yaml hold a second top-level `udp` key, silently.
+    extra = {"qhb_node_agent_extra_config": {"udp": {"peers": ["10.77.16.11"]}}}
+    proc = run_playbook(lab, "site.yml", "-e", json.dumps(extra), expect_ok=False)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    said = flat(proc.stdout)
+    assert "qhb_node_agent_extra_config sets udp" in said and "qhb_node_udp_peers" in said, said[-3000:]
+    assert all(r.get("changed", 0) == 0 for r in recap(proc.stdout).values())
+
+
 def test_switchover_moves_the_leader_and_writes_still_work(lab, nodes):
     before = healthy_map(lab)
     old = leader(before)
