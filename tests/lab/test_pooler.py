@@ -150,6 +150,20 @@ def test_writes_reach_the_leader_and_reads_the_followers(pooler):
         assert {address for in_recovery, address in seen} <= followers
 
 
+def test_the_seeds_database_qhb_exists_and_the_pooler_leads_to_it_on_the_leader(pooler):
+    # Seed 000 §7.3, §8.3: psql -h <QCP> -U qhb -d qhb. initdb makes only `postgres`; the role
+    # creates qhb_node_databases on the leader after the start.
+    conn = pooler.connect(dbname="qhb")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_database(), pg_is_in_recovery(), host(inet_server_addr())")
+            database, in_recovery, address = cur.fetchone()
+    finally:
+        conn.close()
+    assert (database, in_recovery) == ("qhb", False)
+    assert address == leader_of(read_map(pooler.address))["address"]
+
+
 def test_logs_stay_bounded_while_every_database_is_down(pooler, nodes):
     pooler_host = nodes[NFS_HOST]
 
