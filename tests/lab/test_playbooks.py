@@ -535,6 +535,8 @@ def test_reinit_cluster_with_confirmation_yields_a_fresh_cluster(lab, nodes):
         # The old data is gone everywhere: a fresh database without the table.
         assert psql(nodes[name], "SELECT to_regclass('playbooks_lab') IS NULL").stdout.strip() == "t"
     new_leader = nodes[DB_HOSTS[0]]
+    # The seed's database is there again (qhb_node_databases).
+    assert psql(new_leader, "SELECT count(*) FROM pg_database WHERE datname = 'qhb'").stdout.strip() == "1"
     psql(new_leader, "CREATE TABLE playbooks_lab (v text)")
     psql(new_leader, "INSERT INTO playbooks_lab VALUES ('after reinit')")
     for name in DB_HOSTS[1:]:
