@@ -225,9 +225,7 @@ class Transport:
     def wake(self) -> None:
         """End the current (or the next) recv() wait at once, with whatever is queued, perhaps
         nothing: the caller left work for the thread that receives (a consensus command)."""
-        with self._inbox_lock:
-            self._raise(self._inbox_ready)
-            self._raise(self._woken)
+        self._end_recv_wait()
 
     def drain(self) -> None:
         """Take in, on the caller's thread, the datagrams already waiting in the socket, for the
@@ -252,9 +250,7 @@ class Transport:
             if info == self._hello_info:
                 return
             self._hello_info = bytes(info)
-            gap = min(_MIN_HELLO_GAP, self._settings.hello_interval)
-            self._hello_due = min(self._hello_due, max(self._clock(), self._last_hello + gap))
-            self._cond.notify_all()
+            self._hello_soon()
 
     def stats(self) -> dict[str, int]:
         return self._stats.snapshot()
@@ -265,9 +261,7 @@ class Transport:
                 return
             self._closed = True
             self._cond.notify_all()
-        with self._inbox_lock:
-            self._raise(self._inbox_ready)
-            self._raise(self._woken)
+        self._end_recv_wait()
         os.write(self._wake_write, b"\0")
         # Bounded: a sender blocked in sendto (a full send buffer) must not keep the agent from
         # exiting; the threads are daemons and end with the process.
@@ -505,6 +499,12 @@ class Transport:
             self._stats.add_together(received_messages=len(arrived), recv_queue_dropped=max(0, excess))
             self._raise(self._inbox_ready)
 
+    def _end_recv_wait(self) -> None:
+        """Raise both recv() flags (wake() and close()): whichever kind of wait runs ends."""
+        with self._inbox_lock:
+            self._raise(self._inbox_ready)
+            self._raise(self._woken)
+
     @staticmethod
     def _raise(flag: threading.Lock) -> None:
         """Raise a recv() flag (_inbox_ready, _woken); called with _inbox_lock held, the only
@@ -589,8 +589,14 @@ class Transport:
 
     def _announce_soon(self) -> None:
         with self._cond:
-            self._hello_due = min(self._hello_due, max(self._clock(), self._last_hello + _MIN_HELLO_GAP))
-            self._cond.notify_all()
+            self._hello_soon()
+
+    def _hello_soon(self) -> None:
+        """Bring the next hello forward to now, or _MIN_HELLO_GAP after the last one. Called with
+        _cond held."""
+        gap = min(_MIN_HELLO_GAP, self._settings.hello_interval)
+        self._hello_due = min(self._hello_due, max(self._clock(), self._last_hello + gap))
+        self._cond.notify_all()
 
     def _push_control(self, work: _Nack | _Retransmit | _Echo) -> None:
         with self._cond:
