@@ -21,6 +21,7 @@ from .agent.db_password import PasswordFileError
 from .agent.pg_setup import PgSetupError
 from .api.router import Router
 from .api.server import ApiServer
+from .api.tls import listeners
 from .config.errors import ConfigError
 from .config.loader import load_config
 from .config.model import Role
@@ -44,28 +45,48 @@ def main(argv: list[str] | None = None) -> int:
     # Bound now, so a port in use stops the agent before it starts; answering only once the
     # agent can (start() waits a discovery window on a new node): until then connecting is
     # refused, which health checkers take at once, instead of hanging.
+    tls = agent.api_tls
+    router = Router(AgentBackend(agent), agent.api_token, agent.forward_key, node_id=agent.my_id,
+                    trust_loopback=config.api_trust_loopback,
+                    client_cert_for_changes=tls is not None and tls.client_cert_for_changes)
+    servers: list[ApiServer] = []
+    # With TLS, HTTPS on `ip` and plain HTTP on 127.0.0.1 (api/tls.py); the messages then name the address.
+    plan = listeners(config.ip, config.api_port, tls)
+    where = ""
     try:
-        router = Router(AgentBackend(agent), agent.api_token, agent.forward_key, node_id=agent.my_id)
-        server = ApiServer(router, "0.0.0.0", config.api_port)
+        for host, port, context in plan:
+            where = f" on {host}" if tls is not None else ""
+            servers.append(ApiServer(router, host, port, context))
     except OSError as exc:
-        print(f"qluster: cannot bind the API port {config.api_port}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"qluster: cannot bind the API port {config.api_port}{where}: {exc.strerror or exc}", file=sys.stderr)
+        _close(servers)
         return 1
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: stop.set())
     agent.start()
     try:
-        server.start()
+        for server, (host, _port, _context) in zip(servers, plan):
+            where = f" on {host}" if tls is not None else ""
+            server.start()
     except OSError as exc:
-        print(f"qluster: cannot listen on the API port {config.api_port}: {exc.strerror or exc}", file=sys.stderr)
-        server.close()
+        print(f"qluster: cannot listen on the API port {config.api_port}{where}: {exc.strerror or exc}",
+              file=sys.stderr)
+        _close(servers)
         agent.stop()
         return 1
-    logging.getLogger("qluster").info("node %d (%s) up; API on port %d", config.node_id, config.ip, config.api_port)
+    logging.getLogger("qluster").info("node %d (%s) up; API on %s", config.node_id, config.ip,
+                                      ", ".join(f"{'https' if context else 'http'}://{host}:{port}"
+                                                for host, port, context in plan))
     stop.wait()
-    server.close()
+    _close(servers)
     agent.stop()
     return 0
+
+
+def _close(servers: list[ApiServer]) -> None:
+    for server in servers:
+        server.close()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 A change asked of a follower is forwarded to the leader's API with the same token and signed
 with the cluster secret (api/forwarding.py), so any node answers any request; the answer comes
-back once the change is committed.
+back once the change is committed. With api-certfile it goes over HTTPS (api/tls.py): the
+leader's certificate is checked against api-cafile and its IP address, and the follower's own
+certificate is the client certificate.
 """
 
 from __future__ import annotations
@@ -193,14 +195,18 @@ class AgentBackend:
         if leader is None:
             raise ApiError(503, "there is no leader to carry out the change; try again shortly")
         data = json.dumps(body).encode()
-        request = urllib.request.Request(f"http://{leader.address}:{leader.api_port}{path}", data=data, method=method)
+        tls = self._agent.api_tls
+        scheme = "https" if tls is not None else "http"
+        request = urllib.request.Request(f"{scheme}://{leader.address}:{leader.api_port}{path}", data=data,
+                                         method=method)
         request.add_header("Content-Type", "application/json")
         signature = forwarding.sign(self._agent.forward_key, method, path, data, time.time(), leader.id)
         request.add_header(forwarding.HEADER, signature)
         if self._agent.api_token:
             request.add_header("Authorization", f"Bearer {self._agent.api_token}")
         try:
-            with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT) as response:
+            context = tls.client if tls is not None else None
+            with urllib.request.urlopen(request, timeout=FORWARD_TIMEOUT, context=context) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             try:

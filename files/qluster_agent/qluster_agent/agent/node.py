@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..api.health import NodeHealth
+from ..api.tls import load_api_tls
 from ..cluster.state import ClusterState, CommandError
 from ..config.model import AgentConfig, ClusterSettings, Role as ConfigRole
 from ..config.secret_files import read_api_token, read_secret
@@ -91,6 +92,7 @@ class Agent:
             self._db_password = read_password_file(path) if path else None
         self.executor = LongOperationExecutor()
         self.api_token = read_api_token(config)
+        self.api_tls = load_api_tls(config)  # None without api-certfile; ConfigError when a file is unusable
         self._secret = read_secret(config)
         self._lock = threading.Lock()
         self._state = ClusterState(config.cluster)

@@ -1,8 +1,17 @@
 """Maps one request to one answer, without sockets: `Router.handle()` is what tests call.
 
-Changing endpoints need the API token (`Authorization: Bearer <token>`) when one is configured;
-without a token they are accepted from loopback clients only, so the seed's
-`curl -X POST http://localhost:8080/config` works on the node itself and nowhere else.
+Reads (GET /map, /config, /members, the health checks, /metrics) are open to every client.
+A change (POST, DELETE) is accepted when one of these holds, checked in this order:
+
+- it was forwarded by a member and signed with the cluster secret (forwarding.py);
+- it comes from this node's loopback and `api-trust-loopback` is true: the default without an
+  api-token, so the seed's `curl -X POST http://localhost:8080/config` works on the node itself
+  and nowhere else; with a token, an explicit opt-in;
+- it carries the API token (`Authorization: Bearer <token>`).
+
+Over HTTPS with `api-verify-client` optional or required, a change also needs a verified client
+certificate (the server socket tells, in `Request.client_cert`); a member forwarding a change
+presents its own node certificate.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     body: bytes = b""
     client: str = "127.0.0.1"
+    tls: bool = False  # the connection is HTTPS
+    client_cert: bool = False  # ... and the client presented a certificate that chains to api-cafile
 
 
 @dataclass(frozen=True)
@@ -55,9 +66,13 @@ def error_response(status: int, message: str, details: Any = None) -> Response:
 
 class Router:
     def __init__(self, backend: Backend, token: str | None = None, forward_key: bytes | None = None,
-                 clock=time.time, node_id: int = 0) -> None:
+                 clock=time.time, node_id: int = 0, trust_loopback: bool | None = None,
+                 client_cert_for_changes: bool = False) -> None:
         self._backend = backend
         self._token = token
+        # api-trust-loopback; its default, as the config's, is true without a token only.
+        self._trust_loopback = token is None if trust_loopback is None else trust_loopback
+        self._client_cert_for_changes = client_cert_for_changes  # api-verify-client is not none
         self._forward_key = forward_key  # the cluster secret: changes other members forward
         self._clock = clock
         self._node_id = node_id  # a forwarded change must be signed for this node
@@ -124,6 +139,9 @@ class Router:
         return Response(status)
 
     def _authorize(self, request: Request) -> None:
+        if request.tls and self._client_cert_for_changes and not request.client_cert:
+            raise ApiError(403, "a change over HTTPS needs a client certificate signed by the cluster's CA "
+                                "(api-cafile); none was presented")
         signature = request.headers.get(forwarding.HEADER)
         if signature is not None and self._forward_key is not None:
             problem = forwarding.verify(self._forward_key, request.method, request.target, request.body,
@@ -131,15 +149,20 @@ class Router:
             if problem is not None:
                 raise ApiError(403, problem)
             return
-        if self._token is None:
-            if not _is_loopback(request.client):
-                raise ApiError(403, "changes are accepted from this node only while no api-token "
-                                    "is configured")
+        if self._trust_loopback and _is_loopback(request.client):
             return
+        if self._token is None:
+            if _is_loopback(request.client):
+                raise ApiError(403, "changes from loopback are not trusted (api-trust-loopback: false) and "
+                                    "no api-token is configured")
+            raise ApiError(403, f"changes from {request.client} need the API token, and none is configured on "
+                                "this node: set api-token-file, or send the change from the node itself")
         given = request.headers.get("authorization", "")
         scheme, _sep, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self._token.encode()):
-            raise ApiError(401, "a valid API token is required (Authorization: Bearer <token>)")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise ApiError(401, "a change needs the API token (Authorization: Bearer <token>); none was sent")
+        if not hmac.compare_digest(value.strip().encode(), self._token.encode()):
+            raise ApiError(401, "the API token sent (Authorization: Bearer <token>) is not this node's api-token")
 
     @staticmethod
     def _json_body(request: Request) -> dict[str, Any]:

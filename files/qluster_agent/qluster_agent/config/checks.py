@@ -6,6 +6,7 @@ from typing import Any
 
 from .durations import format_duration
 from .keys import KEYS_BY_PATH
+from .model import VerifyClient
 
 # The consensus core's shortest election, in ticks: agent/timing.py MIN_ELECTION_TICKS (a test
 # keeps the two equal; config does not import the agent package). A shorter node-timeout would be
@@ -75,4 +76,24 @@ def agent_problems(values: dict[str, Any], given: set[str]) -> list[str]:
             problems.append(f"{inline}: set together with {from_file}; keep only one")
     if values.get("insecure-no-auth") and ({"secret", "secret-file"} & given):
         problems.append("insecure-no-auth: true together with a secret; remove one of them")
-    return problems
+    if values.get("api-trust-loopback") is False and not {"api-token", "api-token-file"} & given:
+        problems.append("api-trust-loopback: false without api-token or api-token-file leaves no way "
+                        "to make a change; set a token")
+    return problems + tls_problems(values, given)
+
+
+def tls_problems(values: dict[str, Any], given: set[str]) -> list[str]:
+    """The API's TLS keys fit together (whether their files load is checked at start, api/tls.py)."""
+    pair = {"api-certfile", "api-keyfile"} & given
+    if len(pair) == 1:
+        (alone,) = pair
+        other = ({"api-certfile", "api-keyfile"} - pair).pop()
+        return [f"{alone}: set without {other}; set both or neither"]
+    if not pair:
+        return [f"{key}: set without api-certfile and api-keyfile (the API speaks plain HTTP); "
+                "set those too, or remove it" for key in ("api-cafile", "api-verify-client") if key in given]
+    verify = values.get("api-verify-client")
+    if verify is not None and verify is not VerifyClient.NONE and values.get("api-cafile") is None:
+        return [f"api-cafile: missing; api-verify-client {verify.value} checks client certificates "
+                "against it (set api-cafile, or api-verify-client: none)"]
+    return []

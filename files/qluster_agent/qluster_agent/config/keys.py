@@ -147,6 +147,21 @@ KEYS: tuple[KeySpec, ...] = (
             "endpoints. Prefer api-token-file.", v.secret_text, extension=True),
     KeySpec("api-token-file", "absolute path", None, "File holding the API token.",
             v.absolute_path, extension=True),
+    KeySpec("api-trust-loopback", "boolean", DERIVED, "Accept changes from this node's own loopback "
+            "(the seed's curl on the node) without the API token. Default: true without api-token "
+            "and api-token-file, false with one.", v.boolean, extension=True),
+    KeySpec("api-certfile", "absolute path", None, "PEM certificate (chain) of the API. Set: the API "
+            "speaks HTTPS on `ip`:api-port, plain HTTP on 127.0.0.1:api-port only, and changes are "
+            "forwarded to the leader over HTTPS. Needs api-keyfile.", v.absolute_path, extension=True),
+    KeySpec("api-keyfile", "absolute path", None, "PEM private key of api-certfile (not encrypted, "
+            "not readable by everyone).", v.absolute_path, extension=True),
+    KeySpec("api-cafile", "absolute path", None, "PEM certificates of the CA that signs the nodes' "
+            "and clients' certificates: client certificates are checked against it, and so is the "
+            "leader's certificate when a change is forwarded.", v.absolute_path, extension=True),
+    KeySpec("api-verify-client", "none | optional | required", v.VerifyClient.OPTIONAL, "Client "
+            "certificates on the HTTPS listener. optional: asked for, one presented must chain to "
+            "api-cafile, and a change over HTTPS needs one (reads do not); required: every HTTPS "
+            "connection needs one; none: never asked for.", v.verify_client, extension=True),
     KeySpec("tick-interval", _DURATION, parse_duration("50ms"), "The consensus clock: timeouts "
             "are counted in ticks of this length; at most heartbeat-interval.", v.duration("1ms", "1s"),
             extension=True),

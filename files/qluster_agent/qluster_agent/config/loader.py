@@ -102,6 +102,9 @@ def _derive_defaults(values: dict[str, Any], given: set[str]) -> None:
     if "secret-file" not in values:
         needs_file = "secret" not in given and not values["insecure-no-auth"]
         values["secret-file"] = DEFAULT_SECRET_FILE if needs_file else None
+    if "api-trust-loopback" not in values:
+        # Today's behaviour for a bare agent (the seed's curl on the node); a token is an opt-out.
+        values["api-trust-loopback"] = not {"api-token", "api-token-file"} & given
     group_port = values["udp.socket.group"].port
     values["udp.peers"] = tuple(
         Endpoint(peer.host, peer.port or group_port) for peer in values["udp.peers"]

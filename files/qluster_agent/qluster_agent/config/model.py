@@ -32,6 +32,14 @@ class Role(str, enum.Enum):
     OBSERVER = "observer"
 
 
+class VerifyClient(str, enum.Enum):
+    """``api-verify-client``: when the HTTPS listener asks for and checks client certificates."""
+
+    NONE = "none"  # never asked for
+    OPTIONAL = "optional"  # asked for; one presented must chain to api-cafile; changes need one
+    REQUIRED = "required"  # every connection needs one
+
+
 @dataclass(frozen=True)
 class SocketSettings:
     """``udp.socket``: how the datagram socket is opened."""
@@ -91,6 +99,11 @@ class AgentConfig:
     insecure_no_auth: bool = False
     api_token: str | None = field(default=None, repr=False)
     api_token_file: str | None = None
+    api_trust_loopback: bool = True  # derived by the loader: true unless a token is configured
+    api_certfile: str | None = None  # set: the API speaks HTTPS on `ip` (api/tls.py)
+    api_keyfile: str | None = None
+    api_cafile: str | None = None
+    api_verify_client: VerifyClient = VerifyClient.OPTIONAL
     tick_interval: float = 0.05
     postgres: dict[str, Any] = field(default_factory=dict, hash=False)
 

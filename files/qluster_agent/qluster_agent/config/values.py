@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .durations import DurationTooLong, format_duration, parse_duration
-from .model import Endpoint, Role
+from .model import Endpoint, Role, VerifyClient
 
 Parser = Callable[[Any], Any]
 
@@ -172,6 +172,13 @@ def role(value: Any) -> Role:
         return Role(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a role (use voter or observer)") from None
+
+
+def verify_client(value: Any) -> VerifyClient:
+    try:
+        return VerifyClient(value)
+    except ValueError:
+        raise ValueError(f"{shown(value)} is not one of none, optional, required") from None
 
 
 def secret_text(value: Any) -> str:

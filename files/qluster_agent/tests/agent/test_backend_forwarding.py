@@ -14,6 +14,8 @@ from qluster_agent.agent.backend import AgentBackend
 from qluster_agent.api.backend import ApiError
 from qluster_agent.api.router import Router
 from qluster_agent.api.server import ApiServer
+from qluster_agent.api.tls import ApiTls, client_context, server_context
+from qluster_agent.config.model import VerifyClient
 
 from ..api.fakes import RecordingBackend
 
@@ -26,10 +28,10 @@ def leader_backend():
     return RecordingBackend()
 
 
-def follower_of(server: ApiServer, key: bytes) -> AgentBackend:
-    leader = SimpleNamespace(id=1, address="127.0.0.1", api_port=server.port)
+def follower_of(server: ApiServer, key: bytes, api_tls: ApiTls | None = None, address: str = "127.0.0.1") -> AgentBackend:
+    leader = SimpleNamespace(id=1, address=address, api_port=server.port)
     snap = SimpleNamespace(raft=SimpleNamespace(leader=1, is_leader=False), state=SimpleNamespace(members={1: leader}))
-    return AgentBackend(SimpleNamespace(snapshot=lambda: snap, api_token=None, forward_key=key))
+    return AgentBackend(SimpleNamespace(snapshot=lambda: snap, api_token=None, forward_key=key, api_tls=api_tls))
 
 
 @pytest.mark.parametrize("leader_key, accepted", [(SECRET, True), (b"another-cluster-secret-000000000", False)])
@@ -56,6 +58,65 @@ def test_a_forwarded_change_reaching_another_node_than_the_leader_it_was_signed_
         with pytest.raises(ApiError) as refused:
             follower_of(server, SECRET).add_member(dict(MEMBER))
         assert refused.value.status == 403 and "signed for node 1, not for this node 2" in refused.value.message
+        assert leader_backend.calls == []
+    finally:
+        server.close()
+
+
+def https_leader(backend, certificate: tuple[str, str], ca: str, host: str = "127.0.0.1") -> ApiServer:
+    """The leader's API as the agent serves it with api-certfile: HTTPS, client certificates optional."""
+    router = Router(backend, forward_key=SECRET, node_id=1, client_cert_for_changes=True)
+    return ApiServer(router, host, 0, server_context(*certificate, ca, VerifyClient.OPTIONAL)).start()
+
+
+def follower_tls(pki, certificate: tuple[str, str] | None) -> ApiTls:
+    """The follower's own contexts: it checks the leader against the CA and presents `certificate`."""
+    node = server_context(*pki.node, pki.ca, VerifyClient.OPTIONAL)
+    client = client_context(pki.ca, *certificate) if certificate else client_context(pki.ca)
+    return ApiTls(node, client, VerifyClient.OPTIONAL)
+
+
+def test_a_change_is_forwarded_to_the_leader_over_https_with_the_followers_certificate(leader_backend, pki):
+    server = https_leader(leader_backend, pki.node, pki.ca)
+    try:
+        follower_of(server, SECRET, follower_tls(pki, pki.node)).add_member(dict(MEMBER))
+        assert [name for name, _args in leader_backend.calls] == ["add_member"]
+        assert server._httpd.plain_http_refused == 0
+    finally:
+        server.close()
+
+
+def test_a_follower_without_a_client_certificate_is_refused_by_name(leader_backend, pki):
+    server = https_leader(leader_backend, pki.node, pki.ca)
+    try:
+        with pytest.raises(ApiError) as refused:
+            follower_of(server, SECRET, follower_tls(pki, None)).add_member(dict(MEMBER))
+        assert refused.value.status == 403 and "needs a client certificate" in refused.value.message
+        assert leader_backend.calls == []
+    finally:
+        server.close()
+
+
+def test_a_leader_whose_certificate_does_not_name_its_address_is_not_trusted(leader_backend, pki):
+    # Signed by the cluster's CA, but for 127.0.0.2: the hostname check refuses it at 127.0.0.1.
+    server = https_leader(leader_backend, pki.other_ip, pki.ca)
+    try:
+        with pytest.raises(ApiError) as refused:
+            follower_of(server, SECRET, follower_tls(pki, pki.node)).add_member(dict(MEMBER))
+        assert refused.value.status == 503 and "cannot reach the leader node 1" in refused.value.message
+        assert "IP address mismatch" in refused.value.message
+        assert leader_backend.calls == []
+    finally:
+        server.close()
+
+
+def test_a_follower_without_tls_cannot_forward_to_an_https_leader(leader_backend, pki):
+    # Every node has TLS on or off alike: plain HTTP to the HTTPS socket is answered 400.
+    server = https_leader(leader_backend, pki.node, pki.ca)
+    try:
+        with pytest.raises(ApiError) as refused:
+            follower_of(server, SECRET).add_member(dict(MEMBER))
+        assert refused.value.status == 400 and "this port speaks HTTPS" in refused.value.message
         assert leader_backend.calls == []
     finally:
         server.close()

@@ -16,10 +16,10 @@ from .fakes import REPLICA, RecordingBackend
 TOKEN = "s3cret-token-0123456789"
 
 
-def call(router, method, target, body=None, headers=None, client="127.0.0.1"):
+def call(router, method, target, body=None, headers=None, client="127.0.0.1", **connection):
     raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
     hdrs = {"content-type": "application/json", **(headers or {})}
-    return router.handle(Request(method, target, hdrs, raw, client))
+    return router.handle(Request(method, target, hdrs, raw, client, **connection))
 
 
 def payload(response):
@@ -153,6 +153,66 @@ def test_with_token_changes_need_it_from_anywhere(backend):
     assert backend.calls == [("remove_member", "3")]
     # Reading needs no token.
     assert call(router, "GET", "/members", client="10.77.16.9").status == 200
+
+
+BEARER = {"authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize("token, trust_loopback, client, headers, status, fragment", [
+    # No token: loopback is trusted by default (the seed's curl on the node), nobody else is.
+    (None, None, "127.0.0.1", {}, 200, None),
+    (None, None, "10.77.16.3", {}, 403, "need the API token, and none is configured"),
+    # A token: loopback needs it too by default ...
+    (TOKEN, None, "127.0.0.1", {}, 401, "needs the API token (Authorization: Bearer <token>); none was sent"),
+    (TOKEN, None, "127.0.0.1", BEARER, 200, None),
+    (TOKEN, False, "::1", {"authorization": "Bearer wrong-token-0123456789"}, 401, "is not this node's api-token"),
+    # ... unless api-trust-loopback opts in; others still need it.
+    (TOKEN, True, "127.0.0.1", {}, 200, None),
+    (TOKEN, True, "::1", {}, 200, None),
+    (TOKEN, True, "10.77.16.3", {}, 401, "none was sent"),
+    (TOKEN, True, "10.77.16.3", BEARER, 200, None),
+    # No token and loopback not trusted (the config refuses it; the router still says why).
+    (None, False, "127.0.0.1", {}, 403, "not trusted (api-trust-loopback: false)"),
+])
+def test_api_trust_loopback_with_and_without_a_token(backend, token, trust_loopback, client, headers, status, fragment):
+    router = Router(backend, token=token, trust_loopback=trust_loopback)
+    response = call(router, "POST", "/switchover", {"leader": 2}, headers=headers, client=client)
+    assert response.status == status, payload(response)
+    if fragment:
+        assert fragment in payload(response)["error"]
+    assert backend.calls == ([("switchover", {"leader": 2})] if status == 200 else [])
+    # Reads stay open to everyone.
+    for path in ("/map", "/config", "/members", "/metrics", "/health"):
+        assert call(router, "GET", path, client=client).status == 200
+
+
+def test_a_change_over_https_needs_a_verified_client_certificate_besides_the_token(backend):
+    router = Router(backend, token=TOKEN, trust_loopback=True, client_cert_for_changes=True)
+    refused = call(router, "POST", "/switchover", {"leader": 2}, headers=BEARER, client="10.77.16.3", tls=True)
+    assert refused.status == 403 and "needs a client certificate" in payload(refused)["error"]
+    # Even from loopback (a node whose ip is a loopback address): the certificate comes first.
+    assert call(router, "POST", "/switchover", {"leader": 2}, client="127.0.0.5", tls=True).status == 403
+    assert call(router, "POST", "/switchover", {"leader": 2}, client="10.77.16.3", tls=True,
+                client_cert=True).status == 401
+    assert backend.calls == []
+    assert call(router, "POST", "/switchover", {"leader": 2}, headers=BEARER, client="10.77.16.3", tls=True,
+                client_cert=True).status == 200
+    # Plain HTTP (the loopback listener) follows the token and loopback rules alone.
+    assert call(router, "POST", "/switchover", {"leader": 2}, client="127.0.0.1").status == 200
+    # Reads over HTTPS need no certificate.
+    assert call(router, "GET", "/map", client="10.77.16.3", tls=True).status == 200
+    assert len(backend.calls) == 2
+
+
+def test_a_forwarded_change_over_https_needs_the_forwarding_members_certificate(backend):
+    router = Router(backend, forward_key=SECRET, clock=lambda: NOW, node_id=LEADER, client_cert_for_changes=True)
+    raw = json.dumps({"leader": 2}).encode()
+    for client_cert, status in ((False, 403), (True, 200)):
+        signature = forwarding.sign(SECRET, "POST", "/switchover", raw, NOW, LEADER)
+        response = call(router, "POST", "/switchover", raw, headers={forwarding.HEADER: signature},
+                        client="10.77.16.3", tls=True, client_cert=client_cert)
+        assert response.status == status
+    assert backend.calls == [("switchover", {"leader": 2})]
 
 
 SECRET = b"cluster-secret-0123456789abcdef"
