@@ -1,7 +1,10 @@
 """`qlusterctl`: list members, show or change the cluster config, switchover, reinit.
 
 It reads the API port and token from the agent's config file when it can, so on a node
-`qlusterctl list` just works; `--api` and `--token` override.
+`qlusterctl list` just works; `--api` and `--token` override. The default URL is the node's
+plain-HTTP loopback listener (http://127.0.0.1:<api-port>), there with TLS on or off; an
+`https://` URL is verified against `--cacert` and presents `--cert`/`--key`, which default to the
+config's api-cafile, api-certfile and api-keyfile when those files are readable.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ..api import tls
 from .client import ApiClient, ApiClientError
 from .table import human_bytes, render
 
@@ -37,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="agent config to read the API port and token from (default %(default)s)")
     parser.add_argument("--api", help="API base URL, e.g. http://10.0.0.5:8080")
     parser.add_argument("--token", default=os.environ.get("QLUSTER_API_TOKEN"), help="API token")
+    parser.add_argument("--cacert", help="PEM CA file to check an https:// agent against (default: api-cafile)")
+    parser.add_argument("--cert", help="PEM client certificate for an https:// agent (default: api-certfile)")
+    parser.add_argument("--key", help="PEM key of --cert (default: api-keyfile)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="the members as a table").set_defaults(func=cmd_list)
@@ -58,16 +65,39 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _client(args: argparse.Namespace) -> ApiClient:
-    port, token = 8080, args.token
-    path = Path(args.config)
-    if path.is_file() and os.access(path, os.R_OK):
-        conf = yaml.safe_load(path.read_text()) or {}
-        port = int(conf.get("api-port", port))
-        token = token or conf.get("api-token")
-        token_file = conf.get("api-token-file")
-        if not token and token_file and os.access(token_file, os.R_OK):
-            token = Path(token_file).read_text().strip()
-    return ApiClient(args.api or f"http://127.0.0.1:{port}", token)
+    conf = _agent_config(Path(args.config))
+    port = int(conf.get("api-port", 8080))
+    token = args.token or conf.get("api-token")
+    token_file = conf.get("api-token-file")
+    if not token and token_file and os.access(token_file, os.R_OK):
+        token = Path(token_file).read_text().strip()
+    url = args.api
+    if url is None:
+        # A node whose own address is 127.0.0.1 has no plain listener beside its HTTPS one (api/tls.py).
+        https = conf.get("ip") == tls.LOOPBACK and conf.get("api-certfile")
+        url = f"{'https' if https else 'http'}://127.0.0.1:{port}"
+    if not url.lower().startswith("https://"):
+        return ApiClient(url, token)
+    readable = {option: conf[key] for option, key in (("cacert", "api-cafile"), ("cert", "api-certfile"),
+                                                       ("key", "api-keyfile"))
+                if isinstance(conf.get(key), str) and os.access(conf[key], os.R_OK)}
+    if args.cert:
+        readable.pop("key", None)  # a --cert of one's own does not go with the node's key
+    cacert, cert, key = (getattr(args, option) or readable.get(option) for option in ("cacert", "cert", "key"))
+    try:
+        context = tls.client_context(cacert, cert, key)
+    except tls.TlsFileError as exc:
+        option = {"certificate": "--cert", "key": "--key", "CA": "--cacert"}[exc.role]
+        raise ApiClientError(f"{option}: {exc}") from None
+    return ApiClient(url, token, context=context)
+
+
+def _agent_config(path: Path) -> dict[str, Any]:
+    """The agent's config file as a mapping; empty when it is missing or not readable."""
+    if not (path.is_file() and os.access(path, os.R_OK)):
+        return {}
+    conf = yaml.safe_load(path.read_text()) or {}
+    return conf if isinstance(conf, dict) else {}
 
 
 def cmd_list(client: ApiClient, args: argparse.Namespace) -> int:

@@ -8,7 +8,9 @@ import pytest
 
 from qluster_agent.api.router import Router
 from qluster_agent.api.server import ApiServer
+from qluster_agent.api.tls import server_context
 from qluster_agent.cli.ctl import main, parse_settings
+from qluster_agent.config.model import VerifyClient
 
 from ..api.fakes import RecordingBackend
 
@@ -83,3 +85,79 @@ def test_unreachable_agent_is_one_line(capsys):
 
 def test_parse_settings_types():
     assert parse_settings(["a=true", "b=3", "c=5s"]) == {"a": True, "b": 3, "c": "5s"}
+
+
+# --------------------------------------------------------------------------- HTTPS
+TOKEN = "ctl-test-token-0123456789"
+
+
+@pytest.fixture
+def https_api(pki):
+    """An HTTPS agent API (client certificates optional, a token configured) on 127.0.0.1."""
+    backend = MapBackend()
+    router = Router(backend, token=TOKEN, client_cert_for_changes=True)
+    server = ApiServer(router, "127.0.0.1", 0, server_context(*pki.node, pki.ca, VerifyClient.OPTIONAL)).start()
+    yield backend, server.port
+    server.close()
+
+
+def write_agent_config(tmp_path, pki, port: int, **extra) -> str:
+    certfile, keyfile = pki.node
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps({"ip": "10.0.0.1", "api-port": port, "api-token": TOKEN, "api-certfile": certfile,
+                                "api-keyfile": keyfile, "api-cafile": pki.ca, **extra}))
+    return str(path)
+
+
+def test_cacert_reads_from_an_https_agent(https_api, pki, capsys):
+    _backend, port = https_api
+    url = f"https://127.0.0.1:{port}"
+    code, out, _err = run(capsys, "--api", url, "--cacert", pki.ca, "list")
+    assert code == 0 and "leader: 2   term: 7" in out
+    # Without the CA the agent's certificate is not trusted: one line, no traceback.
+    code, _out, err = run(capsys, "--api", url, "list")
+    assert code == 1 and "CERTIFICATE_VERIFY_FAILED" in err and "Traceback" not in err
+
+
+def test_a_change_over_https_takes_the_client_certificate_and_the_token(https_api, pki, capsys):
+    backend, port = https_api
+    url = f"https://127.0.0.1:{port}"
+    code, _out, err = run(capsys, "--api", url, "--cacert", pki.ca, "--token", TOKEN, "switchover", "--to", "1")
+    assert code == 1 and "HTTP 403" in err and "client certificate" in err
+    certfile, keyfile = pki.client
+    code, _out, _err = run(capsys, "--api", url, "--cacert", pki.ca, "--cert", certfile, "--key", keyfile,
+                           "--token", TOKEN, "switchover", "--to", "1")
+    assert code == 0
+    assert backend.calls == [("switchover", {"leader": "1"})]
+
+
+def test_the_tls_files_and_token_default_from_the_agents_config(https_api, pki, tmp_path, capsys):
+    backend, port = https_api
+    config = write_agent_config(tmp_path, pki, port)
+    code = main(["--config", config, "--api", f"https://127.0.0.1:{port}", "config", "set", "node-timeout=5s"])
+    assert code == 0, capsys.readouterr().err
+    assert backend.calls == [("update_config", {"node-timeout": "5s"})]
+
+
+def test_the_default_url_is_the_plain_loopback_listener_unless_the_node_address_is_127_0_0_1(https_api, pki,
+                                                                                            tmp_path, capsys):
+    _backend, port = https_api
+    # ip 10.0.0.1: http://127.0.0.1:<port>, the plain listener; here only HTTPS listens, so it fails
+    # the way plain HTTP to an HTTPS socket does.
+    code, _out, err = run_with(capsys, write_agent_config(tmp_path, pki, port), "list")
+    assert code == 1 and "HTTP 400: this port speaks HTTPS" in err
+    # ip 127.0.0.1: the node's one socket is HTTPS, so that is the default.
+    code, out, _err = run_with(capsys, write_agent_config(tmp_path, pki, port, ip="127.0.0.1"), "list")
+    assert code == 0 and "leader: 2" in out
+
+
+def test_an_unusable_tls_file_is_named_by_its_option(pki, capsys):
+    code, _out, err = run(capsys, "--api", "https://127.0.0.1:9", "--cacert", pki.path("node.key"), "list")
+    assert code == 1
+    assert err.strip() == f"qlusterctl: --cacert: {pki.path('node.key')!r} holds no PEM certificate"
+
+
+def run_with(capsys, config: str, *argv):
+    code = main(["--config", config, *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
