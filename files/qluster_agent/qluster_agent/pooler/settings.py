@@ -12,7 +12,14 @@ log-repeat: 1m                              # an ongoing problem is logged again
 timeout: 2s                                 # for one HTTP request or socket exchange
 state-file: /var/lib/qluster-haproxy-sync/members.json   # the last members seen, kept across restarts
 seed: [{name: qluster-01, address: 192.168.90.48, db_port: 5432, api_port: 8080}]
+api-cafile: /etc/qluster/tls/ca.pem         # set: the nodes' APIs speak HTTPS (their api-certfile)
+api-certfile: /etc/qluster/tls/node.pem     # client certificate to present to them (optional)
+api-keyfile: /etc/qluster/tls/node.key
 ```
+
+With `api-cafile` set, a node's /primary is asked over https://, its certificate checked against
+that CA and its IP address; an https:// map-url is checked the same way. The local observer's
+map stays readable over http://127.0.0.1 (its plain loopback listener).
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "timeout": "2s",
     "state-file": "/var/lib/qluster-haproxy-sync/members.json",
     "seed": [],
+    "api-cafile": None,
+    "api-certfile": None,
+    "api-keyfile": None,
 }
 # Set by the program itself for each server (from the map), so not allowed in server-options.
 _RESERVED_OPTIONS = ("port", "addr", "weight", "disabled", "enabled", "id")
@@ -61,6 +71,9 @@ class SyncSettings:
     timeout: float
     state_file: str
     seed: tuple[Member, ...]
+    api_cafile: str | None = None
+    api_certfile: str | None = None
+    api_keyfile: str | None = None
 
 
 def parse_settings(raw: Any) -> SyncSettings:
@@ -108,6 +121,13 @@ def parse_settings(raw: Any) -> SyncSettings:
                             "would take writes")
         if any(c in options for c in ";\n#"):
             problems.append(f"server-options: {options!r} contains ';', '#' or a newline")
+    for key in ("api-cafile", "api-certfile", "api-keyfile"):
+        if values[key] is not None and not (isinstance(values[key], str) and values[key].startswith("/")):
+            problems.append(f"{key}: {values[key]!r} is not an absolute path")
+    if (values["api-certfile"] is None) != (values["api-keyfile"] is None):
+        problems.append("api-certfile: api-certfile and api-keyfile go together; set both or neither")
+    elif values["api-certfile"] is not None and values["api-cafile"] is None:
+        problems.append("api-certfile: set without api-cafile, which says the nodes' APIs speak HTTPS")
     seed: tuple[Member, ...] = ()
     try:
         seed = members_from_json(values["seed"])
@@ -120,7 +140,8 @@ def parse_settings(raw: Any) -> SyncSettings:
         leader_backend=leader_backend,
         server_options=" ".join(options.split()), interval=durations["interval"],
         max_backoff=durations["max-backoff"], log_repeat=durations["log-repeat"], timeout=durations["timeout"],
-        state_file=values["state-file"], seed=seed)
+        state_file=values["state-file"], seed=seed, api_cafile=values["api-cafile"],
+        api_certfile=values["api-certfile"], api_keyfile=values["api-keyfile"])
 
 
 def load_settings(path: str) -> SyncSettings:

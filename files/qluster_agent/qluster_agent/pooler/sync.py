@@ -20,9 +20,11 @@ limiter: once when they start, at most once per `log-repeat` while they last, on
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
+import ssl
 import sys
 import tempfile
 import time
@@ -30,6 +32,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Callable
 
+from ..api.tls import TlsFileError, client_context
 from .haproxy import HaproxyError, RuntimeApi
 from .plan import (MapError, Member, demote_commands, leader_from_map, members_from_json, members_from_map,
                    parse_servers_state, plan, promote_commands)
@@ -52,19 +55,33 @@ DEMOTE_WAIT = 3.0
 PRIMARY_ASK_TIMEOUT = 0.5
 
 
-def fetch_map(url: str, timeout: float) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as answer:  # nosec - a local http:// URL from the config
+def fetch_map(url: str, timeout: float, context: ssl.SSLContext | None = None) -> Any:
+    # nosec - the local agent's URL from the config; `context` checks an https:// one
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as answer:
         return json.loads(answer.read())
 
 
-def answers_primary(member: Member, timeout: float) -> bool:
-    """Whether the node's agent answers 200 on /primary, asked as HAProxy's checks ask it."""
-    request = urllib.request.Request(f"http://{member.address}:{member.api_port}/primary", method="OPTIONS")
+def answers_primary(member: Member, timeout: float, context: ssl.SSLContext | None = None) -> bool:
+    """Whether the node's agent answers 200 on /primary, asked as HAProxy's checks ask it
+    (over https:// with `context`, when the nodes' APIs speak HTTPS)."""
+    scheme = "https" if context is not None else "http"
+    request = urllib.request.Request(f"{scheme}://{member.address}:{member.api_port}/primary", method="OPTIONS")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # nosec - the node's API from the map
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:  # nosec - from the map
             return answer.status == 200
     except (OSError, ValueError):  # urllib's HTTPError (a 503) is an OSError
         return False
+
+
+def member_context(settings: SyncSettings) -> ssl.SSLContext | None:
+    """The TLS context for the nodes' APIs (None: plain HTTP); SettingsError naming the key."""
+    if settings.api_cafile is None:
+        return None
+    try:
+        return client_context(settings.api_cafile, settings.api_certfile, settings.api_keyfile)
+    except TlsFileError as exc:
+        key = {"certificate": "api-certfile", "key": "api-keyfile", "CA": "api-cafile"}[exc.role]
+        raise SettingsError(f"{key}: {exc}") from None
 
 
 def describe(members: tuple[Member, ...]) -> str:
@@ -73,13 +90,14 @@ def describe(members: tuple[Member, ...]) -> str:
 
 class Syncer:
     def __init__(self, settings: SyncSettings, api: RuntimeApi | None = None,
-                 read_map: Callable[[str, float], Any] = fetch_map,
+                 read_map: Callable[[str, float], Any] | None = None,
                  emit: Callable[[str, str], None] | None = None,
-                 ask_primary: Callable[[Member, float], bool] = answers_primary) -> None:
+                 ask_primary: Callable[[Member, float], bool] | None = None,
+                 context: ssl.SSLContext | None = None) -> None:
         self.settings = settings
         self.api = api or RuntimeApi(settings.haproxy_socket, settings.timeout)
-        self.read_map = read_map
-        self.ask_primary = ask_primary
+        self.read_map = read_map or functools.partial(fetch_map, context=context)
+        self.ask_primary = ask_primary or functools.partial(answers_primary, context=context)
         self.say = emit or (lambda level, message: getattr(log, level)(message))
         self.limited = RateLimitedLog(self.say, settings.log_repeat)
         self.backoff = Backoff(settings.interval, settings.max_backoff)
@@ -259,10 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
     try:
         settings = load_settings(args.config)
+        context = member_context(settings)
     except SettingsError as exc:
         print(f"qluster-haproxy-sync: config error: {exc}", file=sys.stderr)
         return 2
-    syncer = Syncer(settings)
+    syncer = Syncer(settings, context=context)
     if args.once:
         syncer.load_known_members(time.monotonic())
         syncer.refresh_members(time.monotonic())
