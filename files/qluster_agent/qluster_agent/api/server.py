@@ -154,7 +154,8 @@ class _HttpServer(HTTPServer):
         gets one, in the log.
         """
         exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError):  # BrokenPipeError, ConnectionResetError, ...
+        # BrokenPipeError, ConnectionResetError, ...; over TLS an SSLEOFError or an alert.
+        if isinstance(exc, (ConnectionError, ssl.SSLError)):
             log.debug("api %s closed the connection early: %s", client_address[0], exc)
             return
         log.exception("api: request from %s failed", client_address[0])

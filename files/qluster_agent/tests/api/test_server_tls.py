@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socket
 import ssl
 import time
@@ -159,3 +160,20 @@ def test_listeners_https_on_the_node_address_and_plain_http_on_loopback(pki):
     assert listeners("127.0.0.29", 8080, Tls) == [("127.0.0.29", 8080, context), ("127.0.0.1", 8080, None)]
     # The node's address is loopback's own: one socket, HTTPS, as the other members reach it.
     assert listeners("127.0.0.1", 8080, Tls) == [("127.0.0.1", 8080, context)]
+
+
+def test_a_tls_client_that_leaves_mid_request_logs_no_traceback(serve, pki, caplog, capsys):
+    caplog.set_level(logging.DEBUG, logger="qluster_agent.api.server")
+    srv, _backend = serve()
+    raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    conn = client_context(pki.ca).wrap_socket(raw, server_hostname="127.0.0.1")
+    conn.sendall(b"GET /map HTTP/1.1\r\nHost: x\r\n")  # the headers never end
+    raw_fd = conn.detach()  # close the TCP connection without TLS's close_notify
+    socket.socket(fileno=raw_fd).close()
+    deadline = time.monotonic() + 10
+    while not any("closed the connection early" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+        time.sleep(0.05)  # until the worker has met the end of the connection
+    assert call(srv.port, client_context(pki.ca))[0] == 200
+    assert "Traceback" not in capsys.readouterr().err
+    assert not [r for r in caplog.records if r.exc_info or r.levelno > logging.DEBUG]
