@@ -43,6 +43,7 @@ SETTINGS = {
 # Keys of config.yaml that exist but cannot be changed through the API.
 NOT_RUNTIME = ('ip', 'api-port', 'hello-retry-interval', 'cluster-id', 'node-id', 'role', 'data-dir',
                'secret', 'secret-file', 'insecure-no-auth', 'api-token', 'api-token-file',
+               'api-trust-loopback', 'api-certfile', 'api-keyfile', 'api-cafile', 'api-verify-client',
                'tick-interval', 'postgres', 'peers', 'max-log-size')
 
 _UNIT_MS = {'ms': 1, 's': 1000, 'm': 60000, 'h': 3600000}
