@@ -23,7 +23,10 @@ options:
   api_token:
     description:
       - Bearer token for the changing endpoints, the agent's C(api-token).
-      - Without a token the agent accepts changes only from its own host (loopback).
+      - When left out, the token is read from the agent's config file on the managed host (see
+        O(agent_config)), from its C(api-token) or the file its C(api-token-file) names, if readable.
+      - Without a token an agent accepts changes only from its own host (loopback), and with one only
+        if its C(api-trust-loopback) is true.
     type: str
   api_timeout:
     description:
@@ -45,13 +48,36 @@ options:
   validate_certs:
     description:
       - Verify the server's TLS certificate when O(api_url) is C(https://).
-      - The agent itself serves plain HTTP; C(https://) applies when a TLS-terminating proxy stands in front of it.
+      - An agent with C(api-certfile) speaks HTTPS on its node address and plain HTTP on 127.0.0.1,
+        so the default O(api_url) needs no certificates.
     type: bool
     default: true
   ca_path:
     description:
       - PEM file of the certificate authority that signed the server's certificate (see O(validate_certs)).
+      - Defaults to the agent config's C(api-cafile) when that file is readable and the API speaks HTTPS.
     type: path
+  client_cert:
+    description:
+      - PEM client certificate presented to an agent over HTTPS, signed by the agent's C(api-cafile).
+      - An agent with C(api-verify-client) set to V(optional) (its default) takes a change over HTTPS
+        only with one, besides the token; V(required) asks it for every request.
+      - Defaults to the agent config's C(api-certfile) (with C(api-keyfile)) when both files are readable
+        and the API speaks HTTPS.
+    type: path
+  client_key:
+    description:
+      - PEM private key of O(client_cert), when that file does not hold it.
+    type: path
+  agent_config:
+    description:
+      - The qluster agent's config file on the managed host, read for what the options above leave
+        out (the token, and with HTTPS the CA and client certificate), as C(qlusterctl) does.
+      - When its C(api-certfile) is set, other members' agents are reached over C(https://) at their
+        address (a member removal confirms on the leader's agent).
+      - A missing or unreadable file is ignored; an empty string reads none.
+    type: path
+    default: /etc/qluster/config.yaml
 '''
 
     ATTRIBUTES = r'''

@@ -9,12 +9,21 @@ Self-contained on purpose: modules run on the managed host, where the agent's ow
 not be importable. Requests go through ``ansible.module_utils.urls.open_url``; a 503 (the agent
 is starting, or a change found no quorum yet) is retried a bounded number of times, and every
 failure names the method, the URL and the status with the agent's own message.
+
+On a node, what the modules need comes from the agent's own config file (``agent_config``,
+/etc/qluster/config.yaml) when the options leave it out, as qlusterctl does: the API token
+(``api-token`` or the file ``api-token-file``), and with the agent's API over HTTPS
+(``api-certfile``) the CA and the client certificate (``api-cafile``, ``api-certfile``,
+``api-keyfile``), whose files must be readable. The default ``api_url`` is the node's plain
+loopback listener; other members are then reached over https:// at their address.
 """
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
 
 import json
+import os
+import re
 import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
@@ -22,6 +31,7 @@ from ansible.module_utils.six.moves.urllib.parse import quote
 from ansible.module_utils.urls import open_url
 
 DEFAULT_API_URL = 'http://127.0.0.1:8080'
+DEFAULT_AGENT_CONFIG = '/etc/qluster/config.yaml'
 RETRY_STATUSES = (503,)
 
 
@@ -35,7 +45,69 @@ def api_argument_spec():
         api_retry_delay=dict(type='float', default=1.0),
         validate_certs=dict(type='bool', default=True),
         ca_path=dict(type='path'),
+        client_cert=dict(type='path'),
+        client_key=dict(type='path'),
+        agent_config=dict(type='path', default=DEFAULT_AGENT_CONFIG),
     )
+
+
+_TOP_LEVEL_SCALAR = re.compile(r'^([A-Za-z0-9_-]+):[ \t]*(.*?)[ \t]*$')
+
+
+def read_agent_config(path):
+    """The agent's config file as a dict; {} when there is none, it cannot be read or parsed.
+
+    PyYAML reads it where installed (the agent needs it on every node); without it, the
+    top-level ``key: value`` lines the modules need are read one by one (a JSON file as well).
+    """
+    if not path or not os.path.isfile(path) or not os.access(path, os.R_OK):
+        return {}
+    try:
+        with open(path) as stream:
+            text = stream.read()
+    except (IOError, OSError, UnicodeDecodeError):
+        return {}
+    try:
+        import yaml  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        yaml = None
+    if yaml is not None:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return {}
+        return data if isinstance(data, dict) else {}
+    try:
+        data = json.loads(text)
+        return data if isinstance(data, dict) else {}
+    except ValueError:
+        pass
+    data = {}
+    for line in text.splitlines():
+        match = _TOP_LEVEL_SCALAR.match(line)
+        if match and match.group(2) and not match.group(2).startswith('#'):
+            value = re.sub(r'\s+#.*$', '', match.group(2))
+            data[match.group(1)] = value.strip('\'"')
+    return data
+
+
+def _readable(path):
+    return path if isinstance(path, str) and path and os.access(path, os.R_OK) else None
+
+
+def agent_token(agent):
+    """The API token of the agent's config: ``api-token``, or ``api-token-file`` when readable."""
+    token = agent.get('api-token')
+    if isinstance(token, str) and token:
+        return token
+    path = _readable(agent.get('api-token-file'))
+    if path is None:
+        return None
+    try:
+        with open(path) as stream:
+            return stream.read().strip() or None
+    except (IOError, OSError):
+        return None
 
 
 class QlusterApiError(Exception):
@@ -71,7 +143,8 @@ class QlusterApi:
     """One agent's API. ``sleep`` is injectable so the retry policy can be tested without waiting."""
 
     def __init__(self, url, token=None, timeout=15.0, retries=5, retry_delay=1.0,
-                 validate_certs=True, ca_path=None, sleep=time.sleep):
+                 validate_certs=True, ca_path=None, sleep=time.sleep, client_cert=None, client_key=None,
+                 member_scheme=None):
         if not url or '://' not in url:
             raise ValueError('api_url %r is not a URL (expected e.g. http://127.0.0.1:8080)' % (url,))
         scheme = url.split('://', 1)[0].lower()
@@ -88,25 +161,46 @@ class QlusterApi:
         self.retry_delay = max(0.0, retry_delay or 0.0)
         self.validate_certs = validate_certs
         self.ca_path = ca_path
+        self.client_cert = client_cert
+        self.client_key = client_key
+        # How other members' agents are reached; None: as this one (https when the agent config
+        # says the members' APIs speak HTTPS, though this one is the plain loopback listener).
+        self.member_scheme = member_scheme
         self._sleep = sleep
 
     @classmethod
     def from_module(cls, module):
+        """The API of the module's options; what they leave out comes from the agent's config
+        file when it is readable (see the module's docstring)."""
         params = module.params
+        agent = read_agent_config(params.get('agent_config'))
+        agent_tls = bool(agent.get('api-certfile'))
+        url = params['api_url'] or ''
+        tls_wanted = agent_tls or url.lower().startswith('https://')
+        ca_path, client_cert, client_key = params.get('ca_path'), params.get('client_cert'), params.get('client_key')
+        if tls_wanted:
+            ca_path = ca_path or _readable(agent.get('api-cafile'))
+            if client_cert is None:
+                own_cert, own_key = _readable(agent.get('api-certfile')), _readable(agent.get('api-keyfile'))
+                if own_cert and own_key:
+                    client_cert, client_key = own_cert, own_key
         try:
-            return cls(params['api_url'], token=params.get('api_token'), timeout=params['api_timeout'],
+            return cls(url, token=params.get('api_token') or agent_token(agent), timeout=params['api_timeout'],
                        retries=params['api_retries'], retry_delay=params['api_retry_delay'],
-                       validate_certs=params['validate_certs'], ca_path=params.get('ca_path'))
+                       validate_certs=params['validate_certs'], ca_path=ca_path, client_cert=client_cert,
+                       client_key=client_key, member_scheme='https' if agent_tls else None)
         except ValueError as exc:
             module.fail_json(msg=str(exc))
 
     def for_member(self, address, api_port):
-        """The same scheme, token and TLS options against another agent, without retries: a
-        member's address and API port as the map lists them."""
+        """The same token and TLS options against another agent, without retries: a member's
+        address and API port as the map lists them."""
         host = '[%s]' % address if ':' in address else address
-        scheme = self.base_url.split('://', 1)[0]
+        scheme = self.member_scheme or self.base_url.split('://', 1)[0]
         return QlusterApi('%s://%s:%s' % (scheme, host, api_port), token=self.token, timeout=self.timeout,
-                          retries=0, validate_certs=self.validate_certs, ca_path=self.ca_path, sleep=self._sleep)
+                          retries=0, validate_certs=self.validate_certs, ca_path=self.ca_path, sleep=self._sleep,
+                          client_cert=self.client_cert, client_key=self.client_key,
+                          member_scheme=self.member_scheme)
 
     # ---------------------------------------------------------------------------------------
     def get(self, path, accept=(200,)):
@@ -159,6 +253,7 @@ class QlusterApi:
         try:
             response = open_url(url, data=data, headers=headers, method=method, timeout=self.timeout,
                                 validate_certs=self.validate_certs, ca_path=self.ca_path,
+                                client_cert=self.client_cert, client_key=self.client_key,
                                 follow_redirects='none')
             raw = response.read()
             return response.getcode(), _decode(raw, method, url, response.getcode())
