@@ -78,8 +78,8 @@ def _client(args: argparse.Namespace) -> ApiClient:
         url = f"{'https' if https else 'http'}://127.0.0.1:{port}"
     if not url.lower().startswith("https://"):
         return ApiClient(url, token)
-    readable = {option: conf[key] for option, key in (("cacert", "api-cafile"), ("cert", "api-certfile"),
-                                                       ("key", "api-keyfile"))
+    config_keys = (("cacert", "api-cafile"), ("cert", "api-certfile"), ("key", "api-keyfile"))
+    readable = {option: conf[key] for option, key in config_keys
                 if isinstance(conf.get(key), str) and os.access(conf[key], os.R_OK)}
     if args.cert:
         readable.pop("key", None)  # a --cert of one's own does not go with the node's key

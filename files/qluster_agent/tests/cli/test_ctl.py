@@ -139,8 +139,8 @@ def test_the_tls_files_and_token_default_from_the_agents_config(https_api, pki, 
     assert backend.calls == [("update_config", {"node-timeout": "5s"})]
 
 
-def test_the_default_url_is_the_plain_loopback_listener_unless_the_node_address_is_127_0_0_1(https_api, pki,
-                                                                                            tmp_path, capsys):
+def test_the_default_url_is_the_plain_loopback_listener_unless_the_node_address_is_loopback(
+        https_api, pki, tmp_path, capsys):
     _backend, port = https_api
     # ip 10.0.0.1: http://127.0.0.1:<port>, the plain listener; here only HTTPS listens, so it fails
     # the way plain HTTP to an HTTPS socket does.
