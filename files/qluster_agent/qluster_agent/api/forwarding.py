@@ -1,8 +1,8 @@
 """A change a follower forwards to the leader, signed with the cluster secret.
 
-Without an api-token a node takes changes from its own loopback only (the seed's `curl` on the
-node). The follower that received such a change has authorised it already, but to the leader the
-forwarded request comes from another address. The follower therefore signs it with the cluster
+Without an api-token (or with api-trust-loopback) a node takes changes from its own loopback (the
+seed's `curl` on the node). The follower that received such a change has authorised it already,
+but to the leader the forwarded request comes from another address. The follower therefore signs it with the cluster
 secret every member holds (the transport's HMAC key): the leader accepts a change whose
 signature it can verify, and nobody without the secret can make one.
 
