@@ -6,23 +6,14 @@ pooler), used by bench/pooler.py and bench/stability.py.
 from __future__ import annotations
 
 import functools
-import json
 import threading
 import time
-import urllib.request
 
 import psycopg2
 
+from qlab.agent_api import read_map
 from qlab.faults import Host, wait_until
 from qlab.topology import DB_HOSTS, NFS_HOST
-
-
-def read_map(address: str, timeout: float = 3) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"http://{address}:8080/map", timeout=timeout) as answer:
-            return json.loads(answer.read())
-    except (OSError, ValueError):
-        return None
 
 
 def healthy(cluster: dict | None) -> bool:

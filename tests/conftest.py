@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 
 import pytest
 
 from qlab import deploy, lifecycle
+from qlab.agent_api import read_map
 from qlab.faults import Host
 from qlab.topology import DB_HOSTS, TEST_LAB
 
@@ -32,11 +31,10 @@ def test_lab():
 def cluster_map(lab, hostname: str = DB_HOSTS[0], timeout: float = 3.0) -> dict | None:
     """GET /map from one database node of the lab, or None when its agent does not answer."""
     try:
-        url = f"http://{lifecycle.address(lab, hostname)}:8080/map"
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
-            return json.loads(answer.read())
-    except (OSError, ValueError, KeyError):
+        address = lifecycle.address(lab, hostname)
+    except KeyError:
         return None
+    return read_map(address, timeout)
 
 
 def three_healthy_members(cluster: dict | None) -> bool:

@@ -12,7 +12,7 @@ import yaml
 
 from .image import IMAGE, build_image, image_exists
 from .podman import LabError, exists, podman
-from .topology import LABEL, Lab
+from .topology import APP_DATABASE, APP_PASSWORD, APP_USER, LABEL, Lab
 
 BOOT_DEADLINE_S = 60
 
@@ -35,7 +35,11 @@ def up(lab: Lab, log=print) -> None:
             argv = ["run", "-d", "--name", name, "--hostname", host.hostname,
                     "--network", lab.network, "--ip", lab.static_address(host.hostname),
                     "--systemd=always", "--label", f"{LABEL}={lab.name}",
-                    "-v", f"{lab.archive_volume}:{host.wal_path}", "-v", f"{journal}:/var/log/journal"]
+                    "-v", f"{lab.archive_volume}:{host.wal_path}", "-v", f"{journal}:/var/log/journal",
+                    # systemd sandboxes units (ProtectSystem=, PrivateTmp=) with mount namespaces;
+                    # without CAP_SYS_ADMIN it assumes a container and silently runs them
+                    # unsandboxed, so a path a unit needs but does not list would go unnoticed.
+                    "--cap-add", "SYS_ADMIN"]
             if "qhb_nodes" in host.groups:
                 # As on a real server, the agent's unit raises its CPU priority above its
                 # database's (Nice=): podman drops CAP_SYS_NICE unless asked.
@@ -140,6 +144,8 @@ def write_inventory(lab: Lab) -> None:
             # The lab kernel has no NFS: the archive is a volume shared by the hosts (LAB-NOTES).
             "qhb_wal_archive_mode": "shared_volume",
             "nfs_server_implementation": "ganesha",
+            "qhb_node_users": [{"name": APP_USER, "password": APP_PASSWORD}],
+            "qhb_node_databases": [{"name": "qhb"}, {"name": APP_DATABASE, "owner": APP_USER}],
         },
         "children": groups,
     }}

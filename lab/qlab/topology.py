@@ -16,6 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 # Seed 000 §2.1: three database nodes and one host that is both the NFS server and the pooler.
 DB_HOSTS = ("qluster-01", "qluster-02", "qluster-03")
 NFS_HOST = "qluster-nfs"
+# An application's role and database in the lab's inventory (qhb_node_users, qhb_node_databases):
+# it logs in through the pooler, which never saw its password (auth_query).
+APP_USER = "qluster_app"
+APP_PASSWORD = "lab-app-password-not-secret"
+APP_DATABASE = "qluster_app"
 
 # The seed's client mount point and export path for the WAL archive (§4.1, §4.2).
 WAL_CLIENT_PATH = "/opt/qhb-backup/wal"
@@ -60,6 +65,11 @@ class Lab:
         return self.state_dir / "inventory.yml"
 
     @property
+    def ca_path(self) -> Path:
+        """The cluster's CA certificate, which the cluster_ca role makes beside the inventory."""
+        return self.state_dir / "qluster-ca" / "ca.crt"
+
+    @property
     def hosts(self) -> tuple[HostSpec, ...]:
         dbs = tuple(HostSpec(h, ("qhb_nodes",), WAL_CLIENT_PATH) for h in DB_HOSTS)
         return dbs + (HostSpec(NFS_HOST, ("nfs_servers", "qcp_hosts"), WAL_EXPORT_PATH),)
@@ -96,3 +106,11 @@ def lab_by_name(name: str) -> Lab:
 
 # The lab the test suite uses: qlabt unless QLAB_TEST_LAB names another test lab.
 TEST_LAB = lab_by_name(os.environ.get("QLAB_TEST_LAB", "qlabt"))
+
+
+def lab_of_address(address: str) -> Lab | None:
+    """The known lab whose subnet holds this address, if any."""
+    for lab in KNOWN_LABS:
+        if ipaddress.ip_address(address) in ipaddress.ip_network(lab.subnet):
+            return lab
+    return None

@@ -15,7 +15,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pytest
 
 from conftest import cluster_map, three_healthy_members
 from qlab import deploy
+from qlab.agent_api import get_json
 from qlab.faults import Host, wait_until
 from qlab.topology import DB_HOSTS, NFS_HOST, REPO
 
@@ -319,8 +319,7 @@ def settled_map(lab, timeout: float = 240) -> dict:
 
 
 def config(lab, name: str) -> dict:
-    with urllib.request.urlopen(f"http://{Host(lab, name).address}:8080/config", timeout=5) as answer:
-        return json.loads(answer.read())
+    return get_json(Host(lab, name).address, "/config", timeout=5)
 
 
 def sql(host: Host, statement: str, check: bool = True) -> str:

@@ -24,17 +24,16 @@ the test also fails when journald suppressed any message in the window.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import urllib.request
 
 import psycopg2
 import pytest
 
+from qlab.agent_api import read_map
 from qlab.deploy import run_site
 from qlab.faults import Host, wait_until
-from qlab.topology import DB_HOSTS, NFS_HOST, lab_by_name
+from qlab.topology import APP_DATABASE, APP_PASSWORD, APP_USER, DB_HOSTS, NFS_HOST, lab_by_name
 
 POOLER_PORT = 5432
 RO_PORT = 5001
@@ -57,14 +56,6 @@ def lab(request):
 @pytest.fixture(scope="module")
 def nodes(lab):
     return {h.hostname: Host(lab, h.hostname) for h in lab.hosts}
-
-
-def read_map(address: str, timeout: float = 3.0) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"http://{address}:8080/map", timeout=timeout) as answer:
-            return json.loads(answer.read())
-    except (OSError, ValueError):
-        return None
 
 
 def healthy(cluster: dict | None) -> bool:
@@ -162,6 +153,42 @@ def test_the_seeds_database_qhb_exists_and_the_pooler_leads_to_it_on_the_leader(
         conn.close()
     assert (database, in_recovery) == ("qhb", False)
     assert address == leader_of(read_map(pooler.address))["address"]
+
+
+def test_the_pooler_host_keeps_no_superuser_password_and_roles_log_in_through_auth_query(pooler, nodes):
+    """Issue 21 item 4: PgBouncer looks each login up through one SECURITY DEFINER function as its
+    auth role; the pooler host holds that role's password only."""
+    pooler_host = nodes[NFS_HOST]
+    holding = pooler_host.exec("grep", "-rlF", "--", pooler.password, "/etc", "/var/lib", check=False)
+    assert holding.returncode == 1 and not holding.stdout, f"the superuser's password is in {holding.stdout}"
+    # The application role of the lab's qhb_node_users, whose password the pooler host never saw,
+    # logs in through the pooler to its own database on the leader.
+    conn = psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname=APP_DATABASE, user=APP_USER,
+                            password=APP_PASSWORD, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_user, pg_is_in_recovery(), pg_get_userbyid(datdba) FROM pg_database"
+                        " WHERE datname = current_database()")
+            assert cur.fetchone() == (APP_USER, False, APP_USER)
+    finally:
+        conn.close()
+    with pytest.raises(psycopg2.OperationalError, match="SASL authentication failed"):
+        psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname=APP_DATABASE, user=APP_USER,
+                         password=APP_PASSWORD + "-wrong", connect_timeout=5).close()
+    # The auth role may call its lookup function and read nothing else of pg_authid.
+    auth_password = nodes[DB_HOSTS[0]].exec("cat", "/etc/qluster/pooler-password").stdout.strip()
+    conn = psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname="postgres", user="qluster_pooler",
+                            password=auth_password, connect_timeout=5)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication FROM pg_roles"
+                        " WHERE rolname = current_user")
+            assert cur.fetchone() == (False, False, False, False)
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute("SELECT rolpassword FROM pg_authid")
+    finally:
+        conn.close()
 
 
 def test_logs_stay_bounded_while_every_database_is_down(pooler, nodes):

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from dataclasses import dataclass
 
+from ..agent_api import read_map
 from ..faults import Host
 from ..topology import DB_HOSTS, NFS_HOST, Lab
-
-API_PORT = 8080
-
-
-def read_map(address: str, timeout: float = 2.0) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"http://{address}:{API_PORT}/map", timeout=timeout) as answer:
-            return json.loads(answer.read())
-    except (OSError, ValueError):
-        return None
 
 
 @dataclass
