@@ -36,6 +36,7 @@ class Cloner:
             self._o.replication_user,
             self._o.datadir,
             application_name=self._o.clone_application_name,
+            passfile=self._o.passfile,
         )
         try:
             result = self._run.run(argv, timeout_s=None, cancel=cancel)

@@ -38,6 +38,7 @@ def basebackup_argv(
     datadir: Path,
     *,
     application_name: str | None = None,
+    passfile: str | None = None,
     label: str = "qluster clone",
 ) -> list[str]:
     """pg_basebackup for a new replica (seed 003 does `-Fp -X stream`).
@@ -49,8 +50,10 @@ def basebackup_argv(
     passfile. No --write-recovery-conf: the agent writes its own standby settings afterwards.
     application_name: the copy's own (PgOptions.clone_application_name), never a name listed in
     synchronous_standby_names: its WAL stream reports flush positions, as a standby's does.
+    passfile: postgres.passfile, as the walreceiver and the leader probe use it (libpq's
+    default, ~/.pgpass of the user running the program, when None).
     """
-    dbname = render_conninfo({"application_name": application_name}) if application_name else None
+    dbname = render_conninfo({"application_name": application_name, "passfile": passfile}) or None
     argv = [
         tools.basebackup,
         f"--pgdata={datadir}",
@@ -86,9 +89,12 @@ def rewind_argv(
     return argv
 
 
-def source_server_conninfo(leader: Endpoint, user: str, dbname: str) -> str:
+def source_server_conninfo(leader: Endpoint, user: str, dbname: str, passfile: str | None = None) -> str:
+    """pg_rewind's connection to the leader: an ordinary (not a replication) connection, as a
+    superuser (pg_rewind reads files through pg_read_binary_file)."""
     return render_conninfo(
-        {"host": leader.host, "port": leader.port, "user": user, "dbname": dbname, "connect_timeout": 5}
+        {"host": leader.host, "port": leader.port, "user": user, "dbname": dbname, "passfile": passfile,
+         "connect_timeout": 5}
     )
 
 

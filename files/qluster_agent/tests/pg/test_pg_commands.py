@@ -52,6 +52,15 @@ def test_basebackup_streams_wal_and_checkpoints_fast() -> None:
     assert not any(a.startswith("--write-recovery-conf") or a == "-R" for a in argv)
 
 
+def test_basebackup_and_rewind_name_the_passfile_when_given() -> None:
+    argv = basebackup_argv(PG, "10.0.0.1", 5432, "replicator", DATA, application_name="qluster_2",
+                           passfile="/home/qhb/.pgpass")
+    assert "--dbname=application_name=qluster_2 passfile=/home/qhb/.pgpass" in argv
+    assert not any(a.startswith("--dbname=") for a in basebackup_argv(PG, "10.0.0.1", 5432, "replicator", DATA))
+    source = source_server_conninfo(Endpoint("10.0.0.2", 5433), "qhb", "qhb", "/home/qhb/.pgpass")
+    assert source == "host=10.0.0.2 port=5433 user=qhb dbname=qhb passfile=/home/qhb/.pgpass connect_timeout=5"
+
+
 def test_rewind_names_target_and_source_and_restores_wal_when_archiving() -> None:
     source = source_server_conninfo(Endpoint("10.0.0.2", 5433), "qhb", "qhb")
     assert source == "host=10.0.0.2 port=5433 user=qhb dbname=qhb connect_timeout=5"
