@@ -41,7 +41,7 @@ from .beacon import Beacon
 from .consensus_log import ConsensusLog
 from .env import AgentEnv
 from .membership import next_step
-from .db_password import password_file_path, read_password_file, set_passwords
+from .db_password import DatabaseRoles, read_database_roles, set_up_roles
 from .pg_setup import marker_path, pg_options
 from .retry_pause import RetryPause
 from .switchover import wait_before_demote, wait_before_handover
@@ -83,13 +83,12 @@ class Agent:
         section = dict(config.postgres)
         self.marker = AddNodeMarker(marker_path(section))
         self.pg: PgController | None = None
-        self._db_password: str | None = None
+        self._db_roles = DatabaseRoles()
         if not self.observer:
             if env is None:
                 raise ValueError("a voting node needs the env file (PGDATA, PGPORT, ...)")
             self.pg = PgController(pg_options(section, env, self.my_id))
-            path = password_file_path(section)
-            self._db_password = read_password_file(path) if path else None
+            self._db_roles = read_database_roles(section, self.pg.options)
         self.executor = LongOperationExecutor()
         self.api_token = read_api_token(config)
         self.api_tls = load_api_tls(config)  # None without api-certfile; ConfigError when a file is unusable
@@ -292,8 +291,8 @@ class Agent:
         finished = self.executor.take_finished()
         if finished is not None:
             log.info("%s", finished.describe())
-            if finished.succeeded and finished.kind is LongOperation.BOOTSTRAP and self._db_password:
-                set_passwords(self.pg.options, self._db_password)
+            if finished.succeeded and finished.kind is LongOperation.BOOTSTRAP and self._db_roles.anything_to_do:
+                set_up_roles(self.pg.options, self._db_roles)
             if finished.succeeded:
                 self._retry_pause.succeeded()
             else:

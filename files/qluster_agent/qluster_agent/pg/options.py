@@ -50,8 +50,13 @@ class PgOptions:
     datadir: Path  # PGDATA
     port: int  # PGPORT
     member_id: int  # this node's consensus id: names its walreceiver
-    superuser: str  # PGUSER: the agent's own connections, pg_rewind's source connection
-    replication_user: str  # pg_basebackup and primary_conninfo
+    # PGUSER: initdb's bootstrap superuser, the agent's own (local) connections, pg_rewind's
+    # connection to the leader.
+    superuser: str
+    # pg_basebackup, primary_conninfo (streaming) and the leader probe (IDENTIFY_SYSTEM): only
+    # replication connections, so a role with LOGIN REPLICATION and no superuser power will do
+    # (postgres.replication-user; by default the superuser).
+    replication_user: str
     socket_dir: str = "/var/run/postgresql"  # see Flavour.default_socket_dir
     database: str | None = None  # None: the flavour's default (qhb / postgres)
     template_dir: Path | None = None  # seed 000: /usr/local/qhb/data
@@ -124,7 +129,8 @@ class PgOptions:
         """Options from the env file of seed 000 §6.4 (PGDATA, PGPORT, PGUSER, PGHOME, BACKUP_PATH/wal).
 
         PGUSER is both the agent's superuser and the replication user, as in the seed's
-        qhb_hba.conf (trust for 'replication all'). The templates are taken from
+        qhb_hba.conf (trust for 'replication all'), unless `replication_user` is given among the
+        overrides (postgres.replication-user). The templates are taken from
         $PGHOME/data when that directory exists (seed 000 §5), for either flavour.
         """
         template_dir = None

@@ -59,3 +59,22 @@ def test_bad_password_file_is_refused(tmp_path, mode, content, fragment):
     assert proc.returncode == 2
     assert fragment in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("keys,fragment", [
+    ({"replication-user": "Replicator"}, "postgres.replication-user: 'Replicator' is not a role name"),
+    ({"replication-password-file": "REPL"}, "postgres.replication-password-file: '"),
+    ({"replication-user": "qluster_replication", "password-file": "DB"},
+     "postgres.replication-password-file: not set, but required"),
+])
+def test_bad_replication_role_keys_are_refused(tmp_path, keys, fragment):
+    secret = tmp_path / "db-password"
+    secret.write_text("pw")
+    secret.chmod(0o600)
+    config = base_config(tmp_path)
+    config["postgres"].update({key: str(secret) if value in ("DB", "REPL") else value for key, value in keys.items()})
+    proc = run_agent(tmp_path, config, {"PGDATA": str(tmp_path / "pg")})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert fragment in proc.stderr
+    assert "Traceback" not in proc.stderr
