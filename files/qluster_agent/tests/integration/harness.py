@@ -64,7 +64,7 @@ def chown_to_postgres(path: Path) -> None:
 
 
 class Node:
-    def __init__(self, root: Path, number: int, count: int) -> None:
+    def __init__(self, root: Path, number: int, numbers: range, postgres: dict | None = None) -> None:
         self.number = number
         self.ip = f"127.0.0.{number}"
         self.api_port = 18180 + number
@@ -77,7 +77,8 @@ class Node:
         self.log_path = self.dir / "agent.log"
         self.config_path = self.dir / "config.yaml"
         self.backup = root / "backup"
-        self.peers = [f"127.0.0.{i}:{UDP_PORT}" for i in range(1, count + 1)]
+        self.peers = [f"127.0.0.{i}:{UDP_PORT}" for i in numbers]
+        self.postgres = postgres or {}  # more keys of the `postgres:` section
         self.process: subprocess.Popen | None = None
         self.node_id = int.from_bytes(bytes(int(x) for x in self.ip.split(".")), "big")
 
@@ -96,6 +97,7 @@ class Node:
                 "bin-dir": PG_BIN, "run-as": OS_USER, "superuser": OS_USER, "replication-user": OS_USER,
                 "socket-dir": str(self.dir), "template-dir": str(templates),
                 "add-node-marker": str(self.marker), "password-file": str(self.dir.parent / "db-password"),
+                **self.postgres,
             },
         }))
 
@@ -191,17 +193,23 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, root: Path, count: int = 3) -> None:
+    """Nodes 127.0.0.`first` on; `postgres` adds keys to their `postgres:` section, `hba` replaces
+    the template's pg_hba.conf."""
+
+    def __init__(self, root: Path, count: int = 3, first: int = 1, postgres: dict | None = None,
+                 hba: str = TEMPLATE_HBA) -> None:
         self.root = root
         self.templates = root / "templates"
-        self.nodes = [Node(root, n, count) for n in range(1, count + 1)]
+        self.hba = hba
+        numbers = range(first, first + count)
+        self.nodes = [Node(root, n, numbers, postgres) for n in numbers]
 
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o755)
         self.templates.mkdir(exist_ok=True)
         (self.templates / "postgresql.conf").write_text(TEMPLATE_CONF)
-        (self.templates / "pg_hba.conf").write_text(TEMPLATE_HBA)
+        (self.templates / "pg_hba.conf").write_text(self.hba)
         password = self.root / "db-password"
         password.write_text("integration-db-password\n")
         password.chmod(0o600)
