@@ -150,6 +150,11 @@ def forget_neighbour(lab: Lab, address: str) -> None:
     subprocess.run(["ip", "neigh", "del", address, "dev", bridge(lab)], capture_output=True, check=False)
 
 
+def keep_if(value, predicate):
+    """value when predicate(value) holds, else None (for wait_until)."""
+    return value if predicate(value) else None
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "condition"):
     """Poll `predicate` until it returns a truthy value; raise after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -44,6 +44,8 @@ def up(lab: Lab, log=print) -> None:
                 # As on a real server, the agent's unit raises its CPU priority above its
                 # database's (Nice=): podman drops CAP_SYS_NICE unless asked.
                 argv += ["--cap-add", "SYS_NICE"]
+                # The host firewall of qhb_node_firewall (nftables) in the host's own network.
+                argv += ["--cap-add", "NET_ADMIN"]
             if "nfs_servers" in host.groups:
                 # nfs-ganesha (userspace NFS: this kernel has none) needs to open files by handle.
                 argv += ["--cap-add", "DAC_READ_SEARCH"]
@@ -146,6 +148,10 @@ def write_inventory(lab: Lab) -> None:
             "nfs_server_implementation": "ganesha",
             "qhb_node_users": [{"name": APP_USER, "password": APP_PASSWORD}],
             "qhb_node_databases": [{"name": "qhb"}, {"name": APP_DATABASE, "owner": APP_USER}],
+            # The cluster's ports from its own hosts only; this machine (the operator's, on the
+            # lab's network) may read the API, and is the LAN attacker of the junk-flood test.
+            "qhb_node_firewall": True,
+            "qhb_node_firewall_api_sources": [lab.gateway_address],
         },
         "children": groups,
     }}

@@ -65,6 +65,11 @@ class Lab:
         return self.state_dir / "inventory.yml"
 
     @property
+    def gateway_address(self) -> str:
+        """This machine's address on the lab's network (the bridge's): the operator's machine."""
+        return str(ipaddress.ip_network(self.subnet).network_address + 1)
+
+    @property
     def ca_path(self) -> Path:
         """The cluster's CA certificate, which the cluster_ca role makes beside the inventory."""
         return self.state_dir / "qluster-ca" / "ca.crt"

@@ -23,7 +23,7 @@ import pytest
 from conftest import cluster_map, three_healthy_members
 from qlab import deploy
 from qlab.agent_api import get_json
-from qlab.faults import Host, wait_until
+from qlab.faults import Host, keep_if, wait_until
 from qlab.topology import DB_HOSTS, NFS_HOST, REPO
 
 # The modules run on a database node and talk to that node's own agent.
@@ -70,11 +70,6 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 def member(cluster: dict, name: str) -> dict | None:
     return next((m for m in cluster["members"] if m["name"] == name), None)
-
-
-def keep_if(value, predicate):
-    """value when predicate(value) holds, else None (for wait_until)."""
-    return value if predicate(value) else None
 
 
 def voters_of(cluster: dict) -> list[dict]:

@@ -7,15 +7,18 @@ superuser gets its shell (`COPY ... TO PROGRAM`). Nothing root executes may be r
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 import urllib.error
 import urllib.request
 
 import psycopg2
 import pytest
 
-from conftest import cluster_map
+from conftest import cluster_map, three_healthy_members
 from qlab.agent_api import get_json, url_and_context
-from qlab.faults import Host
+from qlab.faults import Host, keep_if, wait_until
 from qlab.topology import DB_HOSTS, NFS_HOST
 
 # What root runs on a database node: the agent's unit (ExecStart=/usr/local/bin/qluster), the
@@ -197,3 +200,61 @@ def mount_options(mountinfo: str):
         best = max((point for point in points if path == point or path.startswith(point.rstrip("/") + "/")), key=len)
         return points[best]
     return mode
+
+
+FLOOD_SECONDS = 15.0
+UDP_PORT = 9999  # the lab's udp.socket.group port
+
+
+def junk_dropped(node: Host) -> int:
+    """The agent's count of datagrams it dropped as not qluster's (its metrics, on the node)."""
+    text = node.exec("curl", "-s", "http://localhost:8080/metrics").stdout
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("qluster_transport_events_total") and 'kind="dropped_bad_magic"' in line)
+
+
+def rcvbuf_errors(node: Host) -> int:
+    """The host's UDP RcvbufErrors: datagrams the kernel dropped because a socket's buffer was full."""
+    lines = [line.split() for line in node.exec("cat", "/proc/net/snmp").stdout.splitlines() if line.startswith("Udp:")]
+    return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
+def firewall_dropped(node: Host) -> int:
+    """Datagrams the host firewall (qhb_node_firewall, on in the lab) dropped at the agents' port."""
+    rules = node.exec("nft", "list", "chain", "inet", "qluster", "input").stdout
+    return sum(int(line.split("packets ")[1].split()[0]) for line in rules.splitlines()
+               if f"udp dport {UDP_PORT}" in line and "packets " in line)
+
+
+def test_a_junk_flood_from_the_lan_costs_no_election(deployed_test_lab):
+    """Issue 21 item 6: a machine on the LAN without the secret sends the leader large junk
+    datagrams as fast as it can; the cluster keeps its leader and term (heartbeats still pass).
+    Without the host firewall such a flood overflowed the leader's receive buffer and cost an
+    election (measured: ~70 000 datagrams of 65 000 bytes in 3 s); with it the kernel drops
+    them at the door."""
+    lab = deployed_test_lab
+    before = wait_until(lambda: keep_if(cluster_map(lab), three_healthy_members), timeout=120, interval=1,
+                        what="three healthy members before the flood")
+    leader = next(m for m in before["members"] if m["id"] == before["leader"])
+    target = Host(lab, leader["name"])
+    dropped_before, overflow_before, blocked_before = junk_dropped(target), rcvbuf_errors(target), firewall_dropped(target)
+    junk, destination = os.urandom(65000), (target.address, UDP_PORT)  # .address asks podman
+    sent, refused = 0, 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as flood:
+        deadline = time.monotonic() + FLOOD_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                flood.sendto(junk, destination)
+                sent += 1
+            except OSError:  # ENOBUFS: the sender's own queue is full; go on
+                refused += 1
+    dropped, overflow = junk_dropped(target) - dropped_before, rcvbuf_errors(target) - overflow_before
+    blocked = firewall_dropped(target) - blocked_before
+    print(f"\njunk flood: {sent} datagrams of 65000 bytes in {FLOOD_SECONDS:.0f} s to {leader['name']} "
+          f"({refused} sends refused by this machine); "
+          f"the firewall dropped {blocked}, the agent {dropped} as junk, the kernel {overflow} for a full buffer")
+    assert blocked + dropped >= sent // 2 > 0, "the junk never reached the host: the test proves nothing"
+    for name in DB_HOSTS:
+        after = cluster_map(lab, name)
+        assert after is not None and (after["term"], after["leader"]) == (before["term"], before["leader"]), \
+            f"{name} after the flood: {after and (after['term'], after['leader'])}, before {(before['term'], before['leader'])}"
