@@ -175,6 +175,11 @@ def test_the_pooler_host_keeps_no_superuser_password_and_roles_log_in_through_au
     with pytest.raises(psycopg2.OperationalError, match="SASL authentication failed"):
         psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname=APP_DATABASE, user=APP_USER,
                          password=APP_PASSWORD + "-wrong", connect_timeout=5).close()
+    # The replication role is no login for applications: the lookup does not return it.
+    replication_password = nodes[DB_HOSTS[0]].exec("cat", "/etc/qluster/replication-password").stdout.strip()
+    with pytest.raises(psycopg2.OperationalError, match="no such user"):
+        psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname="postgres", user="qluster_replication",
+                         password=replication_password, connect_timeout=5).close()
     # The auth role may call its lookup function and read nothing else of pg_authid.
     auth_password = nodes[DB_HOSTS[0]].exec("cat", "/etc/qluster/pooler-password").stdout.strip()
     conn = psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname="postgres", user="qluster_pooler",

@@ -153,12 +153,13 @@ def test_clients_reach_the_pooler_over_verified_tls_and_nodes_take_tls_only(depl
     verified = as_qhb_psql(other, f"host={node.address} dbname=postgres sslmode=verify-full "
                                   "sslrootcert=/etc/qluster/tls/ca.crt connect_timeout=5", "SELECT 1")
     assert verified.stdout.strip() == "1", verified.stderr
-    # Streaming replication runs over TLS on the leader.
+    # Streaming replication runs over TLS, as the replication role, which is no superuser.
     cluster = cluster_map(lab)
     leader_name = next(m["name"] for m in cluster["members"] if m["id"] == cluster["leader"])
     streams = as_qhb_psql(Host(lab, leader_name), "dbname=postgres",
-                          "SELECT count(*), bool_and(s.ssl) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)")
-    assert streams.stdout.strip() == "2|t", streams
+                          "SELECT count(*), bool_and(s.ssl), string_agg(DISTINCT r.usename, ','), bool_or(a.rolsuper)"
+                          " FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) JOIN pg_roles a ON a.oid = r.usesysid")
+    assert streams.stdout.strip() == "2|t|qluster_replication|f", streams
 
 
 # Issue 21 item 8: every unit the roles install runs sandboxed. The lab's hosts have CAP_SYS_ADMIN
