@@ -550,7 +550,9 @@ def test_remove_cluster_with_confirmation_leaves_nothing(lab, nodes):
         assert not [u for u in units.splitlines() if " active " in u or "running" in u], units
         procs = host.exec("ps", "-eo", "args").stdout
         assert not re.search(r"qluster|postgres:|pgbouncer|haproxy|ganesha", procs), procs
-        for path in ("/qhb", "/opt/qluster", "/usr/local/lib/qluster", "/etc/qluster", "/var/lib/qluster"):
+        # /etc/pgbouncer held PgBouncer's TLS key and the auth role's password.
+        for path in ("/qhb", "/opt/qluster", "/usr/local/lib/qluster", "/etc/qluster", "/var/lib/qluster",
+                     "/etc/pgbouncer", "/etc/haproxy"):
             assert host.exec("test", "-e", path, check=False).returncode != 0, f"{path} left on {name}"
     for name in DB_HOSTS:
         # The WAL archive is the lab's shared volume: emptied, not deleted.
