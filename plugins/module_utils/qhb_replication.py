@@ -171,9 +171,11 @@ def apply_api(facts, cluster_map, health, member_row):
     if 'db' in facts['sources']:
         # A replica that stopped receiving has replayed all it received: its own database says
         # lag 0. The agent measures it against the leader's position: the larger one is the lag.
-        behind_leader = (member_row or {}).get('lag_bytes')
-        if facts['role'] == 'replica' and behind_leader is not None:
-            facts['lag_bytes'] = max(facts['lag_bytes'] or 0, behind_leader)
+        # When the agent cannot tell (no leader it hears from, no row of this node), neither can
+        # the module: an unknown lag is null, never the database's 0.
+        if facts['role'] == 'replica':
+            behind_leader = (member_row or {}).get('lag_bytes')
+            facts['lag_bytes'] = None if behind_leader is None else max(facts['lag_bytes'] or 0, behind_leader)
         return facts
     state = (health or {}).get('state') or {}
     if state.get('observer'):

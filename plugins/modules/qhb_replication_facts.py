@@ -73,28 +73,33 @@ notes:
   - Lag on a replica (C(lag_bytes)) is the larger of the WAL it received but has not replayed and,
     with the agent as a source, its distance from the leader's position in the cluster map; a
     replica that stopped receiving has replayed all it received, so its own database alone says 0.
-    C(lag_seconds) is the age of the last replayed transaction while some received WAL is not
-    replayed yet; per-standby lag on the primary is in C(replication).
+    With the agent as a source and no distance it can tell (no leader it hears from), the lag is
+    null - unknown, never 0. C(lag_seconds) is the age of the last replayed transaction while some
+    received WAL is not replayed yet; per-standby lag on the primary is in C(replication).
+  - An agent with TLS speaks HTTPS on its node address and plain HTTP on 127.0.0.1 only; the
+    default O(api_url) is that loopback listener, and the node's own row of the map is the one of
+    the node whose agent answered.
 '''
 
 EXAMPLES = r'''
-- name: Read replication facts from the database and the agent on each node
+- name: Read replication facts from the database and the node's own agent (http://127.0.0.1:8080)
   qhb.qluster.qhb_replication_facts:
-    api_url: "http://{{ ansible_host }}:8080"
     login_unix_socket: /var/run/postgresql
-    login_user: qhb
   become: true
   become_user: qhb  # the local socket authenticates by peer: the database's OS user
 
-- name: Fail when a replica lags more than 16 MiB
+- name: Fail when a replica lags more than 16 MiB, or nobody can tell how much it lags
   ansible.builtin.assert:
-    that: qhb_replication.role == 'primary' or (qhb_replication.lag_bytes | int) < 16777216
-    fail_msg: "{{ inventory_hostname }} lags {{ qhb_replication.lag_bytes }} bytes"
+    that: >-
+      qhb_replication.role == 'primary'
+      or (qhb_replication.lag_bytes is not none and qhb_replication.lag_bytes < 16777216)
+    fail_msg: "{{ inventory_hostname }}: replication lag {{ qhb_replication.lag_bytes | default('unknown', true) }} (bytes)"
 
-- name: Only the agent's view, no database driver needed
+- name: Only the agent's view of another node, over HTTPS, no database driver needed
   qhb.qluster.qhb_replication_facts:
     sources: [api]
-    api_url: http://10.0.0.11:8080
+    api_url: https://10.0.0.11:8080
+    ca_path: /etc/qluster/tls/ca.crt
 '''
 
 RETURN = r'''
@@ -148,6 +153,7 @@ ansible_facts:
           description:
             - Bytes this replica is behind - the larger of received but not yet replayed WAL and, with the agent as a source,
               its distance from the leader's position; 0 on the primary.
+            - Null when unknown - with the agent as a source, when it knows no leader's position to measure against.
           type: int
           returned: always
           sample: 0

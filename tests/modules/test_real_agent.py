@@ -221,16 +221,44 @@ def test_qhb_replication_facts_both_sources(node, ansible):
         assert facts["health"]["ok"] is True
 
 
-def test_qhb_replication_facts_api_only_without_psycopg2(node, ansible):
-    # /usr/bin/python3 has no psycopg2: the API alone must still work.
-    result = ansible("qhb_replication_facts", {"sources": ["api"]}, python="/usr/bin/python3")
+@pytest.fixture(scope="module")
+def python_without_psycopg2(tmp_path_factory):
+    """An interpreter that cannot import psycopg2, whatever the machine has installed (Debian's
+    python3-psycopg2 makes /usr/bin/python3 import it): a package of that name that refuses to
+    load, ahead of site-packages on PYTHONPATH."""
+    root = tmp_path_factory.mktemp("no-psycopg2")
+    (root / "hide" / "psycopg2").mkdir(parents=True)
+    (root / "hide" / "psycopg2" / "__init__.py").write_text('raise ImportError("No module named psycopg2 (hidden by the test)")\n')
+    python = root / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={root / "hide"} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    return str(python)
+
+
+def test_qhb_replication_facts_api_only_without_psycopg2(node, ansible, python_without_psycopg2):
+    # Without psycopg2 the API alone must still work.
+    result = ansible("qhb_replication_facts", {"sources": ["api"]}, python=python_without_psycopg2)
     assert not result.get("failed"), result
     facts = result["ansible_facts"]["qhb_replication"]
     assert facts["sources"] == ["api"] and facts["role"] == "primary"
     assert facts["timeline"] >= 1 and facts["current_lsn"] == facts["agent_member"]["wal_position"]
 
-    missing = ansible("qhb_replication_facts", DB, python="/usr/bin/python3")
-    assert missing["failed"] is True and "psycopg2" in missing["msg"] and "sources: [api]" in missing["msg"]
+    missing = ansible("qhb_replication_facts", DB, python=python_without_psycopg2)
+    assert missing.get("failed") is True, missing
+    assert "psycopg2" in missing["msg"] and "sources: [api]" in missing["msg"]
+
+
+def test_qhb_replication_facts_on_the_loopback_listener_finds_its_own_row(node, ansible):
+    # On a node the default api_url is http://127.0.0.1:<port>, the agent's plain listener (its
+    # address speaks HTTPS only with TLS), which is no member's address: the row is still this
+    # node's, the one of the agent that answered.
+    for args in ({"sources": ["api"]}, DB):
+        result = ansible("qhb_replication_facts", dict(args, api_url=f"http://127.0.0.1:{API_PORT}"))
+        assert not result.get("failed"), result
+        facts = result["ansible_facts"]["qhb_replication"]
+        assert facts["agent_member"]["id"] == NODE_ID and facts["agent_member"]["address"] == IP
+        assert facts["health"]["state"]["node_id"] == NODE_ID
+        assert facts["role"] == "primary" and facts["lag_bytes"] == 0
 
 
 def test_qhb_replication_facts_db_only(node, ansible):

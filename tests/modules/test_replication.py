@@ -92,3 +92,29 @@ def test_the_default_api_url_on_loopback_finds_the_row_of_the_node_that_answered
     health = {"ok": True, "state": {"pg_running": True, "in_recovery": True, "node_id": 2}}
     assert r.pick_member(MAP, api_url="http://127.0.0.1:8080", health=health)["id"] == 2
     assert r.pick_member(MAP, api_url="http://127.0.0.1:8080", health={"state": {}}) is None
+
+
+def test_a_replica_whose_distance_from_the_leader_nobody_knows_has_an_unknown_lag_not_0():
+    # Cut off from the leader, its agent has no leader's position to measure against (the map's
+    # lag_bytes is null); its own database has replayed all it received. Unknown is not "no lag":
+    # the module's example check (lag_bytes is not none and ...) must fail on it.
+    replayed_all = {"received_lsn": "0/4000000", "replayed_lsn": "0/4000000", "lag_bytes": 0, "lag_seconds": 0.0,
+                    "receiver_timeline": None, "checkpoint_timeline": 2, "receiver_status": None, "sender_host": None}
+    cut_off = dict(MAP["members"][1], lag_bytes=None)
+    facts = r.apply_api(r.apply_db(r.base_facts(), True, replica_row=replayed_all), MAP, {}, cut_off)
+    assert facts["lag_bytes"] is None
+    # Nor when the module found no row of this node in the map.
+    facts = r.apply_api(r.apply_db(r.base_facts(), True, replica_row=replayed_all), MAP, {}, None)
+    assert facts["lag_bytes"] is None
+    # The database alone (sources: [db]) can only say what it received and not replayed.
+    assert r.apply_db(r.base_facts(), True, replica_row=replayed_all)["lag_bytes"] == 0
+    # Through the agent only: its health says the same null, and so does the map's row.
+    api_only = r.apply_api(r.base_facts(), MAP, {"state": {"pg_running": True, "in_recovery": True, "lag_bytes": None}},
+                           cut_off)
+    assert api_only["role"] == "replica" and api_only["lag_bytes"] is None
+
+
+def test_the_primary_keeps_lag_0_whatever_the_map_says():
+    facts = r.apply_db(r.base_facts(), False, primary_row={"current_lsn": "0/6000000", "walfile": "000000020000000000000006"})
+    facts = r.apply_api(facts, MAP, {}, None)
+    assert facts["lag_bytes"] == 0
