@@ -17,7 +17,7 @@ free_mb=$(df -Pm /var/lib | awk 'NR==2 {print $4}')
 free_here=$(df -Pm . | awk 'NR==2 {print $4}')
 [ "${free_here:-0}" -ge 1000 ] || die "only ${free_here} MB free in $(pwd), the virtualenv needs at least 1000 MB"
 
-packages=(podman runc debootstrap python3-venv python3-dev gcc iproute2 nftables libnfs-utils
+packages=(podman runc debootstrap openssh-client python3-venv python3-dev gcc iproute2 nftables libnfs-utils
           postgresql postgresql-contrib git rsync curl haproxy pgbouncer)
 missing=()
 for p in "${packages[@]}"; do

@@ -10,7 +10,7 @@ from . import image, lifecycle
 from .deploy import run_site
 from .faults import Host
 from .podman import LabError
-from .topology import lab_by_name
+from .topology import ADMIN_USER, NODE_COUNTS, lab_by_name
 
 FAULTS = ("kill", "stop", "start", "pause", "resume", "partition", "heal")
 
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="create or start the hosts, then deploy site.yml")
     up.add_argument("--no-deploy", action="store_true", help="only bring the hosts up")
+    up.add_argument("--nodes", type=int, choices=NODE_COUNTS,
+                    help="database nodes (seed 000 §2: 3 or 5); default: as the lab has, else 3")
     sub.add_parser("deploy", help="run site.yml against the lab")
     down = sub.add_parser("down", help="remove every container, network, volume and file of the lab")
     down.add_argument("--image", action="store_true", help="also remove the lab image")
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         lab = lab_by_name(args.lab)
+        if getattr(args, "nodes", None):
+            lab = lab.with_nodes(args.nodes)
         return _run(lab, args)
     except (LabError, KeyError) as exc:
         print(f"qlab: {exc.args[0] if exc.args else exc}", file=sys.stderr)
@@ -57,6 +61,8 @@ def _run(lab, args) -> int:
         _print_status(lab)
         print(f"\nLab {lab.name} is up: {len(lab.hosts)} hosts, {deployed}, "
               f"in {time.monotonic() - started:.0f} s.\nInventory: {lab.inventory_path}")
+        print(f"Log in: ssh -i {lab.ssh_key} -o UserKnownHostsFile={lab.known_hosts} "
+              f"{ADMIN_USER}@{lab.static_address(lab.db_hostnames[0])}")
     elif args.cmd == "deploy":
         run_site(lab)
     elif args.cmd == "down":

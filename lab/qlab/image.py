@@ -13,13 +13,14 @@ import tempfile
 from pathlib import Path
 
 from .podman import LabError, exists, podman, podman_env
+from .topology import ADMIN_USER
 
 # Bump the tag when the package list or the tweaks below change, so hosts get the new image.
-IMAGE = "localhost/qlab-debian12:6"
+IMAGE = "localhost/qlab-debian12:7"
 SUITE = "bookworm"
 PACKAGES = [
     "systemd", "systemd-sysv", "dbus", "python3", "python3-apt", "sudo", "iproute2", "procps",
-    "iputils-ping", "ca-certificates",
+    "iputils-ping", "ca-certificates", "openssh-server",
 ]
 # Units that only make noise or wait for hardware a container does not have.
 MASKED_UNITS = ["getty@tty1.service", "console-getty.service", "systemd-udevd.service",
@@ -97,6 +98,28 @@ def _tweak_rootfs(rootfs: Path) -> None:
     jconf = rootfs / "etc/systemd/journald.conf.d"
     jconf.mkdir(parents=True, exist_ok=True)
     (jconf / "qlab.conf").write_text("[Journal]\nStorage=persistent\nSystemMaxUse=1G\n")
+    _admin_login(rootfs)
+
+
+def _admin_login(rootfs: Path) -> None:
+    """The hosts are reached as servers are: SSH as a login user with sudo (the playbooks say
+    `become: true`), by key only. qlab puts the operator's public key in at `qlab up`."""
+    subprocess.run(["chroot", str(rootfs), "useradd", "--create-home", "--shell", "/bin/bash", ADMIN_USER],
+                   check=True)
+    sudoers = rootfs / "etc/sudoers.d" / ADMIN_USER
+    sudoers.write_text(f"{ADMIN_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n")
+    sudoers.chmod(0o440)
+    sshd = rootfs / "etc/ssh/sshd_config.d/qlab.conf"
+    sshd.write_text("PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\n"
+                    "UseDNS no\n")
+    # The package made host keys in the build; each host makes its own at its first boot instead,
+    # as a cloud image does (every container would otherwise share one key).
+    for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    dropin = rootfs / "etc/systemd/system/ssh.service.d"
+    dropin.mkdir(parents=True, exist_ok=True)
+    (dropin / "qlab-host-keys.conf").write_text(
+        "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n")
 
 
 def remove_image() -> None:

@@ -12,15 +12,20 @@ import yaml
 
 from .image import IMAGE, build_image, image_exists
 from .podman import LabError, exists, podman
-from .topology import APP_DATABASE, APP_PASSWORD, APP_USER, LABEL, Lab
+from .topology import ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, LABEL, MAX_NODES, Lab
 
 BOOT_DEADLINE_S = 60
 
 
 def up(lab: Lab, log=print) -> None:
-    """Idempotent: what already exists is kept, what is missing is created, stopped hosts start."""
+    """Idempotent: what already exists is kept, what is missing is created, stopped hosts start.
+
+    The lab gets `lab.nodes` database nodes: growing it (3 -> 5) adds bare hosts beside the
+    running ones; shrinking it removes the hosts beyond the count (remove them from the cluster
+    first: playbooks/remove_node.yml)."""
     if not image_exists():
         build_image(log)
+    ensure_ssh_key(lab)
     if not exists("network", lab.network):
         podman("network", "create", "--label", f"{LABEL}={lab.name}", "--subnet", lab.subnet,
                lab.network)
@@ -32,6 +37,7 @@ def up(lab: Lab, log=print) -> None:
         if not exists("volume", journal):
             podman("volume", "create", "--label", f"{LABEL}={lab.name}", journal)
         if not exists("container", name):
+            forget_host_key(lab, lab.static_address(host.hostname))
             argv = ["run", "-d", "--name", name, "--hostname", host.hostname,
                     "--network", lab.network, "--ip", lab.static_address(host.hostname),
                     "--systemd=always", "--label", f"{LABEL}={lab.name}",
@@ -54,8 +60,58 @@ def up(lab: Lab, log=print) -> None:
             podman("start", name)
     for host in lab.hosts:
         wait_booted(lab.container(host.hostname))
+        authorize_operator(lab, lab.container(host.hostname))
+    remove_extra_nodes(lab)
     pin_bridge_address(lab)
+    lab.state_dir.mkdir(parents=True, exist_ok=True)
+    lab.nodes_file.write_text(f"{lab.nodes}\n")
     write_inventory(lab)
+
+
+def remove_extra_nodes(lab: Lab) -> None:
+    """The database hosts numbered beyond the lab's count, with their journals."""
+    keep = set(lab.db_hostnames)
+    for number in range(1, MAX_NODES + 1):
+        hostname = f"qluster-{number:02d}"
+        if hostname in keep:
+            continue
+        if exists("container", lab.container(hostname)):
+            podman("rm", "-f", "-t", "0", lab.container(hostname))
+        if exists("volume", lab.journal_volume(hostname)):
+            podman("volume", "rm", "-f", lab.journal_volume(hostname))
+        forget_host_key(lab, lab.static_address(hostname))
+
+
+def ensure_ssh_key(lab: Lab) -> None:
+    """The operator's key pair for this lab (no passphrase: the lab is a test bed)."""
+    lab.ssh_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not lab.ssh_key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"operator@{lab.name}",
+                        "-f", str(lab.ssh_key)], check=True)
+
+
+def forget_host_key(lab: Lab, host_address: str) -> None:
+    """A new host at an old address has a new host key: the old one would refuse it."""
+    if lab.known_hosts.exists():
+        subprocess.run(["ssh-keygen", "-R", host_address, "-f", str(lab.known_hosts)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def authorize_operator(lab: Lab, container: str) -> None:
+    """Puts the operator's public key into the login user's authorized_keys (as a provider's
+    first-boot setup does), and waits until sshd answers."""
+    public = lab.ssh_key.with_suffix(".pub").read_text()
+    home = f"/home/{ADMIN_USER}"
+    podman("exec", "-i", container, "sh", "-c",
+           f"install -d -m 0700 -o {ADMIN_USER} -g {ADMIN_USER} {home}/.ssh"
+           f" && cat > {home}/.ssh/authorized_keys && chown {ADMIN_USER}: {home}/.ssh/authorized_keys"
+           f" && chmod 0600 {home}/.ssh/authorized_keys", input=public)
+    deadline = time.monotonic() + BOOT_DEADLINE_S
+    while podman("exec", container, "systemctl", "is-active", "ssh", check=False).stdout.strip() != "active":
+        if time.monotonic() > deadline:
+            raise LabError(f"sshd in {container} did not start within {BOOT_DEADLINE_S} s "
+                           f"(`qlab journal -u ssh HOST` says why)")
+        time.sleep(0.2)
 
 
 def down(lab: Lab) -> list[str]:
@@ -137,11 +193,14 @@ def write_inventory(lab: Lab) -> None:
     for host in lab.hosts:
         for group in host.groups:
             groups.setdefault(group, {"hosts": {}})["hosts"][host.hostname] = {
-                "ansible_host": lab.container(host.hostname),
+                "ansible_host": lab.static_address(host.hostname),
             }
     inventory = {"all": {
         "vars": {
-            "ansible_connection": "containers.podman.podman",
+            # As a user reaches servers: SSH as a login user with sudo (the plays say become).
+            "ansible_user": ADMIN_USER,
+            "ansible_ssh_private_key_file": str(lab.ssh_key),
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile={lab.known_hosts} -o StrictHostKeyChecking=accept-new",
             "ansible_python_interpreter": "/usr/bin/python3",
             # The lab kernel has no NFS: the archive is a volume shared by the hosts (LAB-NOTES).
             "qhb_wal_archive_mode": "shared_volume",

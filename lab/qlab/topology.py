@@ -6,6 +6,7 @@ and the test suite's (`qlabt`, containers prefixed so tests never touch the oper
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -13,9 +14,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Seed 000 §2.1: three database nodes and one host that is both the NFS server and the pooler.
+# Seed 000 §2.1: three database nodes and one host that is both the NFS server and the pooler;
+# §2 allows five (`qlab up --nodes 5`).
 DB_HOSTS = ("qluster-01", "qluster-02", "qluster-03")
+NODE_COUNTS = (3, 5)
+MAX_NODES = 9
 NFS_HOST = "qluster-nfs"
+# The login user on every host, as on a server: the operator's key, sudo without a password.
+ADMIN_USER = "qadmin"
 # An application's role and database in the lab's inventory (qhb_node_users, qhb_node_databases):
 # it logs in through the pooler, which never saw its password (auth_query).
 APP_USER = "qluster_app"
@@ -42,6 +48,7 @@ class Lab:
     name: str = "qlab"
     container_prefix: str = ""
     subnet: str = "10.77.16.0/24"
+    nodes: int = len(DB_HOSTS)
 
     @property
     def network(self) -> str:
@@ -75,15 +82,50 @@ class Lab:
         return self.state_dir / "qluster-ca" / "ca.crt"
 
     @property
+    def ssh_dir(self) -> Path:
+        """The operator's key pair for the lab's hosts and their host keys (known_hosts)."""
+        return self.state_dir / "ssh"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.ssh_dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.ssh_dir / "known_hosts"
+
+    @property
+    def db_hostnames(self) -> tuple[str, ...]:
+        return tuple(f"qluster-{n:02d}" for n in range(1, self.nodes + 1))
+
+    @property
     def hosts(self) -> tuple[HostSpec, ...]:
-        dbs = tuple(HostSpec(h, ("qhb_nodes",), WAL_CLIENT_PATH) for h in DB_HOSTS)
+        dbs = tuple(HostSpec(h, ("qhb_nodes",), WAL_CLIENT_PATH) for h in self.db_hostnames)
         return dbs + (HostSpec(NFS_HOST, ("nfs_servers", "qcp_hosts"), WAL_EXPORT_PATH),)
 
     def static_address(self, hostname: str) -> str:
-        """Each host's fixed address (.11, .12, ... in the order of `hosts`): a host killed and
-        started again keeps it, as a real server does, and the cluster knows its members by address."""
-        names = [h.hostname for h in self.hosts]
-        return str(ipaddress.ip_network(self.subnet).network_address + 11 + names.index(hostname))
+        """Each host's fixed address: qluster-0N at .1N, the NFS and pooler host at .10. A host
+        killed and started again keeps it, as a real server does, and the cluster knows its
+        members by address; a lab grown from 3 to 5 nodes keeps the first ones' addresses."""
+        base = ipaddress.ip_network(self.subnet).network_address
+        if hostname == NFS_HOST:
+            return str(base + 10)
+        if hostname.startswith("qluster-") and hostname[len("qluster-"):].isdigit():
+            number = int(hostname[len("qluster-"):])
+            if 1 <= number <= MAX_NODES:
+                return str(base + 10 + number)
+        raise KeyError(f"{hostname} is not a host name of a lab (qluster-01..0{MAX_NODES}, {NFS_HOST})")
+
+    def with_nodes(self, nodes: int) -> "Lab":
+        """The same lab with another number of database nodes (`qlab up --nodes`)."""
+        if nodes not in NODE_COUNTS:
+            raise ValueError(f"a lab has {' or '.join(map(str, NODE_COUNTS))} database nodes, not {nodes}")
+        return dataclasses.replace(self, nodes=nodes)
+
+    @property
+    def nodes_file(self) -> Path:
+        """How many database nodes `qlab up` made: later commands see the same hosts."""
+        return self.state_dir / "nodes"
 
     def container(self, hostname: str) -> str:
         return f"{self.container_prefix}{hostname}"
@@ -103,8 +145,11 @@ KNOWN_LABS = (OPERATOR_LAB, Lab(name="qlabt", container_prefix="qlabt-", subnet=
 
 
 def lab_by_name(name: str) -> Lab:
+    """The known lab, with the number of database nodes its last `qlab up` made."""
     for lab in KNOWN_LABS:
         if lab.name == name:
+            if lab.nodes_file.exists():
+                return lab.with_nodes(int(lab.nodes_file.read_text().strip()))
             return lab
     raise KeyError(f"unknown lab {name!r}; known: {', '.join(lab.name for lab in KNOWN_LABS)}")
 

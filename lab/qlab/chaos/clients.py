@@ -23,7 +23,6 @@ from pathlib import Path
 from .cluster import Cluster
 from .remote import PYTHON, Remote
 from ..podman import LabError
-from ..topology import DB_HOSTS
 
 POOLER_PORT = 5432
 DB_PORT = 5432
@@ -53,7 +52,7 @@ def check_writer_host(cluster: Cluster) -> None:
 
 
 def dsns(cluster: Cluster, use_pooler: bool) -> dict[str, str]:
-    hosts = ",".join(cluster.addresses[name] for name in DB_HOSTS)
+    hosts = ",".join(cluster.addresses[name] for name in cluster.lab.db_hostnames)
     paths = {"direct": f"host={hosts} port={DB_PORT} target_session_attrs=read-write {COMMON}"}
     if use_pooler:
         paths["pooler"] = f"host=127.0.0.1 port={POOLER_PORT} {COMMON}"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..agent_api import read_map
 from ..faults import Host
-from ..topology import DB_HOSTS, NFS_HOST, Lab
+from ..topology import NFS_HOST, Lab
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Cluster:
 
     @property
     def nodes(self) -> list[Host]:
-        return [self.hosts[name] for name in DB_HOSTS]
+        return [self.hosts[name] for name in self.lab.db_hostnames]
 
     @property
     def pooler(self) -> Host:
@@ -33,7 +33,7 @@ class Cluster:
     def freshest_map(self) -> dict | None:
         """The map with a leader and the highest term among the agents that answer."""
         best = None
-        for name in (*DB_HOSTS, NFS_HOST):
+        for name in (*self.lab.db_hostnames, NFS_HOST):
             cluster = read_map(self.addresses[name], timeout=1.5)
             if cluster and cluster.get("leader") is not None:
                 if best is None or cluster.get("term", 0) > best.get("term", 0):
