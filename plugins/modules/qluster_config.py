@@ -44,10 +44,9 @@ options:
 '''
 
 EXAMPLES = r'''
-- name: Apply the settings of seed 000 section 10.5
+- name: Apply the settings of seed 000 section 10.5 through this database node's own agent
   qhb.qluster.qluster_config:
-    api_url: http://10.0.0.11:8080
-    api_token: "{{ qluster_api_token }}"
+    # api_url left at http://127.0.0.1:8080; the token comes from the agent's config file (root only)
     settings:
       node-timeout: 5s
       heartbeat-interval: 5s
@@ -59,12 +58,17 @@ EXAMPLES = r'''
       autoremove-enabled: false
       autoremove-minimum: 0
       set-leader-timeout: 5s
+  become: true
 
-- name: Set the API address once for all modules of the collection
+- name: Set the API options once for all modules of the collection, on the first database node
+  delegate_to: "{{ groups['qhb_nodes'][0] }}"  # qhb_nodes - the inventory group of site.yml
+  run_once: true
+  become: true
   module_defaults:
     group/qhb.qluster.api:
-      api_url: "http://{{ groups['qhb_nodes'][0] }}:8080"  # the inventory group of site.yml
+      api_url: http://127.0.0.1:8080  # plain HTTP on loopback; the node's address speaks HTTPS
       api_token: "{{ qluster_api_token }}"
+      api_retries: 10
   block:
     - name: Fail over faster
       qhb.qluster.qluster_config:

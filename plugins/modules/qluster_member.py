@@ -99,13 +99,13 @@ options:
 '''
 
 EXAMPLES = r'''
-- name: Add qluster-04 and wait until it streams
+- name: Add qluster-04 through a database node's own agent and wait until it streams
   qhb.qluster.qluster_member:
-    api_url: http://10.0.0.11:8080
-    api_token: "{{ qluster_api_token }}"
+    # api_url left at http://127.0.0.1:8080; the token comes from the agent's config file (root only)
     name: qluster-04
     address: 10.0.0.14
     wait_timeout: 1800
+  become: true
 
 - name: Remove qluster-03; refused if it would cost the quorum
   qhb.qluster.qluster_member:
