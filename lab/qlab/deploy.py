@@ -1,4 +1,4 @@
-"""Runs the collection's site.yml against a lab's inventory."""
+"""Runs the collection's playbooks (site.yml and the others) against a lab's inventory."""
 
 from __future__ import annotations
 
@@ -21,10 +21,15 @@ def ansible_env() -> dict[str, str]:
 
 
 def run_site(lab: Lab, extra_args: list[str] | None = None) -> None:
+    run_playbook(lab, "site.yml", extra_args)
+
+
+def run_playbook(lab: Lab, playbook: str, extra_args: list[str] | None = None) -> None:
+    """A playbook of the checkout (a path relative to it) against the lab's inventory."""
     if not lab.inventory_path.exists():
         raise LabError(f"lab {lab.name} has no inventory yet; run `qlab up` first")
-    playbook = Path(sys.executable).parent / "ansible-playbook"
-    argv = [str(playbook), "-i", str(lab.inventory_path), str(REPO / "site.yml"), *(extra_args or [])]
+    ansible_playbook = Path(sys.executable).parent / "ansible-playbook"
+    argv = [str(ansible_playbook), "-i", str(lab.inventory_path), str(REPO / playbook), *(extra_args or [])]
     proc = subprocess.run(argv, cwd=REPO, env=ansible_env(), check=False)
     if proc.returncode != 0:
-        raise LabError(f"site.yml failed on lab {lab.name} (exit {proc.returncode}); the output above says where")
+        raise LabError(f"{playbook} failed on lab {lab.name} (exit {proc.returncode}); the output above says where")

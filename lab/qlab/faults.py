@@ -165,3 +165,37 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "co
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what} not reached within {timeout:.1f} s")
         time.sleep(interval)
+
+
+# --- the lab's network as a whole ----------------------------------------------------------------
+def multicast_table(lab: Lab) -> str:
+    return f"{lab.name}_no_multicast"
+
+
+def block_multicast(lab: Lab) -> None:
+    """The lab's network stops carrying IPv4 multicast, as most clouds' networks do: the bridge
+    drops every frame from the lab's subnet to 224.0.0.0/4 (the hosts' own sockets see no error).
+    A table of this machine's nftables, matching this lab's subnet alone (this kernel's bridge
+    family cannot match the bridge's name, and the hosts' ports change when they restart)."""
+    table = multicast_table(lab)
+    ruleset = (f"table bridge {table} {{\n"
+               f"  chain forward {{\n"
+               f"    type filter hook forward priority -10; policy accept;\n"
+               f"    ip saddr {lab.subnet} ip daddr 224.0.0.0/4 counter drop\n"
+               f"  }}\n}}\n")
+    allow_multicast(lab)
+    subprocess.run(["nft", "-f", "-"], input=ruleset, text=True, check=True)
+
+
+def allow_multicast(lab: Lab) -> None:
+    subprocess.run(["nft", "delete", "table", "bridge", multicast_table(lab)],
+                   capture_output=True, check=False)
+
+
+def multicast_dropped(lab: Lab) -> int:
+    """Multicast packets the block has dropped so far (0 when there is no block)."""
+    proc = subprocess.run(["nft", "list", "table", "bridge", multicast_table(lab)],
+                          capture_output=True, text=True, check=False)
+    counts = [int(word) for line in proc.stdout.splitlines() if "counter packets" in line
+              for word in [line.split("counter packets")[1].split()[0]]]
+    return sum(counts)

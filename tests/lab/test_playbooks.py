@@ -139,13 +139,18 @@ def test_site_refuses_a_bad_cluster_section_before_any_host_changes(lab):
 
 def test_site_refuses_a_variable_of_the_wrong_type_in_its_first_play(lab):
     # site.yml named the entry point `preflight.yml`, which matches no argument spec: a wrong
-    # type passed the checks and failed only in the fourth play, after the NFS server's.
-    proc = run_playbook(lab, "site.yml", "-e", "qhb_node_max_connections=lots", expect_ok=False)
+    # type passed the checks and failed only in the fourth play, after the NFS server's; then it
+    # failed in the checks play, inside hundreds of lines of spec data per host. A pooler
+    # variable was checked only in the last play, after the database nodes were deployed.
+    proc = run_playbook(lab, "site.yml", "-e", "qhb_node_max_connections=lots", "-e", "qcp_host_pool_mode=bogus",
+                        expect_ok=False)
     assert proc.returncode != 0, proc.stdout[-3000:]
     said = flat(proc.stdout)
-    assert "qhb_node_max_connections" in said, said[-3000:]
+    assert "argument 'qhb_node_max_connections' is of type" in said and "Nothing was changed" in said, said[-3000:]
+    assert "qcp_host_pool_mode" in said and "bogus" in said, said[-3000:]
+    assert "argument_spec_data" not in proc.stdout
     plays = re.findall(r"^PLAY \[(.*)\]", proc.stdout, re.M)
-    assert plays[-1] == "Check the inventory and the database nodes before changing anything", plays
+    assert plays[-1] == "Check every variable's type and value against the roles' argument specs", plays
     assert all(r.get("changed", 0) == 0 for r in recap(proc.stdout).values())
 
 

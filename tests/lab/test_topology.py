@@ -9,8 +9,8 @@ from qlab.topology import NFS_HOST, Lab
 
 def test_addresses_stay_put_when_the_lab_grows():
     three, five = Lab(), Lab().with_nodes(5)
-    assert [h.hostname for h in five.hosts] == ["qluster-01", "qluster-02", "qluster-03", "qluster-04",
-                                                 "qluster-05", NFS_HOST]
+    names = [h.hostname for h in five.hosts]
+    assert names == ["qluster-01", "qluster-02", "qluster-03", "qluster-04", "qluster-05", NFS_HOST]
     for host in three.hosts:
         assert three.static_address(host.hostname) == five.static_address(host.hostname)
     assert five.static_address("qluster-05") == "10.77.16.15"

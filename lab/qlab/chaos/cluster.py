@@ -42,10 +42,14 @@ class Cluster:
 
     def leader(self) -> str | None:
         """The leader's host name, when some agent knows one."""
-        cluster = self.freshest_map()
-        if cluster is None:
-            return None
-        return next((m["name"] for m in cluster["members"] if m["id"] == cluster["leader"]), None)
+        return leader_name(self.freshest_map())
+
+
+def leader_name(cluster: dict | None) -> str | None:
+    """The name of the leader a map names (None without a map or a leader)."""
+    if cluster is None:
+        return None
+    return next((m["name"] for m in cluster["members"] if m["id"] == cluster["leader"]), None)
 
 
 def voters(cluster: dict) -> list[dict]:
