@@ -29,6 +29,10 @@ class Beacon:
     vote_context: int = 0  # what this node votes with (agent/vote_context.py)
     # A leader's: the node a switchover hands over to, so the others watch closely meanwhile.
     switchover_to: int | None = None
+    # No consensus state yet, waiting to be added: the add_node marker on an empty data
+    # directory, or an observer. No sign of an existing cluster (agent/first_start.py); an
+    # older agent's beacon lacks the key and so counts as a possible member.
+    newcomer: bool = False
 
     def encode(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":")).encode()

@@ -146,6 +146,11 @@ def set_up_roles(options: PgOptions, roles: DatabaseRoles) -> tuple[RoleChange, 
         with conn.cursor() as cur:
             for name, value in QUIET_SETTINGS:
                 cur.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+            # Nothing but this database holds the cluster yet: the standbys clone it afterwards,
+            # roles included, and with scram they need this very password to do so. A commit
+            # waiting for them (the primary started with synchronous standbys already named)
+            # would wait forever, and the HA loop with it.
+            cur.execute("SELECT pg_catalog.set_config('synchronous_commit', 'local', true)")
             exists = False
             if roles.replication_role is not None:
                 cur.execute("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s", (roles.replication_role,))

@@ -27,10 +27,11 @@ from ..ha.decision import Action, Decision
 from ..ha.marker import AddNodeMarker
 from ..pg.conninfo import Endpoint
 from ..pg.controller import PgController
+from ..pg.datadir import datadir_state
 from ..pg.errors import PgError
 from ..pg.executor import LongOperationExecutor, RunningOperation
 from ..pg.operation import LongOperation
-from ..pg.status import DbRole, PgStatus, WalMark
+from ..pg.status import DataDirState, DbRole, PgStatus, WalMark
 from ..raft.runtime import ConsensusRuntime, RuntimeStatus
 from ..raft.types import ConfState, Entry, EntryType, Snapshot as RaftSnapshot
 from ..storage.disk import DiskStorage
@@ -40,6 +41,7 @@ from .actions import ActionRunner
 from .beacon import Beacon
 from .consensus_log import ConsensusLog
 from .env import AgentEnv
+from .first_start import Heard, Verdict, first_start
 from .membership import next_step
 from .db_password import DatabaseRoles, read_database_roles, set_up_roles
 from .pg_setup import marker_path, pg_options
@@ -72,6 +74,8 @@ STOP_WAIT_CYCLE = 15.0  # a cycle may be in a demote or promote, which waits for
 STOP_WAIT_OPERATION = 15.0  # a cancelled base backup or rewind ends within seconds
 STOP_KEEP_FOR_DATABASE = 30.0  # of the budget, always left for the database's stop and fence
 STOP_KEEP_FOR_FENCE = 15.0  # of that, left for the immediate stop after a failed fast one
+# How often a node in its discovery window looks at the peers heard so far (agent/first_start.py).
+DISCOVERY_POLL = 0.02
 
 
 class Agent:
@@ -89,7 +93,11 @@ class Agent:
                 raise ValueError("a voting node needs the env file (PGDATA, PGPORT, ...)")
             self.pg = PgController(pg_options(section, env, self.my_id))
             self._db_roles = read_database_roles(section, self.pg.options)
-        self.executor = LongOperationExecutor()
+        # A long operation ending wakes the HA loop at once (its outcome is acted on, and
+        # announced, in the cycle that takes it).
+        self.executor = LongOperationExecutor(on_finished=self._nudge)
+        self._nudged = threading.Event()
+        self._leader_db_heard: tuple[int, str, str | None] | None = None  # _on_peer_hello
         self.api_token = read_api_token(config)
         self.api_tls = load_api_tls(config)  # None without api-certfile; ConfigError when a file is unusable
         self._secret = read_secret(config)
@@ -111,6 +119,10 @@ class Agent:
         self._switchover_wait_logged: str | None = None
         self._membership_pending: Future | None = None
         self._handled_reinit: str | None = None
+        self._had_state = False  # consensus state on disk at start (start() reads it)
+        # From a bootstrap decision until the new database's roles are set up (_set_up_roles).
+        self._creating_database = False
+        self._roles_error: str | None = None
         self.transport: Transport | None = None
         self.runtime: ConsensusRuntime | None = None
         self._thread: threading.Thread | None = None
@@ -126,6 +138,8 @@ class Agent:
         os.makedirs(self.config.data_dir, exist_ok=True)
         self.transport = Transport(TransportSettings.from_config(self.config), self.my_id,
                                    self.config.cluster_id, self._secret)
+        self.transport.on_hello_change(self._on_peer_hello)
+        self._had_state = self._load_has_state()
         self.transport.set_hello(self._beacon(None, None, "starting").encode())
         bootstrap = self._bootstrap_conf()
         self.runtime = ConsensusRuntime(
@@ -138,6 +152,14 @@ class Agent:
         self.runtime.start()
         self._thread = threading.Thread(target=self._ha_loop, name="ha-loop", daemon=True)
         self._thread.start()
+
+    def _load_has_state(self) -> bool:
+        storage = DiskStorage(self.config.data_dir)
+        try:
+            hard_state, snapshot, entries = storage.load()
+        finally:
+            storage.close()
+        return bool(hard_state.term or snapshot is not None or entries)
 
     def stop(self) -> None:
         """Stop supervising, then the database, within STOP_BUDGET seconds.
@@ -186,15 +208,11 @@ class Agent:
         """A brand-new cluster starts on the one node without the add_node marker (seed 000 §7.3).
 
         Only when this node has no consensus state, is a voter, carries no marker, and hears
-        no other member of its cluster for a discovery window: an existing cluster takes a new
-        node in through its leader instead.
+        no node of its cluster but newcomers within the discovery window (agent/first_start.py:
+        the window ends early once every peer of a unicast list is a heard newcomer); an
+        existing cluster takes a new node in through its leader instead.
         """
-        storage = DiskStorage(self.config.data_dir)
-        try:
-            hard_state, snapshot, entries = storage.load()
-        finally:
-            storage.close()
-        if hard_state.term or snapshot is not None or entries:
+        if self._had_state:
             return None
         if self.observer:
             log.info("I am node %d, an observer; waiting for the cluster's leader to add me", self.my_id)
@@ -204,17 +222,50 @@ class Agent:
                      self.my_id, self.marker.path)
             return None
         window = max(2 * self.config.hello_retry_interval, 1.0)
-        deadline = time.monotonic() + window
-        while time.monotonic() < deadline:
-            others = [p for p in self.transport.peers() if p != self.my_id]
-            if others:
-                log.info("I am node %d without consensus state, but nodes %s of cluster %s exist; "
-                         "not bootstrapping, waiting to be added", self.my_id, others, self.config.cluster_id)
+        listed = self._listed_peers()
+        started = time.monotonic()
+        while True:
+            found = first_start(self._heard(), listed, time.monotonic() - started, window)
+            if found.verdict is Verdict.JOIN:
+                log.info("I am node %d of cluster %s without consensus state, but %s; not bootstrapping, "
+                         "waiting to be added", self.my_id, self.config.cluster_id, found.reason)
                 return None
-            time.sleep(0.1)
-        log.info("I am node %d: no consensus state, no add_node marker, no other member heard for "
-                 "%.1f s; bootstrapping a new cluster", self.my_id, window)
-        return ConfState(frozenset({self.my_id}))
+            if found.verdict is Verdict.BOOTSTRAP:
+                log.info("I am node %d: no consensus state, no add_node marker, %s; bootstrapping a new "
+                         "cluster after %.2f s", self.my_id, found.reason, time.monotonic() - started)
+                return ConfState(frozenset({self.my_id}))
+            time.sleep(DISCOVERY_POLL)  # the transport's receiving thread fills the peer table
+
+    def _heard(self) -> dict[int, Heard]:
+        return {node_id: Heard(peer.address, peer.info)
+                for node_id, peer in self.transport.peers().items() if node_id != self.my_id}
+
+    def _listed_peers(self) -> frozenset[tuple[str, int]] | None:
+        """The unicast peer list without this node's own entry (as the transport sends to it);
+        None in multicast mode."""
+        peers = self.config.udp.peers
+        if not peers:
+            return None
+        own = (self.config.ip, self.config.udp.socket.group.port)
+        return frozenset(peer.as_tuple() for peer in peers if peer.as_tuple() != own)
+
+    def _has_consensus_state(self) -> bool:
+        if self.runtime is None:
+            return self._had_state
+        status = self.runtime.status()
+        return bool(status.term or status.commit or status.voters or status.observers)
+
+    def _newcomer(self, pg: PgStatus | None) -> bool:
+        """Beacon.newcomer: no consensus state, and waiting to be added with nothing of its own
+        (an observer, or the add_node marker on an empty data directory)."""
+        if self._has_consensus_state():
+            return False
+        if self.observer:
+            return True
+        if self.pg is None or not self.marker.exists():
+            return False
+        state = pg.datadir if pg is not None else datadir_state(self.pg.options.datadir)
+        return state is DataDirState.EMPTY
 
     # ------------------------------------------------------------------ replicated state
     def _apply(self, entry: Entry) -> None:
@@ -265,34 +316,81 @@ class Agent:
             leads = last_status is not None and last_status.is_leader and self.executor.running() is None
             glance = HA_INTERVAL if leads else glance_interval(self.cluster_state().settings)
             interval = QUICK_INTERVAL if self._quick() else min(glance, max(0.0, due - time.monotonic()))
-            status = self.runtime.wait_status(lambda s, prev=last_status: s != prev, interval)
+            status = self.runtime.wait_status(lambda s, prev=last_status: s != prev or self._nudged.is_set(),
+                                              interval)
+            # Cleared before the next cycle reads the world: a nudge after this is waited on
+            # no longer than it takes to come back here.
+            self._nudged.clear()
             if status is not None:  # None: the wait timed out, and the last status still holds
                 last_status, due = status, 0.0
+
+    def _nudge(self) -> None:
+        """Wake the HA loop for a full cycle now (from another thread)."""
+        self._nudged.set()
+        if self.runtime is not None:
+            self.runtime.nudge()
+
+    def _on_peer_hello(self, node_id: int, info: bytes) -> None:
+        """The receiving thread heard a peer's beacon change. When the leader's database
+        changes role or long operation, the HA loop acts on it now rather than at its next
+        glance: a new replica clones as soon as the leader's database is created."""
+        try:
+            leader = self.runtime.status().leader if self.runtime is not None else None
+        except RuntimeError:  # not opened yet: nobody leads for this node so far
+            return
+        if node_id != leader:
+            return
+        beacon = Beacon.decode(info)
+        if beacon is None:
+            return
+        heard = (node_id, beacon.db_role, beacon.operation)
+        if heard != self._leader_db_heard:
+            self._leader_db_heard = heard
+            self._nudge()
 
     def _quick(self) -> bool:
         return self._switchover_target is not None or time.monotonic() < self._quick_until
 
     def _changed(self) -> bool:
-        """Between full cycles: whether a long operation started or ended, or the local database
-        changed since the last full cycle read it."""
+        """Between full cycles: whether a long operation started or ended, the leader's database
+        changed role, or the local database changed since the last full cycle read it."""
         snap = self._snapshot
         if snap is None:
             return True
         running = self.executor.running()
         if (running.kind if running else None) is not snap.operation:
             return True
+        if self._leader_db_changed(snap):
+            return True
         try:
             return self.pg is not None and snap.pg is not None and self.pg.changed_since(snap.pg)
         except Exception:  # the full cycle reads the database again and says what failed
             return True
+
+    def _leader_db_changed(self, snap: Snapshot) -> bool:
+        """The leader (not me) announced another database role, or another long operation, than
+        the last full cycle saw: a new replica waits for the leader's database to run as the
+        primary, and to be created, before it clones; a replica follows a new leader once its
+        database is promoted."""
+        leader = snap.raft.leader
+        if leader in (0, self.my_id):
+            return False
+        peer = self.transport.peers().get(leader)
+        if peer is None or time.monotonic() - peer.last_seen > 3 * self.config.hello_retry_interval:
+            return False  # not fresh: the full cycle leaves it out of the view as well
+        beacon = Beacon.decode(peer.info)
+        if beacon is None:
+            return False
+        before = snap.beacons.get(leader)
+        return before is None or (before.db_role, before.operation) != (beacon.db_role, beacon.operation)
 
     def _cycle(self) -> None:
         now = time.monotonic()
         finished = self.executor.take_finished()
         if finished is not None:
             log.info("%s", finished.describe())
-            if finished.succeeded and finished.kind is LongOperation.BOOTSTRAP and self._db_roles.anything_to_do:
-                set_up_roles(self.pg.options, self._db_roles)
+            if finished.kind is LongOperation.BOOTSTRAP:
+                self._creating_database = finished.succeeded and self._db_roles.anything_to_do
             if finished.succeeded:
                 self._retry_pause.succeeded()
             else:
@@ -309,6 +407,8 @@ class Agent:
         # server reads as stopped, which without the operation means "clone again").
         running = self.executor.running()
         pg = self.pg.status(wal_end=running is None) if self.pg else None
+        if self._creating_database and running is None and pg is not None and pg.role is DbRole.PRIMARY:
+            self._set_up_roles()
         status = self.runtime.status()
         before = self._snapshot.pg if self._snapshot is not None else None
         if before is not None and before.streaming and pg is not None and not pg.streaming:
@@ -338,6 +438,10 @@ class Agent:
             log.info("%s", decision.reason)
             self._last_reason = decision.reason
         if self._runner is not None and not self._stop.is_set():
+            if decision.action is Action.BOOTSTRAP:
+                # Announced as being created from now until its roles are set up, even if the
+                # initdb ends before this cycle does (agent/views.py: Member.db_bootstrapping).
+                self._creating_database = True
             self._runner.run(decision)
         if status.is_leader:
             self._hand_over(snap)
@@ -347,6 +451,20 @@ class Agent:
         self._last_cycle = now
         with self._lock:
             self._snapshot = snap
+
+    def _set_up_roles(self) -> None:
+        """The roles right after initdb (postgres.password-file ...); tried again each cycle
+        until done: until then the replicas wait to clone (their role may need the password)."""
+        try:
+            set_up_roles(self.pg.options, self._db_roles)
+        except Exception as exc:  # a database error, or one reading the connection: next cycle
+            said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if said != self._roles_error:
+                log.warning("setting up the database roles after initdb failed: %s; trying again", said)
+                self._roles_error = said
+            return
+        self._creating_database = False
+        self._roles_error = None
 
     def _next_vote_context(self, pg: PgStatus) -> int:
         """What this node votes with now.
@@ -406,10 +524,12 @@ class Agent:
             timeline=pg.timeline if pg else None,
             streaming=bool(pg and pg.streaming),
             archive_failing=bool(pg and pg.archiver and pg.archiver.failing),
-            operation=operation or (running.kind.value if running else None),
+            operation=operation or (running.kind.value if running else None) or (
+                LongOperation.BOOTSTRAP.value if self._creating_database else None),
             decision=decision.reason if decision else self._last_reason,
             vote_context=self._vote_context,
             switchover_to=self._switchover_target,
+            newcomer=self._newcomer(pg),
         )
 
     # ------------------------------------------------------------------ leader duties

@@ -57,7 +57,8 @@ def cluster_view(snap: Snapshot) -> ClusterView:
         members.append(Member(node_id, member_role(snap, node_id), host, db_port,
                               beacon.wal_position if beacon else None,
                               beacon is not None and beacon.db_role == "primary",
-                              beacon is not None and beacon.streaming))
+                              beacon is not None and beacon.streaming,
+                              beacon is not None and beacon.operation == LongOperation.BOOTSTRAP.value))
     settings = snap.state.settings
     return ClusterView(
         my_id=snap.my_id,

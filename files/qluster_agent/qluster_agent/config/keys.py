@@ -125,7 +125,10 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("cluster.set-leader-timeout", _DURATION, parse_duration("5s"), "Deadline of a "
             "leadership transfer (set-leader).", v.duration("1s", "10m"), runtime=True),
     KeySpec("hello-retry-interval", _DURATION, parse_duration("1s"), "How often a node announces "
-            "itself (hello) for peer discovery.", v.duration("100ms", "60s")),
+            "itself (hello) for peer discovery. A node that would start a new cluster first listens for "
+            "two of these (at least 1s) for members of an existing one; with udp.peers it stops as soon "
+            "as every listed peer has announced itself as a newcomer waiting to be added.",
+            v.duration("100ms", "60s")),
     KeySpec("cluster-id", "string", "qluster", "Name of the cluster; datagrams of another cluster "
             "id are dropped.", v.cluster_id, extension=True),
     KeySpec("node-id", "positive integer", DERIVED, "Unique id of this node. Default: the IPv4 "

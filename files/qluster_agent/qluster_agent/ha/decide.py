@@ -250,6 +250,10 @@ def _wait_for_unavailable_replica(
 
 def _leader_db_not_ready(view: ClusterView, me: str, what: str, leader_name: str) -> Decision | None:
     """Clone, rewind and re-clone copy from the leader's running primary; without one, wait."""
+    if view.leader_db_bootstrapping:
+        return Decision(
+            Action.NOTHING, f"{me}; {what}, but the database of {leader_name} is still being created; waiting for it"
+        )
     if view.leader_db_primary:
         return None
     return Decision(

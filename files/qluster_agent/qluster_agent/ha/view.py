@@ -26,6 +26,9 @@ class Member:
     db_primary: bool = False
     # The member's beacon says its database streams WAL from an upstream.
     streaming: bool = False
+    # The member's beacon says it is creating the cluster's database: initdb, its first start,
+    # then its roles and passwords (which a replica may need to log in to clone it).
+    db_bootstrapping: bool = False
 
     @property
     def db_endpoint(self) -> Endpoint | None:
@@ -84,6 +87,14 @@ class ClusterView:
             return False
         leader = self.member(self.leader_id)
         return leader is not None and leader.db_primary
+
+    @property
+    def leader_db_bootstrapping(self) -> bool:
+        """The leader (not me) reports it is still creating the cluster's database."""
+        if self.leader_id is None or self.leader_id == self.my_id:
+            return False
+        leader = self.member(self.leader_id)
+        return leader is not None and leader.db_bootstrapping
 
     @property
     def another_replica_streams(self) -> bool:

@@ -49,8 +49,12 @@ class FinishedOperation:
 
 
 class LongOperationExecutor:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 on_finished: Callable[[], None] | None = None) -> None:
+        """on_finished: called (on the operation's thread) once its outcome can be taken, so a
+        caller waiting for something else hears of it at once."""
         self._clock = clock
+        self._on_finished = on_finished
         self._lock = threading.Lock()
         self._running: RunningOperation | None = None
         self._token: CancelToken | None = None
@@ -123,3 +127,5 @@ class LongOperationExecutor:
             self._finished = finished
             self._running = None
             self._token = None
+        if self._on_finished is not None:
+            self._on_finished()

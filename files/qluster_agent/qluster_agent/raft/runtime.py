@@ -153,7 +153,19 @@ class ConsensusRuntime:
             self._handle_readies()
         finally:
             self._replaying = False
+        if self._bootstraps_alone(hard_state, snapshot, entries):
+            # The only voter of a configuration made just now: no other voter can lead it, split
+            # its vote or be disturbed by its pre-vote, so the election timeout would only delay
+            # the first leader (etcd fast-forwards a new member's election ticks the same way).
+            # The campaign is the usual one: a pre-vote, then a vote at term 1.
+            self._node.campaign()
+            self._handle_readies()
         self._publish_status()
+
+    def _bootstraps_alone(self, hard_state: HardState, snapshot: Optional[Snapshot], entries: Sequence[Entry]) -> bool:
+        """Whether open() just started a new cluster whose one voter is this node."""
+        return (self._bootstrap is not None and self._bootstrap.voters == frozenset({self._config.node_id})
+                and snapshot is None and not entries and hard_state == HardState())
 
     def start(self) -> None:
         self.open()
@@ -352,6 +364,12 @@ class ConsensusRuntime:
         with self._status_lock:
             ok = self._status_lock.wait_for(lambda: self._status is not None and predicate(self._status), timeout)
             return self._status if ok else None
+
+    def nudge(self) -> None:
+        """Make every wait_status() caller look at its predicate again now: a caller that waits
+        for more than consensus news (the HA loop: a long operation ending) is woken by it."""
+        with self._status_lock:
+            self._status_lock.notify_all()
 
     def propose(self, data: bytes) -> "Future[int]":
         """Resolves with the entry's index once it is committed and applied here."""

@@ -38,13 +38,14 @@ class PeerTable:
         return None
 
     def hello(self, node_id: int, incarnation: int, address: tuple[str, int], info: bytes,
-              now: float) -> bool:
-        """Record a hello's metadata; True the first time this node is heard of."""
+              now: float) -> tuple[bool, bool]:
+        """Record a hello's metadata; (the first time this node is heard of, its metadata
+        differs from its last hello's)."""
         with self._lock:
             self._addresses[node_id] = address
-            known = node_id in self._peers
+            before = self._peers.get(node_id)
             self._peers[node_id] = PeerInfo(node_id, address, incarnation, info, now)
-        return not known
+        return before is None, before is None or before.info != info
 
     def address_of(self, node_id: int) -> tuple[str, int] | None:
         with self._lock:

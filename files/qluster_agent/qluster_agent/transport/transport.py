@@ -122,6 +122,7 @@ class Transport:
         self._outbox: deque[_Message] = deque()
         self._control: deque[_Nack | _Retransmit | _Echo] = deque()
         self._hello_info = b""
+        self._hello_listener: Callable[[int, bytes], None] | None = None  # on_hello_change
         self._hello_due = 0.0  # announce at once
         self._last_hello = float("-inf")
         self._closed = False
@@ -240,6 +241,11 @@ class Transport:
     def peers(self) -> dict[int, PeerInfo]:
         """Nodes heard from by hello, with their latest metadata and address."""
         return self._peer_table.snapshot()
+
+    def on_hello_change(self, listener: Callable[[int, bytes], None] | None) -> None:
+        """Call `listener(node_id, info)` on the receiving thread whenever a peer's hello says
+        something else than its last one did (the first one included). It must return at once."""
+        self._hello_listener = listener
 
     def set_hello(self, info: bytes) -> None:
         """Set the metadata announced every hello-retry-interval. Changed metadata is announced
@@ -550,8 +556,15 @@ class Transport:
 
     def _on_hello(self, header: Header, payload: bytes, address: Address, now: float) -> None:
         self._stats.add("hellos_received")
-        if self._peer_table.hello(header.sender, header.incarnation, address, payload, now):
+        first, changed = self._peer_table.hello(header.sender, header.incarnation, address, payload, now)
+        if first:
             _log.info("transport: node %d at %s:%d discovered", header.sender, address[0], address[1])
+        listener = self._hello_listener
+        if changed and listener is not None:
+            try:
+                listener(header.sender, payload)
+            except Exception:  # the receiving thread must go on whatever a listener does
+                _log.exception("transport: the hello listener failed")
 
     def _on_nack(self, header: Header, payload: bytes, address: Address) -> None:
         try:

@@ -21,6 +21,9 @@ SECRET = "agent-test-secret-0123456789"
 IP = "127.0.0.29"
 # The discovery window is twice the hello interval: long enough to be seen from outside.
 HELLO_INTERVAL = "2s"
+# A listed peer that never answers: the node listens its whole window (one that hears every
+# listed peer announce itself as a newcomer stops listening at once: agent/first_start.py).
+SILENT_PEER = "127.0.0.30"
 # Well above what answering takes, well below the window.
 CLIENT_TIMEOUT_S = 1.5
 
@@ -51,7 +54,7 @@ def write_config(tmp_path, api_port: int) -> str:
     config.write_text(json.dumps({
         "ip": IP, "api-port": api_port, "secret": SECRET, "data-dir": str(tmp_path / "raft"),
         "hello-retry-interval": HELLO_INTERVAL,
-        "udp": {"socket": {"group": f"239.0.0.1:{udp_port}"}, "peers": [f"{IP}:{udp_port}"]},
+        "udp": {"socket": {"group": f"239.0.0.1:{udp_port}"}, "peers": [f"{IP}:{udp_port}", f"{SILENT_PEER}:{udp_port}"]},
         "postgres": {"bin-dir": "/usr/lib/postgresql/15/bin"},
     }))
     return str(config)

@@ -108,6 +108,13 @@ CASES = [
         "cloning it from node 1",
     ),
     (
+        "a joiner does not clone a database still being created (its roles and passwords come last)",
+        follower(add_node_marker=True, members=tuple(replace(m, db_bootstrapping=m.id == 1) for m in MEMBERS)),
+        EMPTY,
+        Action.NOTHING,
+        "the database of node 1 is still being created; waiting for it",
+    ),
+    (
         "marker without leader: wait and say so",
         follower(leader_id=None, add_node_marker=True),
         EMPTY,

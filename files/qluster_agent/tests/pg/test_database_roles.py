@@ -7,13 +7,14 @@ with log_statement = 'all'.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
 
 from qluster_agent.agent.db_password import DatabaseRoles, set_up_roles
 from qluster_agent.pg.controller import PgController
-from qluster_agent.pg.sync import ASYNCHRONOUS
+from qluster_agent.pg.sync import ASYNCHRONOUS, SyncStandbys
 
 from pg_lab_support import OS_USER, Lab
 
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.timeout(120)
 
 # A port of its own (FIRST_PORT + id - 1), apart from the other modules' servers.
 NODE_ID = 71
+WAITING_ID = 72
 ROLE = "qluster_replication"
 ATTRIBUTES = "SELECT rolsuper, rolreplication, rolcanlogin, rolcreatedb, rolcreaterole, rolbypassrls FROM pg_roles "
 
@@ -73,3 +75,27 @@ def test_a_failed_statement_changes_nothing(lab: Lab, primary: PgController) -> 
     log = primary.options.postmaster_log.read_text(errors="replace")
     assert "is reserved" in log  # the error is logged, the failed statement is not
     assert "superuser-pw-3" not in log and "replication-pw-3" not in log
+
+
+def test_the_roles_are_set_up_while_the_standbys_named_for_commits_do_not_exist_yet(lab: Lab) -> None:
+    # A bootstrap decided once the joiners were voters (a retry after a failed initdb, say)
+    # starts the primary with synchronous standbys that will clone only after the roles exist:
+    # with scram, the replication role's password is what lets them clone. A commit waiting
+    # for them would wait forever, and the HA loop with it.
+    controller = lab.node(WAITING_ID)
+    controller.bootstrap(SyncStandbys(1, ("qluster_nobody_yet",)))
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            set_up_roles(controller.options, DatabaseRoles("superuser-pw-4"))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            failed.append(exc)
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(20), "setting up the roles waited for standbys that do not exist yet"
+    assert not failed
+    assert verifier(lab, controller, OS_USER).startswith("SCRAM-SHA-256$")
+    assert lab.query(controller, "SHOW synchronous_standby_names") == [('ANY 1 ("qluster_nobody_yet")',)]

@@ -124,3 +124,49 @@ def test_a_running_clone_is_no_synchronous_standby_and_no_switchover_target(lab:
         thread.join(60)
     assert outcome == ["cancelled"]
     assert datadir_state(joiner.datadir) is DataDirState.EMPTY
+
+
+class ScriptedRunner(CommandRunner):
+    """pg_basebackup fails with each of `failures` in turn (stderr), then succeeds."""
+
+    def __init__(self, *failures: str) -> None:
+        super().__init__(None)
+        self.failures = list(failures)
+        self.runs = 0
+
+    def run(self, argv, **kwargs) -> CommandResult:
+        self.runs += 1
+        if self.failures:
+            return CommandResult(tuple(argv), 1, "", self.failures.pop(0))
+        return CommandResult(tuple(argv), 0, "", "")
+
+
+# Two copies started at the same moment fail about one time in eight on PostgreSQL 15 (two plain
+# pg_basebackups, 24 of 180): the first as pg_basebackup printed it then; the second is what the
+# leader's log showed in an agent's run ("terminating process N to release replication slot
+# "pg_basebackup_N"", then this FATAL to the copy's WAL stream).
+SEGMENT_REMOVED = ("pg_basebackup: error: unexpected termination of replication stream: ERROR:  requested WAL "
+                   "segment 000000010000000000000049 has already been removed\n"
+                   "pg_basebackup: error: background process terminated unexpectedly\n"
+                   "pg_basebackup: removing data directory \"/x\"\n")
+SLOT_INVALIDATED = ("pg_basebackup: error: could not receive data from WAL stream: FATAL:  terminating "
+                    "connection due to administrator command\n"
+                    "pg_basebackup: removing contents of data directory \"/x\"\n")
+
+
+@pytest.mark.parametrize("stderr", [SEGMENT_REMOVED, SLOT_INVALIDATED])
+def test_a_copy_that_lost_its_first_wal_to_another_copy_is_made_again_at_once(tmp_path: Path, stderr: str) -> None:
+    runner = ScriptedRunner(stderr)
+    Cloner(options_for(3, tmp_path / "data"), runner, FileWriter()).clone(Endpoint("10.0.0.1", 5432))
+    assert runner.runs == 2
+
+
+def test_any_other_failure_and_a_second_race_are_reported_after_one_copy_each(tmp_path: Path) -> None:
+    runner = ScriptedRunner("pg_basebackup: error: connection to server failed: password authentication failed\n")
+    with pytest.raises(PgError, match="password authentication failed"):
+        Cloner(options_for(3, tmp_path / "data"), runner, FileWriter()).clone(Endpoint("10.0.0.1", 5432))
+    assert runner.runs == 1
+    runner = ScriptedRunner(SEGMENT_REMOVED, SEGMENT_REMOVED)
+    with pytest.raises(PgError, match="base backup from 10.0.0.1:5432 failed"):
+        Cloner(options_for(3, tmp_path / "data"), runner, FileWriter()).clone(Endpoint("10.0.0.1", 5432))
+    assert runner.runs == 2

@@ -117,3 +117,21 @@ def test_the_same_failure_again_is_logged_without_its_traceback(caplog) -> None:
     failures = [r for r in caplog.records if "failed" in r.getMessage()]
     assert [bool(r.exc_info) for r in failures] == [True, False, True]
     assert all("no pg_hba.conf entry" in r.getMessage() for r in failures)
+
+
+def test_whoever_waits_elsewhere_hears_of_the_outcome_as_soon_as_it_can_be_taken() -> None:
+    # The HA loop sleeps between cycles; the outcome of a bootstrap (roles next, then the joiners
+    # clone) must not wait for its next glance.
+    taken: list[object] = []
+    told = threading.Event()
+    executor: LongOperationExecutor
+
+    def on_finished() -> None:
+        taken.append(executor.take_finished())
+        told.set()
+
+    executor = LongOperationExecutor(FakeClock(), on_finished=on_finished)
+    assert executor.submit(LongOperation.BOOTSTRAP, lambda cancel: None)
+    assert told.wait(10)
+    assert taken[0] is not None and taken[0].kind is LongOperation.BOOTSTRAP and taken[0].succeeded
+    assert executor.running() is None

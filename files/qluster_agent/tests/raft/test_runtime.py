@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from typing import Dict, List, Optional, Tuple
 
 import pytest
@@ -347,3 +348,53 @@ def test_a_late_tick_is_counted_by_how_late_it_came():
     runtime.run_once()
     assert runtime.late_counts == {0.05: 1, 0.1: 1, 0.2: 1, 0.5: 0, 1.0: 0}
     assert 0.29 < runtime.late_max < 0.31
+
+
+def _fresh_runtime(node_id: int, storage, voters: frozenset) -> ConsensusRuntime:
+    hub = Hub()
+    return ConsensusRuntime(CoreConfig(node_id=node_id), storage, FakeTransport(hub, node_id), tick_interval=0.1,
+                            apply=lambda e: None, bootstrap=ConfState(voters), rng=random.Random(node_id),
+                            clock=Clock(), logger=lambda line: None)
+
+
+def test_a_new_cluster_of_one_voter_leads_as_soon_as_it_opens_and_keeps_its_term_on_disk(tmp_path):
+    # The first node of a new cluster has nobody to wait for: no election timeout before its
+    # database can be created (the clock never moves here).
+    storage = DiskStorage(tmp_path)
+    runtime = _fresh_runtime(7, storage, frozenset({7}))
+    runtime.open()
+    status = runtime.status()
+    assert (status.role, status.leader, status.term, status.voters) == (Role.LEADER, 7, 1, frozenset({7}))
+    future = runtime.propose(b"first")
+    runtime.run_once()
+    assert future.result(timeout=0) == status.commit + 1
+    runtime.stop()
+    hard_state, _snapshot, _entries = DiskStorage(tmp_path).load()
+    assert (hard_state.term, hard_state.vote) == (1, 7)
+
+
+def test_a_new_cluster_of_several_voters_still_waits_for_an_election_timeout():
+    # Campaigning at once on every voter would only split the vote.
+    runtime = _fresh_runtime(1, MemoryStorage(), frozenset({1, 2, 3}))
+    runtime.open()
+    assert (runtime.status().role, runtime.status().term) == (Role.FOLLOWER, 0)
+
+
+def test_a_nudge_makes_a_waiting_caller_look_at_its_condition_again():
+    # The HA loop waits for consensus news or a nudge (a long operation ended): not for its timeout.
+    runtime = _fresh_runtime(1, MemoryStorage(), frozenset({1, 2, 3}))
+    runtime.open()
+    nudged, looked = threading.Event(), threading.Event()
+    got: list[object] = []
+
+    def condition(_status) -> bool:
+        looked.set()  # looked once: it waits now (nudge() takes the lock only once it does)
+        return nudged.is_set()
+
+    waiter = threading.Thread(target=lambda: got.append(runtime.wait_status(condition, 30)))
+    waiter.start()
+    assert looked.wait(10)
+    nudged.set()
+    runtime.nudge()
+    waiter.join(10)
+    assert not waiter.is_alive() and got == [runtime.status()]

@@ -68,3 +68,32 @@ def test_discovery_and_restarts_are_logged(netlab, start_transport, caplog):
     # The receiver thread logs just after it records the peer: poll rather than race it.
     wait_until(lambda: f"transport: node 2 at {b.ip}:9999 restarted" in logged(), what="the restart logged")
     assert f"transport: node 2 at {b.ip}:9999 discovered" in logged()
+
+
+def test_a_listener_hears_each_change_of_a_peers_hello_once(netlab, start_transport):
+    # The agent wakes its HA loop on a change (a leader's database created), not on repeats.
+    a, b = netlab.add_hosts("a", "b")
+    ta, tb = start_transport(a, 1, hello_interval=0.05), start_transport(b, 2)
+    heard: list[tuple[int, bytes]] = []
+    tb.on_hello_change(lambda node_id, info: heard.append((node_id, info)))
+    ta.set_hello(b"creating")
+    wait_until(lambda: (1, b"creating") in heard, what="a's first hello")
+    ta.set_hello(b"primary")
+    wait_until(lambda: (1, b"primary") in heard, timeout=1.0, what="a's new hello")
+    repeats = tb.stats()["hellos_received"]
+    wait_until(lambda: tb.stats()["hellos_received"] >= repeats + 3, what="three more hellos")
+    assert [info for _node, info in heard if info != b""] == [b"creating", b"primary"]
+
+
+def test_a_failing_listener_does_not_stop_the_receiver(netlab, start_transport):
+    a, b = netlab.add_hosts("a", "b")
+    ta, tb = start_transport(a, 1, hello_interval=0.05), start_transport(b, 2)
+
+    def broken(_node_id: int, _info: bytes) -> None:
+        raise RuntimeError("listener bug")
+
+    tb.on_hello_change(broken)
+    ta.set_hello(b"one")
+    wait_until(lambda: 1 in tb.peers() and tb.peers()[1].info == b"one", what="a's hello")
+    ta.set_hello(b"two")
+    wait_until(lambda: tb.peers()[1].info == b"two", timeout=1.0, what="a's next hello, received all the same")
