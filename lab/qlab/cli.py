@@ -10,7 +10,7 @@ from . import image, lifecycle
 from .deploy import run_site
 from .faults import Host
 from .podman import LabError
-from .topology import ADMIN_USER, NODE_COUNTS, lab_by_name
+from .topology import ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, NFS_HOST, NODE_COUNTS, lab_by_name
 
 FAULTS = ("kill", "stop", "start", "pause", "resume", "partition", "heal")
 
@@ -63,6 +63,10 @@ def _run(lab, args) -> int:
               f"in {time.monotonic() - started:.0f} s.\nInventory: {lab.inventory_path}")
         print(f"Log in: ssh -i {lab.ssh_key} -o UserKnownHostsFile={lab.known_hosts} "
               f"{ADMIN_USER}@{lab.static_address(lab.db_hostnames[0])}")
+        if not args.no_deploy:
+            print(f"An application connects through the pooler (its role and database from the lab's "
+                  f"qhb_node_users and qhb_node_databases):\n  psql 'postgresql://{APP_USER}:{APP_PASSWORD}@"
+                  f"{lab.static_address(NFS_HOST)}:5432/{APP_DATABASE}?sslmode=verify-full&sslrootcert={lab.ca_path}'")
     elif args.cmd == "deploy":
         run_site(lab)
     elif args.cmd == "down":
