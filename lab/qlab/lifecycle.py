@@ -12,7 +12,7 @@ import yaml
 
 from .image import IMAGE, build_image, image_exists
 from .podman import LabError, exists, podman
-from .topology import ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, LABEL, MAX_NODES, Lab
+from .topology import ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, LABEL, MAX_NODES, READER_PASSWORD, READER_USER, Lab
 
 BOOT_DEADLINE_S = 60
 
@@ -205,7 +205,17 @@ def write_inventory(lab: Lab) -> None:
             # The lab kernel has no NFS: the archive is a volume shared by the hosts (LAB-NOTES).
             "qhb_wal_archive_mode": "shared_volume",
             "nfs_server_implementation": "ganesha",
-            "qhb_node_users": [{"name": APP_USER, "password": APP_PASSWORD}],
+            "qhb_node_users": [
+                {"name": APP_USER, "password": APP_PASSWORD},
+                {"name": READER_USER, "password": READER_PASSWORD, "conn_limit": 10, "privileges": [
+                    {"database": APP_DATABASE, "type": "database", "privs": "CONNECT"},
+                    {"database": APP_DATABASE, "type": "schema", "objs": "public", "privs": "USAGE"},
+                    {"database": APP_DATABASE, "type": "table", "objs": "ALL_IN_SCHEMA", "schema": "public",
+                     "privs": "SELECT"},
+                    {"database": APP_DATABASE, "type": "default_privs", "objs": "TABLES", "schema": "public",
+                     "privs": "SELECT", "target_roles": [APP_USER]},
+                ]},
+            ],
             "qhb_node_databases": [{"name": "qhb"}, {"name": APP_DATABASE, "owner": APP_USER}],
             # The cluster's ports from its own hosts only; this machine (the operator's, on the
             # lab's network) may read the API, and is the LAN attacker of the junk-flood test.

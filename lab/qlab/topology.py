@@ -27,6 +27,10 @@ ADMIN_USER = "qadmin"
 APP_USER = "qluster_app"
 APP_PASSWORD = "lab-app-password-not-secret"
 APP_DATABASE = "qluster_app"
+# A read-only role of the same application (qhb_node_users' privileges): it may read every table
+# the application's role creates in the schema public, now and later, and write none.
+READER_USER = "qluster_app_reader"
+READER_PASSWORD = "lab-reader-password-not-secret"
 
 # The seed's client mount point and export path for the WAL archive (§4.1, §4.2).
 WAL_CLIENT_PATH = "/opt/qhb-backup/wal"

@@ -33,7 +33,8 @@ import pytest
 from qlab.agent_api import read_map
 from qlab.deploy import run_site
 from qlab.faults import Host, wait_until
-from qlab.topology import APP_DATABASE, APP_PASSWORD, APP_USER, DB_HOSTS, NFS_HOST, lab_by_name
+from qlab.topology import (APP_DATABASE, APP_PASSWORD, APP_USER, DB_HOSTS, NFS_HOST, READER_PASSWORD, READER_USER,
+                           lab_by_name)
 
 POOLER_PORT = 5432
 RO_PORT = 5001
@@ -153,6 +154,39 @@ def test_the_seeds_database_qhb_exists_and_the_pooler_leads_to_it_on_the_leader(
         conn.close()
     assert (database, in_recovery) == ("qhb", False)
     assert address == leader_of(read_map(pooler.address))["address"]
+
+
+def test_a_read_only_role_of_qhb_node_users_reads_the_applications_tables_and_writes_none(pooler):
+    """Issue 16 item 2: the lab's qhb_node_users grants its reader CONNECT, USAGE on public, SELECT
+    on the tables there and, by default privileges, on every table the application's role makes
+    later; a table made after the deploy is readable, and no write is allowed."""
+    table = f"reader_check_{int(time.time() * 1000)}"
+    app = psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname=APP_DATABASE, user=APP_USER,
+                           password=APP_PASSWORD, connect_timeout=5)
+    try:
+        app.autocommit = True
+        with app.cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+            cur.execute(f"INSERT INTO {table} VALUES (1), (2)")
+        reader = psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname=APP_DATABASE, user=READER_USER,
+                                  password=READER_PASSWORD, connect_timeout=5)
+        try:
+            reader.autocommit = True
+            with reader.cursor() as cur:
+                cur.execute(f"SELECT count(*) FROM {table}")
+                assert cur.fetchone() == (2,)
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute(f"INSERT INTO {table} VALUES (3)")
+                with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                    cur.execute("CREATE TABLE reader_made (id int)")
+                cur.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user")
+                assert cur.fetchone() == (10,)
+        finally:
+            reader.close()
+    finally:
+        with app.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        app.close()
 
 
 def test_the_pooler_host_keeps_no_superuser_password_and_roles_log_in_through_auth_query(pooler, nodes):
