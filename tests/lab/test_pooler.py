@@ -156,22 +156,26 @@ def test_the_seeds_database_qhb_exists_and_the_pooler_leads_to_it_on_the_leader(
     assert address == leader_of(read_map(pooler.address))["address"]
 
 
+def autocommit_session(pooler, user: str, password: str):
+    """A session through the pooler to the application's database, in autocommit."""
+    conn = psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname=APP_DATABASE, user=user,
+                            password=password, connect_timeout=5)
+    conn.autocommit = True
+    return conn
+
+
 def test_a_read_only_role_of_qhb_node_users_reads_the_applications_tables_and_writes_none(pooler):
     """Issue 16 item 2: the lab's qhb_node_users grants its reader CONNECT, USAGE on public, SELECT
     on the tables there and, by default privileges, on every table the application's role makes
     later; a table made after the deploy is readable, and no write is allowed."""
     table = f"reader_check_{int(time.time() * 1000)}"
-    app = psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname=APP_DATABASE, user=APP_USER,
-                           password=APP_PASSWORD, connect_timeout=5)
+    app = autocommit_session(pooler, APP_USER, APP_PASSWORD)
     try:
-        app.autocommit = True
         with app.cursor() as cur:
             cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
             cur.execute(f"INSERT INTO {table} VALUES (1), (2)")
-        reader = psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname=APP_DATABASE, user=READER_USER,
-                                  password=READER_PASSWORD, connect_timeout=5)
+        reader = autocommit_session(pooler, READER_USER, READER_PASSWORD)
         try:
-            reader.autocommit = True
             with reader.cursor() as cur:
                 cur.execute(f"SELECT count(*) FROM {table}")
                 assert cur.fetchone() == (2,)
