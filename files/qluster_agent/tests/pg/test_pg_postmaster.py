@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -10,8 +11,15 @@ from qluster_agent.pg.datadir import postmaster_pid
 from qluster_agent.pg.postmaster import PostmasterTracker, ProcessIdentity
 
 
+def default_sigquit() -> None:
+    """A shell without job control starts background commands with SIGQUIT ignored, and the
+    stand-in would inherit that (a real postmaster handles SIGQUIT itself): the test run in the
+    background (`.ci/run &`) failed here."""
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def test_remembers_a_postmaster_whose_pid_file_vanished_and_quits_it(tmp_path: Path) -> None:
-    stand_in = subprocess.Popen(["sleep", "60"], cwd=tmp_path)
+    stand_in = subprocess.Popen(["sleep", "60"], cwd=tmp_path, preexec_fn=default_sigquit)
     try:
         (tmp_path / "postmaster.pid").write_text(f"{stand_in.pid}\n{tmp_path}\n")
         tracker = PostmasterTracker(tmp_path)
