@@ -15,17 +15,10 @@ import sys
 import threading
 
 from .agent.backend import AgentBackend
-from .agent.env import EnvError, read_env
-from .agent.node import Agent
-from .agent.db_password import PasswordFileError
-from .agent.pg_setup import PgSetupError
+from .agent.files import SetupError, load_agent
 from .api.router import Router
 from .api.server import ApiServer
 from .api.tls import listeners
-from .config.errors import ConfigError
-from .config.loader import load_config
-from .config.model import Role
-from .pg.bindir import BinDirNotFound
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,15 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = load_config(args.config)
-        env = None if config.role is Role.OBSERVER else read_env(os.environ, args.config)
-        agent = Agent(config, env)
-    except (ConfigError, EnvError, PgSetupError, PasswordFileError, BinDirNotFound) as exc:
+        agent = load_agent(args.config, os.environ)
+    except SetupError as exc:
         print(f"qluster: {exc}", file=sys.stderr)
         return 2
     # Bound now, so a port in use stops the agent before it starts; answering only once the
     # agent can (start() waits a discovery window on a new node): until then connecting is
     # refused, which health checkers take at once, instead of hanging.
+    config = agent.config
     tls = agent.api_tls
     router = Router(AgentBackend(agent), agent.api_token, agent.forward_key, node_id=agent.my_id,
                     trust_loopback=config.api_trust_loopback,

@@ -8,9 +8,11 @@ back in automatically.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ..cluster.state import ClusterState, MemberInfo
+from ..pg.status import DbRole, PgStatus
 from ..raft.types import ConfChange, ConfChangeType, ConfState
 from .beacon import Beacon
 
@@ -76,3 +78,25 @@ def removal_problem(conf: ConfState, leader_id: int, target: int, reachable: set
         return (f"after removing node {target}, only {alive} of the remaining {len(remaining)} voters "
                 f"are reachable and {needed} are needed for quorum")
     return None
+
+
+class Membership:
+    """The leader's membership duty: one step proposed at a time, the next only once the
+    proposal before it has been committed or has failed."""
+
+    def __init__(self) -> None:
+        self._pending: Future | None = None
+
+    def next_step(self, conf: ConfState, state: ClusterState, beacons: dict[int, Beacon],
+                  pg: PgStatus | None) -> Step | None:
+        """The step to propose now (None: one is still pending, or nothing to do). `pg` is the
+        leader's own database status: its system identifier is recorded while it runs as the primary."""
+        if self._pending is not None and not self._pending.done():
+            return None
+        self._pending = None
+        primary = pg is not None and pg.role is DbRole.PRIMARY
+        return next_step(conf, state, beacons, pg.system_identifier if primary else None)
+
+    def proposed(self, future: Future) -> None:
+        """The step next_step returned has been proposed; `future` completes with its commit."""
+        self._pending = future

@@ -12,16 +12,14 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..api.health import NodeHealth
-from ..api.tls import load_api_tls
+from ..api.tls import ApiTls
 from ..cluster.state import ClusterState, CommandError
 from ..config.model import AgentConfig, ClusterSettings, Role as ConfigRole
-from ..config.secret_files import read_api_token, read_secret
 from ..ha.decide import decide
 from ..ha.decision import Action, Decision
 from ..ha.marker import AddNodeMarker
@@ -40,16 +38,16 @@ from ..transport.transport import Transport
 from .actions import ActionRunner
 from .beacon import Beacon
 from .consensus_log import ConsensusLog
+from .db_password import DatabaseRoles, set_up_roles
 from .env import AgentEnv
 from .first_start import Heard, Verdict, first_start
-from .membership import next_step
-from .db_password import DatabaseRoles, read_database_roles, set_up_roles
-from .pg_setup import marker_path, pg_options
+from .membership import Membership
+from .reinit import Reinit
 from .retry_pause import RetryPause
-from .switchover import wait_before_demote, wait_before_handover
+from .switchover import Switchover
 from .timing import core_config, glance_interval
-from .vote_context import HeldDataMarker, StoppedSinceRead, context_to_answer, stands_by_no_position, vote_context
 from .views import Snapshot, cluster_map, cluster_view, node_health
+from .vote_position import VotePosition
 
 log = logging.getLogger("qluster")
 
@@ -78,47 +76,50 @@ STOP_KEEP_FOR_FENCE = 15.0  # of that, left for the immediate stop after a faile
 DISCOVERY_POLL = 0.02
 
 
+@dataclass(frozen=True)
+class AgentFiles:
+    """What the agent reads from files before it starts."""
+
+    secret: bytes
+    api_token: str | None
+    api_tls: ApiTls | None  # None without api-certfile
+    marker: AddNodeMarker
+    pg: PgController | None  # None on an observer
+    db_roles: DatabaseRoles
+    vote: VotePosition | None  # None on an observer; holds the position saved when its database stopped
+
+
 class Agent:
-    def __init__(self, config: AgentConfig, env: AgentEnv | None) -> None:
+    def __init__(self, config: AgentConfig, env: AgentEnv | None, files: AgentFiles) -> None:
+        """No I/O here: agent/files.py build_agent reads every file first."""
         self.config = config
         self.env = env
         self.observer = config.role is ConfigRole.OBSERVER
         self.my_id = config.node_id
-        section = dict(config.postgres)
-        self.marker = AddNodeMarker(marker_path(section))
-        self.pg: PgController | None = None
-        self._db_roles = DatabaseRoles()
-        if not self.observer:
-            if env is None:
-                raise ValueError("a voting node needs the env file (PGDATA, PGPORT, ...)")
-            self.pg = PgController(pg_options(section, env, self.my_id))
-            self._db_roles = read_database_roles(section, self.pg.options)
+        self.marker = files.marker
+        self.pg = files.pg
+        self._db_roles = files.db_roles
         # A long operation ending wakes the HA loop at once (its outcome is acted on, and
         # announced, in the cycle that takes it).
         self.executor = LongOperationExecutor(on_finished=self._nudge)
         self._nudged = threading.Event()
         self._leader_db_heard: tuple[int, str, str | None] | None = None  # _on_peer_hello
-        self.api_token = read_api_token(config)
-        self.api_tls = load_api_tls(config)  # None without api-certfile; ConfigError when a file is unusable
-        self._secret = read_secret(config)
+        self.api_token = files.api_token
+        self.api_tls = files.api_tls
+        self._secret = files.secret
         self._lock = threading.Lock()
         self._state = ClusterState(config.cluster)
         self._snapshot: Snapshot | None = None
         self._stop = threading.Event()
         self._last_reason = ""
         self._last_cycle = 0.0
-        self._stopped_since_read = StoppedSinceRead(config.data_dir)
-        self._held_data = HeldDataMarker(config.data_dir)
-        # Where the WAL of a server stopped since then ended, as saved before a restart.
-        self._vote_context = self._kept_vote_context = self._stopped_since_read.context
-        self._switchover_target: int | None = None
+        self._vote = files.vote
+        self._switchover = Switchover(self.my_id)
+        self._membership = Membership()
+        self._reinit = Reinit(config.data_dir)
         self._retry_pause = RetryPause()
         self._last_failure: str | None = None
-        self._switchover_deadline = 0.0
         self._quick_until = 0.0
-        self._switchover_wait_logged: str | None = None
-        self._membership_pending: Future | None = None
-        self._handled_reinit: str | None = None
         self._had_state = False  # consensus state on disk at start (start() reads it)
         # From a bootstrap decision until the new database's roles are set up (_set_up_roles).
         self._creating_database = False
@@ -349,7 +350,7 @@ class Agent:
             self._nudge()
 
     def _quick(self) -> bool:
-        return self._switchover_target is not None or time.monotonic() < self._quick_until
+        return self._switchover.target is not None or time.monotonic() < self._quick_until
 
     def _changed(self) -> bool:
         """Between full cycles: whether a long operation started or ended, the leader's database
@@ -385,46 +386,65 @@ class Agent:
         return before is None or (before.db_role, before.operation) != (beacon.db_role, beacon.operation)
 
     def _cycle(self) -> None:
+        """One full cycle: read the world, see it as one Snapshot, decide, act, say why."""
         now = time.monotonic()
+        self._take_finished(now)
+        running, pg, status = self._read()
+        snap = self._view(status, pg, now, running)
+        decision = decide(cluster_view(snap), pg, now) if pg is not None else Decision(
+            Action.NOTHING, f"I am node {self.my_id}, an observer without a database; nothing to do")
+        if decision.reason != self._last_reason:
+            log.info("%s", decision.reason)
+            self._last_reason = decision.reason
+        self._act(decision, status, snap)
+        self.transport.set_hello(self._beacon(pg, decision, None).encode())
+        self._last_cycle = now
+        with self._lock:
+            self._snapshot = snap
+
+    def _take_finished(self, now: float) -> None:
+        """The outcome of a long operation that ended since the last cycle."""
         finished = self.executor.take_finished()
-        if finished is not None:
-            log.info("%s", finished.describe())
-            if finished.kind is LongOperation.BOOTSTRAP:
-                self._creating_database = finished.succeeded and self._db_roles.anything_to_do
-            if finished.succeeded:
-                self._retry_pause.succeeded()
-            else:
-                # Pause before the next long action: a base backup from a leader whose database
-                # is still starting would fail again at once and flood the log.
-                pause = self._retry_pause.failed(now)
-                self._last_failure = finished.describe()
-                log.info("the next long operation not before %.0f s from now (%d failed in a row)",
-                         pause, self._retry_pause.failures)
-        # The database first: reading it takes tens of milliseconds, and leadership gained
-        # meanwhile (a switchover's TimeoutNow) is acted on in this cycle instead of the next.
-        # What runs is read before the database: an operation that ends during the read must
-        # not look finished beside a status taken while it ran (a clone still starting its
-        # server reads as stopped, which without the operation means "clone again").
+        if finished is None:
+            return
+        log.info("%s", finished.describe())
+        if finished.kind is LongOperation.BOOTSTRAP:
+            self._creating_database = finished.succeeded and self._db_roles.anything_to_do
+        if finished.succeeded:
+            self._retry_pause.succeeded()
+        else:
+            # Pause before the next long action: a base backup from a leader whose database
+            # is still starting would fail again at once and flood the log.
+            pause = self._retry_pause.failed(now)
+            self._last_failure = finished.describe()
+            log.info("the next long operation not before %.0f s from now (%d failed in a row)",
+                     pause, self._retry_pause.failures)
+
+    def _read(self) -> tuple[RunningOperation | None, PgStatus | None, RuntimeStatus]:
+        """What runs, the database, then consensus.
+
+        The database first: reading it takes tens of milliseconds, and leadership gained
+        meanwhile (a switchover's TimeoutNow) is acted on in this cycle instead of the next.
+        What runs is read before the database: an operation that ends during the read must
+        not look finished beside a status taken while it ran (a clone still starting its
+        server reads as stopped, which without the operation means "clone again").
+        """
         running = self.executor.running()
         pg = self.pg.status(wal_end=running is None) if self.pg else None
         if self._creating_database and running is None and pg is not None and pg.role is DbRole.PRIMARY:
             self._set_up_roles()
-        status = self.runtime.status()
+        return running, pg, self.runtime.status()
+
+    def _view(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
+              running: RunningOperation | None) -> Snapshot:
+        """The Snapshot decide() sees, after the vote position and the switchover took in what was read."""
         before = self._snapshot.pg if self._snapshot is not None else None
         if before is not None and before.streaming and pg is not None and not pg.streaming:
             self._quick_until = now + QUICK_AFTER_STREAMING
         if pg is not None:
-            self._held_data.note(pg)
-        if pg is not None and pg.wal_mark is not None:
-            self._vote_context = self._next_vote_context(pg)
-            self.runtime.set_vote_context(self._vote_context)
-        if pg is not None:
-            self._stopped_since_read.observe(pg, self._vote_context)
-        if pg is not None and pg.wal_mark is None and stands_by_no_position(
-                self._vote_context, pg, self._stopped_since_read.holds, self._held_data.present):
-            # No position to stand by (it abstains from votes): it campaigns with none either,
-            # so it cannot win against a node that knows how far its own WAL goes.
-            self.runtime.set_vote_context(0)
+            vote = self._vote.observe(pg)
+            if vote.context is not None:
+                self.runtime.set_vote_context(vote.context)
         self._expire_switchover(status, now)
         snap = self._snapshot_of(status, pg, now, running)
         leader_beacon = snap.beacons.get(status.leader) if status.leader not in (0, self.my_id) else None
@@ -432,11 +452,11 @@ class Agent:
             # The target must announce the leader's last WAL as soon as it has it, and the
             # others follow the new leader as soon as it leads: both are on the write gap.
             self._quick_until = max(self._quick_until, now + QUICK_AFTER_STREAMING)
-        decision = decide(cluster_view(snap), pg, now) if pg is not None else Decision(
-            Action.NOTHING, f"I am node {self.my_id}, an observer without a database; nothing to do")
-        if decision.reason != self._last_reason:
-            log.info("%s", decision.reason)
-            self._last_reason = decision.reason
+        return snap
+
+    def _act(self, decision: Decision, status: RuntimeStatus, snap: Snapshot) -> None:
+        """decide()'s action on the database, then the duties beside it: a leader's hand-over
+        and membership, and a requested reinit."""
         if self._runner is not None and not self._stop.is_set():
             if decision.action is Action.BOOTSTRAP:
                 # Announced as being created from now until its roles are set up, even if the
@@ -447,10 +467,6 @@ class Agent:
             self._hand_over(snap)
             self._lead(status, snap)
         self._maybe_reinit(snap)
-        self.transport.set_hello(self._beacon(pg, decision, None).encode())
-        self._last_cycle = now
-        with self._lock:
-            self._snapshot = snap
 
     def _set_up_roles(self) -> None:
         """The roles right after initdb (postgres.password-file ...); tried again each cycle
@@ -466,32 +482,11 @@ class Agent:
         self._creating_database = False
         self._roles_error = None
 
-    def _next_vote_context(self, pg: PgStatus) -> int:
-        """What this node votes with now.
-
-        A standby's position never goes down within a run (one that restarts for a moment still
-        holds its WAL, while pg_control only tells the last restartpoint). A primary's write
-        position runs up to a page header ahead of what any standby can report, so it is not
-        kept: once the primary stops, pg_control's shutdown checkpoint is its honest position.
-        """
-        context = vote_context(pg.wal_mark)
-        if pg.role is DbRole.PRIMARY:
-            self._kept_vote_context = 0
-            return context
-        self._kept_vote_context = max(self._kept_vote_context, context)
-        return self._kept_vote_context
-
     def _vote_context_now(self) -> int | None:
-        """My vote context as of this moment, for the consensus thread (None: abstain).
-
-        The HA loop refreshes the context once a cycle, and a cycle can take seconds on a
-        loaded machine. Meanwhile this node's database may confirm commits to the leader (it is
-        a synchronous standby); answering a vote with the older position could elect a
-        candidate that lacks them. So the position is read again (vote_context.context_to_answer
-        says when this node must abstain instead)."""
+        """My vote context as of this moment, for the consensus thread (None: abstain): asked of
+        VotePosition with the database status the last full cycle published."""
         last = self._snapshot.pg if self._snapshot is not None else None
-        return context_to_answer(self._vote_context, last, self.pg.wal_held_now, self.pg.wal_receiver_running,
-                                 self._stopped_since_read.holds, self._held_data.present)
+        return self._vote.answer(last, self.pg.wal_held_now, self.pg.wal_receiver_running)
 
     def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
                      running: RunningOperation | None) -> Snapshot:
@@ -507,7 +502,7 @@ class Agent:
         beacons[self.my_id] = self._beacon(pg, None, None)
         return Snapshot(
             my_id=self.my_id, raft=status, state=self.cluster_state(), beacons=beacons, last_seen=last_seen,
-            pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover_target_now(pg),
+            pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover.target_for_decide(pg),
             operation=running.kind if running else None, operation_started_at=running.started_at if running else None,
             agent_alive=True, retry_not_before=self._retry_pause.not_before, last_failure=self._last_failure)
 
@@ -527,98 +522,41 @@ class Agent:
             operation=operation or (running.kind.value if running else None) or (
                 LongOperation.BOOTSTRAP.value if self._creating_database else None),
             decision=decision.reason if decision else self._last_reason,
-            vote_context=self._vote_context,
-            switchover_to=self._switchover_target,
+            vote_context=self._vote.context if self._vote is not None else 0,
+            switchover_to=self._switchover.target,
             newcomer=self._newcomer(pg),
         )
 
     # ------------------------------------------------------------------ leader duties
     def _lead(self, status: RuntimeStatus, snap: Snapshot) -> None:
-        if self._membership_pending is not None and not self._membership_pending.done():
-            return
-        self._membership_pending = None
-        conf = ConfState(status.voters, status.observers)
-        primary = snap.pg is not None and snap.pg.role is DbRole.PRIMARY
-        step = next_step(conf, snap.state, snap.beacons, snap.pg.system_identifier if primary else None)
+        step = self._membership.next_step(ConfState(status.voters, status.observers), snap.state, snap.beacons, snap.pg)
         if step is None:
             return
         log.info("I am node %d, the leader; %s", self.my_id, step.reason)
         if step.command is not None:
-            self._membership_pending = self.runtime.propose(step.command)
+            pending = self.runtime.propose(step.command)
         else:
-            self._membership_pending = self.runtime.propose_conf_change(step.change)
-        self._membership_pending.add_done_callback(_log_failed_proposal)
+            pending = self.runtime.propose_conf_change(step.change)
+        self._membership.proposed(pending)
+        pending.add_done_callback(_log_failed_proposal)
 
     def _expire_switchover(self, status: RuntimeStatus, now: float) -> None:
-        target = self._switchover_target
-        if target is None:
-            return
-        if not status.is_leader:
-            log.info("switchover: node %s now leads (I am node %d)", status.leader or "none", self.my_id)
-            self._switchover_target = None
-        elif now > self._switchover_deadline:
-            log.warning("switchover to node %d did not happen within set-leader-timeout; staying leader", target)
-            self._switchover_target = None
+        dropped = self._switchover.expire(status.is_leader, status.leader, now)
+        if dropped is not None:
+            (log.info if not status.is_leader else log.warning)("%s", dropped)
 
     def _hand_over(self, snap: Snapshot) -> None:
-        """My database has shut down for a switchover (its checkpoint is in pg_control, though the
-        postmaster may still be finishing): transfer leadership once the target would win."""
-        target = self._switchover_target
-        pg = snap.pg
-        if target is None or pg is None or pg.role is DbRole.PRIMARY or pg.wal_mark is None:
-            return
-        # The target must have received the shutdown checkpoint record, so compare with its start:
-        # my own vote context moves on to the record's end once the stopped WAL is read.
-        shut_down_at = self._vote_context if pg.checkpoint_lsn is None else vote_context(
-            WalMark(pg.wal_mark.timeline, pg.checkpoint_lsn))
-        waiting = wait_before_handover(target, self.my_id, shut_down_at, snap.beacons, snap.raft.voters)
-        if waiting is not None:
-            # The target announces its position once a cycle of its own; asking its database
-            # saves that wait (and this loop's next), which sits on the switchover's write gap.
-            beacons = self._with_position_read_now(target, snap.beacons)
-            if beacons is not snap.beacons:
-                waiting = wait_before_handover(target, self.my_id, shut_down_at, beacons, snap.raft.voters)
-        if waiting is None:
-            self.runtime.transfer_leader(target)
-        else:
-            self._log_switchover_wait("handover", f"switchover: my database has shut down; waiting to hand over: "
-                                      f"{waiting}")
+        handover = self._switchover.hand_over(snap.pg, self._vote.context if self._vote else 0, snap.beacons,
+                                              snap.raft.voters, self._position_of)
+        if handover is not None and handover.to is not None:
+            self.runtime.transfer_leader(handover.to)
 
-    def _with_position_read_now(self, node_id: int, beacons: Mapping[int, Beacon]) -> Mapping[int, Beacon]:
-        """The beacons with `node_id`'s position as its database tells it now, when that is
-        further than it announced (the same beacons otherwise). A node that announces nothing
-        recently is not asked: its agent may be gone, and the read would only wait."""
-        beacon = beacons.get(node_id)
-        if beacon is None or beacon.db_port is None or self.pg is None:
-            return beacons
-        mark = self.pg.position_of(Endpoint(beacon.address, beacon.db_port))
-        context = vote_context(mark)
-        if context <= beacon.vote_context:
-            return beacons
-        return {**beacons, node_id: replace(beacon, vote_context=context)}
-
-    def _switchover_target_now(self, pg: PgStatus | None) -> int | None:
-        """The switchover target decide() may act on: while my database is still the primary,
-        only once the target streams from it close behind (agent/switchover.py)."""
-        target = self._switchover_target
-        if target is None or pg is None or pg.role is not DbRole.PRIMARY:
-            return target
-        waiting = wait_before_demote(pg, target)
-        if waiting is None:
-            return target
-        self._log_switchover_wait("demote", f"switchover: waiting before demoting: {waiting}")
-        return None
-
-    def _log_switchover_wait(self, step: str, line: str) -> None:
-        # Positions change every cycle under writes: one line per step waited for.
-        if step != self._switchover_wait_logged:
-            self._switchover_wait_logged = step
-            log.info("%s", line)
+    def _position_of(self, beacon: Beacon) -> WalMark | None:
+        """What the database of the member announcing `beacon` says its position is now."""
+        return self.pg.position_of(Endpoint(beacon.address, beacon.db_port))
 
     def request_switchover(self, target: int) -> None:
-        self._switchover_deadline = time.monotonic() + self.cluster_state().settings.set_leader_timeout
-        self._switchover_target = target
-        self._switchover_wait_logged = None
+        self._switchover.request(target, time.monotonic(), self.cluster_state().settings.set_leader_timeout)
 
     def _step_down(self) -> None:
         """Hand leadership to the most caught-up other voter (a leader whose database cannot run)."""
@@ -633,34 +571,10 @@ class Agent:
             self.runtime.transfer_leader(max(candidates)[1])
 
     def _maybe_reinit(self, snap: Snapshot) -> None:
-        request = snap.state.reinit_requests.get(self.my_id)
-        if request is None or request == self._handled_reinit or self.pg is None:
-            return
-        if self._handled_reinit is None and self._reinit_marker_read() == request:
-            self._handled_reinit = request
-            return
-        view = cluster_view(snap)
-        if view.is_leader or view.leader_endpoint is None:
-            return  # a leader is never re-initialised; a replica waits for a leader to clone from
-        if self._runner.reinit(view.leader_endpoint):
-            log.info("I am node %d; reinit %s requested, re-cloning my database from node %d",
-                     self.my_id, request, view.leader_id)
-            self._handled_reinit = request
-            self._reinit_marker_write(request)
-
-    def _reinit_marker_path(self) -> str:
-        return os.path.join(self.config.data_dir, "reinit-handled")
-
-    def _reinit_marker_read(self) -> str | None:
-        try:
-            with open(self._reinit_marker_path(), encoding="utf-8") as handle:
-                return handle.read().strip()
-        except OSError:
-            return None
-
-    def _reinit_marker_write(self, request: str) -> None:
-        with open(self._reinit_marker_path(), "w", encoding="utf-8") as handle:
-            handle.write(request)
+        step = self._reinit.due(snap)
+        if step is not None and self._runner.reinit(step.source):
+            log.info("%s", step.reason)
+            self._reinit.started(step)
 
     # ------------------------------------------------------------------ for the API
     def snapshot(self) -> Snapshot | None:

@@ -13,11 +13,16 @@ Each check returns None when the step may go ahead, else one sentence saying wha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from ..pg.conninfo import application_name_for
-from ..pg.status import PgStatus, ReplicationRow
+from ..pg.status import DbRole, PgStatus, ReplicationRow, WalMark
 from .beacon import Beacon
+from .vote_context import vote_context
+
+log = logging.getLogger("qluster")
 
 # Bytes of flushed WAL the target may still miss when the leader starts its clean shutdown.
 MAX_DEMOTE_LAG = 1 << 20
@@ -93,3 +98,101 @@ def wait_before_handover(target: int, my_id: int, my_position: int, beacons: Map
 def describe_position(context: int) -> str:
     """A vote context as 'timeline/LSN' for the log: '5/6000000'."""
     return f"{context >> 48}/{context & ((1 << 48) - 1):X}"
+
+
+@dataclass(frozen=True)
+class Handover:
+    """Whether to transfer leadership now (`to`), else what the hand-over waits for (`reason`)."""
+
+    to: int | None
+    reason: str
+
+
+class Switchover:
+    """A switchover this leader was asked for: its target, its deadline, and which step it
+    waits at (logged once per step: positions change every cycle under writes)."""
+
+    def __init__(self, my_id: int) -> None:
+        self._my_id = my_id
+        self.target: int | None = None
+        self._deadline = 0.0
+        self._wait_logged: str | None = None
+
+    def request(self, target: int, now: float, timeout: float) -> None:
+        self._deadline = now + timeout
+        self.target = target
+        self._wait_logged = None
+
+    def expire(self, is_leader: bool, leader: int, now: float) -> str | None:
+        """Drop the switchover once another node leads or set-leader-timeout has passed;
+        returns why it was dropped (None: still under way, or none asked for)."""
+        target = self.target
+        if target is None:
+            return None
+        if not is_leader:
+            self.target = None
+            return f"switchover: node {leader or 'none'} now leads (I am node {self._my_id})"
+        if now > self._deadline:
+            self.target = None
+            return f"switchover to node {target} did not happen within set-leader-timeout; staying leader"
+        return None
+
+    def target_for_decide(self, pg: PgStatus | None) -> int | None:
+        """The switchover target decide() may act on: while my database is still the primary,
+        only once the target streams from it close behind (wait_before_demote)."""
+        target = self.target
+        if target is None or pg is None or pg.role is not DbRole.PRIMARY:
+            return target
+        waiting = wait_before_demote(pg, target)
+        if waiting is None:
+            return target
+        self._log_wait("demote", f"switchover: waiting before demoting: {waiting}")
+        return None
+
+    def hand_over(self, pg: PgStatus | None, my_position: int, beacons: Mapping[int, Beacon],
+                  voters: frozenset[int], read_position: Callable[[Beacon], WalMark | None]) -> Handover | None:
+        """My database has shut down for a switchover (its checkpoint is in pg_control, though the
+        postmaster may still be finishing): transfer leadership once the target would win.
+
+        None when there is nothing to hand over (no switchover, or my database is still the
+        primary or tells no position). `my_position` is my vote context; `read_position` asks
+        a member's database for its position now (None when it does not answer).
+        """
+        target = self.target
+        if target is None or pg is None or pg.role is DbRole.PRIMARY or pg.wal_mark is None:
+            return None
+        # The target must have received the shutdown checkpoint record, so compare with its start:
+        # my own vote context moves on to the record's end once the stopped WAL is read.
+        shut_down_at = my_position if pg.checkpoint_lsn is None else vote_context(
+            WalMark(pg.wal_mark.timeline, pg.checkpoint_lsn))
+        waiting = wait_before_handover(target, self._my_id, shut_down_at, beacons, voters)
+        if waiting is not None:
+            # The target announces its position once a cycle of its own; asking its database
+            # saves that wait (and this loop's next), which sits on the switchover's write gap.
+            fresher = _with_position_read_now(target, beacons, read_position)
+            if fresher is not beacons:
+                waiting = wait_before_handover(target, self._my_id, shut_down_at, fresher, voters)
+        if waiting is None:
+            return Handover(target, f"switchover: handing leadership over to node {target}")
+        reason = f"switchover: my database has shut down; waiting to hand over: {waiting}"
+        self._log_wait("handover", reason)
+        return Handover(None, reason)
+
+    def _log_wait(self, step: str, line: str) -> None:
+        if step != self._wait_logged:
+            self._wait_logged = step
+            log.info("%s", line)
+
+
+def _with_position_read_now(node_id: int, beacons: Mapping[int, Beacon],
+                            read_position: Callable[[Beacon], WalMark | None]) -> Mapping[int, Beacon]:
+    """The beacons with `node_id`'s position as its database tells it now, when that is
+    further than it announced (the same beacons otherwise). A node that announces nothing
+    recently is not asked: its agent may be gone, and the read would only wait."""
+    beacon = beacons.get(node_id)
+    if beacon is None or beacon.db_port is None:
+        return beacons
+    context = vote_context(read_position(beacon))
+    if context <= beacon.vote_context:
+        return beacons
+    return {**beacons, node_id: replace(beacon, vote_context=context)}

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from qluster_agent.agent.beacon import Beacon
-from qluster_agent.agent.membership import info_from_beacon, next_step, removal_problem
+from concurrent.futures import Future
+
+import pytest
+
+from qluster_agent.agent.membership import Membership, info_from_beacon, next_step, removal_problem
 from qluster_agent.cluster.state import ClusterState
 from qluster_agent.config.runtime import default_cluster_settings
+from qluster_agent.pg.status import DataDirState, PgStatus
 from qluster_agent.raft.types import ConfChange, ConfChangeType, ConfState
 
 B1 = Beacon("qluster-01", "10.0.0.1", 8080, 5432, False)
@@ -73,3 +78,48 @@ def test_the_leader_records_its_running_database_once():
     step = next_step(conf, state, {1: B1, 2: B2}, primary_system=42)
     assert step.command == ClusterState.cmd_database(42)
     assert next_step(conf, state.apply(step.command), {1: B1, 2: B2}, primary_system=42) is None
+
+
+# --- Membership: the leader's duty, one proposal at a time ------------------------------------
+
+PRIMARY = PgStatus(datadir=DataDirState.VALID, running=True, accepting=True, in_recovery=False, timeline=1,
+                   current_lsn=0x3000000, system_identifier=77)
+REPLICA = PgStatus(datadir=DataDirState.VALID, running=True, accepting=True, in_recovery=True, timeline=1,
+                   received_lsn=0x3000000, system_identifier=77)
+RECORDED = EMPTY.apply(ClusterState.cmd_member(info_from_beacon(1, B1)))
+
+
+def done() -> Future:
+    future: Future = Future()
+    future.set_result(5)
+    return future
+
+
+# (cluster state, my database, the proposal before) -> the step proposed now (its reason), or None
+@pytest.mark.parametrize("state, pg, before, reason", [
+    pytest.param(RECORDED, PRIMARY, None, "recording the cluster's database (system 77)",
+                 id="a primary's system is recorded first"),
+    pytest.param(RECORDED, REPLICA, None, "recording the metadata of node 2 (qluster-02)",
+                 id="a database that is not the primary is not recorded"),
+    pytest.param(RECORDED.apply(ClusterState.cmd_database(77)), PRIMARY, None,
+                 "recording the metadata of node 2 (qluster-02)", id="recorded once"),
+    pytest.param(RECORDED, None, None, "recording the metadata of node 2 (qluster-02)", id="no database status"),
+    pytest.param(RECORDED, PRIMARY, Future(), None, id="the step before is still pending: nothing new"),
+    pytest.param(RECORDED, PRIMARY, done(), "recording the cluster's database (system 77)",
+                 id="the step before committed: the next"),
+])
+def test_the_leaders_next_membership_step(state, pg, before, reason) -> None:
+    membership = Membership()
+    if before is not None:
+        membership.proposed(before)
+    step = membership.next_step(ConfState(frozenset({1})), state, {1: B1, 2: B2}, pg)
+    assert (step.reason if step else None) == reason
+
+
+def test_a_failed_proposal_lets_the_step_be_proposed_again() -> None:
+    membership = Membership()
+    failed: Future = Future()
+    membership.proposed(failed)
+    assert membership.next_step(ConfState(frozenset({1})), RECORDED, {1: B1, 2: B2}, None) is None
+    failed.set_exception(TimeoutError("not committed"))
+    assert membership.next_step(ConfState(frozenset({1})), RECORDED, {1: B1, 2: B2}, None) is not None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from qluster_agent.agent.beacon import Beacon
-from qluster_agent.agent.switchover import MAX_DEMOTE_LAG, wait_before_demote, wait_before_handover, why_not_a_target
-from qluster_agent.pg.status import DataDirState, PgStatus, ReplicationRow
+from qluster_agent.agent.switchover import (
+    MAX_DEMOTE_LAG, Switchover, wait_before_demote, wait_before_handover, why_not_a_target)
+from qluster_agent.pg.status import DataDirState, PgStatus, ReplicationRow, WalMark
 
 LEADER, TARGET, OTHER = 1, 2, 3
 TL = 5 << 48
@@ -87,3 +88,83 @@ def test_a_switchover_target_must_stream_as_the_leader_or_itself_sees_it(pg, ann
         assert reason is None
     else:
         assert reason is not None and refused_because in reason and f"node {TARGET} is not a streaming replica" in reason
+
+
+# --- Switchover: the leader's state while it switches over -----------------------------------
+
+TIMEOUT = 30.0
+
+
+def asked(target: int = TARGET, at: float = 100.0) -> Switchover:
+    switchover = Switchover(LEADER)
+    switchover.request(target, at, TIMEOUT)
+    return switchover
+
+
+@pytest.mark.parametrize("is_leader, leader, now, dropped", [
+    (True, LEADER, 100.0 + TIMEOUT, None),
+    (True, LEADER, 100.0 + TIMEOUT + 0.01, "switchover to node 2 did not happen within set-leader-timeout; staying leader"),
+    (False, TARGET, 101.0, "switchover: node 2 now leads (I am node 1)"),
+    (False, 0, 101.0, "switchover: node none now leads (I am node 1)"),
+])
+def test_a_switchover_ends_when_another_node_leads_or_its_time_is_up(is_leader, leader, now, dropped) -> None:
+    switchover = asked()
+    assert switchover.expire(is_leader, leader, now) == dropped
+    assert switchover.target == (None if dropped else TARGET)
+
+
+def test_nothing_expires_without_a_switchover() -> None:
+    assert Switchover(LEADER).expire(False, TARGET, 1e9) is None
+
+
+def stopped_after_switch(checkpoint: int | None = 0x6000028) -> PgStatus:
+    return PgStatus(datadir=DataDirState.VALID, running=False, accepting=False, timeline=5,
+                    checkpoint_lsn=checkpoint, wal_end_lsn=0x60000A0)
+
+
+# (switchover asked?, my database, the target's position as announced and as read from its database now)
+#   -> whom to hand over to now, or what the hand-over waits for (None: nothing to hand over)
+@pytest.mark.parametrize("target, pg, announced, read_now, to, waits_for", [
+    pytest.param(TARGET, stopped_after_switch(), TL | 0x60000A0, None, TARGET, None, id="the target has it all"),
+    pytest.param(TARGET, stopped_after_switch(), TL | 0x6000000, WalMark(5, 0x60000A0), TARGET, None,
+                 id="announced short, but its database has it now"),
+    pytest.param(TARGET, stopped_after_switch(), TL | 0x6000000, WalMark(5, 0x6000000), None,
+                 "my shutdown checkpoint is at 5/6000000", id="the target lacks the checkpoint record"),
+    pytest.param(TARGET, stopped_after_switch(), TL | 0x6000000, None, None, "waiting to hand over",
+                 id="its database does not answer"),
+    pytest.param(None, stopped_after_switch(), TL | 0x60000A0, None, None, None, id="no switchover"),
+    pytest.param(TARGET, primary(row(TARGET, 0x5008000)), TL | 0x60000A0, None, None, None,
+                 id="my database still runs as the primary"),
+    pytest.param(TARGET, None, TL | 0x60000A0, None, None, None, id="no database status"),
+])
+def test_when_the_leader_hands_over(target, pg, announced, read_now, to, waits_for) -> None:
+    switchover = asked(target) if target else Switchover(LEADER)
+    beacons = {LEADER: beacon(CHECKPOINT), TARGET: beacon(announced), OTHER: beacon(TL | 0x5008918)}
+    handover = switchover.hand_over(pg, CHECKPOINT, beacons, VOTERS, lambda _beacon: read_now)
+    if to is None and waits_for is None:
+        assert handover is None
+    elif to is not None:
+        assert handover.to == to
+    else:
+        assert handover.to is None and waits_for in handover.reason
+
+
+def test_the_hand_over_compares_with_my_checkpoint_when_pg_control_tells_none() -> None:
+    # No checkpoint location (pg_control unreadable): my own vote context is the bar.
+    beacons = {LEADER: beacon(CHECKPOINT), TARGET: beacon(CHECKPOINT + 0x10)}
+    assert asked().hand_over(stopped_after_switch(checkpoint=None), CHECKPOINT, beacons, VOTERS,
+                             lambda _beacon: None).to == TARGET
+    assert asked().hand_over(stopped_after_switch(checkpoint=None), CHECKPOINT + 0x10, beacons, VOTERS,
+                             lambda _beacon: None).to is None
+
+
+@pytest.mark.parametrize("pg, acts_on", [
+    pytest.param(primary(row(TARGET, 0x5008000)), TARGET, id="the target streams close behind: demote"),
+    pytest.param(primary(row(OTHER, 0x5008000)), None, id="the target does not stream from me yet: wait"),
+    pytest.param(primary(row(TARGET, 0x5008000 - MAX_DEMOTE_LAG - 1)), None, id="too far behind: wait"),
+    pytest.param(stopped_after_switch(), TARGET, id="already shut down: the hand-over decides"),
+    pytest.param(None, TARGET, id="no database status"),
+])
+def test_what_decide_sees_of_a_switchover(pg, acts_on) -> None:
+    assert asked().target_for_decide(pg) == acts_on
+    assert Switchover(LEADER).target_for_decide(pg) is None
