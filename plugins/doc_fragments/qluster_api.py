@@ -112,3 +112,18 @@ attributes:
     membership:
       - qhb.qluster.api
 '''
+
+    INFO_ATTRIBUTES = r'''
+attributes:
+  check_mode:
+    description: Reads only; runs the same way in check mode.
+    support: full
+  diff_mode:
+    description: Changes nothing, so there is no diff.
+    support: none
+  action_group:
+    description: Use C(group/qhb.qluster.api) in C(module_defaults) to set its API options once.
+    support: full
+    membership:
+      - qhb.qluster.api
+'''

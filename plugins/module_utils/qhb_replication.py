@@ -13,6 +13,8 @@ import decimal
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import designates
+
 SQL_IN_RECOVERY = 'SELECT pg_is_in_recovery()'
 
 # On a primary: the current WAL position and its timeline (the WAL file name starts with it).
@@ -145,10 +147,7 @@ def pick_member(cluster_map, member=None, api_url=None, health=None):
     None when none designates a row."""
     rows = cluster_map.get('members') or []
     if member is not None:
-        for row in rows:
-            if str(member) in (str(row.get('id')), row.get('name'), row.get('address')):
-                return row
-        return None
+        return next((row for row in rows if designates(row, member)), None)
     if api_url:
         parts = urlsplit(api_url)
         port = parts.port or (443 if parts.scheme == 'https' else 80)

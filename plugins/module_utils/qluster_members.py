@@ -15,6 +15,7 @@ __metaclass__ = type
 import ipaddress
 
 UNREACHABLE = 'unreachable'
+HEALTHY = 'healthy'
 
 
 class PlanError(Exception):
@@ -61,17 +62,37 @@ def find_member(cluster_map, member_id=None, name=None, address=None):
     return row
 
 
+def designates(row, ref):
+    """Whether ``ref`` names this map row: its id, its name, or its address, which the map may
+    give with a port (``10.0.0.11`` names ``10.0.0.11:5432`` too)."""
+    if row is None or ref is None:
+        return False
+    ref = str(ref)
+    address = str(row.get('address') or '')
+    if ref in (str(row.get('id')), row.get('name'), address):
+        return True
+    port = address[len(ref) + 1:] if ref and address.startswith(ref + ':') else ''
+    return port.isdigit()
+
+
 def member_ready(row, leader_id):
-    """(ready, why) for a member: the leader runs a primary; a voter streams; an observer answers."""
+    """(ready, why) for a member of the map with leader ``leader_id``.
+
+    The collection's one definition of "the member is ready" (qluster_member's wait, the ``ready``
+    flags of qluster_info, and through them every playbook and role): the member is heard from
+    with no long operation running (state ``healthy``), and the leader runs the primary, any
+    other voter's database streams from it as a replica; an observer, without a database, needs
+    only to be heard from.
+    """
     if row is None:
         return False, 'not in the map yet'
     state = row.get('state')
     if row.get('role') == 'observer':
-        return state == 'healthy', 'observer, state %s' % state
+        return state == HEALTHY, 'observer, state %s' % state
     if row.get('id') == leader_id:
-        return row.get('db_role') == 'primary' and state == 'healthy', \
+        return row.get('db_role') == 'primary' and state == HEALTHY, \
             'leader, database %s, state %s' % (row.get('db_role'), state)
-    ready = row.get('db_role') == 'replica' and bool(row.get('streaming'))
+    ready = state == HEALTHY and row.get('db_role') == 'replica' and bool(row.get('streaming'))
     return ready, 'role %s, database %s, streaming %s, state %s' % (
         row.get('role'), row.get('db_role'), bool(row.get('streaming')), state)
 
@@ -103,10 +124,10 @@ def quorum_problem(cluster_map, target):
 
 
 def switchover_candidates(cluster_map, exclude_id):
-    """Voters that can take over: healthy streaming replicas, least lag first."""
+    """Voters that can take over: the ready followers (healthy streaming replicas), least lag first."""
+    leader_id = cluster_map.get('leader')
     rows = [row for row in voters(cluster_map)
-            if row.get('id') != exclude_id and row.get('state') == 'healthy'
-            and row.get('db_role') == 'replica' and row.get('streaming')]
+            if row.get('id') not in (exclude_id, leader_id) and member_ready(row, leader_id)[0]]
     return sorted(rows, key=lambda row: (row.get('lag_bytes') is None, row.get('lag_bytes') or 0, row.get('id')))
 
 
@@ -126,8 +147,7 @@ def plan_removal(cluster_map, target, switchover=False, switchover_to=None):
                         'to another voter first' % member_label(target))
     candidates = switchover_candidates(cluster_map, target.get('id'))
     if switchover_to is not None:
-        wanted = [row for row in candidates
-                  if str(switchover_to) in (str(row.get('id')), row.get('name'), row.get('address'))]
+        wanted = [row for row in candidates if designates(row, switchover_to)]
         if not wanted:
             raise PlanError('refusing to remove %s: switchover_to %r is not a healthy streaming voter '
                             '(candidates: %s)' % (member_label(target), switchover_to,
@@ -145,3 +165,42 @@ def diff_view(row):
         return {}
     keys = ('id', 'name', 'address', 'api_port', 'db_port', 'role', 'voter')
     return dict((key, row.get(key)) for key in keys if key in row)
+
+
+def cluster_facts(cluster_map, member=None):
+    """What qluster_info returns for a ``GET /map`` answer: the leader's row, every row with its
+    readiness (``ready``, ``ready_reason``: see member_ready), the row ``member`` names (id, name
+    or address; see designates), the voters that could take over, and a few figures.
+    PlanError when ``member`` names more than one row."""
+    leader_id = cluster_map.get('leader')
+    members = []
+    for row in cluster_map.get('members') or []:
+        ready, why = member_ready(row, leader_id)
+        members.append(dict(row, ready=ready, ready_reason=why))
+    leader = {}
+    if leader_id is not None:
+        leader = next((row for row in members if row.get('id') == leader_id), {})
+    own = {}
+    if member is not None:
+        named = [row for row in members if designates(row, member)]
+        if len(named) > 1:
+            raise PlanError('member %r names more than one member: %s'
+                            % (member, '; '.join(member_label(row) for row in named)))
+        own = named[0] if named else {}
+    voter_rows = [row for row in members if row.get('voter')]
+    follower_lags = [row.get('lag_bytes') for row in voter_rows if row.get('id') != leader_id]
+    unknown_lag = not leader or any(lag is None for lag in follower_lags)
+    return {
+        'map': cluster_map,
+        'term': cluster_map.get('term'),
+        'leader': leader,
+        'members': members,
+        'member': own,
+        'switchover_candidates': switchover_candidates(dict(cluster_map, members=members), leader_id) if leader else [],
+        'timeline': leader.get('timeline'),
+        'max_lag_bytes': None if unknown_lag else max(follower_lags or [0]),
+        'member_count': len(members),
+        'voter_count': len(voter_rows),
+        'healthy_count': len([row for row in members if row.get('state') == HEALTHY]),
+        'ready_count': len([row for row in members if row['ready']]),
+    }

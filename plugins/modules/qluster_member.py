@@ -64,9 +64,10 @@ options:
     default: false
   wait:
     description:
-      - With O(state=present), wait until the member is ready according to C(GET /map) - a voter
-        streams from the leader as a replica (or is the leader with a running primary), an observer
-        is healthy.
+      - With O(state=present), wait until the member is ready according to C(GET /map) - it is heard
+        from (state C(healthy)) and a voter streams from the leader as a replica (or is the leader with
+        a running primary); an observer needs only to be heard from. M(qhb.qluster.qluster_info) returns
+        the same C(ready) flag.
       - With O(state=absent) and a switchover, the module always waits for the new leader.
     type: bool
     default: true

@@ -8,7 +8,8 @@ import itertools
 import pytest
 
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import (
-    PlanError, find_member, ipv4_node_id, member_body, member_ready, plan_removal, quorum_problem)
+    PlanError, cluster_facts, designates, find_member, ipv4_node_id, member_body, member_ready, plan_removal,
+    quorum_problem, switchover_candidates)
 from qluster_agent.agent.membership import removal_problem
 from qluster_agent.raft.types import ConfState
 
@@ -58,6 +59,64 @@ def test_readiness():
     assert member_ready(row(4, role="observer", db_role="unknown", streaming=False, voter=False), 1)[0]
     assert not member_ready(row(5, role="joining", state="unreachable", db_role="unknown", streaming=False,
                                 voter=False), 1)[0]
+    # A replica that streams but is not heard from (stale beacon) or runs a long operation is not
+    # ready; neither is a primary that is not the leader (the agent calls it degraded).
+    for state in ("unreachable", "rewind"):
+        ready, why = member_ready(row(6, state=state), 1)
+        assert not ready and f"state {state}" in why
+    assert not member_ready(row(7, db_role="primary", streaming=False, state="degraded"), 1)[0]
+    assert not member_ready(row(1, role="leader", db_role="primary", streaming=False, state="unreachable"), 1)[0]
+
+
+def test_a_member_is_named_by_id_name_or_address_with_or_without_port():
+    member = dict(row(2), address="10.0.0.12:5432")
+    for ref in (2, "2", "qluster-02", "10.0.0.12:5432", "10.0.0.12"):
+        assert designates(member, ref), ref
+    for ref in (None, "", "10.0.0.1", "10.0.0.12:", "10.0.0.12:x", "qluster-0", 3):
+        assert not designates(member, ref), ref
+    assert designates(row(2), "10.0.0.12") and not designates(row(2), "10.0.0.1")
+
+
+def test_switchover_candidates_are_the_ready_followers_least_lag_first():
+    cmap = three_nodes(n2={"lag_bytes": None})
+    cmap["members"].append(row(4, lag=5, state="unreachable"))
+    cmap["members"].append(row(5, lag=7))
+    cmap["members"].append(row(6, role="observer", voter=False, db_role="unknown", streaming=False))
+    assert [r["id"] for r in switchover_candidates(cmap, 1)] == [5, 3, 2]  # lags 7, 10, unknown
+
+
+def test_cluster_facts_of_a_healthy_map():
+    facts = cluster_facts(dict(three_nodes(), cluster_id="c1"), member="10.0.0.12")
+    assert facts["leader"]["id"] == 1 and facts["leader"]["ready"] is True
+    assert facts["leader"]["ready_reason"] == "leader, database primary, state healthy"
+    assert facts["member"]["id"] == 2 and facts["member"]["ready"] is True
+    assert [m["ready"] for m in facts["members"]] == [True, True, True]
+    assert [m["id"] for m in facts["switchover_candidates"]] == [3, 2]
+    assert facts["map"]["cluster_id"] == "c1" and facts["term"] == 3
+    assert (facts["member_count"], facts["voter_count"], facts["healthy_count"], facts["ready_count"]) == (3, 3, 3, 3)
+    assert facts["max_lag_bytes"] == 100
+
+
+def test_cluster_facts_without_a_leader_or_with_an_unknown_lag():
+    cmap = three_nodes()
+    facts = cluster_facts(dict(cmap, leader=None))
+    assert facts["leader"] == {} and facts["timeline"] is None and facts["max_lag_bytes"] is None
+    assert facts["member"] == {} and facts["switchover_candidates"] == []
+    # Without a leader nobody's database is "the leader's primary": only the streaming replicas are ready.
+    assert facts["ready_count"] == 2
+    rows = [dict(r, timeline=4) for r in cmap["members"]]
+    rows[2].update(lag_bytes=None, state="unreachable")
+    facts = cluster_facts(dict(cmap, members=rows), member="qluster-09")
+    assert facts["timeline"] == 4 and facts["max_lag_bytes"] is None and facts["member"] == {}
+    assert (facts["healthy_count"], facts["ready_count"]) == (2, 2)
+    single = {"leader": 1, "members": [row(1, role="leader", db_role="primary", streaming=False)]}
+    assert cluster_facts(single)["max_lag_bytes"] == 0
+
+
+def test_cluster_facts_refuse_a_member_that_names_two_rows():
+    cmap = three_nodes(n3={"name": "10.0.0.12"})
+    with pytest.raises(PlanError, match="names more than one member"):
+        cluster_facts(cmap, member="10.0.0.12")
 
 
 def test_member_body():

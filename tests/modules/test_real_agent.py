@@ -1,4 +1,4 @@
-"""The three modules through ansible-playbook against ONE real agent and a real PostgreSQL 15.
+"""The modules through ansible-playbook against ONE real agent and a real PostgreSQL 15.
 
 Each change follows check mode -> verify nothing changed -> apply -> verify -> apply again
 unchanged. The collection is installed from this checkout into a temporary collections path;
@@ -199,6 +199,41 @@ def test_qluster_member_conflicting_identifiers(node, ansible):
     result = ansible("qluster_member", {"name": get_name(), "address": "127.0.0.11", "wait": False})
     assert result["failed"] is True and "its address is '127.0.0.9', not '127.0.0.11'" in result["msg"]
     assert map_ids() == {NODE_ID}
+
+
+# --------------------------------------------------------------------------------------------
+def test_qluster_info(node, ansible):
+    for check in (True, False):
+        result = ansible("qluster_info", {"member": IP}, check=check)
+        assert result["changed"] is False and not result.get("failed"), result
+        assert result["map"]["leader"] == NODE_ID and result["map"]["members"]
+        assert result["leader"]["id"] == NODE_ID and result["leader"]["address"] == IP and result["leader"]["ready"] is True
+        assert result["member"]["id"] == NODE_ID and result["member"]["ready"] is True
+        assert result["timeline"] >= 1 and result["max_lag_bytes"] == 0 and result["switchover_candidates"] == []
+        assert (result["member_count"], result["voter_count"], result["healthy_count"], result["ready_count"]) == (1, 1, 1, 1)
+    # The node's plain loopback listener answers the same (the default api_url on a node).
+    loopback = ansible("qluster_info", {"api_url": f"http://127.0.0.1:{API_PORT}"})
+    assert loopback["leader"]["id"] == NODE_ID and loopback["member"] == {}
+
+
+def test_qluster_info_says_who_is_not_ready(node, ansible):
+    ghost = {"name": "ghost", "address": GHOST_IP, "db_port": 56592, "wait": False}
+    assert ansible("qluster_member", ghost)["changed"] is True
+    try:
+        result = ansible("qluster_info", {"member": "ghost"})
+        assert not result.get("failed"), result
+        assert result["member"]["id"] == GHOST_ID and result["member"]["ready"] is False
+        assert result["member"]["ready_reason"].startswith("role joining"), result["member"]
+        assert (result["member_count"], result["ready_count"]) == (2, 1) and result["leader"]["ready"] is True
+    finally:
+        ansible("qluster_member", {"address": GHOST_IP, "state": "absent"})
+    assert GHOST_ID not in map_ids()
+
+
+def test_qluster_info_fails_when_no_agent_answers(node, ansible):
+    result = ansible("qluster_info", {"api_url": "http://127.0.0.1:1", "api_retries": 0})
+    assert result["failed"] is True and "GET http://127.0.0.1:1/map failed: cannot reach the agent" in result["msg"]
+    assert "map" not in result and "leader" not in result
 
 
 # --------------------------------------------------------------------------------------------
