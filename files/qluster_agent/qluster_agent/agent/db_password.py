@@ -16,13 +16,13 @@ socket; pg_rewind's connection to the leader needs a superuser).
 from __future__ import annotations
 
 import logging
-import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from psycopg2 import sql
 
+from ..config.model import PostgresSettings
 from ..pg.options import PgOptions
 from ..pg.query import LocalConnection
 
@@ -58,15 +58,6 @@ def read_password_file(path: Path, key: str = PASSWORD_FILE) -> str:
     return text
 
 
-def password_file_path(section: dict, key: str = PASSWORD_FILE) -> Path | None:
-    value = section.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not os.path.isabs(value):
-        raise PasswordFileError(f"config error: postgres.{key}: {value!r} is not an absolute path")
-    return Path(value)
-
-
 @dataclass(frozen=True)
 class DatabaseRoles:
     """What to do to the roles right after initdb: the passwords read at start-up."""
@@ -80,7 +71,7 @@ class DatabaseRoles:
         return self.superuser_password is not None or self.replication_role is not None
 
 
-def read_database_roles(section: dict, options: PgOptions) -> DatabaseRoles:
+def read_database_roles(settings: PostgresSettings, options: PgOptions) -> DatabaseRoles:
     """The password files of the `postgres:` section, checked against each other and read.
 
     replication-password-file belongs to a replication-user of its own: refused without one,
@@ -88,10 +79,10 @@ def read_database_roles(section: dict, options: PgOptions) -> DatabaseRoles:
     one, so a replica could not log in where the hba asks for passwords).
     """
     own_role = options.replication_user if options.replication_user != options.superuser else None
-    superuser_path = password_file_path(section)
-    replication_path = password_file_path(section, REPLICATION_PASSWORD_FILE)
+    superuser_path = Path(settings.password_file) if settings.password_file else None
+    replication_path = Path(settings.replication_password_file) if settings.replication_password_file else None
     if replication_path is not None and own_role is None:
-        given = section.get("replication-user")
+        given = settings.replication_user
         why = ("postgres.replication-user is not set" if given is None else
                f"postgres.replication-user {given!r} is the superuser, whose password is password-file's")
         raise PasswordFileError(f"config error: postgres.{REPLICATION_PASSWORD_FILE}: {str(replication_path)!r} is "
@@ -166,5 +157,5 @@ def set_up_roles(options: PgOptions, roles: DatabaseRoles) -> tuple[RoleChange, 
     return changes
 
 
-__all__ = ["DatabaseRoles", "PasswordFileError", "RoleChange", "password_file_path", "read_database_roles",
+__all__ = ["DatabaseRoles", "PasswordFileError", "RoleChange", "read_database_roles",
            "read_password_file", "role_changes", "set_up_roles"]

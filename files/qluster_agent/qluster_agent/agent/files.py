@@ -50,14 +50,13 @@ def build_agent(config: AgentConfig, env: AgentEnv | None) -> Agent:
 def read_files(config: AgentConfig, env: AgentEnv | None) -> AgentFiles:
     """Read in the order the problems are reported: the postgres section, then the API's and
     the transport's files."""
-    section = dict(config.postgres)
-    marker = AddNodeMarker(marker_path(section))
+    marker = AddNodeMarker(marker_path(config.postgres))
     pg, db_roles, vote = None, DatabaseRoles(), None
     if config.role is not Role.OBSERVER:
         if env is None:
             raise SetupError("a voting node needs the env file (PGDATA, PGPORT, ...)")
-        pg = PgController(pg_options(section, env, config.node_id))
-        db_roles = read_database_roles(section, pg.options)
+        pg = PgController(pg_options(config.postgres, env, config.node_id))
+        db_roles = read_database_roles(config.postgres, pg.options)
         vote = VotePosition(config.data_dir)
     api_token = read_api_token(config)
     api_tls = load_api_tls(config)

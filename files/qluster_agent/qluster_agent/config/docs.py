@@ -1,4 +1,4 @@
-"""Render the key table of docs/agent-config.md from KEYS.
+"""Render the key table of docs/agent-config.md from KEYS and POSTGRES_KEYS.
 
 Regenerate after changing keys.py:
     python -m qluster_agent.config.docs docs/agent-config.md
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from .durations import format_duration
-from .keys import DERIVED, KEYS, REQUIRED, KeySpec
+from .keys import ALL_KEYS, DERIVED, REQUIRED, KeySpec
 
 BEGIN = "<!-- BEGIN GENERATED KEY TABLE (python -m qluster_agent.config.docs) -->"
 END = "<!-- END GENERATED KEY TABLE -->"
@@ -36,7 +36,7 @@ def _default(spec: KeySpec) -> str:
 
 def render_key_table() -> str:
     lines = [BEGIN, "", "| key | type | default | range | runtime | meaning |", "|---|---|---|---|---|---|"]
-    for spec in KEYS:
+    for spec in ALL_KEYS:
         name = f"`{spec.path}`" + (" (extension)" if spec.extension else "")
         allowed = f"`{spec.range_text}`" if spec.range_text else ""
         runtime = "yes" if spec.runtime else ""

@@ -1,5 +1,7 @@
 """The table of every config.yaml key: defined once, it drives parsing, validation, defaults
-and docs/agent-config.md (``python -m qluster_agent.config.docs``).
+and docs/agent-config.md (``python -m qluster_agent.config.docs``). KEYS are the agent's own
+keys; POSTGRES_KEYS the `postgres:` section, the database supervisor's (agent/pg_setup.py turns
+them and the env file into PgOptions).
 
 Every number and duration has a range, checked by its parser for config.yaml and POST /config
 alike (checks.py adds the rules between keys). A value outside it is refused, never clamped:
@@ -40,7 +42,9 @@ class KeySpec:
         return getattr(self.parse, "range_text", None)
 
 
-SECTIONS = ("udp", "udp.socket", "cluster")
+SECTIONS = ("udp", "udp.socket", "cluster", "postgres")
+# Sections that may be written with nothing under them (`postgres:` alone reads as null).
+EMPTY_SECTIONS = ("postgres",)
 
 _MiB = 1024 * 1024
 _DURATION = "duration"
@@ -168,9 +172,48 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("tick-interval", _DURATION, parse_duration("50ms"), "The consensus clock: timeouts "
             "are counted in ticks of this length; at most heartbeat-interval.", v.duration("1ms", "1s"),
             extension=True),
-    KeySpec("postgres", "mapping", {}, "Database supervisor settings, passed through as a "
-            "mapping (defined by the supervisor).", v.mapping, extension=True),
 )
 
-KEYS_BY_PATH: dict[str, KeySpec] = {spec.path: spec for spec in KEYS}
+_PATH = "absolute path"
+POSTGRES_KEYS: tuple[KeySpec, ...] = (
+    KeySpec("postgres.flavour", "postgresql | qhb", "postgresql", "Which DBMS: its file names "
+            "(qhb.conf, qhb_hba.conf), binaries and defaults.", v.flavour, extension=True),
+    KeySpec("postgres.bin-dir", _PATH, None, "Where initdb, pg_ctl, ... live. Default: found from the "
+            "flavour and PGHOME (the env file).", v.absolute_path, extension=True),
+    KeySpec("postgres.template-dir", _PATH, None, "The operator's config templates copied into PGDATA "
+            "(seed 000 §6.1-6.2).", v.absolute_path, extension=True),
+    KeySpec("postgres.superuser", "string", None, "initdb's, the agent's own and pg_rewind's database "
+            "user. Default: PGUSER (the env file).", v.string, extension=True),
+    KeySpec("postgres.replication-user", "role name", None, "Role for base backups, streaming and the "
+            "leader probe. Default: the superuser. Another name: a role of its own, created right after "
+            "initdb with LOGIN REPLICATION and no superuser power (least privilege); 1 to 63 characters "
+            "of a-z, 0-9, _ and $, starting with a letter or _, not starting with pg_, not public or none.",
+            v.role_name, extension=True),
+    KeySpec("postgres.database", "string", None, "Database the agent connects to. Default: the "
+            "flavour's.", v.string, extension=True),
+    KeySpec("postgres.socket-dir", "string", "/var/run/postgresql", "Unix socket directory.",
+            v.string, extension=True),
+    KeySpec("postgres.passfile", "string", None, ".pgpass for the connections to the leader "
+            "(streaming, base backups, the leader probe, pg_rewind). Default: libpq's (~/.pgpass).",
+            v.string, extension=True),
+    # Seed 000 §7.2 puts it in the agent's directory; seed 001 writes /qluster/add_node.
+    KeySpec("postgres.add-node-marker", _PATH, "/opt/qluster/add_node", "Path of the add_node marker "
+            "(seed 000 §7.2): join as a new replica.", v.absolute_path, extension=True),
+    KeySpec("postgres.run-as", "string", None, "OS user for database programs when the agent itself "
+            "runs as root.", v.string, extension=True),
+    KeySpec("postgres.wal-archive", "boolean", None, "Archive WAL to BACKUP_PATH/wal. Default: true "
+            "when BACKUP_PATH is set (the env file); true without it is refused at start.",
+            v.boolean, extension=True),
+    KeySpec("postgres.password-file", _PATH, None, "Password given to the superuser right after initdb "
+            "(and to replication-user when that is the superuser); not readable by everyone.",
+            v.absolute_path, extension=True),
+    KeySpec("postgres.replication-password-file", _PATH, None, "Password given to replication-user "
+            "right after initdb; required with a replication-user of its own and password-file, "
+            "refused without one.", v.absolute_path, extension=True),
+    KeySpec("postgres.nice", "integer", 10, "How much nicer than the agent the database runs, with the "
+            "lowest best-effort disk priority when above 0.", v.integer(0, 19), extension=True),
+)
+
+ALL_KEYS: tuple[KeySpec, ...] = KEYS + POSTGRES_KEYS
+KEYS_BY_PATH: dict[str, KeySpec] = {spec.path: spec for spec in ALL_KEYS}
 RUNTIME_KEYS: tuple[KeySpec, ...] = tuple(spec for spec in KEYS if spec.runtime)

@@ -13,8 +13,8 @@ import yaml
 
 from .checks import agent_problems, cluster_problems
 from .errors import ConfigError
-from .keys import DERIVED, KEYS, KEYS_BY_PATH, REQUIRED, SECTIONS
-from .model import AgentConfig, ClusterSettings, Endpoint, SocketSettings, UdpSettings
+from .keys import ALL_KEYS, DERIVED, EMPTY_SECTIONS, KEYS_BY_PATH, REQUIRED, SECTIONS
+from .model import AgentConfig, ClusterSettings, Endpoint, PostgresSettings, SocketSettings, UdpSettings
 
 DEFAULT_CONFIG_PATH = "/etc/qluster/config.yaml"
 DEFAULT_SECRET_FILE = "/etc/qluster/secret"
@@ -48,7 +48,7 @@ def parse_config(document: Any) -> AgentConfig:
     problems: list[str] = []
     raw = _flatten(document, "", problems)
     values: dict[str, Any] = {}
-    for spec in KEYS:
+    for spec in ALL_KEYS:
         if spec.path in raw:
             try:
                 values[spec.path] = spec.parse(raw[spec.path])
@@ -77,6 +77,8 @@ def _flatten(node: dict, prefix: str, problems: list[str]) -> dict[str, Any]:
         if path in SECTIONS:
             if isinstance(value, dict):
                 flat.update(_flatten(value, path + ".", problems))
+            elif value is None and path in EMPTY_SECTIONS:
+                continue
             else:
                 problems.append(f"{path}: {value!r} is not a section (a mapping of keys)")
         elif path in KEYS_BY_PATH:
@@ -87,7 +89,8 @@ def _flatten(node: dict, prefix: str, problems: list[str]) -> dict[str, Any]:
 
 
 def _did_you_mean(path: str) -> str:
-    known = list(KEYS_BY_PATH) + list(SECTIONS)
+    # Not the section the key is already in: "postgres.port" is no misspelt "postgres".
+    known = list(KEYS_BY_PATH) + [section for section in SECTIONS if not path.startswith(section + ".")]
     # A key in the wrong section ("node-timeout" at top level) is found by its last part.
     name = path.rsplit(".", 1)[-1].replace("_", "-")
     same_name = [candidate for candidate in known if candidate.rsplit(".", 1)[-1] == name]
@@ -126,4 +129,5 @@ def build_cluster_settings(values: dict[str, Any]) -> ClusterSettings:
 
 def _build(values: dict[str, Any]) -> AgentConfig:
     udp = UdpSettings(socket=SocketSettings(**_section(values, "udp.socket.")), **_section(values, "udp."))
-    return AgentConfig(udp=udp, cluster=build_cluster_settings(values), **_section(values, ""))
+    return AgentConfig(udp=udp, cluster=build_cluster_settings(values),
+                       postgres=PostgresSettings(**_section(values, "postgres.")), **_section(values, ""))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -81,6 +80,31 @@ class ClusterSettings:
 
 
 @dataclass(frozen=True)
+class PostgresSettings:
+    """The `postgres:` section: the database supervisor's settings (keys.POSTGRES_KEYS holds
+    their defaults and documentation).
+
+    PGDATA, PGPORT, PGUSER, PGHOME and BACKUP_PATH come from the env file (agent/env.py); the
+    defaults that depend on them are taken there (agent/pg_setup.py).
+    """
+
+    flavour: str
+    bin_dir: str | None  # None: found from the flavour and PGHOME
+    template_dir: str | None
+    superuser: str | None  # None: PGUSER
+    replication_user: str | None  # None: the superuser
+    database: str | None  # None: the flavour's
+    socket_dir: str
+    passfile: str | None
+    add_node_marker: str
+    run_as: str | None
+    wal_archive: bool | None  # None: on when BACKUP_PATH is set
+    password_file: str | None
+    replication_password_file: str | None
+    nice: int
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     """The whole config.yaml of one agent."""
 
@@ -94,6 +118,7 @@ class AgentConfig:
     node_id: int
     role: Role
     data_dir: str
+    postgres: PostgresSettings
     secret: str | None = field(default=None, repr=False)
     secret_file: str | None = None
     insecure_no_auth: bool = False
@@ -105,7 +130,6 @@ class AgentConfig:
     api_cafile: str | None = None
     api_verify_client: VerifyClient = VerifyClient.OPTIONAL
     tick_interval: float = 0.05
-    postgres: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def unicast(self) -> bool:

@@ -74,8 +74,12 @@ def cluster_settings_to_values(settings: ClusterSettings) -> dict[str, Any]:
     }
 
 
+# config.yaml's other keys, the postgres section named as a whole among them.
+_NOT_RUNTIME_NAMES = frozenset({spec.name for spec in KEYS if not spec.runtime} | {"postgres"})
+
+
 def _unknown_key(name: Any) -> str:
-    if isinstance(name, str) and name in {spec.name for spec in KEYS if not spec.runtime}:
+    if isinstance(name, str) and name in _NOT_RUNTIME_NAMES:
         return f"{name}: not changeable at runtime (edit config.yaml and restart)"
     close = difflib.get_close_matches(str(name).replace("_", "-"), list(_RUNTIME_NAMES), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]}?)" if close else ""

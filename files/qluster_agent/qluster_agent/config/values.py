@@ -17,6 +17,13 @@ Parser = Callable[[Any], Any]
 # Linux limits interface names to 15 bytes (IFNAMSIZ - 1); no slashes or whitespace.
 _INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 _CLUSTER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A role the agent creates and names in connection strings and on command lines: a PostgreSQL
+# identifier that needs no quoting anywhere (lower case, at most NAMEDATALEN - 1 = 63 bytes).
+_ROLE_NAME = re.compile(r"[a-z_][a-z0-9_$]{0,62}")
+_RESERVED_ROLES = ("public", "none")  # CREATE ROLE refuses these, and names starting with pg_
+ROLE_NAME_RULE = ("1 to 63 characters of a-z, 0-9, _ and $, starting with a letter or _, "
+                  "not starting with pg_, not public or none")
+FLAVOURS = ("postgresql", "qhb")
 MAX_NODE_ID = 2**63 - 1
 _SHOWN_CHARS = 40  # a longer bad value is quoted by its start and its length, not echoed whole
 
@@ -188,9 +195,16 @@ def secret_text(value: Any) -> str:
     return text
 
 
-def mapping(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{value!r} is not a mapping")
-    return dict(value)
+def flavour(value: Any) -> str:
+    """postgres.flavour: which DBMS (pg/flavour.py: file names, binaries, defaults)."""
+    if value not in FLAVOURS:
+        raise ValueError(f"{value!r} is not postgresql or qhb")
+    return value
+
+
+def role_name(value: Any) -> str:
+    """A database role the agent names unquoted (ROLE_NAME_RULE)."""
+    if (not isinstance(value, str) or not _ROLE_NAME.fullmatch(value) or value.startswith("pg_")
+            or value in _RESERVED_ROLES):
+        raise ValueError(f"{shown(value)} is not a role name ({ROLE_NAME_RULE})")
+    return value

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Seed 000 §7.2 puts it in the agent's directory; seed 001 writes /qluster/add_node.
-DEFAULT_MARKER_PATH = Path("/opt/qluster/add_node")
-
 
 class AddNodeMarker:
-    def __init__(self, path: Path = DEFAULT_MARKER_PATH) -> None:
+    def __init__(self, path: Path) -> None:
+        """`path`: postgres.add-node-marker (config/keys.py holds its default)."""
         self._path = path
 
     @property

@@ -21,7 +21,10 @@ from qluster_agent.agent.db_password import (
     role_changes,
 )
 from qluster_agent.agent.env import AgentEnv
-from qluster_agent.agent.pg_setup import PgSetupError, pg_options
+from qluster_agent.agent.pg_setup import pg_options
+from qluster_agent.config.errors import ConfigError
+
+from .postgres_section import postgres
 
 ENV = AgentEnv(config_path=Path("/etc/qluster/config.yaml"), pgdata=Path("/qhb/data"), pgport=5432,
                pguser="qhb", pghome=Path("/usr/lib/postgresql/15"), backup_path=None)
@@ -35,29 +38,30 @@ def secret_file(tmp_path: Path, name: str, content: str = "s3cret\n", mode: int 
 
 
 def roles_of(section: dict) -> DatabaseRoles:
-    return read_database_roles(section, pg_options(section, ENV, 1))
+    settings = postgres(section)
+    return read_database_roles(settings, pg_options(settings, ENV, 1))
 
 
 # --- replication-user ------------------------------------------------------------------------
 
 def test_without_the_key_the_superuser_replicates_as_before():
-    options = pg_options({}, ENV, 1)
+    options = pg_options(postgres({}), ENV, 1)
     assert options.replication_user == options.superuser == "qhb"
     # The default follows the superuser key: initdb creates no other role.
-    options = pg_options({"superuser": "postgres"}, ENV, 1)
+    options = pg_options(postgres({"superuser": "postgres"}), ENV, 1)
     assert options.replication_user == options.superuser == "postgres"
 
 
 @pytest.mark.parametrize("name", ["qluster_replication", "replicator", "_r", "r$2", "r" * 63, "qhb"])
 def test_a_role_name_is_taken(name):
-    assert pg_options({"replication-user": name}, ENV, 1).replication_user == name
+    assert pg_options(postgres({"replication-user": name}), ENV, 1).replication_user == name
 
 
 @pytest.mark.parametrize("value", ["", "1replicator", "$r", "Replicator", "repl-user", "repl user", "r" * 64,
                                    "pg_replication", "public", "none", "réplique", 7, True, ["r"]])
 def test_anything_else_is_refused_naming_the_key_the_value_and_the_rule(value):
-    with pytest.raises(PgSetupError) as caught:
-        pg_options({"replication-user": value}, ENV, 1)
+    with pytest.raises(ConfigError) as caught:  # with the rest of config.yaml, before anything starts
+        postgres({"replication-user": value})
     message = str(caught.value)
     assert message.startswith("config error: postgres.replication-user: ")
     assert repr(value)[:20] in message
@@ -133,16 +137,17 @@ def test_the_same_file_rules_as_password_file(tmp_path, mode, content, fragment)
 def test_a_missing_or_relative_file_is_refused(tmp_path):
     with pytest.raises(PasswordFileError, match=r"postgres\.replication-password-file: cannot read .*/absent"):
         roles_of({"replication-user": "r", "replication-password-file": str(tmp_path / "absent")})
-    with pytest.raises(PasswordFileError, match=r"postgres\.replication-password-file: 'repl' is not an absolute path"):
+    with pytest.raises(ConfigError, match=r"postgres\.replication-password-file: 'repl' is not an absolute path"):
         roles_of({"replication-user": "r", "replication-password-file": "repl"})
 
 
 # --- what happens after initdb -----------------------------------------------------------------
 
 def changes(section: dict, exists: bool = False) -> list[tuple[str, bool, tuple[str, ...], str | None]]:
-    options = pg_options(section, ENV, 1)
+    settings = postgres(section)
+    options = pg_options(settings, ENV, 1)
     return [(c.role, c.create, c.attributes, c.password)
-            for c in role_changes(options, read_database_roles(section, options), exists)]
+            for c in role_changes(options, read_database_roles(settings, options), exists)]
 
 
 def test_after_initdb_without_a_role_of_its_own_the_superuser_gets_its_password_as_before(tmp_path):

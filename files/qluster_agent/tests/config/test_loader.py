@@ -78,7 +78,8 @@ def test_omitted_keys_take_the_fast_lan_defaults():
     assert config.insecure_no_auth is False
     assert config.api_token is None and config.api_token_file is None
     assert config.tick_interval == 0.05
-    assert config.postgres == {}
+    assert config.postgres.flavour == "postgresql" and config.postgres.nice == 10
+    assert config.postgres.add_node_marker == "/opt/qluster/add_node" and config.postgres.superuser is None
     assert config.unicast is False
 
 
@@ -106,7 +107,7 @@ def test_extensions_are_parsed():
         "api-token-file": "/etc/qluster/api-token",
         "tick-interval": "20ms",
         "udp": {"peers": ["10.0.0.1:9999", "10.0.0.2", "10.0.0.3:7000"], "socket": {"interface": "10.0.0.1"}},
-        "postgres": {"port": 5432, "flavour": {"name": "qhb"}},
+        "postgres": {"flavour": "qhb", "bin-dir": "/opt/qhb/bin", "nice": 0, "wal-archive": False},
     })
     assert config.cluster_id == "prod-1"
     assert config.role is Role.OBSERVER
@@ -118,7 +119,8 @@ def test_extensions_are_parsed():
     assert config.udp.peers == (Endpoint("10.0.0.1", 9999), Endpoint("10.0.0.2", 9999), Endpoint("10.0.0.3", 7000))
     assert config.unicast is True
     assert config.udp.socket.interface == "10.0.0.1"
-    assert config.postgres == {"port": 5432, "flavour": {"name": "qhb"}}
+    assert (config.postgres.flavour, config.postgres.bin_dir, config.postgres.nice) == ("qhb", "/opt/qhb/bin", 0)
+    assert config.postgres.wal_archive is False
 
 
 def test_insecure_mode_needs_no_secret_file():
@@ -185,7 +187,12 @@ def test_insecure_mode_needs_no_secret_file():
          "config error: secret: set together with secret-file; keep only one"),
         ({"ip": "10.0.0.1", "insecure-no-auth": True, "secret-file": "/etc/s"},
          "config error: insecure-no-auth: true together with a secret; remove one of them"),
-        ({"ip": "10.0.0.1", "postgres": [1]}, "config error: postgres: [1] is not a mapping"),
+        ({"ip": "10.0.0.1", "postgres": [1]}, "config error: postgres: [1] is not a section (a mapping of keys)"),
+        ({"ip": "10.0.0.1", "postgres": {"flavor": "qhb"}},
+         "config error: postgres.flavor: unknown key (did you mean postgres.flavour?)"),
+        ({"ip": "10.0.0.1", "postgres": {"flavour": "oracle"}}, "config error: postgres.flavour: 'oracle' is not postgresql or qhb"),
+        ({"ip": "10.0.0.1", "postgres": {"nice": 20}}, "config error: postgres.nice: 20 is out of range 0..19"),
+        ({"ip": "10.0.0.1", "postgres": {"bin-dir": "bin"}}, "config error: postgres.bin-dir: 'bin' is not an absolute path"),
         (["ip"], "config error: the file must be a mapping of keys, not list"),
     ],
 )
@@ -228,10 +235,9 @@ def test_the_config_path_comes_from_the_env_file_of_the_seed():
     assert config_path_from_env({}) == "/etc/qluster/config.yaml"
 
 
-def test_defaults_are_not_shared_between_configs():
-    first = parse_config({"ip": "10.0.0.1"})
-    first.postgres["key"] = "value"
-    assert parse_config({"ip": "10.0.0.1"}).postgres == {}
+def test_an_empty_postgres_section_takes_the_defaults():
+    # `postgres:` with nothing under it reads as null, as the pass-through mapping took it.
+    assert parse_config({"ip": "10.0.0.1", "postgres": None}).postgres == parse_config({"ip": "10.0.0.1"}).postgres
 
 
 def test_yaml_sexagesimal_and_bare_numbers_are_not_taken_for_durations():
