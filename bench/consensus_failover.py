@@ -1,7 +1,7 @@
 """Leader re-election of the consensus layer alone, over real multicast, default timing profile.
 
-Three consensus-only node processes (qluster_agent.tools.consensus_node: default_cluster_settings(),
-tick 50 ms, the seed's udp defaults), each in its own network namespace on 10.77.200.0/24
+Three consensus-only node processes (the agent's tests/consensus_net/node.py:
+default_cluster_settings(), tick 50 ms, the seed's udp defaults), each in its own network namespace on 10.77.200.0/24
 (tests/netns.py). Per repetition: SIGKILL the leader's process, then wait until every survivor
 names the same new leader, which says it leads. The figure is from the kill to the moment the
 last survivor first saw that leader (each node stamps it in its status file with CLOCK_MONOTONIC,

@@ -1,11 +1,12 @@
 """CPU and memory of an idle 3-node consensus cluster: the cost of heartbeats, hellos and ticks.
 
-Three consensus-only node processes (qluster_agent.tools.consensus_node, default timing profile,
-tick 50 ms, the seed's udp defaults) in network namespaces on 10.77.200.0/24 over real multicast.
-Once they agree on a leader, each process's user+system CPU time (/proc/<pid>/stat) is read at the
-start and the end of the window, and its resident memory (/proc/<pid>/status: VmRSS, and the peak
-VmHWM) at the end. The nodes write their status file only on change or every --status-interval,
-so the lab's own reporting costs next to nothing. Prints a table and writes JSON. Run as root:
+Three consensus-only node processes (the agent's tests/consensus_net/node.py, default timing
+profile, tick 50 ms, the seed's udp defaults) in network namespaces on 10.77.200.0/24 over real
+multicast. Once they agree on a leader, each process's user+system CPU time (/proc/<pid>/stat) is
+read at the start and the end of the window, and its resident memory (/proc/<pid>/status: VmRSS,
+and the peak VmHWM) at the end. The nodes write their status file only on change or every
+--status-interval, so the lab's own reporting costs next to nothing. Prints a table and writes
+JSON. Run as root:
 
     .venv/bin/python bench/consensus_idle.py --seconds 60 --json bench/results/consensus_idle.json
 """

@@ -1,4 +1,4 @@
-"""A cluster of consensus-only node processes (qluster_agent.tools.consensus_node), one per
+"""A cluster of consensus-only node processes (tests/consensus_net/node.py), one per
 network namespace of a NetLab, talking over real multicast on 239.0.0.1:9999.
 
 Shared by the tests in this directory and by bench/consensus_*.py. Everything is observed
@@ -48,7 +48,7 @@ class ConsensusCluster:
             raise RuntimeError(f"node {node_id} is already running")
         host = self.hosts[node_id]
         self.status_path(node_id).unlink(missing_ok=True)  # never read a dead process's status
-        argv = [sys.executable, "-m", "qluster_agent.tools.consensus_node", "--id", str(node_id),
+        argv = [sys.executable, "-m", "tests.consensus_net.node", "--id", str(node_id),
                 "--voters", ",".join(str(i) for i in self.hosts), "--ip", host.ip, "--interface", host.interface,
                 "--data-dir", str(self.workdir / f"n{node_id}.data"), "--secret", SECRET,
                 "--cluster-id", CLUSTER_ID, "--group", f"{GROUP[0]}:{GROUP[1]}",

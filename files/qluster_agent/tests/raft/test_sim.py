@@ -1,9 +1,9 @@
-"""A fixed set of simulator seeds; the long run is `python -m qluster_agent.raft.sim --seeds 10000`."""
+"""A fixed set of simulator seeds; the long run is `python -m tests.raft.sim --seeds 10000`."""
 from __future__ import annotations
 
 import pytest
 
-from qluster_agent.raft.sim import InvariantViolation, Sim, main
+from .sim import InvariantViolation, Sim, main
 
 SEEDS = range(0, 240)
 

@@ -11,7 +11,7 @@ import copy
 import random
 
 from qluster_agent.raft import ConfState, CoreConfig, Message, MessageType, RawNode, Role
-from qluster_agent.raft.sim import quiet_view
+from .sim import quiet_view
 
 from .test_rawnode import Net
 

@@ -7,7 +7,7 @@ transfers leadership and compacts logs.  After every delivery it checks the safe
 after healing everything it checks that a leader appears and commits within a bounded time.
 A violation raises InvariantViolation naming the seed, so `Sim(seed).run()` replays it.
 
-    python -m qluster_agent.raft.sim --seeds 10000 [--start 0] [--jobs 2] [--steps 400]
+    python -m tests.raft.sim --seeds 10000 [--start 0] [--jobs 2] [--steps 400]
 prints "N seeds, M invariant violations".
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
-from ..storage.memory import MemoryStorage
-from .config import CoreConfig
-from .errors import ProposalDropped
-from .rawnode import RawNode
-from .types import ConfChange, ConfChangeType, ConfState, Entry, Message, Role, Snapshot
+from qluster_agent.raft.config import CoreConfig
+from qluster_agent.raft.errors import ProposalDropped
+from qluster_agent.raft.rawnode import RawNode
+from qluster_agent.raft.types import ConfChange, ConfChangeType, ConfState, Entry, Message, Role, Snapshot
+from qluster_agent.storage.memory import MemoryStorage
 
 _APP_STATE = struct.Struct(">Q32s")
 

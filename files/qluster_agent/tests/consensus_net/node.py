@@ -12,7 +12,7 @@ at least every --status-interval seconds (so the transport counters stay fresh):
     led_terms      every term this node was leader in (a brief leadership is never missed)
     transport, runtime, peers, written_at
 
-    python -m qluster_agent.tools.consensus_node --id 1 --voters 1,2,3 --ip 10.77.200.11 \\
+    python -m tests.consensus_net.node --id 1 --voters 1,2,3 --ip 10.77.200.11 \\
         --interface eth0 --data-dir D --secret S --status-file F
 
 The secret is taken on the command line because this is a lab tool; the agent reads a file.
@@ -30,14 +30,14 @@ import sys
 import threading
 import time
 
-from ..agent.timing import core_config
-from ..config.keys import KEYS_BY_PATH
-from ..config.model import Endpoint
-from ..config.runtime import default_cluster_settings
-from ..raft.runtime import ConsensusRuntime, RuntimeStatus
-from ..raft.types import ConfState
-from ..storage.disk import DiskStorage
-from ..transport import Transport, TransportSettings
+from qluster_agent.agent.timing import core_config
+from qluster_agent.config.keys import KEYS_BY_PATH
+from qluster_agent.config.model import Endpoint
+from qluster_agent.config.runtime import default_cluster_settings
+from qluster_agent.raft.runtime import ConsensusRuntime, RuntimeStatus
+from qluster_agent.raft.types import ConfState
+from qluster_agent.storage.disk import DiskStorage
+from qluster_agent.transport import Transport, TransportSettings
 
 _TRANSITION = re.compile(r" became (\S+) at term (\d+)")
 
