@@ -8,7 +8,9 @@ heartbeat. A beacon is advisory: decisions that need agreement go through consen
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..pg.status import DbRole
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,7 @@ class Beacon:
     api_port: int
     db_port: int | None  # None: an observer, no database
     observer: bool
-    db_role: str = "unknown"  # primary | replica | stopped | unavailable | none
+    db_role: DbRole = DbRole.UNKNOWN
     wal_position: int | None = None
     replayed_lsn: int | None = None
     timeline: int | None = None
@@ -35,7 +37,7 @@ class Beacon:
     newcomer: bool = False
 
     def encode(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        return json.dumps({**asdict(self), "db_role": self.db_role.value}, separators=(",", ":")).encode()
 
     @staticmethod
     def decode(data: bytes) -> "Beacon | None":
@@ -44,6 +46,7 @@ class Beacon:
         try:
             raw = json.loads(data)
             known = {f.name for f in fields(Beacon)}
-            return Beacon(**{key: value for key, value in raw.items() if key in known})
+            beacon = Beacon(**{key: value for key, value in raw.items() if key in known})
+            return replace(beacon, db_role=DbRole.announced(raw.get("db_role", DbRole.UNKNOWN.value)))
         except (ValueError, TypeError, AttributeError):
             return None

@@ -103,7 +103,7 @@ class Agent:
         # announced, in the cycle that takes it).
         self.executor = LongOperationExecutor(on_finished=self._nudge)
         self._nudged = threading.Event()
-        self._leader_db_heard: tuple[int, str, str | None] | None = None  # _on_peer_hello
+        self._leader_db_heard: tuple[int, DbRole, str | None] | None = None  # _on_peer_hello
         self.api_token = files.api_token
         self.api_tls = files.api_tls
         self._secret = files.secret
@@ -513,7 +513,7 @@ class Agent:
             address=self.config.ip, api_port=self.config.api_port,
             db_port=None if self.observer else (self.env.pgport if self.env else None),
             observer=self.observer,
-            db_role=("none" if self.observer else pg.role.value) if pg is not None else ("none" if self.observer else "unknown"),
+            db_role=DbRole.NONE if self.observer else (pg.role if pg is not None else DbRole.UNKNOWN),
             wal_position=pg.wal_position if pg else None,
             replayed_lsn=pg.replayed_lsn if pg else None,
             timeline=pg.timeline if pg else None,

@@ -39,12 +39,12 @@ def why_not_a_target(target: int, pg: PgStatus | None, beacon: Beacon | None) ->
     """
     if pg is not None and is_streaming(replication_row(pg, target)):
         return None
-    if beacon is not None and beacon.db_role == "replica" and beacon.streaming:
+    if beacon is not None and beacon.db_role is DbRole.REPLICA and beacon.streaming:
         return None
     if beacon is None:
         heard = "announced nothing recently"
-    elif beacon.db_role != "replica":
-        heard = f"announces its database as {beacon.db_role}"
+    elif beacon.db_role is not DbRole.REPLICA:
+        heard = f"announces its database as {beacon.db_role.value}"
     else:
         heard = "announces that it does not stream"
     return f"node {target} is not a streaming replica: it does not stream from my database and {heard}"

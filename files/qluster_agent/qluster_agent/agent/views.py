@@ -56,7 +56,7 @@ def cluster_view(snap: Snapshot) -> ClusterView:
         db_port = info.db_port if info else (beacon.db_port if beacon else None)
         members.append(Member(node_id, member_role(snap, node_id), host, db_port,
                               beacon.wal_position if beacon else None,
-                              beacon is not None and beacon.db_role == "primary",
+                              beacon is not None and beacon.db_role is DbRole.PRIMARY,
                               beacon is not None and beacon.streaming,
                               beacon is not None and beacon.operation == LongOperation.BOOTSTRAP.value))
     settings = snap.state.settings
@@ -111,9 +111,9 @@ def _member_state(snap: Snapshot, node_id: int, beacon: Beacon | None, stale_aft
         return beacon.operation.replace(" ", "-")
     if beacon.observer:
         return "healthy"
-    if beacon.db_role == "primary" and node_id == snap.raft.leader:
+    if beacon.db_role is DbRole.PRIMARY and node_id == snap.raft.leader:
         return "healthy"
-    if beacon.db_role == "replica" and beacon.streaming:
+    if beacon.db_role is DbRole.REPLICA and beacon.streaming:
         return "healthy"
     return "degraded"
 
@@ -145,7 +145,7 @@ def cluster_map(snap: Snapshot, cluster_id: str, stale_after: float) -> dict[str
             "role": role,
             "voter": node_id in snap.raft.voters,
             "state": _member_state(snap, node_id, beacon, stale_after),
-            "db_role": beacon.db_role if beacon else "unknown",
+            "db_role": (beacon.db_role if beacon else DbRole.UNKNOWN).value,
             "timeline": beacon.timeline if beacon else None,
             "wal_position": format_lsn(wal) if wal is not None else None,
             "replayed_lsn": format_lsn(beacon.replayed_lsn) if beacon and beacon.replayed_lsn is not None else None,

@@ -17,11 +17,26 @@ class DataDirState(enum.Enum):
 
 
 class DbRole(enum.Enum):
+    """A database's role: what PgStatus.role reads, and what a node announces (Beacon.db_role)
+    and the map shows, as these values."""
+
     PRIMARY = "primary"
     REPLICA = "replica"
     STOPPED = "stopped"
     # A postmaster runs but does not answer queries yet (starting, shutting down, recovering).
     UNAVAILABLE = "unavailable"
+    # Announced only, never read from a database: a node without one (an observer), and one
+    # whose database has not been read yet (or a role this version does not know).
+    NONE = "none"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def announced(cls, value: object) -> "DbRole":
+        """The role a peer announced; UNKNOWN for anything this version does not know."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import pytest
 from qluster_agent.agent.beacon import Beacon
 from qluster_agent.agent.switchover import (
     MAX_DEMOTE_LAG, Switchover, wait_before_demote, wait_before_handover, why_not_a_target)
-from qluster_agent.pg.status import DataDirState, PgStatus, ReplicationRow, WalMark
+from qluster_agent.pg.status import DataDirState, DbRole, PgStatus, ReplicationRow, WalMark
 
 LEADER, TARGET, OTHER = 1, 2, 3
 TL = 5 << 48
@@ -65,7 +65,7 @@ def test_handover_waits_until_the_target_would_win_the_vote(beacons, waits_for) 
         assert reason is not None and waits_for in reason
 
 
-def replica_beacon(role: str = "replica", streaming: bool = True) -> Beacon:
+def replica_beacon(role: DbRole = DbRole.REPLICA, streaming: bool = True) -> Beacon:
     return Beacon("qluster-02", "10.0.0.2", 8080, 5432, False, db_role=role, streaming=streaming)
 
 
@@ -79,7 +79,7 @@ def replica_beacon(role: str = "replica", streaming: bool = True) -> Beacon:
     (primary(), None, "announced nothing recently"),
     (primary(row(TARGET, 0x5000000, state="catchup")), replica_beacon(streaming=False),
      "announces that it does not stream"),
-    (primary(row(OTHER, 0x5000000)), replica_beacon(role="primary", streaming=False),
+    (primary(row(OTHER, 0x5000000)), replica_beacon(role=DbRole.PRIMARY, streaming=False),
      "announces its database as primary"),
 ])
 def test_a_switchover_target_must_stream_as_the_leader_or_itself_sees_it(pg, announced, refused_because) -> None:
