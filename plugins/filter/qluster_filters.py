@@ -3,10 +3,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Filters the roles' preflight uses to refuse a bad variable before any host changes."""
+"""Filters the roles' preflights use: to refuse a bad variable before any host changes, and to
+find the interface that holds an address."""
 
 from __future__ import (absolute_import, division, print_function)
 __metaclass__ = type
+
+import re
 
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_settings import (
     cross_problems, validate_settings)
@@ -19,6 +22,18 @@ def cluster_settings_problems(settings):
     return problems + cross_problems(valid)
 
 
+def interface_holding(facts, address):
+    """The name of the network interface whose IPv4 address is ``address``, from a host's
+    ``ansible_facts`` (each interface's facts under its name with - . : as _); '' when none."""
+    facts = facts or {}
+    for name in facts.get('interfaces') or []:
+        interface = facts.get(re.sub(r'[-.:]', '_', str(name))) or {}
+        ipv4 = interface.get('ipv4') if isinstance(interface, dict) else None
+        if isinstance(ipv4, dict) and address and ipv4.get('address') == address:
+            return interface.get('device') or ''
+    return ''
+
+
 class FilterModule(object):
     def filters(self):
-        return {'cluster_settings_problems': cluster_settings_problems}
+        return {'cluster_settings_problems': cluster_settings_problems, 'interface_holding': interface_holding}
