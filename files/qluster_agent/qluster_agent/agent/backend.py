@@ -25,7 +25,7 @@ from ..raft.types import ConfChange, ConfChangeType, ConfState
 from .membership import removal_problem
 from .node import Agent
 from .switchover import why_not_a_target
-from .views import Snapshot
+from .views import AgentSnapshot
 
 FORWARD_TIMEOUT = 15.0
 
@@ -156,7 +156,7 @@ class AgentBackend:
         return {"message": f"node {target} removed", "removed": target}
 
     # ------------------------------------------------------------------ helpers
-    def _snap(self) -> Snapshot:
+    def _snap(self) -> AgentSnapshot:
         snap = self._agent.snapshot()
         if snap is None:
             raise ApiError(503, "the agent is starting; try again in a moment")
@@ -177,7 +177,7 @@ class AgentBackend:
             raise ApiError(503, "the change was not committed within 10 s (no quorum?)") from None
 
     @staticmethod
-    def _resolve(snap: Snapshot, value: Any, what: str) -> int:
+    def _resolve(snap: AgentSnapshot, value: Any, what: str) -> int:
         """A member by id, name or address."""
         if value is None or value == "":
             raise ApiError(400, f"{what} is required (a member id, name or address)")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from ..api.tls import load_api_tls
 from ..config.errors import ConfigError
 from ..config.loader import load_config
-from ..config.model import AgentConfig, Role
+from ..config.model import AgentConfig, MemberRole
 from ..config.secret_files import read_api_token, read_secret
 from ..ha.marker import AddNodeMarker
 from ..pg.bindir import BinDirNotFound
@@ -33,7 +33,7 @@ def load_agent(config_path: str, environ: Mapping[str, str]) -> Agent:
     names or the environment; SetupError when anything cannot be read or is wrong."""
     try:
         config = load_config(config_path)
-        env = None if config.role is Role.OBSERVER else read_env(environ, config_path)
+        env = None if config.role is MemberRole.OBSERVER else read_env(environ, config_path)
     except (ConfigError, EnvError) as exc:
         raise SetupError(str(exc)) from exc
     return build_agent(config, env)
@@ -52,7 +52,7 @@ def read_files(config: AgentConfig, env: AgentEnv | None) -> AgentFiles:
     the transport's files."""
     marker = AddNodeMarker(marker_path(config.postgres))
     pg, db_roles, vote = None, DatabaseRoles(), None
-    if config.role is not Role.OBSERVER:
+    if config.role is not MemberRole.OBSERVER:
         if env is None:
             raise SetupError("a voting node needs the env file (PGDATA, PGPORT, ...)")
         pg = PgController(pg_options(config.postgres, env, config.node_id))

@@ -2,7 +2,7 @@
 
 Threads: the consensus runtime's loop, the transport's sender and receiver, the API server,
 and the HA loop defined here. The HA loop owns the database: each cycle it reads the world into
-one Snapshot, asks the pure `decide()` what to do, does it, and says why in one sentence.
+one AgentSnapshot, asks the pure `decide()` what to do, does it, and says why in one sentence.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from ..api.health import NodeHealth
 from ..api.tls import ApiTls
 from ..cluster.state import ClusterState, CommandError
-from ..config.model import AgentConfig, ClusterSettings, Role as ConfigRole
+from ..config.model import AgentConfig, ClusterSettings, MemberRole
 from ..ha.decide import decide
 from ..ha.decision import Action, Decision
 from ..ha.marker import AddNodeMarker
@@ -46,7 +46,7 @@ from .reinit import Reinit
 from .retry_pause import RetryPause
 from .switchover import Switchover
 from .timing import core_config, glance_interval
-from .views import Snapshot, cluster_map, cluster_view, node_health
+from .views import AgentSnapshot, cluster_map, cluster_view, node_health
 from .vote_position import VotePosition
 
 log = logging.getLogger("qluster")
@@ -94,7 +94,7 @@ class Agent:
         """No I/O here: agent/files.py build_agent reads every file first."""
         self.config = config
         self.env = env
-        self.observer = config.role is ConfigRole.OBSERVER
+        self.observer = config.role is MemberRole.OBSERVER
         self.my_id = config.node_id
         self.marker = files.marker
         self.pg = files.pg
@@ -109,7 +109,7 @@ class Agent:
         self._secret = files.secret
         self._lock = threading.Lock()
         self._state = ClusterState(config.cluster)
-        self._snapshot: Snapshot | None = None
+        self._snapshot: AgentSnapshot | None = None
         self._stop = threading.Event()
         self._last_reason = ""
         self._last_cycle = 0.0
@@ -368,7 +368,7 @@ class Agent:
         except Exception:  # the full cycle reads the database again and says what failed
             return True
 
-    def _leader_db_changed(self, snap: Snapshot) -> bool:
+    def _leader_db_changed(self, snap: AgentSnapshot) -> bool:
         """The leader (not me) announced another database role, or another long operation, than
         the last full cycle saw: a new replica waits for the leader's database to run as the
         primary, and to be created, before it clones; a replica follows a new leader once its
@@ -386,7 +386,7 @@ class Agent:
         return before is None or (before.db_role, before.operation) != (beacon.db_role, beacon.operation)
 
     def _cycle(self) -> None:
-        """One full cycle: read the world, see it as one Snapshot, decide, act, say why."""
+        """One full cycle: read the world, see it as one AgentSnapshot, decide, act, say why."""
         now = time.monotonic()
         self._take_finished(now)
         running, pg, status = self._read()
@@ -436,8 +436,8 @@ class Agent:
         return running, pg, self.runtime.status()
 
     def _view(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
-              running: RunningOperation | None) -> Snapshot:
-        """The Snapshot decide() sees, after the vote position and the switchover took in what was read."""
+              running: RunningOperation | None) -> AgentSnapshot:
+        """The AgentSnapshot decide() sees, after the vote position and the switchover took in what was read."""
         before = self._snapshot.pg if self._snapshot is not None else None
         if before is not None and before.streaming and pg is not None and not pg.streaming:
             self._quick_until = now + QUICK_AFTER_STREAMING
@@ -454,7 +454,7 @@ class Agent:
             self._quick_until = max(self._quick_until, now + QUICK_AFTER_STREAMING)
         return snap
 
-    def _act(self, decision: Decision, status: RuntimeStatus, snap: Snapshot) -> None:
+    def _act(self, decision: Decision, status: RuntimeStatus, snap: AgentSnapshot) -> None:
         """decide()'s action on the database, then the duties beside it: a leader's hand-over
         and membership, and a requested reinit."""
         if self._runner is not None and not self._stop.is_set():
@@ -489,7 +489,7 @@ class Agent:
         return self._vote.answer(last, self.pg.wal_held_now, self.pg.wal_receiver_running)
 
     def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
-                     running: RunningOperation | None) -> Snapshot:
+                     running: RunningOperation | None) -> AgentSnapshot:
         peers = self.transport.peers()
         fresh_for = 3 * self.config.hello_retry_interval
         beacons: dict[int, Beacon] = {}
@@ -500,7 +500,7 @@ class Agent:
             if beacon is not None and last_seen[node_id] <= fresh_for:
                 beacons[node_id] = beacon
         beacons[self.my_id] = self._beacon(pg, None, None)
-        return Snapshot(
+        return AgentSnapshot(
             my_id=self.my_id, raft=status, state=self.cluster_state(), beacons=beacons, last_seen=last_seen,
             pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover.target_for_decide(pg),
             operation=running.kind if running else None, operation_started_at=running.started_at if running else None,
@@ -528,7 +528,7 @@ class Agent:
         )
 
     # ------------------------------------------------------------------ leader duties
-    def _lead(self, status: RuntimeStatus, snap: Snapshot) -> None:
+    def _lead(self, status: RuntimeStatus, snap: AgentSnapshot) -> None:
         step = self._membership.next_step(ConfState(status.voters, status.observers), snap.state, snap.beacons, snap.pg)
         if step is None:
             return
@@ -545,7 +545,7 @@ class Agent:
         if dropped is not None:
             (log.info if not status.is_leader else log.warning)("%s", dropped)
 
-    def _hand_over(self, snap: Snapshot) -> None:
+    def _hand_over(self, snap: AgentSnapshot) -> None:
         handover = self._switchover.hand_over(snap.pg, self._vote.context if self._vote else 0, snap.beacons,
                                               snap.raft.voters, self._position_of)
         if handover is not None and handover.to is not None:
@@ -570,14 +570,14 @@ class Agent:
         if candidates:
             self.runtime.transfer_leader(max(candidates)[1])
 
-    def _maybe_reinit(self, snap: Snapshot) -> None:
+    def _maybe_reinit(self, snap: AgentSnapshot) -> None:
         step = self._reinit.due(snap)
         if step is not None and self._runner.reinit(step.source):
             log.info("%s", step.reason)
             self._reinit.started(step)
 
     # ------------------------------------------------------------------ for the API
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self) -> AgentSnapshot | None:
         with self._lock:
             snap = self._snapshot
         if snap is None:

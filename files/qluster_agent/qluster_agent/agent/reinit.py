@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from ..pg.conninfo import Endpoint
-from .views import Snapshot, cluster_view
+from .views import AgentSnapshot, cluster_view
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Reinit:
         self._path = os.path.join(state_dir, self.MARKER)
         self._handled: str | None = None
 
-    def due(self, snap: Snapshot) -> ReinitStep | None:
+    def due(self, snap: AgentSnapshot) -> ReinitStep | None:
         """The re-clone to start now, or None: no request for me, handled, or no leader to clone from."""
         request = snap.state.reinit_requests.get(snap.my_id)
         if request is None or request == self._handled or snap.pg is None:

@@ -17,7 +17,7 @@ from .beacon import Beacon
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class AgentSnapshot:
     """Everything the agent knows at one instant; built by the HA loop once per cycle."""
 
     my_id: int
@@ -43,11 +43,11 @@ class Snapshot:
         return self.beacons.get(self.raft.leader) if self.raft.leader else None
 
 
-def member_role(snap: Snapshot, node_id: int) -> MemberRole:
+def member_role(snap: AgentSnapshot, node_id: int) -> MemberRole:
     return MemberRole.OBSERVER if node_id in snap.raft.observers else MemberRole.VOTER
 
 
-def cluster_view(snap: Snapshot) -> ClusterView:
+def cluster_view(snap: AgentSnapshot) -> ClusterView:
     members = []
     for node_id in sorted(snap.raft.voters | snap.raft.observers):
         info = snap.state.members.get(node_id)
@@ -79,14 +79,14 @@ def cluster_view(snap: Snapshot) -> ClusterView:
     )
 
 
-def lag_behind_leader(snap: Snapshot, wal_position: int | None) -> int | None:
+def lag_behind_leader(snap: AgentSnapshot, wal_position: int | None) -> int | None:
     leader = snap.leader_beacon
     if leader is None or leader.wal_position is None or wal_position is None:
         return None
     return max(0, leader.wal_position - wal_position)
 
 
-def node_health(snap: Snapshot) -> NodeHealth:
+def node_health(snap: AgentSnapshot) -> NodeHealth:
     pg = snap.pg
     if pg is None:
         return NodeHealth(snap.agent_alive, False, False, False, False, False, None, observer=True, node_id=snap.my_id)
@@ -104,7 +104,7 @@ def node_health(snap: Snapshot) -> NodeHealth:
     )
 
 
-def _member_state(snap: Snapshot, node_id: int, beacon: Beacon | None, stale_after: float) -> str:
+def _member_state(snap: AgentSnapshot, node_id: int, beacon: Beacon | None, stale_after: float) -> str:
     if beacon is None or snap.last_seen.get(node_id, stale_after + 1) > stale_after:
         return "unreachable"
     if beacon.operation:
@@ -118,7 +118,7 @@ def _member_state(snap: Snapshot, node_id: int, beacon: Beacon | None, stale_aft
     return "degraded"
 
 
-def cluster_map(snap: Snapshot, cluster_id: str, stale_after: float) -> dict[str, Any]:
+def cluster_map(snap: AgentSnapshot, cluster_id: str, stale_after: float) -> dict[str, Any]:
     """The map of seed 000 §9.4: every member with its roles, WAL positions and lag."""
     leader = snap.raft.leader
     rows = []

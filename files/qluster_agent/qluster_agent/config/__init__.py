@@ -9,7 +9,7 @@ from .durations import format_duration, parse_duration
 from .errors import ConfigError
 from .keys import KEYS, KeySpec
 from .loader import DEFAULT_CONFIG_PATH, config_path_from_env, load_config, parse_config
-from .model import AgentConfig, ClusterSettings, Endpoint, Role, SocketSettings, UdpSettings
+from .model import AgentConfig, ClusterSettings, MemberRole, SocketSettings, UdpEndpoint, UdpSettings
 from .runtime import cluster_settings_to_json, default_cluster_settings, validate_cluster_update
 from .secret_files import read_api_token, read_secret
 
@@ -18,11 +18,11 @@ __all__ = [
     "ClusterSettings",
     "ConfigError",
     "DEFAULT_CONFIG_PATH",
-    "Endpoint",
     "KEYS",
     "KeySpec",
-    "Role",
+    "MemberRole",
     "SocketSettings",
+    "UdpEndpoint",
     "UdpSettings",
     "cluster_settings_to_json",
     "config_path_from_env",

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import values as v
 from .durations import parse_duration
-from .model import Endpoint
+from .model import UdpEndpoint
 
 REQUIRED = object()  # marks a key that has no default
 DERIVED = object()  # marks a key whose default is computed from other keys (see loader)
@@ -55,7 +55,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec(
         "udp.socket.group",
         "multicast host:port",
-        Endpoint("239.0.0.1", 9999),
+        UdpEndpoint("239.0.0.1", 9999),
         "Multicast group and UDP port; identical on all nodes. The port is also the listening "
         "port in unicast mode.",
         v.multicast_group,
@@ -138,7 +138,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("node-id", "positive integer", DERIVED, "Unique id of this node. Default: the IPv4 "
             "address of `ip` as an integer (stable and unique on a LAN).",
             v.integer(1, v.MAX_NODE_ID), extension=True),
-    KeySpec("role", "voter | observer", v.Role.VOTER, "An observer (the pooler host) follows the "
+    KeySpec("role", "voter | observer", v.MemberRole.VOTER, "An observer (the pooler host) follows the "
             "cluster without voting.", v.role, extension=True),
     KeySpec("data-dir", "absolute path", "/var/lib/qluster", "Where the agent keeps its durable "
             "consensus state.", v.absolute_path, extension=True),

@@ -14,7 +14,7 @@ import yaml
 from .checks import agent_problems, cluster_problems
 from .errors import ConfigError
 from .keys import ALL_KEYS, DERIVED, EMPTY_SECTIONS, KEYS_BY_PATH, REQUIRED, SECTIONS
-from .model import AgentConfig, ClusterSettings, Endpoint, PostgresSettings, SocketSettings, UdpSettings
+from .model import AgentConfig, ClusterSettings, PostgresSettings, SocketSettings, UdpEndpoint, UdpSettings
 
 DEFAULT_CONFIG_PATH = "/etc/qluster/config.yaml"
 DEFAULT_SECRET_FILE = "/etc/qluster/secret"
@@ -110,7 +110,7 @@ def _derive_defaults(values: dict[str, Any], given: set[str]) -> None:
         values["api-trust-loopback"] = not {"api-token", "api-token-file"} & given
     group_port = values["udp.socket.group"].port
     values["udp.peers"] = tuple(
-        Endpoint(peer.host, peer.port or group_port) for peer in values["udp.peers"]
+        UdpEndpoint(peer.host, peer.port or group_port) for peer in values["udp.peers"]
     )
 
 

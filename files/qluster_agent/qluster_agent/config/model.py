@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """An IPv4 address and a UDP port, written ``host:port`` in the file."""
+class UdpEndpoint:
+    """An IPv4 address and a UDP port, written ``host:port`` in the file (udp.socket.group, udp.peers)."""
 
     host: str
     port: int
@@ -24,8 +24,10 @@ class Endpoint:
         return (self.host, self.port)
 
 
-class Role(str, enum.Enum):
-    """A voter takes part in elections and commits; an observer (the pooler host) only follows."""
+class MemberRole(str, enum.Enum):
+    """A voter takes part in elections and commits; an observer (the pooler host) only follows.
+
+    The `role` key of config.yaml, and each member's role in the HA loop's view (ha/view.py)."""
 
     VOTER = "voter"
     OBSERVER = "observer"
@@ -43,7 +45,7 @@ class VerifyClient(str, enum.Enum):
 class SocketSettings:
     """``udp.socket``: how the datagram socket is opened."""
 
-    group: Endpoint
+    group: UdpEndpoint
     interface: str | None  # interface name (eth0) or IPv4 address; None means the node's `ip`
     pacing_rate: int  # bytes per second; 0 disables pacing
     loopback: bool
@@ -59,7 +61,7 @@ class UdpSettings:
     max_log_size: int  # most payload bytes one datagram carries
     send_buffer_capacity: int  # messages queued for sending before the oldest is dropped
     recv_buffer_capacity: int  # messages queued for the consensus loop before the oldest is dropped
-    peers: tuple[Endpoint, ...] = ()  # non-empty means unicast mode instead of multicast
+    peers: tuple[UdpEndpoint, ...] = ()  # non-empty means unicast mode instead of multicast
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class AgentConfig:
     # Extensions (not in the seed); all optional.
     cluster_id: str
     node_id: int
-    role: Role
+    role: MemberRole
     data_dir: str
     postgres: PostgresSettings
     secret: str | None = field(default=None, repr=False)

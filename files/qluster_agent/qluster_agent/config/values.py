@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .durations import DurationTooLong, format_duration, parse_duration
-from .model import Endpoint, Role, VerifyClient
+from .model import MemberRole, UdpEndpoint, VerifyClient
 
 Parser = Callable[[Any], Any]
 
@@ -117,7 +117,7 @@ def node_ipv4(value: Any) -> str:
     return str(address)
 
 
-def _host_port(value: Any, default_port: int | None) -> Endpoint:
+def _host_port(value: Any, default_port: int | None) -> UdpEndpoint:
     text = string(value)
     host, sep, port_text = text.rpartition(":")
     if not sep:
@@ -134,17 +134,17 @@ def _host_port(value: Any, default_port: int | None) -> Endpoint:
         address = ipaddress.IPv4Address(host)
     except (ValueError, ipaddress.AddressValueError):
         raise ValueError(f"{value!r} does not start with an IPv4 address") from None
-    return Endpoint(str(address), port)
+    return UdpEndpoint(str(address), port)
 
 
-def multicast_group(value: Any) -> Endpoint:
+def multicast_group(value: Any) -> UdpEndpoint:
     endpoint = _host_port(value, default_port=None)
     if not ipaddress.IPv4Address(endpoint.host).is_multicast:
         raise ValueError(f"{value!r} is not a multicast address (224.0.0.0/4)")
     return endpoint
 
 
-def peer_list(value: Any) -> tuple[Endpoint, ...]:
+def peer_list(value: Any) -> tuple[UdpEndpoint, ...]:
     """``udp.peers``: a list of ``host:port``; the port may be left out (then the group's port)."""
     if not isinstance(value, list):
         raise ValueError(f"{value!r} is not a list of host:port")
@@ -174,9 +174,9 @@ def cluster_id(value: Any) -> str:
     return text
 
 
-def role(value: Any) -> Role:
+def role(value: Any) -> MemberRole:
     try:
-        return Role(value)
+        return MemberRole(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a role (use voter or observer)") from None
 

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
+from ..config.model import MemberRole
 from ..pg.conninfo import Endpoint
 from ..pg.operation import LongOperation
-
-
-class MemberRole(enum.Enum):
-    VOTER = "voter"  # a database node that votes
-    OBSERVER = "observer"  # the pooler host (QCP): no database, no vote
 
 
 @dataclass(frozen=True)

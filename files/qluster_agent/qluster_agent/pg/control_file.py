@@ -13,20 +13,20 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from .controldata import ClusterState, ControlData
+from .controldata import ControlData, ControlState
 
 CONTROL_FILE = Path("global") / "pg_control"
 PG_CONTROL_VERSION = 1300
 _CRC_OFFSET = 288  # offsetof(ControlFileData, crc) for version 1300 on 64-bit builds
 # DBState in the order of its C enum.
 _STATES = (
-    ClusterState.STARTING_UP,
-    ClusterState.SHUT_DOWN,
-    ClusterState.SHUT_DOWN_IN_RECOVERY,
-    ClusterState.SHUTTING_DOWN,
-    ClusterState.IN_CRASH_RECOVERY,
-    ClusterState.IN_ARCHIVE_RECOVERY,
-    ClusterState.IN_PRODUCTION,
+    ControlState.STARTING_UP,
+    ControlState.SHUT_DOWN,
+    ControlState.SHUT_DOWN_IN_RECOVERY,
+    ControlState.SHUTTING_DOWN,
+    ControlState.IN_CRASH_RECOVERY,
+    ControlState.IN_ARCHIVE_RECOVERY,
+    ControlState.IN_PRODUCTION,
 )
 
 
@@ -63,7 +63,7 @@ def parse_control_file(raw: bytes) -> ControlData | None:
     (checksum_version,) = struct.unpack_from("<I", raw, 252)
     return ControlData(
         system_identifier=system_identifier,
-        state=_STATES[state] if 0 <= state < len(_STATES) else ClusterState.UNKNOWN,
+        state=_STATES[state] if 0 <= state < len(_STATES) else ControlState.UNKNOWN,
         checkpoint_lsn=checkpoint_lsn,
         redo_lsn=redo_lsn,
         timeline=timeline,

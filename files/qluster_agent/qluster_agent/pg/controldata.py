@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .lsn import parse_lsn
 
 
-class ClusterState(enum.Enum):
+class ControlState(enum.Enum):
     """'Database cluster state' as pg_control records it."""
 
     STARTING_UP = "starting up"
@@ -29,17 +29,17 @@ class ClusterState(enum.Enum):
         "in archive recovery") never wrote WAL of its own.
         """
         return self in (
-            ClusterState.SHUT_DOWN,
-            ClusterState.IN_PRODUCTION,
-            ClusterState.SHUTTING_DOWN,
-            ClusterState.IN_CRASH_RECOVERY,
+            ControlState.SHUT_DOWN,
+            ControlState.IN_PRODUCTION,
+            ControlState.SHUTTING_DOWN,
+            ControlState.IN_CRASH_RECOVERY,
         )
 
 
 @dataclass(frozen=True)
 class ControlData:
     system_identifier: int
-    state: ClusterState
+    state: ControlState
     checkpoint_lsn: int
     redo_lsn: int
     timeline: int
@@ -86,9 +86,9 @@ def parse_controldata(text: str) -> ControlData:
         return fields[label]
 
     try:
-        state = ClusterState(field("state"))
+        state = ControlState(field("state"))
     except ValueError:
-        state = ClusterState.UNKNOWN
+        state = ControlState.UNKNOWN
     try:
         return ControlData(
             system_identifier=int(field("system_identifier")),

@@ -20,7 +20,7 @@ from .cancel import CancelToken
 from .commands import StopMode
 from .config_files import ConfigFiles
 from .conninfo import Endpoint, primary_conninfo
-from .controldata import ClusterState, ControlData
+from .controldata import ControlData, ControlState
 from .datadir import datadir_state, forget_unfinished_rewind, rewind_marker
 from .errors import PgError
 from .files import FileWriter, remove_contents
@@ -300,7 +300,7 @@ class PgController:
         while self._server.running:
             if result.ok:
                 control = self._server.controldata()
-                if control is not None and control.state is ClusterState.SHUT_DOWN:
+                if control is not None and control.state is ControlState.SHUT_DOWN:
                     return control
             if not result.ok or self._clock() > deadline:
                 why = result.describe_failure() if not result.ok else f"took longer than {self._o.fast_stop_timeout_s} s"

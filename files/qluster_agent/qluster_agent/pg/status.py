@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from .conninfo import Endpoint
-from .controldata import ClusterState
+from .controldata import ControlState
 from .lsn import format_lsn
 
 
@@ -103,7 +103,7 @@ class PgStatus:
     replication: tuple[ReplicationRow, ...] = field(default_factory=tuple)
     archiver: ArchiverStats | None = None
     # From pg_controldata; read when the server is stopped (tells a former primary apart).
-    control_state: ClusterState | None = None
+    control_state: ControlState | None = None
     checkpoint_lsn: int | None = None  # stopped only: the last checkpoint, a lower bound of its WAL
     # Where its valid WAL ends on disk (pg/wal_end.py), past the checkpoint after a crash or an
     # immediate stop: read when stopped, and when running as a standby that is not yet

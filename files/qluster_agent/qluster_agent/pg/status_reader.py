@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import psycopg2
 
-from .controldata import ClusterState
+from .controldata import ControlState
 from .conninfo import endpoint_of
 from .datadir import datadir_state, postmaster_pid
 from .options import PgOptions
@@ -129,7 +129,7 @@ class StatusReader:
         if not wal_end or datadir is not DataDirState.VALID:
             return status
         control = self._server.controldata()
-        if control is None or control.state is ClusterState.IN_PRODUCTION or self._server.wal_receiver_running():
+        if control is None or control.state is ControlState.IN_PRODUCTION or self._server.wal_receiver_running():
             return status
         end = self._stopped_wal_end(control)
         if end is None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config.model import AgentConfig, Endpoint
+from ..config.model import AgentConfig, UdpEndpoint
 from .wire import MAX_UDP_PAYLOAD, OVERHEAD
 
 
 @dataclass(frozen=True)
 class TransportSettings:
     ip: str  # the node's own address (config `ip`)
-    group: Endpoint  # udp.socket.group; its port is the listening port in both modes
+    group: UdpEndpoint  # udp.socket.group; its port is the listening port in both modes
     interface: str | None  # udp.socket.interface: a name (eth0) or an IPv4 address; None = `ip`
     pacing_rate: int  # udp.socket.pacing-rate, bytes/s, 0 = unlimited
     loopback: bool  # udp.socket.loopback
@@ -20,7 +20,7 @@ class TransportSettings:
     max_payload: int  # udp.max-log-size
     send_capacity: int  # udp.send-buffer-capacity (messages)
     recv_capacity: int  # udp.recv-buffer-capacity (messages)
-    peers: tuple[Endpoint, ...] = ()  # udp.peers; non-empty = unicast mode
+    peers: tuple[UdpEndpoint, ...] = ()  # udp.peers; non-empty = unicast mode
     hello_interval: float = 1.0  # hello-retry-interval
     # Fragment recovery. The NACK delay is at least three datagram times at the pacing rate, so
     # a slowly paced sender is not asked for fragments it is still about to send.

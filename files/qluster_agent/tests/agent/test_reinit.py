@@ -6,7 +6,7 @@ import pytest
 
 from qluster_agent.agent.beacon import Beacon
 from qluster_agent.agent.reinit import Reinit
-from qluster_agent.agent.views import Snapshot
+from qluster_agent.agent.views import AgentSnapshot
 from qluster_agent.cluster.state import ClusterState, MemberInfo
 from qluster_agent.config.runtime import default_cluster_settings
 from qluster_agent.pg.conninfo import Endpoint
@@ -19,7 +19,7 @@ REPLICA = PgStatus(datadir=DataDirState.VALID, running=True, accepting=True, in_
 
 
 def snapshot(requests: dict[int, str], leader: int = LEADER, pg: PgStatus | None = REPLICA,
-             known_leader: bool = True) -> Snapshot:
+             known_leader: bool = True) -> AgentSnapshot:
     state = ClusterState(default_cluster_settings())
     if known_leader:
         state = state.apply(ClusterState.cmd_member(MemberInfo(LEADER, "n1", "10.0.0.1", 8080, 5432, False)))
@@ -28,7 +28,7 @@ def snapshot(requests: dict[int, str], leader: int = LEADER, pg: PgStatus | None
     role = Role.LEADER if leader == ME else Role.FOLLOWER
     raft = RuntimeStatus(ME, role, leader, 3, frozenset({1, 2, 3}), frozenset(), 10, 10)
     beacons = {ME: Beacon("n2", "10.0.0.2", 8080, 5432, False)}
-    return Snapshot(my_id=ME, raft=raft, state=state, beacons=beacons, last_seen={ME: 0.0}, pg=pg,
+    return AgentSnapshot(my_id=ME, raft=raft, state=state, beacons=beacons, last_seen={ME: 0.0}, pg=pg,
                     add_node_marker=False, switchover_target=None, operation=None, operation_started_at=None)
 
 

@@ -6,8 +6,8 @@ import yaml
 from qluster_agent.config import (
     AgentConfig,
     ConfigError,
-    Endpoint,
-    Role,
+    UdpEndpoint,
+    MemberRole,
     config_path_from_env,
     load_config,
     parse_config,
@@ -33,7 +33,7 @@ def test_the_seed_file_loads_exactly_as_written(tmp_path):
     assert config.ip == "192.168.90.48"
     assert config.api_port == 8080
     socket = config.udp.socket
-    assert socket.group == Endpoint("239.0.0.1", 9999)
+    assert socket.group == UdpEndpoint("239.0.0.1", 9999)
     assert socket.interface == "ens18"
     assert socket.pacing_rate == 268435456
     assert socket.loopback is False
@@ -63,7 +63,7 @@ def test_omitted_keys_take_the_fast_lan_defaults():
     assert (cluster.remove_interval, cluster.set_leader_timeout) == (60.0, 5.0)
     assert config.hello_retry_interval == 1.0
     assert config.api_port == 8080
-    assert config.udp.socket.group == Endpoint("239.0.0.1", 9999)
+    assert config.udp.socket.group == UdpEndpoint("239.0.0.1", 9999)
     assert config.udp.socket.interface is None
     assert config.udp.socket.pacing_rate == 268435456 and config.udp.socket.loopback is False
     assert config.udp.socket.send_buffer_size == config.udp.socket.recv_buffer_size == 1 << 20
@@ -72,7 +72,7 @@ def test_omitted_keys_take_the_fast_lan_defaults():
     # extensions
     assert config.cluster_id == "qluster"
     assert config.node_id == int(ipaddress.IPv4Address("10.0.0.7"))
-    assert config.role is Role.VOTER
+    assert config.role is MemberRole.VOTER
     assert config.data_dir == "/var/lib/qluster"
     assert config.secret is None and config.secret_file == "/etc/qluster/secret"
     assert config.insecure_no_auth is False
@@ -110,13 +110,13 @@ def test_extensions_are_parsed():
         "postgres": {"flavour": "qhb", "bin-dir": "/opt/qhb/bin", "nice": 0, "wal-archive": False},
     })
     assert config.cluster_id == "prod-1"
-    assert config.role is Role.OBSERVER
+    assert config.role is MemberRole.OBSERVER
     assert config.data_dir == "/srv/qluster"
     assert config.secret == "0123456789abcdef0123" and config.secret_file is None
     assert "0123456789abcdef0123" not in repr(config)
     assert config.api_token_file == "/etc/qluster/api-token"
     assert config.tick_interval == 0.02
-    assert config.udp.peers == (Endpoint("10.0.0.1", 9999), Endpoint("10.0.0.2", 9999), Endpoint("10.0.0.3", 7000))
+    assert config.udp.peers == (UdpEndpoint("10.0.0.1", 9999), UdpEndpoint("10.0.0.2", 9999), UdpEndpoint("10.0.0.3", 7000))
     assert config.unicast is True
     assert config.udp.socket.interface == "10.0.0.1"
     assert (config.postgres.flavour, config.postgres.bin_dir, config.postgres.nice) == ("qhb", "/opt/qhb/bin", 0)

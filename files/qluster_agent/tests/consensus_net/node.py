@@ -32,7 +32,7 @@ import time
 
 from qluster_agent.agent.timing import core_config
 from qluster_agent.config.keys import KEYS_BY_PATH
-from qluster_agent.config.model import Endpoint
+from qluster_agent.config.model import UdpEndpoint
 from qluster_agent.config.runtime import default_cluster_settings
 from qluster_agent.raft.runtime import ConsensusRuntime, RuntimeStatus
 from qluster_agent.raft.types import ConfState
@@ -59,7 +59,7 @@ class Transitions:
             self.led_terms.append(int(match.group(2)))
 
 
-def transport_settings(ip: str, interface: str, group: Endpoint) -> TransportSettings:
+def transport_settings(ip: str, interface: str, group: UdpEndpoint) -> TransportSettings:
     """The seed's udp defaults (so the lab measures what a real cluster runs with)."""
     def default(path: str):
         return KEYS_BY_PATH[path].default
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     parent = os.getppid()  # the test or bench; a node must not outlive it (its lab is gone then)
     transitions = Transitions()
-    transport = Transport(transport_settings(args.ip, args.interface, Endpoint(host, int(port))), args.id,
+    transport = Transport(transport_settings(args.ip, args.interface, UdpEndpoint(host, int(port))), args.id,
                           args.cluster_id, args.secret.encode())
     runtime = ConsensusRuntime(core_config(args.id, default_cluster_settings(), args.tick, False),
                                DiskStorage(args.data_dir), transport, tick_interval=args.tick,

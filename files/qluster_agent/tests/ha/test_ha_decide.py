@@ -12,7 +12,7 @@ import pytest
 from qluster_agent.ha.decide import LEADER_UNAVAILABLE_GRACE_S, REPLICA_UNAVAILABLE_GRACE_S, decide
 from qluster_agent.ha.decision import Action
 from qluster_agent.ha.view import ClusterView, Member, MemberRole
-from qluster_agent.pg.controldata import ClusterState
+from qluster_agent.pg.controldata import ControlState
 from qluster_agent.pg.conninfo import Endpoint
 from qluster_agent.pg.operation import LongOperation
 from qluster_agent.pg.status import DataDirState, PgStatus
@@ -69,10 +69,10 @@ REPLICA = PgStatus(
     upstream=N1,
 )
 STOPPED_REPLICA = PgStatus(
-    datadir=DataDirState.VALID, running=False, accepting=False, control_state=ClusterState.SHUT_DOWN_IN_RECOVERY
+    datadir=DataDirState.VALID, running=False, accepting=False, control_state=ControlState.SHUT_DOWN_IN_RECOVERY
 )
-STOPPED_PRIMARY = replace(STOPPED_REPLICA, control_state=ClusterState.SHUT_DOWN)
-CRASHED_PRIMARY = replace(STOPPED_REPLICA, control_state=ClusterState.IN_PRODUCTION)
+STOPPED_PRIMARY = replace(STOPPED_REPLICA, control_state=ControlState.SHUT_DOWN)
+CRASHED_PRIMARY = replace(STOPPED_REPLICA, control_state=ControlState.IN_PRODUCTION)
 STARTING = PgStatus(datadir=DataDirState.VALID, running=True, accepting=False)
 
 CASES = [

@@ -7,7 +7,7 @@ test_pg_integration.py.
 import struct
 
 from qluster_agent.pg.control_file import crc32c, parse_control_file
-from qluster_agent.pg.controldata import ClusterState
+from qluster_agent.pg.controldata import ControlState
 
 
 def control_bytes(state: int = 1, version: int = 1300, checkpoint: int = 0x0F0000A0, timeline: int = 17) -> bytearray:
@@ -29,12 +29,12 @@ def test_fields_of_a_shut_down_primary() -> None:
     control = parse_control_file(bytes(control_bytes()))
     assert control is not None
     assert control.system_identifier == 7306497125341843432
-    assert control.state is ClusterState.SHUT_DOWN
+    assert control.state is ControlState.SHUT_DOWN
     assert (control.checkpoint_lsn, control.redo_lsn, control.timeline) == (0x0F0000A0, 0x0F000078, 17)
     assert (control.min_recovery_end_lsn, control.min_recovery_end_timeline) == (0x0F000000, 16)
     assert control.wal_log_hints and not control.data_checksums
-    assert parse_control_file(bytes(control_bytes(state=5))).state is ClusterState.IN_ARCHIVE_RECOVERY
-    assert parse_control_file(bytes(control_bytes(state=42))).state is ClusterState.UNKNOWN
+    assert parse_control_file(bytes(control_bytes(state=5))).state is ControlState.IN_ARCHIVE_RECOVERY
+    assert parse_control_file(bytes(control_bytes(state=42))).state is ControlState.UNKNOWN
 
 
 def test_anything_not_intact_is_left_to_pg_controldata() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from qluster_agent.pg.controldata import ClusterState, ControlDataError, parse_controldata
+from qluster_agent.pg.controldata import ControlDataError, ControlState, parse_controldata
 
 # Trimmed from `LANG=C pg_controldata` of PostgreSQL 15.
 SAMPLE = """\
@@ -26,7 +26,7 @@ Data page checksum version:           1
 def test_parses_the_fields_the_supervisor_needs() -> None:
     data = parse_controldata(SAMPLE)
     assert data.system_identifier == 7306497125341843432
-    assert data.state is ClusterState.SHUT_DOWN_IN_RECOVERY
+    assert data.state is ControlState.SHUT_DOWN_IN_RECOVERY
     assert data.checkpoint_lsn == 0x7000028
     assert data.redo_lsn == 0x7000028
     assert data.timeline == 2
@@ -50,7 +50,7 @@ def test_cluster_state_tells_a_former_primary_apart(state: str, was_primary: boo
 
 
 def test_unknown_state_text_is_kept_as_unknown() -> None:
-    assert parse_controldata(SAMPLE.replace("shut down in recovery", "en production")).state is ClusterState.UNKNOWN
+    assert parse_controldata(SAMPLE.replace("shut down in recovery", "en production")).state is ControlState.UNKNOWN
 
 
 def test_missing_label_is_an_error() -> None:

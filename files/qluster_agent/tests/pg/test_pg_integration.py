@@ -19,7 +19,7 @@ from qluster_agent.ha.decide import decide
 from qluster_agent.ha.decision import Action
 from qluster_agent.ha.view import ClusterView, Member, MemberRole
 from qluster_agent.pg.control_file import read_control_file
-from qluster_agent.pg.controldata import ClusterState, parse_controldata
+from qluster_agent.pg.controldata import ControlState, parse_controldata
 from qluster_agent.pg.controller import PgController
 from qluster_agent.pg.conninfo import Endpoint
 from qluster_agent.pg.datadir import datadir_state, rewind_marker
@@ -192,13 +192,13 @@ def test_failover_then_rewind_the_old_primary(lab: Lab, node1: PgController, nod
     # may still be archiving its last segment.
     shutting = node1.status()
     assert shutting.role in (DbRole.UNAVAILABLE, DbRole.STOPPED)
-    assert shutting.control_state is ClusterState.SHUT_DOWN
+    assert shutting.control_state is ControlState.SHUT_DOWN
     assert shutting.wal_mark is not None and shutting.wal_mark.timeline == 1  # from pg_control
     with pytest.raises(psycopg2.Error):
         insert(lab, node1, 99, "after the demote")
     wait_until(lambda: node1.status().role is DbRole.STOPPED, what="node 1's postmaster to exit")
     stopped = node1.status()
-    assert stopped.control_state is ClusterState.SHUT_DOWN
+    assert stopped.control_state is ControlState.SHUT_DOWN
     # Stopped, it votes with the end of its WAL: the end of that same shutdown checkpoint record.
     assert stopped.wal_mark.timeline == shutting.wal_mark.timeline
     assert 0 < stopped.wal_mark.lsn - shutting.wal_mark.lsn <= 128

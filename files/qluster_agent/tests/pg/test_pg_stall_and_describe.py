@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from qluster_agent.pg.conninfo import Endpoint
-from qluster_agent.pg.controldata import ClusterState
+from qluster_agent.pg.controldata import ControlState
 from qluster_agent.pg.stall import StallTracker
 from qluster_agent.pg.status import ArchiverStats, DataDirState, PgStatus, ReplicationRow
 
@@ -59,7 +59,7 @@ def test_describe_a_primary_a_replica_and_a_stopped_server() -> None:
     assert replica.describe() == (
         "replica on timeline 2, streaming from 10.0.0.1:5432, received 0/3000060, replayed 0/3000000"
     )
-    stopped = PgStatus(datadir=DataDirState.VALID, running=False, accepting=False, control_state=ClusterState.SHUT_DOWN)
+    stopped = PgStatus(datadir=DataDirState.VALID, running=False, accepting=False, control_state=ControlState.SHUT_DOWN)
     assert stopped.describe() == "stopped (valid data directory, shut down)"
     assert PgStatus(datadir=DataDirState.EMPTY, running=True, accepting=False, error="x").describe() == (
         "running but not answering (x)"

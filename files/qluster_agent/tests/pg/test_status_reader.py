@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from qluster_agent.pg.controldata import ClusterState, ControlData
+from qluster_agent.pg.controldata import ControlData, ControlState
 from qluster_agent.pg.status import DbRole
 from qluster_agent.pg.status_reader import StatusReader
 from qluster_agent.pg.wal_end import WalEnd
@@ -15,7 +15,7 @@ from qluster_agent.pg.wal_end import WalEnd
 class RecoveringServer:
     """A postmaster that runs; pg_control and the WAL end as a standby still recovering left them."""
 
-    def __init__(self, state: ClusterState, receiving: bool) -> None:
+    def __init__(self, state: ControlState, receiving: bool) -> None:
         self.running = True
         self.state, self.receiving = state, receiving
         self.wal_end_reads = 0
@@ -44,7 +44,7 @@ def reader(tmp_path: Path, server: RecoveringServer) -> StatusReader:
 
 
 def test_a_standby_not_yet_consistent_and_receiving_nothing_reports_its_wal_on_disk(tmp_path):
-    server = RecoveringServer(ClusterState.IN_ARCHIVE_RECOVERY, receiving=False)
+    server = RecoveringServer(ControlState.IN_ARCHIVE_RECOVERY, receiving=False)
     status = reader(tmp_path, server).read(0)
     assert status.role is DbRole.UNAVAILABLE and status.error
     assert status.wal_mark is not None and (status.wal_mark.timeline, status.wal_mark.lsn) == (4, 0x4A00000)
@@ -57,13 +57,13 @@ def test_a_standby_not_yet_consistent_and_receiving_nothing_reports_its_wal_on_d
 def test_a_server_still_starting_from_a_clean_shutdown_reports_its_wal_on_disk(tmp_path):
     # The chaos run: a former primary started in recovery waits for a segment before it even
     # writes 'in archive recovery' to pg_control; it takes no query and receives nothing.
-    server = RecoveringServer(ClusterState.SHUT_DOWN, receiving=False)
+    server = RecoveringServer(ControlState.SHUT_DOWN, receiving=False)
     assert reader(tmp_path, server).read(0).wal_mark is not None
 
 
 def test_a_server_that_may_be_receiving_or_is_a_primary_has_no_position(tmp_path):
-    for server in (RecoveringServer(ClusterState.IN_ARCHIVE_RECOVERY, receiving=True),
-                   RecoveringServer(ClusterState.IN_PRODUCTION, receiving=False)):
+    for server in (RecoveringServer(ControlState.IN_ARCHIVE_RECOVERY, receiving=True),
+                   RecoveringServer(ControlState.IN_PRODUCTION, receiving=False)):
         status = reader(tmp_path / server.state.name / str(server.receiving), server).read(0)
         assert status.role is DbRole.UNAVAILABLE and status.wal_mark is None, server.state
         assert server.wal_end_reads == 0

@@ -6,14 +6,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from qluster_agent.config import Endpoint
+from qluster_agent.config import UdpEndpoint
 from qluster_agent.transport import Transport, TransportSettings
 from qluster_agent.transport.wire import HEADER, Kind
 
 from tests.netns import Host
 
 SECRET = b"test secret of the lab cluster"
-GROUP = Endpoint("239.0.0.1", 9999)
+GROUP = UdpEndpoint("239.0.0.1", 9999)
 
 
 def lab_settings(host: Host, **overrides: Any) -> TransportSettings:

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from qluster_agent.config import Endpoint
+from qluster_agent.config import UdpEndpoint
 
 from .helpers import LossyTransport, meet, receive, wait_until
 
@@ -78,9 +78,9 @@ def test_messages_larger_than_the_seed_limit_arrive_whole(netlab, start_transpor
 
 def test_unicast_mode_uses_the_peer_list(netlab, start_transport):
     a, b, c = netlab.add_hosts("a", "b", "c")
-    peers = tuple(Endpoint(host.ip, 9999) for host in (a, b, c))
+    peers = tuple(UdpEndpoint(host.ip, 9999) for host in (a, b, c))
     # A group nobody else uses proves the messages did not travel by multicast.
-    unicast = dict(peers=peers, group=Endpoint("239.9.9.9", 9999))
+    unicast = dict(peers=peers, group=UdpEndpoint("239.9.9.9", 9999))
     ta, tb, tc = (start_transport(host, n, **unicast) for n, host in enumerate((a, b, c), start=1))
     meet(ta, tb, tc)
     ta.send(None, b"to every peer")

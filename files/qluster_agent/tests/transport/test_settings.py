@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from qluster_agent.config import Endpoint, parse_config
+from qluster_agent.config import UdpEndpoint, parse_config
 from qluster_agent.transport import TransportSettings
 
 from tests.config.seed import SEED_CONFIG_YAML
@@ -12,7 +12,7 @@ from tests.config.seed import SEED_CONFIG_YAML
 def test_every_udp_key_of_the_seed_reaches_the_transport():
     settings = TransportSettings.from_config(parse_config(yaml.safe_load(SEED_CONFIG_YAML)))
     assert settings.ip == "192.168.90.48"
-    assert settings.group == Endpoint("239.0.0.1", 9999)
+    assert settings.group == UdpEndpoint("239.0.0.1", 9999)
     assert settings.interface == "ens18"
     assert settings.pacing_rate == 268435456
     assert settings.loopback is False
@@ -25,7 +25,7 @@ def test_every_udp_key_of_the_seed_reaches_the_transport():
 
 def test_unicast_peers_reach_the_transport():
     config = parse_config({"ip": "10.0.0.1", "udp": {"peers": ["10.0.0.1", "10.0.0.2:7000"]}})
-    assert TransportSettings.from_config(config).peers == (Endpoint("10.0.0.1", 9999), Endpoint("10.0.0.2", 7000))
+    assert TransportSettings.from_config(config).peers == (UdpEndpoint("10.0.0.1", 9999), UdpEndpoint("10.0.0.2", 7000))
 
 
 def test_a_payload_limit_beyond_one_udp_datagram_is_refused():

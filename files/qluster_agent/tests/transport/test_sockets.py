@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from qluster_agent.config import Endpoint
+from qluster_agent.config import UdpEndpoint
 from qluster_agent.transport import TransportError, interface_address
 from qluster_agent.transport.sockets import open_socket
 
@@ -38,7 +38,7 @@ def test_multicast_socket_options_follow_the_settings(netlab):
 
 def test_unicast_mode_binds_the_node_address(netlab):
     (a,) = netlab.add_hosts("a")
-    settings = lab_settings(a, peers=(Endpoint(a.ip, 9999), Endpoint("10.77.200.99", 9999)))
+    settings = lab_settings(a, peers=(UdpEndpoint(a.ip, 9999), UdpEndpoint("10.77.200.99", 9999)))
     sock = netlab.call_inside(a, open_socket, settings)
     try:
         assert sock.getsockname() == (a.ip, 9999)
