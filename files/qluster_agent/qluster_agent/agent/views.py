@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api.health import NodeHealth
+from ..api.map_member import MapMember
 from ..cluster.state import ClusterState
 from ..ha.view import ClusterView, Member, MemberRole
 from ..pg.lsn import format_lsn
@@ -121,7 +122,7 @@ def _member_state(snap: AgentSnapshot, node_id: int, beacon: Beacon | None, stal
 def cluster_map(snap: AgentSnapshot, cluster_id: str, stale_after: float) -> dict[str, Any]:
     """The map of seed 000 §9.4: every member with its roles, WAL positions and lag."""
     leader = snap.raft.leader
-    rows = []
+    rows: list[MapMember] = []
     ids = sorted(snap.raft.voters | snap.raft.observers | set(snap.state.members))
     for node_id in ids:
         info = snap.state.members.get(node_id)
@@ -136,30 +137,30 @@ def cluster_map(snap: AgentSnapshot, cluster_id: str, stale_after: float) -> dic
         else:
             role = "joining"
         wal = beacon.wal_position if beacon else None
-        rows.append({
-            "id": node_id,
-            "name": info.name if info else (beacon.name if beacon else str(node_id)),
-            "address": info.address if info else (beacon.address if beacon else None),
-            "api_port": info.api_port if info else None,
-            "db_port": info.db_port if info else None,
-            "role": role,
-            "voter": node_id in snap.raft.voters,
-            "state": _member_state(snap, node_id, beacon, stale_after),
-            "db_role": (beacon.db_role if beacon else DbRole.UNKNOWN).value,
-            "timeline": beacon.timeline if beacon else None,
-            "wal_position": format_lsn(wal) if wal is not None else None,
-            "replayed_lsn": format_lsn(beacon.replayed_lsn) if beacon and beacon.replayed_lsn is not None else None,
-            "lag_bytes": None if role == "observer" else (0 if role == "leader" else lag_behind_leader(snap, wal)),
-            "streaming": bool(beacon and beacon.streaming),
-            "archive_failing": bool(beacon and beacon.archive_failing),
-            "last_seen_s": round(snap.last_seen[node_id], 3) if node_id in snap.last_seen else None,
-            "decision": beacon.decision if beacon else None,
-        })
+        rows.append(MapMember(
+            id=node_id,
+            name=info.name if info else (beacon.name if beacon else str(node_id)),
+            address=info.address if info else (beacon.address if beacon else None),
+            api_port=info.api_port if info else None,
+            db_port=info.db_port if info else None,
+            role=role,
+            voter=node_id in snap.raft.voters,
+            state=_member_state(snap, node_id, beacon, stale_after),
+            db_role=(beacon.db_role if beacon else DbRole.UNKNOWN).value,
+            timeline=beacon.timeline if beacon else None,
+            wal_position=format_lsn(wal) if wal is not None else None,
+            replayed_lsn=format_lsn(beacon.replayed_lsn) if beacon and beacon.replayed_lsn is not None else None,
+            lag_bytes=None if role == "observer" else (0 if role == "leader" else lag_behind_leader(snap, wal)),
+            streaming=bool(beacon and beacon.streaming),
+            archive_failing=bool(beacon and beacon.archive_failing),
+            last_seen_s=round(snap.last_seen[node_id], 3) if node_id in snap.last_seen else None,
+            decision=beacon.decision if beacon else None,
+        ))
     return {
         "cluster_id": cluster_id,
         "term": snap.raft.term,
         # Never 0 and never the pooler: null when there is no leader.
         "leader": leader if leader and leader in snap.raft.voters else None,
-        "leader_name": next((r["name"] for r in rows if r["id"] == leader), None),
-        "members": rows,
+        "leader_name": next((row.name for row in rows if row.id == leader), None),
+        "members": [row.to_json() for row in rows],
     }

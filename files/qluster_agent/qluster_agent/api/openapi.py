@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from .map_member import map_member_schema
 
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _OBJECT = {"type": "object", "additionalProperties": True}
+_MEMBERS = {"type": "array", "items": {"$ref": "#/components/schemas/MapMember"}}
+_MAP = {"type": "object", "required": ["cluster_id", "term", "leader", "members"],
+        "properties": {"cluster_id": {"type": "string"}, "term": {"type": "integer"},
+                       "leader": {"type": "integer", "nullable": True},
+                       "leader_name": {"type": "string", "nullable": True}, "members": _MEMBERS}}
 
 
 def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -50,17 +56,18 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": {"type": "object", "required": ["error"],
-                                  "properties": {"error": {"type": "string"}, "details": {}}}},
+                                  "properties": {"error": {"type": "string"}, "details": {}}},
+                        "MapMember": map_member_schema()},
         },
         "paths": {
             "/map": {"get": {"summary": "the cluster map: members, roles, WAL positions, leader",
-                             "responses": {"200": _json("the map")}}},
+                             "responses": {"200": _json("the map", _MAP)}}},
             "/config": {
                 "get": {"summary": "the cluster's runtime settings", "responses": {"200": _json("settings")}},
                 "post": _write("change runtime settings (seed 000 §10.5); validated whole, replicated to every node"),
             },
             "/members": {
-                "get": {"summary": "members of the cluster", "responses": {"200": _json("members")}},
+                "get": {"summary": "members of the cluster", "responses": {"200": _json("members", _MEMBERS)}},
                 "post": _write("add a member (voter or observer)"),
             },
             "/members/{member}": {

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ..api import tls
+from ..api.map_member import MapMember
 from .client import ApiClient, ApiClientError
 from .table import human_bytes, render
 
@@ -103,10 +104,9 @@ def _agent_config(path: Path) -> dict[str, Any]:
 def cmd_list(client: ApiClient, args: argparse.Namespace) -> int:
     cmap = client.get("/map")
     rows = []
-    for m in cmap.get("members", []):
-        rows.append([m.get("id"), m.get("name"), m.get("address"), m.get("role"), m.get("state"),
-                     m.get("db_role"), "yes" if m.get("streaming") else "no",
-                     m.get("wal_position"), human_bytes(m.get("lag_bytes"))])
+    for m in (MapMember.from_json(row) for row in cmap.get("members", [])):
+        rows.append([m.id, m.name, m.address, m.role, m.state, m.db_role, "yes" if m.streaming else "no",
+                     m.wal_position, human_bytes(m.lag_bytes)])
     print(render(["ID", "NAME", "ADDRESS", "ROLE", "STATE", "DB", "STREAMING", "WAL", "LAG"], rows))
     leader = cmap.get("leader")
     print(f"\nleader: {leader if leader else 'none'}   term: {cmap.get('term', '-')}")

@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from ..api.map_member import MapMember
+
 # srv_admin_state bit: forced into maintenance from the CLI (or never enabled after `add server`).
 ADMIN_FORCED_MAINT = 0x01
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_.:-]")
@@ -108,26 +110,25 @@ def _members_by_id(data: Any) -> dict[Any, Member]:
         raise MapError("the map has no member list")
     found: dict[str, Member] = {}
     ids: dict[Any, str] = {}
-    for row in data["members"]:
-        if not isinstance(row, Mapping):
-            raise MapError(f"a member entry is not an object: {row!r}")
-        if row.get("voter") is not True:
+    for entry in data["members"]:
+        if not isinstance(entry, Mapping):
+            raise MapError(f"a member entry is not an object: {entry!r}")
+        row = MapMember.from_json(entry)  # its types are checked below, as far as HAProxy needs them
+        if row.voter is not True:
             continue
-        address, name = row.get("address"), row.get("name")
-        if not isinstance(address, str) or not address:
-            raise MapError(f"member {row.get('id')!r} has no address")
-        what = f"member {name or row.get('id')!r}"
+        if not isinstance(row.address, str) or not row.address:
+            raise MapError(f"member {row.id!r} has no address")
+        what = f"member {row.name or row.id!r}"
         member = Member(
-            name=server_name(str(name or row.get("id"))),
-            address=address,
-            db_port=_port(row.get("db_port"), f"{what} db_port"),
-            api_port=_port(row.get("api_port"), f"{what} api_port"),
+            name=server_name(str(row.name or row.id)),
+            address=row.address,
+            db_port=_port(row.db_port, f"{what} db_port"),
+            api_port=_port(row.api_port, f"{what} api_port"),
         )
         if member.name in found:  # two hosts with one name: keep both, tell them apart by id
-            member = Member(server_name(f"{member.name}-{row.get('id')}"), member.address, member.db_port,
-                            member.api_port)
+            member = Member(server_name(f"{member.name}-{row.id}"), member.address, member.db_port, member.api_port)
         found[member.name] = member
-        ids[row.get("id")] = member.name
+        ids[row.id] = member.name
     return {node_id: found[name] for node_id, name in ids.items()}
 
 
