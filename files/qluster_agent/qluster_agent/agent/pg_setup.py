@@ -26,6 +26,7 @@ FAILOVER_SETTINGS: tuple[tuple[str, str], ...] = (
     ("wal_sender_timeout", "10s"),
 )
 
+
 class PgSetupError(ValueError):
     pass
 

@@ -29,7 +29,7 @@ def snapshot(requests: dict[int, str], leader: int = LEADER, pg: PgStatus | None
     raft = RuntimeStatus(ME, role, leader, 3, frozenset({1, 2, 3}), frozenset(), 10, 10)
     beacons = {ME: Beacon("n2", "10.0.0.2", 8080, 5432, False)}
     return AgentSnapshot(my_id=ME, raft=raft, state=state, beacons=beacons, last_seen={ME: 0.0}, pg=pg,
-                    add_node_marker=False, switchover_target=None, operation=None, operation_started_at=None)
+                         add_node_marker=False, switchover_target=None, operation=None, operation_started_at=None)
 
 
 @pytest.mark.parametrize("snap, source, why", [
