@@ -12,7 +12,8 @@ import yaml
 
 from .image import IMAGE, build_image, image_exists
 from .podman import LabError, exists, podman
-from .topology import ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, LABEL, MAX_NODES, READER_PASSWORD, READER_USER, Lab
+from .topology import (ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, LABEL, MAX_NODES, PROMETHEUS_PORT, READER_PASSWORD,
+                       READER_USER, STATS_PASSWORD, STATS_USER, Lab)
 
 BOOT_DEADLINE_S = 60
 
@@ -217,6 +218,10 @@ def write_inventory(lab: Lab) -> None:
                 ]},
             ],
             "qhb_node_databases": [{"name": "qhb"}, {"name": APP_DATABASE, "owner": APP_USER}],
+            "qcp_host_transaction_databases": ["postgres", "qhb", APP_DATABASE],
+            "qcp_host_stats_user": STATS_USER,
+            "qcp_host_stats_password": STATS_PASSWORD,
+            "qcp_host_haproxy_prometheus_port": PROMETHEUS_PORT,
             # The cluster's ports from its own hosts only; this machine (the operator's, on the
             # lab's network) may read the API, and is the LAN attacker of the junk-flood test.
             "qhb_node_firewall": True,

@@ -31,6 +31,10 @@ APP_DATABASE = "qluster_app"
 # the application's role creates in the schema public, now and later, and write none.
 READER_USER = "qluster_app_reader"
 READER_PASSWORD = "lab-reader-password-not-secret"
+# PgBouncer's statistics user and HAProxy's Prometheus exporter on the pooler host.
+STATS_USER = "qluster_stats"
+STATS_PASSWORD = "lab-stats-password-not-secret"
+PROMETHEUS_PORT = 9101
 
 # The seed's client mount point and export path for the WAL archive (§4.1, §4.2).
 WAL_CLIENT_PATH = "/opt/qhb-backup/wal"

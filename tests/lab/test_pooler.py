@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import time
+import urllib.request
 
 import psycopg2
 import pytest
@@ -33,8 +34,8 @@ import pytest
 from qlab.agent_api import read_map
 from qlab.deploy import run_site
 from qlab.faults import Host, wait_until
-from qlab.topology import (APP_DATABASE, APP_PASSWORD, APP_USER, DB_HOSTS, NFS_HOST, READER_PASSWORD, READER_USER,
-                           lab_by_name)
+from qlab.topology import (APP_DATABASE, APP_PASSWORD, APP_USER, DB_HOSTS, NFS_HOST, PROMETHEUS_PORT, READER_PASSWORD,
+                           READER_USER, STATS_PASSWORD, STATS_USER, lab_by_name)
 
 POOLER_PORT = 5432
 RO_PORT = 5001
@@ -156,12 +157,62 @@ def test_the_seeds_database_qhb_exists_and_the_pooler_leads_to_it_on_the_leader(
     assert address == leader_of(read_map(pooler.address))["address"]
 
 
-def autocommit_session(pooler, user: str, password: str):
-    """A session through the pooler to the application's database, in autocommit."""
-    conn = psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname=APP_DATABASE, user=user,
+def autocommit_session(pooler, user: str, password: str, dbname: str = APP_DATABASE):
+    """A session through the pooler (to the application's database), in autocommit."""
+    conn = psycopg2.connect(host=pooler.address, port=POOLER_PORT, dbname=dbname, user=user,
                             password=password, connect_timeout=5)
     conn.autocommit = True
     return conn
+
+
+def backend_pids(pooler, dbname: str, clients: int = 5) -> set[int]:
+    """The server processes that serve `clients` sessions open at once, one query each in turn."""
+    sessions = [autocommit_session(pooler, APP_USER, APP_PASSWORD, dbname) for index in range(clients)]
+    try:
+        pids = set()
+        for session in sessions:
+            with session.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid(), pg_is_in_recovery()")
+                pid, in_recovery = cur.fetchone()
+                assert in_recovery is False
+                pids.add(pid)
+        return pids
+    finally:
+        for session in sessions:
+            session.close()
+
+
+def test_the_transaction_pooled_name_shares_server_connections_between_clients(pooler):
+    """Issue 18 item 1: five clients open at once on <db>_tx are served by fewer server
+    connections than clients (each holds one for a transaction only); on the session-pooled name
+    each client holds its own."""
+    assert len(backend_pids(pooler, APP_DATABASE)) == 5
+    assert len(backend_pids(pooler, f"{APP_DATABASE}_tx")) < 5
+
+
+def test_the_stats_user_reads_pgbouncers_statistics_and_nothing_else(pooler):
+    """Issue 18 item 6: SHOW POOLS / SHOW DATABASES as qcp_host_stats_user; admin commands refused."""
+    admin = autocommit_session(pooler, STATS_USER, STATS_PASSWORD, "pgbouncer")
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SHOW DATABASES")
+            columns = [c.name for c in cur.description]
+            modes = {row[columns.index("name")]: row[columns.index("pool_mode")] for row in cur.fetchall()}
+            assert modes[f"{APP_DATABASE}_tx"] == "transaction"
+            cur.execute("SHOW POOLS")
+            assert cur.fetchall()
+            with pytest.raises(psycopg2.Error, match="admin access needed"):
+                cur.execute("PAUSE")
+    finally:
+        admin.close()
+
+
+def test_haproxy_exports_prometheus_metrics(pooler):
+    """Issue 18 item 6: HAProxy's exporter names both routes' servers and their check status."""
+    with urllib.request.urlopen(f"http://{pooler.address}:{PROMETHEUS_PORT}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    assert 'haproxy_server_check_status{proxy="pg_rw"' in text or 'proxy="pg_rw"' in text, text[:2000]
+    assert 'proxy="pg_ro"' in text
 
 
 def test_a_read_only_role_of_qhb_node_users_reads_the_applications_tables_and_writes_none(pooler):
