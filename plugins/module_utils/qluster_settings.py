@@ -197,14 +197,25 @@ def normalize_current(current):
 def cross_problems(settings):
     """Checks that involve two keys, on the merged settings (mirror of the agent's checks)."""
     problems = []
-    heartbeat = settings.get('heartbeat-interval')
-    timeout = settings.get('node-timeout')
-    if heartbeat is not None and timeout is not None and duration_ms(heartbeat) > duration_ms(timeout):
-        problems.append('heartbeat-interval: %r is longer than node-timeout %r' % (heartbeat, timeout))
+    heartbeat = heartbeat_problem(settings.get('heartbeat-interval'), settings.get('node-timeout'))
+    if heartbeat is not None:
+        problems.append(heartbeat)
     if settings.get('quorum-replication') is False and settings.get('replication-factor') == 0:
         problems.append('replication-factor: 0 with quorum-replication false leaves no commit rule '
                         '(set quorum-replication: true or replication-factor >= 1)')
     return problems
+
+
+def heartbeat_problem(heartbeat, timeout):
+    """Mirror of the agent's config/heartbeat.py heartbeat_problem without a tick-interval (the
+    node that takes the request checks the lower end with its own); None when it fits."""
+    if heartbeat is None or timeout is None:
+        return None
+    low, high = SETTINGS['heartbeat-interval'][1][0], duration_ms(timeout)
+    if low > high or low <= duration_ms(heartbeat) <= high:
+        return None
+    return 'heartbeat-interval: %r is out of range %s..%s at node-timeout %r' % (
+        format_ms(duration_ms(heartbeat)), format_ms(low), format_ms(high), format_ms(high))
 
 
 def plan_config(current, desired):

@@ -8,6 +8,7 @@ import pytest
 from ansible_collections.qhb.qluster.plugins.module_utils import qluster_settings as s
 from qluster_agent.config.checks import cluster_problems
 from qluster_agent.config.durations import format_duration, parse_duration
+from qluster_agent.config.heartbeat import heartbeat_problem
 from qluster_agent.config.keys import KEYS, RUNTIME_KEYS
 from qluster_agent.config.runtime import validate_cluster_update
 
@@ -159,6 +160,18 @@ def test_cross_checks_agree_with_the_agent(body):
     values = {"cluster." + name: AGENT[name].parse(value) for name, value in merged.items()}
     assert bool(cluster_problems(values, prefix="")) == bool(s.cross_problems(merged))
     assert (agent_settings is None) == bool(agent_problems)
+
+
+HEARTBEATS = ["10ms", "50ms", "100ms", "1500ms", "5s", "6s", "1m"]
+
+
+@pytest.mark.parametrize("node_timeout", ["100ms", "800ms", "5s", "1m"])
+def test_the_heartbeat_rule_says_what_the_agents_says(node_timeout):
+    """Word for word, without a tick-interval (the node that takes the request adds the lower end)."""
+    for heartbeat in HEARTBEATS:
+        mine = s.heartbeat_problem(s.normalize_value("heartbeat-interval", heartbeat),
+                                   s.normalize_value("node-timeout", node_timeout))
+        assert mine == heartbeat_problem(parse_duration(heartbeat), parse_duration(node_timeout), prefix=""), heartbeat
 
 
 def test_plan_sends_only_what_differs():

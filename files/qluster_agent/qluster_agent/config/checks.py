@@ -5,32 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from .durations import format_duration
+from .heartbeat import MIN_ELECTION_TICKS, heartbeat_problem
 from .keys import KEYS_BY_PATH
 from .model import VerifyClient
 
-# The consensus core's shortest election, in ticks: agent/timing.py MIN_ELECTION_TICKS (a test
-# keeps the two equal; config does not import the agent package). A shorter node-timeout would be
-# stretched to it silently. The longest is a sanity bound on the tick counters: with the key
-# ranges of today (tick >= 1ms, node-timeout <= 60s) it cannot be reached, it guards a widening.
-MIN_ELECTION_TICKS = 4
+# The longest election, in ticks: a sanity bound on the tick counters. With the key ranges of
+# today (tick >= 1ms, node-timeout <= 60s) it cannot be reached; it guards a widening.
 MAX_ELECTION_TICKS = 100_000
 
 
-def cluster_problems(values: dict[str, Any], prefix: str = "cluster.") -> list[str]:
+def cluster_problems(values: dict[str, Any], prefix: str = "cluster.", tick: float | None = None) -> list[str]:
     """Consistency of the cluster section; ``values`` maps full key paths to parsed values.
 
     ``prefix`` is how keys are named in the messages: "cluster." for the file, "" for POST /config.
+    ``tick`` (this node's tick-interval) adds the heartbeat's lower end; leave it out where the
+    result must not depend on the node.
     """
     problems = []
-    heartbeat = values.get("cluster.heartbeat-interval")
-    node_timeout = values.get("cluster.node-timeout")
-    # Equal values are allowed because seed 000 §10.5 posts heartbeat-interval = node-timeout = 5s;
-    # a heartbeat slower than the timeout would make every follower call elections forever.
-    if heartbeat is not None and node_timeout is not None and heartbeat > node_timeout:
-        problems.append(
-            f"{prefix}heartbeat-interval: {format_duration(heartbeat)!r} is longer than "
-            f"{prefix}node-timeout {format_duration(node_timeout)!r}"
-        )
+    heartbeat = heartbeat_problem(values.get("cluster.heartbeat-interval"), values.get("cluster.node-timeout"),
+                                  tick, prefix)
+    if heartbeat is not None:
+        problems.append(heartbeat)
     if values.get("cluster.quorum-replication") is False and values.get("cluster.replication-factor") == 0:
         problems.append(
             f"{prefix}replication-factor: 0 with {prefix}quorum-replication false leaves no "
@@ -65,12 +60,6 @@ def agent_problems(values: dict[str, Any], given: set[str]) -> list[str]:
     """Consistency of the top-level keys; ``given`` holds the paths present in the file."""
     tick = values.get("tick-interval")
     problems = tick_problems(values, tick)
-    heartbeat = values.get("cluster.heartbeat-interval")
-    if tick is not None and heartbeat is not None and tick > heartbeat:
-        problems.append(
-            f"tick-interval: {format_duration(tick)!r} is longer than "
-            f"cluster.heartbeat-interval {format_duration(heartbeat)!r}"
-        )
     for inline, from_file in (("secret", "secret-file"), ("api-token", "api-token-file")):
         if inline in given and from_file in given:
             problems.append(f"{inline}: set together with {from_file}; keep only one")

@@ -108,7 +108,8 @@ KEYS: tuple[KeySpec, ...] = (
             "without hearing the leader before it starts a pre-vote; at least 4 ticks (tick-interval).",
             v.duration("100ms", "60s"), runtime=True),
     KeySpec("cluster.heartbeat-interval", _DURATION, parse_duration("100ms"), "How often the leader "
-            "sends heartbeats; at most node-timeout.", v.duration("10ms", "60s"), runtime=True),
+            "sends heartbeats; at least tick-interval, at most node-timeout. The leader beats at least "
+            "four times per lease (5/8 of node-timeout) whatever it says.", v.duration("10ms", "60s"), runtime=True),
     KeySpec("cluster.pre-voting-timeout", _DURATION, parse_duration("400ms"), "Length of the "
             "pre-vote stage.", v.duration("50ms", "60s"), runtime=True),
     KeySpec("cluster.leader-voting-timeout", _DURATION, parse_duration("400ms"), "Length of one "

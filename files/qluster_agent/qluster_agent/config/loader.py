@@ -58,7 +58,7 @@ def parse_config(document: Any) -> AgentConfig:
             problems.append(f"{spec.path}: missing ({spec.doc.rstrip('.')})")
         elif spec.default is not DERIVED:
             values[spec.path] = copy.deepcopy(spec.default)  # never share a mutable default
-    problems += cluster_problems(values)
+    problems += cluster_problems(values, tick=values.get("tick-interval"))
     problems += agent_problems(values, set(raw))
     if problems:
         raise ConfigError(problems)

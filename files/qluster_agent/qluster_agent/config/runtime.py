@@ -34,7 +34,8 @@ def validate_cluster_update(
     names. Never a partial result: one bad key rejects the whole update. Every value must lie in
     its key's range (keys.py), the same check config.yaml gets.
 
-    ``tick_interval`` (this node's, seconds) adds the node-timeout-in-ticks check; leave it out
+    ``tick_interval`` (this node's, seconds) adds the node-timeout-in-ticks check and the
+    heartbeat's lower end (config/heartbeat.py), as config.yaml has them; leave it out
     where the result must not depend on the node, as when a committed entry is applied.
     """
     if not isinstance(body, dict):
@@ -51,7 +52,7 @@ def validate_cluster_update(
         except ValueError as error:
             problems.append(f"{name}: {error}")
     if not problems:
-        problems = cluster_problems(current, prefix="") + tick_problems(current, tick_interval, prefix="")
+        problems = cluster_problems(current, "", tick_interval) + tick_problems(current, tick_interval, prefix="")
     if problems:
         return None, problems
     return build_cluster_settings(current), []

@@ -67,6 +67,9 @@ class CoreConfig:
                      "max_bytes_per_msg", "max_uncommitted_entries", "snapshot_threshold"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        # The core's own invariants, in ticks. The agent never reaches them: config/heartbeat.py
+        # turns an accepted heartbeat-interval into ticks within them (a test sweeps its range);
+        # they guard callers that set ticks by hand (tests, the simulator).
         if self.heartbeat_ticks >= self.election_ticks:
             raise ValueError(f"heartbeat_ticks ({self.heartbeat_ticks}) must be < election_ticks "
                              f"({self.election_ticks})")

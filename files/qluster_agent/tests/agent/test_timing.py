@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from qluster_agent.agent.timing import BEATS_PER_LEASE, core_config, glance_interval
+from qluster_agent.agent.timing import core_config, glance_interval
+from qluster_agent.config.heartbeat import BEATS_PER_LEASE
 from qluster_agent.config.runtime import default_cluster_settings, validate_cluster_update
 
 TICK = 0.05

@@ -162,7 +162,8 @@ def test_insecure_mode_needs_no_secret_file():
         ({"ip": "10.0.0.1", "udp": {"peers": "10.0.0.2"}},
          "config error: udp.peers: '10.0.0.2' is not a list of host:port"),
         (with_cluster(**{"heartbeat-interval": "2s", "node-timeout": "1s"}),
-         "config error: cluster.heartbeat-interval: '2s' is longer than cluster.node-timeout '1s'"),
+         "config error: cluster.heartbeat-interval: '2s' is out of range 50ms..1s at cluster.node-timeout '1s' "
+         "and tick-interval '50ms'"),
         (with_cluster(**{"quorum-replication": False}),
          "config error: cluster.replication-factor: 0 with cluster.quorum-replication false leaves no "
          "commit rule (set quorum-replication: true or replication-factor >= 1)"),
@@ -176,7 +177,8 @@ def test_insecure_mode_needs_no_secret_file():
          "config error: cluster.node-timeout: '800ms' is out of range 1s..1m at tick-interval '250ms' "
          "(4..100000 ticks)"),
         ({"ip": "10.0.0.1", "tick-interval": "200ms"},
-         "config error: tick-interval: '200ms' is longer than cluster.heartbeat-interval '100ms'"),
+         "config error: cluster.heartbeat-interval: '100ms' is out of range 200ms..800ms at cluster.node-timeout "
+         "'800ms' and tick-interval '200ms'"),
         ({"ip": "10.0.0.1", "node-id": 0}, "config error: node-id: 0 is out of range 1..9223372036854775807"),
         ({"ip": "10.0.0.1", "role": "leader"}, "config error: role: 'leader' is not a role (use voter or observer)"),
         ({"ip": "10.0.0.1", "data-dir": "data"}, "config error: data-dir: 'data' is not an absolute path"),

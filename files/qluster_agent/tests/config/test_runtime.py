@@ -53,7 +53,7 @@ def test_cross_key_rules_apply_to_the_merged_result():
     base, _unused = validate_cluster_update({"node-timeout": "1s", "heartbeat-interval": "200ms"})
     settings, problems = validate_cluster_update({"heartbeat-interval": "2s"}, base=base)
     assert settings is None
-    assert problems == ["heartbeat-interval: '2s' is longer than node-timeout '1s'"]
+    assert problems == ["heartbeat-interval: '2s' is out of range 10ms..1s at node-timeout '1s'"]
     _unused, problems = validate_cluster_update({"quorum-replication": False})
     assert problems == [
         "replication-factor: 0 with quorum-replication false leaves no commit rule "
