@@ -1,7 +1,8 @@
 """Carries out the HA loop's decisions on the database (and, to step down, on consensus).
 
-Long operations go to the executor so the loop keeps its pace; the ones a failover waits for
-(fence, demote, promote) run inline: nothing else should happen before they are done.
+Where an action runs is Action.long_operation's table (ha/decision.py), not this file's: a long
+one is submitted to the executor in its slot so the loop keeps its pace; the others (among them
+fence, demote and promote, which a failover waits for) run inline.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from typing import Callable
 from ..ha.decision import Action, Decision
 from ..ha.marker import AddNodeMarker
 from ..pg.controller import PgController
-from ..pg.executor import LongOperationExecutor
+from ..pg.executor import LongOperationExecutor, Operation
 from ..pg.operation import LongOperation
 
 log = logging.getLogger(__name__)
+
+_NO_OP = frozenset({Action.NOTHING, Action.REPORT_IN_PROGRESS, Action.WAIT_FOR_LEADER})
 
 
 class ActionRunner:
@@ -27,8 +30,15 @@ class ActionRunner:
         self._step_down = step_down
 
     def run(self, decision: Decision) -> None:
+        slot = decision.action.long_operation
+        if slot is None:
+            self._inline(decision)
+        else:
+            self._executor.submit(slot, self._job(decision))
+
+    def _inline(self, decision: Decision) -> None:
         action, pg, leader, sync = decision.action, self._pg, decision.leader, decision.sync
-        if action in (Action.NOTHING, Action.REPORT_IN_PROGRESS, Action.WAIT_FOR_LEADER):
+        if action in _NO_OP:
             return
         if action is Action.FENCE:
             pg.fence()
@@ -46,18 +56,22 @@ class ActionRunner:
             self._marker.remove()
         elif action is Action.STEP_DOWN:
             self._step_down()
-        elif action is Action.BOOTSTRAP:
-            self._executor.submit(LongOperation.BOOTSTRAP, lambda token: pg.bootstrap(sync, token))
-        elif action is Action.CLONE_FROM_LEADER:
-            self._executor.submit(LongOperation.BASE_BACKUP, lambda token: pg.clone_from(leader, token))
-        elif action is Action.RECLONE_FROM_LEADER:
-            self._executor.submit(LongOperation.BASE_BACKUP, lambda token: pg.reclone_from(leader, token))
-        elif action is Action.REWIND_OR_RECLONE:
-            self._executor.submit(LongOperation.REWIND, lambda token: pg.rewind_or_reclone(leader, token))
-        elif action is Action.START_AS_REPLICA:
-            self._executor.submit(LongOperation.START, lambda token: pg.start_as_replica(leader, token))
         else:  # a new Action without a handler is a bug worth hearing about at once
-            raise ValueError(f"no handler for action {action}")
+            raise ValueError(f"no inline handler for action {action}")
+
+    def _job(self, decision: Decision) -> Operation:
+        action, pg, leader, sync = decision.action, self._pg, decision.leader, decision.sync
+        if action is Action.BOOTSTRAP:
+            return lambda token: pg.bootstrap(sync, token)
+        if action is Action.CLONE_FROM_LEADER:
+            return lambda token: pg.clone_from(leader, token)
+        if action is Action.RECLONE_FROM_LEADER:
+            return lambda token: pg.reclone_from(leader, token)
+        if action is Action.REWIND_OR_RECLONE:
+            return lambda token: pg.rewind_or_reclone(leader, token)
+        if action is Action.START_AS_REPLICA:
+            return lambda token: pg.start_as_replica(leader, token)
+        raise ValueError(f"no long-operation handler for action {action}")
 
     def reinit(self, leader) -> bool:
         """Wipe and re-clone from the leader (POST /reinit); False when an operation is running."""

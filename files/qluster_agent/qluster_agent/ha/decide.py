@@ -54,7 +54,7 @@ def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
         took = "" if view.operation_started_at is None else f" for {now - view.operation_started_at:.0f} s"
         return Decision(Action.REPORT_IN_PROGRESS, f"{me}; {view.operation.value} in progress{took}")
     decision = _as_leader(view, pg, me, now) if view.is_leader else _as_follower(view, pg, me, now)
-    if decision.action.long_operation is not None and view.retry_not_before is not None:
+    if decision.action.waits_out_a_failure and view.retry_not_before is not None:
         if view.retry_not_before > now:
             # Without the seconds left: the reason is logged each time its text changes.
             failed = f" ({view.last_failure})" if view.last_failure else ""

@@ -409,6 +409,14 @@ CASES = [
         "cloning",
     ),
     (
+        # PROMOTE runs inline but waits out the pause as it always did (ha/decision.py).
+        "a new leader promotes after the pause of a failed long operation",
+        leader(retry_not_before=200.0),
+        REPLICA,
+        Action.NOTHING,
+        "will promote after a pause",
+    ),
+    (
         "a pause never delays fencing",
         leader(has_quorum=False, retry_not_before=200.0),
         PRIMARY,
