@@ -291,7 +291,7 @@ class Agent:
 
     def _reconfigure(self, settings: ClusterSettings) -> None:
         if self.runtime is not None:
-            self.runtime.reconfigure(core_config(self.my_id, settings, self.config.tick_interval, self.observer))
+            self.runtime.set_config(core_config(self.my_id, settings, self.config.tick_interval, self.observer))
             log.info("cluster settings changed: node-timeout %.3fs, heartbeat-interval %.3fs",
                      settings.node_timeout, settings.heartbeat_interval)
 

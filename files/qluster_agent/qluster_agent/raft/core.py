@@ -45,7 +45,7 @@ class Raft:
         self.transferee = NONE
         self.transfer_elapsed = 0
         self.vote_context = 0  # this node's WAL position, set by the runtime
-        # A timing change being spread (see reconfigure): the config to take once it has.
+        # A timing change being spread (see set_config): the config to take once it has.
         self.target_cfg: Optional[CoreConfig] = None
         self.change_left = 0
         # Membership is the latest conf change in the log, committed or not (Raft thesis §4.1):
@@ -287,10 +287,10 @@ class Raft:
         return True
 
     # ---- ticks
-    def reconfigure(self, config: CoreConfig, blend: bool = True) -> None:
+    def set_config(self, config: CoreConfig, blend: bool = True) -> None:
         """Take new timing and policy; a timing change is blended in (CoreConfig.while_changing_to)."""
         if config.node_id != self.id:
-            raise ValueError("reconfigure cannot change the node id")
+            raise ValueError("set_config cannot change the node id")
         if not blend:
             self.cfg, self.target_cfg, self.change_left = config, None, 0
             self._redraw_election_timeout()

@@ -63,10 +63,11 @@ class RawNode:
         not, a runtime may leave received messages until then (recompute it like the due tick)."""
         return self.raft.awaits_answers()
 
-    def reconfigure(self, config: CoreConfig, blend: bool = True) -> None:
-        """New timing and policy (a POST /config applied); timing changes are blended in
-        unless `blend` is False (settings replayed from disk at start, long since spread)."""
-        self.raft.reconfigure(config, blend)
+    def set_config(self, config: CoreConfig, blend: bool = True) -> None:
+        """New timing and policy (a POST /config applied): the one door config enters by after
+        the node is built (etcd's rawnode shape). Timing changes are blended in unless `blend`
+        is False (settings replayed from disk at start, long since spread)."""
+        self.raft.set_config(config, blend)
 
     def step(self, msg: Message) -> None:
         """Feed a message received from a peer (local message types are refused)."""

@@ -143,7 +143,7 @@ class ConsensusRuntime:
                              bootstrap=self._bootstrap, snapshot_source=self._snapshot_source,
                              logger=self._logger)
         # What is replayed from disk here was committed long ago and has spread: its settings
-        # take effect at once, not blended in (reconfigure).
+        # take effect at once, not blended in (set_config).
         self._replaying = True
         try:
             if snapshot is not None and self._restore is not None:
@@ -385,17 +385,17 @@ class ConsensusRuntime:
     def campaign(self) -> None:
         self._command(lambda node: node.campaign())
 
-    def reconfigure(self, config: CoreConfig) -> None:
+    def set_config(self, config: CoreConfig) -> None:
         """Apply new timing and policy (POST /config) on the loop thread; the node id stays."""
         if config.node_id != self._config.node_id:
-            raise ValueError("reconfigure cannot change the node id")
+            raise ValueError("set_config cannot change the node id")
         self._config = config
         if self._replaying:  # open(), on this thread: settings of the log as saved on disk
-            self._require_node().reconfigure(config, blend=False)
+            self._require_node().set_config(config, blend=False)
             return
 
         def command(node: RawNode) -> None:
-            node.reconfigure(config)
+            node.set_config(config)
 
         self._command(command)
 

@@ -150,7 +150,7 @@ def test_a_leader_with_autoremove_is_due_when_a_silent_member_may_go():
 
 def test_a_timing_change_in_progress_is_due_when_it_ends():
     node = follower()
-    node.reconfigure(CoreConfig(node_id=1, **timing(election_ticks=20, lease_ticks=15)))
+    node.set_config(CoreConfig(node_id=1, **timing(election_ticks=20, lease_ticks=15)))
     assert node.raft.target_cfg is not None and node.raft.change_left == 40
     for _unused in range(30):
         node.step(Message(MessageType.HEARTBEAT, 2, 1, term=1))  # keep the election timeout away

@@ -31,7 +31,7 @@ def config(node_id: int, timing: Tuple[int, int, int]) -> CoreConfig:
 
 
 class TimedCluster:
-    """Three runtimes whose applied entries b"timing:e,h,l" reconfigure them, as the agent does."""
+    """Three runtimes whose applied entries b"timing:e,h,l" set their config, as the agent does."""
 
     def __init__(self, timing: Tuple[int, int, int], seed: int) -> None:
         self.timing = timing
@@ -56,7 +56,7 @@ class TimedCluster:
     def _apply(self, node: int, data: bytes) -> None:
         if data.startswith(b"timing:"):
             timing = tuple(int(part) for part in data[len(b"timing:"):].split(b","))
-            self.runtimes[node].reconfigure(config(node, timing))
+            self.runtimes[node].set_config(config(node, timing))
 
     def run(self, seconds: float) -> None:
         for _step in range(int(round(seconds / TICK))):
