@@ -204,10 +204,9 @@ ansible_facts:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import (
-    QlusterApi, QlusterApiError, api_argument_spec)
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module
 from ansible_collections.qhb.qluster.plugins.module_utils.qhb_replication import (
     SQL_ARCHIVER, SQL_IN_RECOVERY, SQL_PRIMARY, SQL_REPLICA, SQL_REPLICATION, SQL_SLOTS,
     apply_api, apply_db, base_facts, pick_member)
@@ -261,8 +260,7 @@ def read_database(module, facts):
                     replication=replication, slots=slots, archiver=archiver)
 
 
-def read_api(module, facts):
-    api = QlusterApi.from_module(module)
+def read_api(module, api, facts):
     cluster_map = api.get('/map')
     # /health answers 503 (with the same body) when the database is not running.
     health = api.get('/health', accept=(200, 503))
@@ -270,35 +268,43 @@ def read_api(module, facts):
     return apply_api(facts, cluster_map, health, row)
 
 
-def main():
-    argument_spec = api_argument_spec()
-    argument_spec.update(
-        sources=dict(type='list', elements='str', choices=['api', 'db'], default=['api', 'db']),
-        member=dict(type='str'),
-        login_host=dict(type='str'),
-        login_port=dict(type='int', default=5432),
-        login_user=dict(type='str', default='qhb'),
-        login_password=dict(type='str', no_log=True),
-        login_db=dict(type='str', default='postgres'),
-        login_unix_socket=dict(type='str'),
-        connect_timeout=dict(type='int', default=10),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+def source_problems(module):
+    """What the argument spec cannot say about the sources."""
     sources = module.params['sources']
     if not sources:
-        module.fail_json(msg='sources must name at least one of api, db')
+        return ['sources must name at least one of api, db']
     if 'db' in sources and not HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib('psycopg2') + ' (or set sources: [api])',
-                         exception=PSYCOPG2_IMPORT_ERROR)
+        return [dict(msg=missing_required_lib('psycopg2') + ' (or set sources: [api])', exception=PSYCOPG2_IMPORT_ERROR)]
+    return []
+
+
+def read_facts(module, api):
+    """The database first, then the agent (None when the sources leave it out)."""
     facts = base_facts()
-    if 'db' in sources:
+    if 'db' in module.params['sources']:
         read_database(module, facts)
-    if 'api' in sources:
-        try:
-            read_api(module, facts)
-        except QlusterApiError as exc:
-            module.fail_json(msg=str(exc), status=exc.status, url=exc.url, details=exc.details)
-    module.exit_json(changed=False, ansible_facts={'qhb_replication': facts})
+    if api is not None:
+        read_api(module, api, facts)
+    return dict(changed=False, ansible_facts={'qhb_replication': facts})
+
+
+def main():
+    run_module(
+        dict(
+            sources=dict(type='list', elements='str', choices=['api', 'db'], default=['api', 'db']),
+            member=dict(type='str'),
+            login_host=dict(type='str'),
+            login_port=dict(type='int', default=5432),
+            login_user=dict(type='str', default='qhb'),
+            login_password=dict(type='str', no_log=True),
+            login_db=dict(type='str', default='postgres'),
+            login_unix_socket=dict(type='str'),
+            connect_timeout=dict(type='int', default=10),
+        ),
+        read_facts,
+        problems=source_problems,
+        uses_api=lambda module: 'api' in module.params['sources'],
+    )
 
 
 if __name__ == '__main__':

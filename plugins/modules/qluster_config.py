@@ -105,10 +105,7 @@ diff:
   sample: {"before": {"node-timeout": "800ms"}, "after": {"node-timeout": "5s"}}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import (
-    QlusterApi, QlusterApiError, api_argument_spec)
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_settings import (
     cross_problems, normalize_current, plan_config, validate_settings)
 
@@ -147,15 +144,8 @@ class ConfigModule:
 
 
 def main():
-    argument_spec = api_argument_spec()
-    argument_spec.update(settings=dict(type='dict', required=True))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    api = QlusterApi.from_module(module)
-    try:
-        result = ConfigModule(module, api).run()
-    except QlusterApiError as exc:
-        module.fail_json(msg=str(exc), status=exc.status, url=exc.url, details=exc.details)
-    module.exit_json(**result)
+    run_module(dict(settings=dict(type='dict', required=True)),
+               lambda module, api: ConfigModule(module, api).run())
 
 
 if __name__ == '__main__':

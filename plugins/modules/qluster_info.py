@@ -150,11 +150,9 @@ ready_count:
   sample: 4
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import (
-    QlusterApi, QlusterApiError, api_argument_spec)
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import PlanError, cluster_facts
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import QlusterApiError
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import cluster_facts
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module
 
 
 class InfoModule:
@@ -172,19 +170,8 @@ class InfoModule:
 
 
 def main():
-    argument_spec = api_argument_spec()
-    argument_spec.update(
-        member=dict(type='str'),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    api = QlusterApi.from_module(module)
-    try:
-        result = InfoModule(module, api).run()
-    except PlanError as exc:
-        module.fail_json(msg=str(exc))
-    except QlusterApiError as exc:
-        module.fail_json(msg=str(exc), status=exc.status, url=exc.url, details=exc.details)
-    module.exit_json(**result)
+    run_module(dict(member=dict(type='str')),
+               lambda module, api: InfoModule(module, api).run())
 
 
 if __name__ == '__main__':

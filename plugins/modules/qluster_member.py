@@ -144,12 +144,10 @@ diff:
 import json
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import (
-    QlusterApi, QlusterApiError, api_argument_spec)
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import QlusterApiError
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import (
     PlanError, diff_view, find_member, ipv4_node_id, member_body, member_label, member_ready, plan_removal)
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module
 
 
 class MemberModule:
@@ -282,40 +280,37 @@ class MemberModule:
         return result
 
 
+def timing_problems(module):
+    """What the argument spec cannot say about the waiting options."""
+    problems = []
+    if module.params['wait_timeout'] < 0:
+        problems.append('wait_timeout must be 0 or more, not %s' % module.params['wait_timeout'])
+    if module.params['poll_interval'] <= 0:
+        problems.append('poll_interval must be positive, not %s' % module.params['poll_interval'])
+    return problems
+
+
 def main():
-    argument_spec = api_argument_spec()
-    argument_spec.update(
-        state=dict(type='str', choices=['present', 'absent'], default='present'),
-        id=dict(type='int'),
-        name=dict(type='str'),
-        address=dict(type='str'),
-        api_port=dict(type='int', default=8080),
-        db_port=dict(type='int', default=5432),
-        observer=dict(type='bool', default=False),
-        wait=dict(type='bool', default=True),
-        wait_timeout=dict(type='int', default=600),
-        poll_interval=dict(type='float', default=2.0),
-        switchover=dict(type='bool', default=False),
-        switchover_to=dict(type='str'),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
+    run_module(
+        dict(
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            id=dict(type='int'),
+            name=dict(type='str'),
+            address=dict(type='str'),
+            api_port=dict(type='int', default=8080),
+            db_port=dict(type='int', default=5432),
+            observer=dict(type='bool', default=False),
+            wait=dict(type='bool', default=True),
+            wait_timeout=dict(type='int', default=600),
+            poll_interval=dict(type='float', default=2.0),
+            switchover=dict(type='bool', default=False),
+            switchover_to=dict(type='str'),
+        ),
+        lambda module, api: MemberModule(module, api).run(),
+        problems=timing_problems,
         required_one_of=[('id', 'name', 'address')],
         required_if=[('state', 'present', ('name', 'address'))],
     )
-    if module.params['wait_timeout'] < 0:
-        module.fail_json(msg='wait_timeout must be 0 or more, not %s' % module.params['wait_timeout'])
-    if module.params['poll_interval'] <= 0:
-        module.fail_json(msg='poll_interval must be positive, not %s' % module.params['poll_interval'])
-    api = QlusterApi.from_module(module)
-    try:
-        result = MemberModule(module, api).run()
-    except PlanError as exc:
-        module.fail_json(msg=str(exc))
-    except QlusterApiError as exc:
-        module.fail_json(msg=str(exc), status=exc.status, url=exc.url, details=exc.details)
-    module.exit_json(**result)
 
 
 if __name__ == '__main__':

@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) qhb.qluster maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The one ``main()`` of the collection's modules that talk to the agent's API.
+
+Each module says what it adds to the shared connection options and how it runs; ``run_module``
+does the rest the same way for all of them: the argument spec, check mode (always supported:
+every module plans before it acts), the client of the agent's API, a refused plan or a failed
+request turned into ``fail_json``, and ``exit_json`` with the result.
+"""
+
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import (
+    QlusterApi, QlusterApiError, api_argument_spec)
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import PlanError
+
+
+def fail_on_api_error(module, exc, **extra):
+    """``fail_json`` for a request that did not succeed: its message, status, URL and details."""
+    module.fail_json(msg=str(exc), status=exc.status, url=exc.url, details=exc.details, **extra)
+
+
+def run_module(options, run, problems=None, uses_api=None, module_class=AnsibleModule, **module_kwargs):
+    """Build the module, check it, run it and exit; never returns.
+
+    ``options``: the module's own options, added to ``api_argument_spec()``. ``module_kwargs``:
+    the constraints AnsibleModule takes (``required_if``, ``mutually_exclusive``, ...).
+    ``problems(module)``: what is wrong with the parameters beyond what the spec can say, each a
+    message or a dict of ``fail_json`` arguments; the first one fails the module before anything
+    is read. ``uses_api(module)``: whether this
+    run needs the client (default: always); without it ``run`` gets None. ``run(module, api)``:
+    the result dict; a PlanError (the request cannot be carried out as asked) fails with its
+    message, a QlusterApiError with its status, URL and details.
+    """
+    argument_spec = api_argument_spec()
+    argument_spec.update(options)
+    module = module_class(argument_spec=argument_spec, supports_check_mode=True, **module_kwargs)
+    for problem in (problems(module) if problems else []):
+        module.fail_json(**(problem if isinstance(problem, dict) else {'msg': problem}))
+    api = QlusterApi.from_module(module) if uses_api is None or uses_api(module) else None
+    try:
+        result = run(module, api)
+    except PlanError as exc:
+        module.fail_json(msg=str(exc))
+    except QlusterApiError as exc:
+        fail_on_api_error(module, exc)
+    module.exit_json(**result)
