@@ -131,7 +131,8 @@ def test_qluster_config_refuses_bad_input_before_sending(node, ansible):
     assert "node-timout: unknown key (did you mean node-timeout?)" in bad["msg"]
     assert "replication-factor: 5000 is out of range 0..1000" in bad["msg"]
     inconsistent = ansible("qluster_config", {"settings": {"heartbeat-interval": "10s"}})
-    assert inconsistent["failed"] is True and "longer than node-timeout" in inconsistent["msg"]
+    assert inconsistent["failed"] is True and "heartbeat-interval: '10s' is out of range" in inconsistent["msg"]
+    assert "at node-timeout" in inconsistent["msg"]
     assert get("/config") == current
 
 
