@@ -24,7 +24,7 @@ from ..raft import ProposalDropped
 from ..raft.types import ConfChange, ConfChangeType, ConfState
 from .membership import removal_problem
 from .node import Agent
-from .switchover import why_not_a_target
+from .switchover import replication_row, why_not_a_target
 from .views import AgentSnapshot
 
 FORWARD_TIMEOUT = 15.0
@@ -59,14 +59,13 @@ class AgentBackend:
                 ("qluster_observers", "gauge", "Observer members", {}, len(snap.raft.observers)),
                 ("qluster_commit_index", "gauge", "Committed consensus log index", {}, snap.raft.commit),
             ]
-            for node_id in sorted(snap.raft.voters | snap.raft.observers):
-                rows.append(("qluster_member_last_seen_seconds", "gauge", "Seconds since a member was last heard",
-                             {"member": str(node_id)}, snap.last_seen.get(node_id, -1)))
             pg = snap.pg
             if pg is not None:
                 rows.append(("qluster_db_running", "gauge", "1 when the database is running", {}, int(pg.running)))
                 if pg.wal_position is not None:
                     rows.append(("qluster_db_wal_position_bytes", "gauge", "WAL position of this node", {}, pg.wal_position))
+                if snap.raft.is_leader:
+                    rows += _lag_seconds_rows(snap)
                 if pg.archiver is not None:
                     rows.append(("qluster_archive_failed_total", "counter", "Failed WAL archive attempts",
                                  {}, pg.archiver.failed_count))
@@ -85,7 +84,13 @@ class AgentBackend:
             rows.append(("qluster_consensus_loop_late_total", "counter", "Times the consensus loop came to a due tick "
                          "at least this late (seconds)", {"over": f"{bound:g}"}, count))
         for name, value in sorted(agent.transport.stats().items()):
-            rows.append(("qluster_transport_events_total", "counter", "Transport events by kind", {"kind": name}, value))
+            direction, _sep, unit = name.partition("_")
+            if unit == "bytes":  # sent_bytes, received_bytes: a size, not a count of events
+                rows.append(("qluster_transport_bytes_total", "counter", "Bytes of datagrams sent and received",
+                             {"direction": direction}, value))
+            else:
+                rows.append(("qluster_transport_events_total", "counter", "Transport events (datagrams, messages, "
+                             "drops, NACKs, errors) by kind", {"kind": name}, value))
         return rows
 
     # ------------------------------------------------------------------ changes
@@ -216,6 +221,25 @@ class AgentBackend:
             raise ApiError(exc.code, f"leader node {leader.id}: {payload.get('error')}", payload.get("details")) from None
         except (urllib.error.URLError, OSError) as exc:
             raise ApiError(503, f"cannot reach the leader node {leader.id} at {leader.address}: {exc}") from None
+
+
+def _lag_seconds_rows(snap: AgentSnapshot) -> list[tuple[str, str, str, dict[str, str], float]]:
+    """The leader's pg_stat_replication.replay_lag of each member it knows, labelled as the
+    member gauges of api/metrics.py are; a replica caught up on an idle primary has none
+    (PostgreSQL drops the measure) and counts 0 when its WAL position is the leader's."""
+    rows = []
+    for node_id, info in sorted(snap.state.members.items()):
+        row = replication_row(snap.pg, node_id) if snap.pg is not None else None
+        if row is None:
+            continue
+        seconds = row.replay_lag_s
+        if seconds is None and snap.pg.current_lsn is not None and row.replay_lsn == snap.pg.current_lsn:
+            seconds = 0.0
+        if seconds is not None:
+            rows.append(("qluster_member_lag_seconds", "gauge", "Seconds the member's replay is behind the leader, as "
+                         "the leader's pg_stat_replication.replay_lag measures it (only the leader reports it)",
+                         {"member": info.name, "id": str(node_id), "address": info.address}, seconds))
+    return rows
 
 
 def _member_from_body(body: dict[str, Any]) -> MemberInfo:

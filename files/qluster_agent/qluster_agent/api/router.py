@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import forwarding
 from . import health as health_checks
 from .backend import ApiError, Backend
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import render as render_metrics
 from .openapi import document as openapi_document
 
@@ -102,8 +103,7 @@ class Router:
             "/map": lambda: json_response(200, self._backend.cluster_map()),
             "/config": lambda: json_response(200, self._backend.get_config()),
             "/members": lambda: json_response(200, {"members": self._backend.list_members()}),
-            "/metrics": lambda: Response(200, render_metrics(self._backend.metrics()).encode(),
-                                         "text/plain; version=0.0.4; charset=utf-8"),
+            "/metrics": lambda: Response(200, render_metrics(self._backend), METRICS_CONTENT_TYPE),
             "/openapi.json": lambda: json_response(200, openapi_document()),
         }
         if method in ("GET", "HEAD") and path in reads:

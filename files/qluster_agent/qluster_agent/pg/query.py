@@ -305,7 +305,8 @@ def read_glance(cur: Any) -> Glance:
 def _replication(cur: Any) -> tuple[ReplicationRow, ...]:
     cur.execute(
         "SELECT application_name, host(client_addr), state, sync_state,"
-        " sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text"
+        " sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text,"
+        " extract(epoch FROM replay_lag)::float8"
         " FROM pg_stat_replication ORDER BY application_name"
     )
     return tuple(
@@ -318,6 +319,7 @@ def _replication(cur: Any) -> tuple[ReplicationRow, ...]:
             write_lsn=parse_optional_lsn(row[5]),
             flush_lsn=parse_optional_lsn(row[6]),
             replay_lsn=parse_optional_lsn(row[7]),
+            replay_lag_s=None if row[8] is None else float(row[8]),
         )
         for row in cur.fetchall()
     )

@@ -51,6 +51,9 @@ class ReplicationRow:
     write_lsn: int | None
     flush_lsn: int | None
     replay_lsn: int | None
+    # replay_lag in seconds: how long ago the primary wrote the WAL the standby has just replayed
+    # (None when PostgreSQL has no recent measure: a standby caught up on an idle primary).
+    replay_lag_s: float | None = None
 
 
 @dataclass(frozen=True)

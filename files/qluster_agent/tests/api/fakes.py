@@ -58,7 +58,7 @@ class RecordingBackend:
 
     def metrics(self):
         return [("qluster_term", "gauge", "current term", {}, 4),
-                ("qluster_member_up", "gauge", "member reachable", {"member": "n\"2"}, 1.0)]
+                ("qluster_transport_events_total", "counter", "events", {"kind": "odd \"kind\""}, 1.0)]
 
 
 def with_(health: NodeHealth, **changes) -> NodeHealth:

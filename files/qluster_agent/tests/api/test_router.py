@@ -288,8 +288,8 @@ def test_metrics_text_format(backend):
     response = call(Router(backend), "GET", "/metrics")
     assert response.content_type.startswith("text/plain")
     text = response.body.decode()
-    assert "# TYPE qluster_term gauge\nqluster_term 4\n" in text
-    assert 'qluster_member_up{member="n\\"2"} 1' in text
+    assert "# TYPE qluster_term gauge\nqluster_term 4.0\n" in text
+    assert 'qluster_transport_events_total{kind="odd \\"kind\\""} 1.0' in text
 
 
 def test_openapi_lists_every_routed_path(backend):

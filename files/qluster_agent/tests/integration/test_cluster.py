@@ -12,10 +12,12 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from .harness import Cluster, UdpPartition, Writer, wait_for
 
@@ -87,6 +89,39 @@ def test_map_names_one_leader_and_every_member(cluster):
     assert cmap["leader"] == cluster.leader().node_id
     roles = sorted(m["role"] for m in cmap["members"])
     assert roles == ["follower", "follower", "leader"]
+
+
+def scrape(node) -> dict[str, list]:
+    """GET /metrics through prometheus_client's parser: name -> [(labels, value)]."""
+    with urllib.request.urlopen(f"http://{node.ip}:{node.api_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def test_metrics_name_every_member_with_its_role_timeline_and_lag(cluster):
+    leader = cluster.leader()
+    members = {str(m["id"]): (m["name"], m["address"]) for m in leader.map()["members"]}
+    for node in cluster.nodes:
+        samples = scrape(node)
+        # The harness's members share the machine's host name: id and address tell them apart.
+        for name in ("qluster_member_leader", "qluster_member_timeline", "qluster_member_lag_bytes"):
+            assert {labels["id"]: (labels["member"], labels["address"]) for labels, _value in samples[name]} == members
+        by_id = {name: {labels["id"]: value for labels, value in samples[name]} for name in samples if "member" in name}
+        assert by_id["qluster_member_leader"][str(leader.node_id)] == 1 and sum(by_id["qluster_member_leader"].values()) == 1
+        assert by_id["qluster_member_primary"][str(leader.node_id)] == 1 and sum(by_id["qluster_member_primary"].values()) == 1
+        assert sum(by_id["qluster_member_replica"].values()) == 2
+        assert all(value >= 1 for value in by_id["qluster_member_timeline"].values())
+        assert samples["qluster_paused"] == [({}, 0.0)]
+        assert samples["qluster_elections_total"][0][1] >= 1
+        assert {labels["direction"] for labels, _value in samples["qluster_transport_bytes_total"]} == {"sent", "received"}
+        assert not [labels for labels, _value in samples["qluster_transport_events_total"] if "bytes" in labels["kind"]]
+    # Only the leader measures replay lag in seconds, for both replicas once they replayed WAL.
+    wait_for(lambda: len(scrape(leader).get("qluster_member_lag_seconds", [])) == 2, 10,
+             "the leader's replay lag of both replicas")
 
 
 def test_bad_config_post_changes_nothing(cluster):
