@@ -15,6 +15,8 @@ description:
   - Reads, and never changes, the agent's C(GET /map) and returns it with what playbooks ask of it - the
     leader, each member with its readiness, the voters that could take over, the leader's timeline,
     the largest lag and a few counts.
+  - Reads the agent's C(GET /health) too, for which member answered (RV(answered_by)) and whether its node
+    takes writes (RV(writable), the answer of the agent's C(GET /leader)).
   - A member is ready when its agent is heard from with no long operation running (state C(healthy)) and
     the leader runs the primary, any other voter's database streams from it as a replica; an observer
     (the pooler's agent) needs only to be heard from. M(qhb.qluster.qluster_member) waits on the same
@@ -60,6 +62,16 @@ EXAMPLES = r'''
   retries: 60
   delay: 5
   become: true
+
+- name: Find the database node that takes writes, each asking its own agent
+  qhb.qluster.qluster_info:
+  register: cluster
+  become: true
+
+- name: Say which one it is
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname }} is the leader with its primary"
+  when: cluster.writable
 
 - name: Wait until a new leader runs its primary
   qhb.qluster.qluster_info:
@@ -110,6 +122,20 @@ member:
   returned: success
   type: dict
   sample: {"id": 167772172, "name": "qluster-02", "address": "10.0.0.12", "ready": true}
+answered_by:
+  description:
+    - The row of the member whose agent answered (the node id its C(GET /health) gives), as in RV(members);
+      empty when the map does not list it.
+  returned: success
+  type: dict
+  sample: {"id": 167772171, "name": "qluster-01", "address": "10.0.0.11", "role": "leader", "ready": true}
+writable:
+  description:
+    - Whether the node whose agent answered takes writes - it leads, holds its lease and runs the primary,
+      and no switchover is under way. The agent's C(GET /leader) (and C(/primary)) answers 200 exactly then.
+  returned: success
+  type: bool
+  sample: true
 switchover_candidates:
   description: The voters that can take over leadership - the ready followers, least lag first.
   returned: success
@@ -156,7 +182,8 @@ from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import 
 
 
 class InfoModule:
-    """Read the map once and describe it; nothing is ever sent but the GET."""
+    """Read the map and the answering agent's health once and describe them; nothing is ever
+    sent but the two GETs."""
 
     def __init__(self, module, api):
         self.module = module
@@ -166,7 +193,14 @@ class InfoModule:
         cluster_map = self.api.get('/map')
         if not isinstance(cluster_map, dict):
             raise QlusterApiError('GET', self.api.url_for('/map'), 200, 'the answer is not a map: %r' % (cluster_map,))
-        return dict(changed=False, **cluster_facts(cluster_map, self.module.params['member']))
+        facts = cluster_facts(cluster_map, self.module.params['member'])
+        # /health answers 503 (with the same body) when the database does not run.
+        health = self.api.get('/health', accept=(200, 503))
+        state = (health.get('state') if isinstance(health, dict) else None) or {}
+        answered = state.get('node_id')
+        facts['answered_by'] = next((row for row in facts['members'] if answered and row.get('id') == answered), {})
+        facts['writable'] = bool(state.get('writable'))
+        return dict(changed=False, **facts)
 
 
 def main():

@@ -16,16 +16,24 @@ class Module:
         self.check_mode = check_mode
 
 
+def health(node_id, writable=False):
+    return {"path": "/health", "ok": True, "state": {"node_id": node_id, "writable": writable, "pg_running": True}}
+
+
 class Api:
-    def __init__(self, answer):
+    """GET /map answers ``answer``; GET /health ``health_answer`` (the node 3's, a replica, by default)."""
+
+    def __init__(self, answer, health_answer=None):
         self.answer = answer
+        self.health_answer = health(3) if health_answer is None else health_answer
         self.asked = []
 
     def get(self, path, accept=(200,)):
-        self.asked.append(path)
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
+        self.asked.append((path, accept))
+        answer = self.health_answer if path == "/health" else self.answer
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     def url_for(self, path):
         return "http://127.0.0.1:8080" + path
@@ -53,7 +61,7 @@ CLUSTER = {"cluster_id": "c1", "term": 5, "leader": 1, "leader_name": "q1",
 def test_one_read_reports_the_leader_and_who_is_ready(check_mode):
     api = Api(CLUSTER)
     result = InfoModule(Module(check_mode=check_mode, member="10.0.0.3"), api).run()
-    assert api.asked == ["/map"]
+    assert api.asked == [("/map", (200,)), ("/health", (200, 503))]
     assert result["changed"] is False and result["map"] == CLUSTER
     assert (result["leader"]["name"], result["leader"]["ready"], result["timeline"], result["term"]) == ("q1", True, 2, 5)
     assert {m["name"]: m["ready"] for m in result["members"]} == {"q1": True, "q2": True, "q3": False, "q9": True}
@@ -62,6 +70,22 @@ def test_one_read_reports_the_leader_and_who_is_ready(check_mode):
     assert (result["member_count"], result["voter_count"], result["healthy_count"], result["ready_count"]) == (4, 3, 3, 3)
     # q3 clones: the agent measures it against the leader all the same (here 0); the largest is q2's.
     assert result["max_lag_bytes"] == 64
+    assert result["answered_by"]["name"] == "q3" and result["writable"] is False
+
+
+@pytest.mark.parametrize("answer, name, writable", [
+    (health(1, writable=True), "q1", True),
+    # The leader during a switchover: still the leader, no longer taking writes.
+    (health(1, writable=False), "q1", False),
+    # The pooler's observer answers 200 with its own id and never writes.
+    ({"path": "/health", "ok": True, "state": {"node_id": 9, "observer": True, "writable": False}}, "q9", False),
+    # An id the map does not list, or an answer without a state: nobody, not writable.
+    (health(42, writable=True), None, True),
+    ({}, None, False),
+])
+def test_who_answered_and_whether_its_node_takes_writes(answer, name, writable):
+    result = InfoModule(Module(), Api(CLUSTER, answer)).run()
+    assert result["answered_by"].get("name") == name and result["writable"] is writable
 
 
 def test_a_map_without_a_leader_is_an_answer_not_a_failure():

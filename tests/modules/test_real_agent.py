@@ -212,6 +212,8 @@ def test_qluster_info(node, ansible):
         assert result["member"]["id"] == NODE_ID and result["member"]["ready"] is True
         assert result["timeline"] >= 1 and result["max_lag_bytes"] == 0 and result["switchover_candidates"] == []
         assert (result["member_count"], result["voter_count"], result["healthy_count"], result["ready_count"]) == (1, 1, 1, 1)
+        # The one node answered, and it takes writes (its GET /leader answers 200).
+        assert result["answered_by"]["id"] == NODE_ID and result["writable"] is True
     # The node's plain loopback listener answers the same (the default api_url on a node).
     loopback = ansible("qluster_info", {"api_url": f"http://127.0.0.1:{API_PORT}"})
     assert loopback["leader"]["id"] == NODE_ID and loopback["member"] == {}
