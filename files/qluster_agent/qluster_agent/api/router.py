@@ -20,6 +20,7 @@ import hmac
 import ipaddress
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -33,6 +34,7 @@ from .openapi import document as openapi_document
 
 MAX_BODY = 1 << 20
 JSON = "application/json"
+MEMBER_PATH = "/members/{member}"  # DELETE: the member by id, name or address
 
 
 @dataclass(frozen=True)
@@ -99,22 +101,11 @@ class Router:
         if method == "OPTIONS":
             return Response(200, headers=(("Allow", "GET, HEAD, POST, DELETE, OPTIONS"),))
 
-        reads = {
-            "/map": lambda: json_response(200, self._backend.cluster_map()),
-            "/config": lambda: json_response(200, self._backend.get_config()),
-            "/members": lambda: json_response(200, {"members": self._backend.list_members()}),
-            "/metrics": lambda: Response(200, render_metrics(self._backend), METRICS_CONTENT_TYPE),
-            "/openapi.json": lambda: json_response(200, openapi_document()),
-        }
+        reads = self._reads()
         if method in ("GET", "HEAD") and path in reads:
             return _strip_body(reads[path](), method)
 
-        writes = {
-            ("POST", "/config"): self._backend.update_config,
-            ("POST", "/members"): self._backend.add_member,
-            ("POST", "/switchover"): self._backend.switchover,
-            ("POST", "/reinit"): self._backend.reinit,
-        }
+        writes = self._writes()
         if (method, path) in writes:
             self._authorize(request)
             return json_response(200, writes[(method, path)](self._json_body(request)))
@@ -123,10 +114,35 @@ class Router:
             body = self._json_body(request) if request.body else {}
             return json_response(200, self._backend.remove_member(path.split("/")[2], body))
 
-        known = set(reads) | {p for _method, p in writes} | {"/members/{member}"}
+        known = set(reads) | {p for _method, p in writes} | {MEMBER_PATH}
         if path in known:
             return error_response(405, f"method {method} is not allowed on {path}")
         return error_response(404, f"no such endpoint: {path}")
+
+    def routes(self) -> set[tuple[str, str]]:
+        """Every (method, path) this router answers, a path parameter written {name}: what
+        /openapi.json must describe (tests/api/test_openapi.py checks it does)."""
+        reads = {(method, path) for path in self._reads() for method in ("GET", "HEAD")}
+        health = {(method, path) for path in health_checks.CHECKS for method in ("GET", "HEAD")}
+        routes = reads | set(self._writes()) | health | {("DELETE", MEMBER_PATH)}
+        return routes | {("OPTIONS", path) for _method, path in routes}  # OPTIONS: any path
+
+    def _reads(self) -> dict[str, Callable[[], Response]]:
+        return {
+            "/map": lambda: json_response(200, self._backend.cluster_map()),
+            "/config": lambda: json_response(200, self._backend.get_config()),
+            "/members": lambda: json_response(200, {"members": self._backend.list_members()}),
+            "/metrics": lambda: Response(200, render_metrics(self._backend), METRICS_CONTENT_TYPE),
+            "/openapi.json": lambda: json_response(200, openapi_document()),
+        }
+
+    def _writes(self) -> dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]]:
+        return {
+            ("POST", "/config"): self._backend.update_config,
+            ("POST", "/members"): self._backend.add_member,
+            ("POST", "/switchover"): self._backend.switchover,
+            ("POST", "/reinit"): self._backend.reinit,
+        }
 
     def _health(self, method: str, path: str, query: dict[str, str]) -> Response:
         if method not in ("GET", "HEAD", "OPTIONS"):

@@ -31,5 +31,7 @@ def test_the_openapi_document_describes_every_field_of_a_row() -> None:
     assert schema["properties"]["db_port"] == {"type": "integer", "nullable": True}
     assert schema["properties"]["last_seen_s"] == {"type": "number", "nullable": True}
     assert schema["properties"]["role"]["enum"] == list(MAP_ROLES)
-    members = document()["paths"]["/map"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-    assert members["properties"]["members"]["items"] == {"$ref": "#/components/schemas/MapMember"}
+    answer = document()["paths"]["/map"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/ClusterMap"}
+    cluster_map = document()["components"]["schemas"]["ClusterMap"]
+    assert cluster_map["properties"]["members"]["items"] == {"$ref": "#/components/schemas/MapMember"}

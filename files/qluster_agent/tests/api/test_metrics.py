@@ -26,7 +26,7 @@ MAP = {
         member(2, "pg-2", "follower", "replica", wal_position="0/5000000", replayed_lsn="0/4FFFF00",
                lag_bytes=96, streaming=True),
         member(3, "pg-3", "follower", "stopped", state="unreachable", timeline=None, wal_position=None,
-               lag_bytes=None, archive_failing=None, last_seen_s=None),
+               lag_bytes=None, last_seen_s=None),
         member(9, "pooler", "observer", "none", voter=False, db_port=None, timeline=None, wal_position=None,
                lag_bytes=None),
     ],
@@ -82,8 +82,8 @@ def test_every_member_has_its_gauges_labelled_by_name_id_and_address() -> None:
 
 def test_what_the_map_does_not_know_is_left_out_not_zero() -> None:
     samples = scrape(MapBackend(MAP))
-    # pg-3 is unreachable: no timeline, lag or archive state; the pooler has no database.
-    for name in ("qluster_member_timeline", "qluster_member_lag_bytes", "qluster_member_archive_failing",
+    # pg-3 is unreachable: no timeline, position or lag; the pooler has no database.
+    for name in ("qluster_member_timeline", "qluster_member_wal_position_bytes", "qluster_member_lag_bytes",
                  "qluster_member_last_seen_seconds"):
         assert of(samples, name, "pg-3") is None, name
     for name in ("qluster_member_timeline", "qluster_member_primary", "qluster_member_replica",

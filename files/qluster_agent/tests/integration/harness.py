@@ -22,6 +22,8 @@ from pathlib import Path
 
 import psycopg2
 
+from ..api.openapi_check import check_answer
+
 OS_USER = "postgres"
 PG_BIN = "/usr/lib/postgresql/15/bin"
 UDP_PORT = 19999
@@ -41,6 +43,11 @@ host all all 127.0.0.0/8 trust
 local replication all trust
 host replication all 127.0.0.0/8 trust
 """
+
+
+# Answers of the agents checked against /openapi.json, and those that did not fit it.
+OPENAPI_CHECKED: list[str] = []
+OPENAPI_MISFITS: list[str] = []
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
@@ -157,13 +164,25 @@ class Node:
         try:
             with urllib.request.urlopen(request, timeout=15) as response:
                 raw = response.read()
-                return response.status, (json.loads(raw) if raw else {})
+                return response.status, self._checked(method, path, response.status, json.loads(raw) if raw else {})
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             try:
-                return exc.code, json.loads(raw)
+                return exc.code, self._checked(method, path, exc.code, json.loads(raw))
             except ValueError:
                 return exc.code, {}
+
+    @staticmethod
+    def _checked(method: str, path: str, status: int, payload):
+        """Every JSON answer of a real agent is checked against /openapi.json; a misfit is kept
+        in OPENAPI_MISFITS (test_cluster's last test lists them) and raised."""
+        OPENAPI_CHECKED.append(f"{method} {path} -> {status}")
+        try:
+            check_answer(method, path, status, payload)
+        except AssertionError as exc:
+            OPENAPI_MISFITS.append(str(exc))
+            raise
+        return payload
 
     def map(self) -> dict:
         return self.api("/map")[1]

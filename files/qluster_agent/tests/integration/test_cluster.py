@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .harness import Cluster, UdpPartition, Writer, wait_for
+from .harness import OPENAPI_CHECKED, OPENAPI_MISFITS, Cluster, UdpPartition, Writer, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/lib/postgresql/15/bin/initdb").exists(),
                                 reason="needs root and PostgreSQL 15 (the agents run it as `postgres`)")
@@ -249,3 +249,12 @@ def test_agent_stopped_during_a_reclone_exits_and_leaves_no_database_running(clu
     replica.start()
     wait_for(lambda: cluster.healthy(cluster.nodes), 120, "the replica to re-clone and stream again")
     assert cluster.writable_nodes() == [leader]
+
+
+def test_every_answer_of_the_agents_fit_their_openapi_document(cluster):
+    # Every API call above went through the harness, which checked its answer (map, config,
+    # switchover, reinit, refusals) against /openapi.json; wait_for retries may have hidden a misfit.
+    document = next(n for n in cluster.nodes if n.running()).api("/openapi.json")[1]
+    assert document["openapi"].startswith("3.0")
+    assert len({call.split(" -> ")[0] for call in OPENAPI_CHECKED}) >= 5, OPENAPI_CHECKED[:20]
+    assert OPENAPI_MISFITS == []
