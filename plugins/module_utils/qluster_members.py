@@ -131,11 +131,38 @@ def switchover_candidates(cluster_map, exclude_id):
     return sorted(rows, key=lambda row: (row.get('lag_bytes') is None, row.get('lag_bytes') or 0, row.get('id')))
 
 
+def plan_switchover(cluster_map, to=None):
+    """The voter to hand leadership to: the one ``to`` names (id, name or address; see
+    designates), else the ready follower with the least lag; None when ``to`` already leads.
+
+    The collection's one choice of a switchover's target (qluster_switchover, qluster_member's
+    removal of the leader, and through them switchover.yml and remove_node.yml). PlanError when
+    there is no leader, or the target is not a ready follower: the agent would refuse it (409).
+    """
+    leader_id = cluster_map.get('leader')
+    if leader_id is None:
+        raise PlanError('the cluster has no leader; there is nothing to switch over')
+    if to is not None and any(designates(row, to) for row in voters(cluster_map) if row.get('id') == leader_id):
+        return None
+    candidates = switchover_candidates(cluster_map, leader_id)
+    if to is not None:
+        wanted = [row for row in candidates if designates(row, to)]
+        if not wanted:
+            raise PlanError('%r is not a healthy streaming voter (candidates: %s; members: %s)'
+                            % (to, ', '.join(member_label(row) for row in candidates) or 'none',
+                               ', '.join(str(row.get('name')) for row in cluster_map.get('members') or [])))
+        return wanted[0]
+    if not candidates:
+        raise PlanError('no other voter is a healthy streaming replica to switch over to')
+    return candidates[0]
+
+
 def plan_removal(cluster_map, target, switchover=False, switchover_to=None):
     """How to remove ``target``: {'switchover_to': row or None}; PlanError when it is not safe.
 
-    The leader is removed only after a switchover to another healthy voter (when asked for);
-    any removal must leave a reachable majority of the remaining voters.
+    The leader is removed only after a switchover to another healthy voter (when asked for; the
+    target as plan_switchover chooses it); any removal must leave a reachable majority of the
+    remaining voters.
     """
     problem = quorum_problem(cluster_map, target)
     if problem is not None:
@@ -145,18 +172,14 @@ def plan_removal(cluster_map, target, switchover=False, switchover_to=None):
     if not switchover:
         raise PlanError('refusing to remove %s: it is the leader; set switchover=true to hand leadership '
                         'to another voter first' % member_label(target))
-    candidates = switchover_candidates(cluster_map, target.get('id'))
-    if switchover_to is not None:
-        wanted = [row for row in candidates if designates(row, switchover_to)]
-        if not wanted:
-            raise PlanError('refusing to remove %s: switchover_to %r is not a healthy streaming voter '
-                            '(candidates: %s)' % (member_label(target), switchover_to,
-                                                  ', '.join(member_label(r) for r in candidates) or 'none'))
-        return {'switchover_to': wanted[0]}
-    if not candidates:
-        raise PlanError('refusing to remove %s: it is the leader and no other voter is a healthy '
-                        'streaming replica to switch over to' % member_label(target))
-    return {'switchover_to': candidates[0]}
+    if switchover_to is not None and designates(target, switchover_to):
+        raise PlanError('refusing to remove %s: switchover_to %r is the member to remove'
+                        % (member_label(target), switchover_to))
+    try:
+        return {'switchover_to': plan_switchover(cluster_map, switchover_to)}
+    except PlanError as exc:
+        what = ('switchover_to %s' % exc) if switchover_to is not None else ('it is the leader and %s' % exc)
+        raise PlanError('refusing to remove %s: %s' % (member_label(target), what)) from None
 
 
 def diff_view(row):

@@ -26,6 +26,17 @@ def fail_on_api_error(module, exc, **extra):
     module.fail_json(msg=str(exc), status=exc.status, url=exc.url, details=exc.details, **extra)
 
 
+def wait_problems(module):
+    """What the argument spec cannot say about the options of a module that waits
+    (``wait_timeout``, ``poll_interval``)."""
+    problems = []
+    if module.params['wait_timeout'] < 0:
+        problems.append('wait_timeout must be 0 or more, not %s' % module.params['wait_timeout'])
+    if module.params['poll_interval'] <= 0:
+        problems.append('poll_interval must be positive, not %s' % module.params['poll_interval'])
+    return problems
+
+
 def run_module(options, run, problems=None, uses_api=None, module_class=AnsibleModule, **module_kwargs):
     """Build the module, check it, run it and exit; never returns.
 

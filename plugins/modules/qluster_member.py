@@ -68,7 +68,8 @@ options:
         from (state C(healthy)) and a voter streams from the leader as a replica (or is the leader with
         a running primary); an observer needs only to be heard from. M(qhb.qluster.qluster_info) returns
         the same C(ready) flag.
-      - With O(state=absent) and a switchover, the module always waits for the new leader.
+      - With O(state=absent) and a switchover, the module always waits until the new leader runs its primary
+        (as M(qhb.qluster.qluster_switchover) does).
     type: bool
     default: true
   wait_timeout:
@@ -84,7 +85,8 @@ options:
   switchover:
     description:
       - With O(state=absent), when the member is the leader, hand leadership to another healthy
-        streaming voter first (C(POST /switchover)), wait until it leads, then remove the member.
+        streaming voter first (C(POST /switchover), as M(qhb.qluster.qluster_switchover) does), wait until
+        it leads with its database the primary, then remove the member.
       - Without it the removal of the leader is refused.
       - The removal after the switchover is forwarded from the old leader's agent to the new leader
         (signed with the cluster secret). The old leader's agent never sees its own removal, so the
@@ -134,6 +136,13 @@ actions:
   type: list
   elements: str
   sample: ["POST /switchover {\"leader\": 167772172}", "DELETE /members/167772171"]
+switchover_to:
+  description:
+    - With O(state=absent) and O(switchover=true), the row of C(GET /map) of the voter leadership is (in check mode,
+      would be) handed to before the leader is removed; empty when the member is not the leader.
+  returned: always
+  type: dict
+  sample: {"id": 167772172, "name": "qluster-02", "address": "10.0.0.12", "role": "follower", "voter": true}
 diff:
   description: The member before and after, when diff mode is on.
   returned: when diff mode is on
@@ -147,7 +156,8 @@ import time
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import QlusterApiError
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import (
     PlanError, diff_view, find_member, ipv4_node_id, member_body, member_label, member_ready, plan_removal)
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module, wait_problems
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_switchover import hand_over, switchover_action
 
 
 class MemberModule:
@@ -158,6 +168,7 @@ class MemberModule:
         # The API of another member (a map row), for confirming a removal on the leader's agent.
         self._api_for = api_for or (lambda row: api.for_member(row['address'], row['api_port']))
         self.actions = []
+        self.switchover_to = None  # the map row leadership is handed to before removing the leader
         self._clock = clock
         self._sleep = sleep
 
@@ -220,17 +231,18 @@ class MemberModule:
         if row is None:
             return self.result(False, None, None)
         plan = plan_removal(cluster_map, row, self.params['switchover'], self.params['switchover_to'])
-        target = plan['switchover_to']
+        target = self.switchover_to = plan['switchover_to']
         if target is not None:
-            self.actions.append('POST /switchover %s' % json.dumps({'leader': target['id']}))
+            self.actions.append(switchover_action(target))
         self.actions.append('DELETE /members/%s' % row['id'])
         if self.module.check_mode:
             return self.result(True, row, None)
         if target is not None:
-            self.api.post('/switchover', {'leader': target['id']})
-            if not self.poll(lambda: self.cluster_map().get('leader') == target['id']):
-                self.module.fail_json(msg='the switchover to %s did not complete within %s s; nothing was removed'
-                                      % (member_label(target), self.params['wait_timeout']),
+            done, _map, why = hand_over(self.api, target, self.params['wait_timeout'], self.params['poll_interval'],
+                                        self._clock, self._sleep)
+            if not done:
+                self.module.fail_json(msg='the switchover to %s did not complete within %s s; nothing was removed (%s)'
+                                      % (member_label(target), self.params['wait_timeout'], why),
                                       actions=self.actions[:-1], changed=True)
             # Plan again on the new map: the removal must still keep a quorum.
             cluster_map = self.cluster_map()
@@ -274,20 +286,10 @@ class MemberModule:
             self._sleep(self.params['poll_interval'])
 
     def result(self, changed, before, after):
-        result = dict(changed=changed, member=after or {}, actions=self.actions)
+        result = dict(changed=changed, member=after or {}, actions=self.actions, switchover_to=self.switchover_to or {})
         if self.module._diff:
             result['diff'] = dict(before=diff_view(before), after=diff_view(after))
         return result
-
-
-def timing_problems(module):
-    """What the argument spec cannot say about the waiting options."""
-    problems = []
-    if module.params['wait_timeout'] < 0:
-        problems.append('wait_timeout must be 0 or more, not %s' % module.params['wait_timeout'])
-    if module.params['poll_interval'] <= 0:
-        problems.append('poll_interval must be positive, not %s' % module.params['poll_interval'])
-    return problems
 
 
 def main():
@@ -307,7 +309,7 @@ def main():
             switchover_to=dict(type='str'),
         ),
         lambda module, api: MemberModule(module, api).run(),
-        problems=timing_problems,
+        problems=wait_problems,
         required_one_of=[('id', 'name', 'address')],
         required_if=[('state', 'present', ('name', 'address'))],
     )

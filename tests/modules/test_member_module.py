@@ -95,6 +95,7 @@ def test_leader_removal_switches_over_first():
     assert api.sent == [("POST", "/switchover", {"leader": 2}), ("DELETE", "/members/1")]
     assert result["changed"] is True and result["member"] == {}
     assert result["diff"]["before"]["id"] == 1 and result["diff"]["after"] == {}
+    assert result["switchover_to"]["name"] == "q2"
 
 
 def test_the_old_leader_removed_through_its_own_agent_is_confirmed_on_the_new_leaders():
@@ -127,7 +128,7 @@ def test_check_mode_sends_nothing():
     api = Api([cluster(1)])
     result = run(Module(check_mode=True, state="absent", name="q1", switchover=True, switchover_to="q3"), api)
     assert api.sent == []
-    assert result["changed"] is True
+    assert result["changed"] is True and result["switchover_to"]["name"] == "q3"
     assert result["actions"] == ['POST /switchover {"leader": 3}', "DELETE /members/1"]
     api = Api([cluster(1)])
     result = run(Module(check_mode=True, name="q4", address="10.0.0.4"), api)

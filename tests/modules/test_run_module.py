@@ -11,7 +11,7 @@ from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import Qlu
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import PlanError
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module
 from ansible_collections.qhb.qluster.plugins.modules import (
-    qhb_replication_facts, qluster_config, qluster_info, qluster_member)
+    qhb_replication_facts, qluster_config, qluster_info, qluster_member, qluster_switchover)
 
 
 class Ended(Exception):
@@ -106,6 +106,7 @@ def test_a_refused_plan_and_a_failed_request_fail_the_same_way_for_every_module(
     (qluster_member, {'state', 'id', 'name', 'address', 'switchover', 'switchover_to', 'wait_timeout'},
      {'required_one_of', 'required_if', 'problems'}),
     (qhb_replication_facts, {'sources', 'member', 'login_host', 'connect_timeout'}, {'problems', 'uses_api'}),
+    (qluster_switchover, {'target', 'wait', 'wait_timeout', 'poll_interval'}, {'problems'}),
 ])
 def test_each_modules_main_goes_through_run_module(monkeypatch, module, own, kwargs):
     calls = []
@@ -120,13 +121,13 @@ def test_each_modules_main_goes_through_run_module(monkeypatch, module, own, kwa
     ({'wait_timeout': -1, 'poll_interval': 2.0}, 'wait_timeout must be 0 or more, not -1'),
     ({'wait_timeout': 10, 'poll_interval': 0}, 'poll_interval must be positive, not 0'),
 ])
-def test_the_member_modules_timing_problems(params, problem):
+def test_the_waiting_modules_problems(params, problem):
     class Module:
         pass
 
     module = Module()
     module.params = params
-    assert qluster_member.timing_problems(module) == [problem]
+    assert qluster_module.wait_problems(module) == [problem]
 
 
 def test_the_facts_module_needs_a_source():

@@ -1,4 +1,5 @@
-"""`qlusterctl`: list members, show or change the cluster config, switchover, reinit.
+"""`qlusterctl`: list members (once or `--watch`), show or change the cluster config, switchover
+(plan, confirmation, wait for the outcome: cli/switchover.py), reinit. Exit statuses: EXIT_STATUSES.
 
 It reads the API port and token from the agent's config file when it can, so on a node
 `qlusterctl list` just works; `--api` and `--token` override. The default URL is the node's
@@ -13,31 +14,50 @@ import argparse
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..api import tls
-from ..api.map_member import MapMember
+from . import switchover, view
 from .client import ApiClient, ApiClientError
-from .table import human_bytes, render
+from .switchover import Exit
 
 DEFAULT_CONFIG = "/etc/qluster/config.yaml"
+EXIT_STATUSES = """exit statuses:
+  0  done (a switchover: the target leads)
+  1  the agent refused the request or could not be reached
+  2  a bad command line; reinit without --yes
+  3  a switchover not confirmed (no terminal to ask on: add --force)
+  4  a switchover started but not done within --timeout: check qlusterctl list"""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         client = _client(args)
-        return args.func(client, args)
+        return int(args.func(client, args))
     except ApiClientError as exc:
         print(f"qlusterctl: {exc}", file=sys.stderr)
-        return 1
+        return int(Exit.FAILED)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 86400 seconds")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qlusterctl", description="Operate a qluster cluster through its agent's API.")
+    parser = argparse.ArgumentParser(prog="qlusterctl", description="Operate a qluster cluster through its agent's API.",
+                                     epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=os.environ.get("CONFIG_PATH", DEFAULT_CONFIG),
                         help="agent config to read the API port and token from (default %(default)s)")
     parser.add_argument("--api", help="API base URL, e.g. http://10.0.0.5:8080")
@@ -47,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--key", help="PEM key of --cert (default: api-keyfile)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("list", help="the members as a table").set_defaults(func=cmd_list)
+    listing = sub.add_parser("list", help="the cluster, its leader and term, and the members as a table")
+    listing.add_argument("-w", "--watch", nargs="?", const=2.0, type=_seconds, metavar="SECONDS",
+                         help="print it again every SECONDS (default 2) until Ctrl-C")
+    listing.set_defaults(func=cmd_list)
     sub.add_parser("map", help="the cluster map as JSON").set_defaults(func=cmd_map)
     config = sub.add_parser("config", help="show or change the cluster's runtime settings")
     config_sub = config.add_subparsers(dest="action", required=True)
@@ -55,9 +78,13 @@ def _parser() -> argparse.ArgumentParser:
     config_set = config_sub.add_parser("set", help="e.g. qlusterctl config set node-timeout=5s")
     config_set.add_argument("settings", nargs="+", metavar="KEY=VALUE")
     config_set.set_defaults(func=cmd_config_set)
-    switchover = sub.add_parser("switchover", help="hand leadership to another member")
-    switchover.add_argument("--to", required=True, help="member id or name")
-    switchover.set_defaults(func=cmd_switchover)
+    handover = sub.add_parser("switchover", help="hand leadership to another member and wait until it leads",
+                              epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    handover.add_argument("--to", required=True, help="member id, name or address")
+    handover.add_argument("--force", action="store_true", help="do not ask for confirmation")
+    handover.add_argument("--timeout", type=_seconds, default=60.0,
+                          help="how long to wait for the target to lead (default %(default)g s)")
+    handover.set_defaults(func=cmd_switchover)
     reinit = sub.add_parser("reinit", help="re-create a replica's database from the leader")
     reinit.add_argument("member", help="member id or name")
     reinit.add_argument("--yes", action="store_true", help="confirm: the member's data directory is wiped")
@@ -102,15 +129,31 @@ def _agent_config(path: Path) -> dict[str, Any]:
 
 
 def cmd_list(client: ApiClient, args: argparse.Namespace) -> int:
-    cmap = client.get("/map")
-    rows = []
-    for m in (MapMember.from_json(row) for row in cmap.get("members", [])):
-        rows.append([m.id, m.name, m.address, m.role, m.state, m.db_role, "yes" if m.streaming else "no",
-                     m.wal_position, human_bytes(m.lag_bytes)])
-    print(render(["ID", "NAME", "ADDRESS", "ROLE", "STATE", "DB", "STREAMING", "WAL", "LAG"], rows))
-    leader = cmap.get("leader")
-    print(f"\nleader: {leader if leader else 'none'}   term: {cmap.get('term', '-')}")
-    return 0
+    if args.watch is None:
+        print(view.table(client.get("/map")))
+        return Exit.OK
+    return watch(lambda: view.table(client.get("/map")), args.watch, time.sleep, print,
+                 clear=sys.stdout.isatty(), now=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def watch(show: Callable[[], str], interval: float, sleep: Callable[[float], None], out: Callable[[str], None],
+          clear: bool, now: Callable[[], str], iterations: int | None = None) -> int:
+    """`list --watch`: the table again every `interval` seconds until Ctrl-C (or `iterations`);
+    an agent that does not answer is one line in place of the table, and the next round tries again."""
+    count = 0
+    try:
+        while iterations is None or count < iterations:
+            try:
+                text = show()
+            except ApiClientError as exc:
+                text = f"qlusterctl: {exc}"
+            out(("\033[H\033[2J" if clear else "") + f"{now()}   every {interval:g} s, Ctrl-C to stop\n\n{text}")
+            count += 1
+            if iterations is None or count < iterations:
+                sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    return Exit.OK
 
 
 def cmd_map(client: ApiClient, args: argparse.Namespace) -> int:
@@ -143,16 +186,16 @@ def cmd_config_set(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def cmd_switchover(client: ApiClient, args: argparse.Namespace) -> int:
-    result = client.post("/switchover", {"leader": args.to})
-    print(result.get("message", json.dumps(result)))
-    return 0
+    world = switchover.World(client=client, clock=time.monotonic, sleep=time.sleep, ask=input, out=print,
+                             err=lambda text: print(text, file=sys.stderr))
+    return switchover.run(world, args.to, force=args.force, timeout=args.timeout)
 
 
 def cmd_reinit(client: ApiClient, args: argparse.Namespace) -> int:
     if not args.yes:
         print(f"qlusterctl: reinit wipes the data directory of {args.member}; add --yes to confirm",
               file=sys.stderr)
-        return 2
+        return Exit.USAGE
     result = client.post("/reinit", {"member": args.member})
     print(result.get("message", json.dumps(result)))
     return 0

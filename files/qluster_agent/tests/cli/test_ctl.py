@@ -16,13 +16,25 @@ from ..api.fakes import RecordingBackend
 
 
 class MapBackend(RecordingBackend):
+    """Two members; a switchover hands leadership over at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.leader = 2
+
     def cluster_map(self):
-        return {"leader": 2, "term": 7, "members": [
-            {"id": 1, "name": "qluster-01", "address": "10.0.0.1", "role": "follower", "state": "healthy",
-             "db_role": "replica", "streaming": True, "wal_position": "0/3000060", "lag_bytes": 2048},
-            {"id": 2, "name": "qluster-02", "address": "10.0.0.2", "role": "leader", "state": "healthy",
-             "db_role": "primary", "streaming": False, "wal_position": "0/3000060", "lag_bytes": 0},
-        ]}
+        def row(node_id, lag):
+            leads = node_id == self.leader
+            return {"id": node_id, "name": f"qluster-0{node_id}", "address": f"10.0.0.{node_id}", "db_port": 5432,
+                    "role": "leader" if leads else "follower", "state": "healthy",
+                    "db_role": "primary" if leads else "replica", "timeline": 3, "streaming": not leads,
+                    "wal_position": "0/3000060", "lag_bytes": 0 if leads else lag}
+        return {"cluster_id": "qc", "leader": self.leader, "term": 7, "members": [row(1, 2048), row(2, 4096)]}
+
+    def switchover(self, body):
+        self.calls.append(("switchover", body))
+        self.leader = int(body["leader"])
+        return {"message": f"switchover to node {self.leader} started", "leader": self.leader}
 
 
 @pytest.fixture
@@ -44,10 +56,13 @@ def test_list_prints_a_table_with_the_leader(api, capsys):
     code, out, _err = run(capsys, "--api", url, "list")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "ADDRESS", "ROLE", "STATE", "DB", "STREAMING", "WAL", "LAG"]
-    assert lines[1].split()[:6] == ["1", "qluster-01", "10.0.0.1", "follower", "healthy", "replica"]
-    assert "2.0 kB" in lines[1]
-    assert "leader: 2   term: 7" in out
+    assert lines[0] == "cluster qc   leader qluster-02 (node 2)   term 7"
+    assert lines[2].split() == ["ID", "NAME", "ADDRESS", "ROLE", "STATE", "DB", "TL", "STREAMING", "WAL", "LAG"]
+    assert lines[3].split() == ["1", "qluster-01", "10.0.0.1", "follower", "healthy", "replica", "3", "yes",
+                                "0/3000060", "2.0", "kB"]
+    # The leader streams to the others: not "no", and no lag of its own.
+    assert lines[4].split() == ["2", "qluster-02", "10.0.0.2", "leader", "healthy", "primary", "3", "leader",
+                                "0/3000060", "-"]
 
 
 def test_config_set_sends_typed_values(api, capsys):
@@ -113,7 +128,7 @@ def test_cacert_reads_from_an_https_agent(https_api, pki, capsys):
     _backend, port = https_api
     url = f"https://127.0.0.1:{port}"
     code, out, _err = run(capsys, "--api", url, "--cacert", pki.ca, "list")
-    assert code == 0 and "leader: 2   term: 7" in out
+    assert code == 0 and "leader qluster-02 (node 2)   term 7" in out
     # Without the CA the agent's certificate is not trusted: one line, no traceback.
     code, _out, err = run(capsys, "--api", url, "list")
     assert code == 1 and "CERTIFICATE_VERIFY_FAILED" in err and "Traceback" not in err
@@ -122,13 +137,15 @@ def test_cacert_reads_from_an_https_agent(https_api, pki, capsys):
 def test_a_change_over_https_takes_the_client_certificate_and_the_token(https_api, pki, capsys):
     backend, port = https_api
     url = f"https://127.0.0.1:{port}"
-    code, _out, err = run(capsys, "--api", url, "--cacert", pki.ca, "--token", TOKEN, "switchover", "--to", "1")
+    code, _out, err = run(capsys, "--api", url, "--cacert", pki.ca, "--token", TOKEN, "switchover", "--to", "1",
+                          "--force")
     assert code == 1 and "HTTP 403" in err and "client certificate" in err
     certfile, keyfile = pki.client
-    code, _out, _err = run(capsys, "--api", url, "--cacert", pki.ca, "--cert", certfile, "--key", keyfile,
-                           "--token", TOKEN, "switchover", "--to", "1")
+    code, out, _err = run(capsys, "--api", url, "--cacert", pki.ca, "--cert", certfile, "--key", keyfile,
+                          "--token", TOKEN, "switchover", "--to", "qluster-01", "--force")
     assert code == 0
-    assert backend.calls == [("switchover", {"leader": "1"})]
+    assert backend.calls == [("switchover", {"leader": 1})]
+    assert "switchover done: qluster-01 (node 1) leads" in out
 
 
 def test_the_tls_files_and_token_default_from_the_agents_config(https_api, pki, tmp_path, capsys):
@@ -148,7 +165,7 @@ def test_the_default_url_is_the_plain_loopback_listener_unless_the_node_address_
     assert code == 1 and "HTTP 400: this port speaks HTTPS" in err
     # ip 127.0.0.1: the node's one socket is HTTPS, so that is the default.
     code, out, _err = run_with(capsys, write_agent_config(tmp_path, pki, port, ip="127.0.0.1"), "list")
-    assert code == 0 and "leader: 2" in out
+    assert code == 0 and "leader qluster-02 (node 2)" in out
 
 
 def test_an_unusable_tls_file_is_named_by_its_option(pki, capsys):
