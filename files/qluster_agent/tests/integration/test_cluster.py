@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from qluster_agent.cli import ctl
+
 from .harness import OPENAPI_CHECKED, OPENAPI_MISFITS, Cluster, UdpPartition, Writer, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/lib/postgresql/15/bin/initdb").exists(),
@@ -249,6 +251,25 @@ def test_agent_stopped_during_a_reclone_exits_and_leaves_no_database_running(clu
     replica.start()
     wait_for(lambda: cluster.healthy(cluster.nodes), 120, "the replica to re-clone and stream again")
     assert cluster.writable_nodes() == [leader]
+
+
+def test_qlusterctl_switchover_waits_until_the_target_leads_and_lists_it(cluster, capsys):
+    leader = wait_for(cluster.leader, 60, "a leader")
+    wait_for(lambda: cluster.healthy(cluster.nodes), 60, "every node healthy")
+    target = next(n for n in cluster.nodes if n is not leader)
+    url = f"http://{target.ip}:{target.api_port}"
+    code = ctl.main(["--config", "/nonexistent", "--api", url, "switchover", "--to", target.ip, "--force",
+                     "--timeout", "60"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    # It returned once the target led with its database primary: no wait needed here.
+    assert cluster.leader() is target and target.writable(), out
+    assert f"(node {target.node_id}) leads" in out and "switchover: " in out
+    assert ctl.main(["--config", "/nonexistent", "--api", url, "list"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("cluster qluster   leader ") and f"(node {target.node_id})" in table[0]
+    row = next(line.split() for line in table[3:] if line.split()[0] == str(target.node_id))
+    assert row[3] == "leader" and row[7] == "leader", table
 
 
 def test_every_answer_of_the_agents_fit_their_openapi_document(cluster):
