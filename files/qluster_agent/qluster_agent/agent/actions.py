@@ -14,7 +14,6 @@ from ..ha.decision import Action, Decision
 from ..ha.marker import AddNodeMarker
 from ..pg.controller import PgController
 from ..pg.executor import LongOperationExecutor, Operation
-from ..pg.operation import LongOperation
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +28,13 @@ class ActionRunner:
         self._marker = marker
         self._step_down = step_down
 
-    def run(self, decision: Decision) -> None:
+    def run(self, decision: Decision) -> bool:
+        """False when a long action was not started (another one runs, or the agent stops)."""
         slot = decision.action.long_operation
         if slot is None:
             self._inline(decision)
-        else:
-            self._executor.submit(slot, self._job(decision))
+            return True
+        return self._executor.submit(slot, self._job(decision))
 
     def _inline(self, decision: Decision) -> None:
         action, pg, leader, sync = decision.action, self._pg, decision.leader, decision.sync
@@ -67,12 +67,10 @@ class ActionRunner:
             return lambda token: pg.clone_from(leader, token)
         if action is Action.RECLONE_FROM_LEADER:
             return lambda token: pg.reclone_from(leader, token)
+        if action is Action.REINIT_FROM_LEADER:
+            return lambda token: pg.reclone_from(leader, token, same_system=False)
         if action is Action.REWIND_OR_RECLONE:
             return lambda token: pg.rewind_or_reclone(leader, token)
         if action is Action.START_AS_REPLICA:
             return lambda token: pg.start_as_replica(leader, token)
         raise ValueError(f"no long-operation handler for action {action}")
-
-    def reinit(self, leader) -> bool:
-        """Wipe and re-clone from the leader (POST /reinit); False when an operation is running."""
-        return self._executor.submit(LongOperation.BASE_BACKUP, lambda token: self._pg.reclone_from(leader, token, same_system=False))

@@ -13,6 +13,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 
 from ..api import forwarding
@@ -25,7 +26,7 @@ from ..raft.types import ConfChange, ConfChangeType, ConfState
 from .membership import removal_problem
 from .node import Agent
 from .switchover import replication_row, why_not_a_target
-from .views import AgentSnapshot
+from .views import AgentSnapshot, cluster_map, node_health
 
 FORWARD_TIMEOUT = 15.0
 
@@ -36,10 +37,18 @@ class AgentBackend:
 
     # ------------------------------------------------------------------ reads
     def health(self) -> NodeHealth:
-        return self._agent.health()
+        agent = self._agent
+        snap = agent.snapshot()
+        if snap is None:
+            return NodeHealth(False, False, False, False, False, False, None, agent.observer, agent.my_id)
+        return node_health(snap)
 
     def cluster_map(self) -> dict[str, Any]:
-        return self._agent.cluster_map()
+        config = self._agent.config
+        snap = self._agent.snapshot()
+        if snap is None:
+            return {"cluster_id": config.cluster_id, "term": 0, "leader": None, "members": []}
+        return cluster_map(snap, config.cluster_id, 3 * config.hello_retry_interval)
 
     def get_config(self) -> dict[str, Any]:
         return cluster_settings_to_json(self._agent.cluster_state().settings)
@@ -130,7 +139,7 @@ class AgentBackend:
             raise ApiError(400, f"node {target} is an observer and has no database")
         if not self._is_leader():
             return self._forward("POST", "/reinit", body)
-        request = self._agent.new_request_id()
+        request = uuid.uuid4().hex[:12]
         self._commit(ClusterState.cmd_reinit(target, request))
         return {"message": f"node {target} will re-create its database from the leader", "request": request}
 

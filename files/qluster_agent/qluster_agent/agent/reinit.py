@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..ha.decision import Action, Decision
 from ..pg.conninfo import Endpoint
 from .views import AgentSnapshot, cluster_view
 
@@ -23,6 +24,11 @@ class ReinitStep:
     source: Endpoint
     leader_id: int
     reason: str
+
+    @property
+    def decision(self) -> Decision:
+        """What ActionRunner runs; the request counts as handled once it has started."""
+        return Decision(Action.REINIT_FROM_LEADER, self.reason, leader=self.source)
 
 
 class Reinit:

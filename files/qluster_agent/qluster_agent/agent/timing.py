@@ -6,7 +6,7 @@ from ..config.heartbeat import election_ticks, heartbeat_ticks, lease_ticks, tic
 from ..config.model import ClusterSettings
 from ..raft.config import CoreConfig
 
-# The HA loop's glance at its database between full cycles (agent/node.py), as a share of
+# The HA loop's glance at its database between full cycles (agent/wake.py), as a share of
 # node-timeout, within bounds. A glance keeps the WAL position a node campaigns with current;
 # the shortest election timeout is node-timeout, so a glance every third of it has read a dead
 # leader's last WAL well before any follower's pre-vote (and a node answering a vote reads its

@@ -17,6 +17,9 @@ class Action(enum.Enum):
     WAIT_FOR_LEADER = "wait for leader"
     CLONE_FROM_LEADER = "clone from leader"  # controller.clone_from(leader)
     RECLONE_FROM_LEADER = "reclone from leader"  # controller.reclone_from(leader): wipe + clone
+    # POST /reinit: wipe + clone, the leader's system identifier taken whatever it is. Chosen by
+    # agent/reinit.py (a replicated request, handled once), never by decide().
+    REINIT_FROM_LEADER = "reinit from leader"  # controller.reclone_from(leader, same_system=False)
     START_AS_REPLICA = "start as replica"  # controller.start_as_replica(leader or None)
     FOLLOW_NEW_LEADER = "follow new leader"  # controller.follow(leader)
     REWIND_OR_RECLONE = "rewind or reclone"  # controller.rewind_or_reclone(leader)
@@ -48,6 +51,7 @@ _LONG_OPERATIONS = {
     Action.BOOTSTRAP: LongOperation.BOOTSTRAP,
     Action.CLONE_FROM_LEADER: LongOperation.BASE_BACKUP,
     Action.RECLONE_FROM_LEADER: LongOperation.BASE_BACKUP,
+    Action.REINIT_FROM_LEADER: LongOperation.BASE_BACKUP,
     Action.REWIND_OR_RECLONE: LongOperation.REWIND,
     # pg_ctl waits for it; a standby may take long to reach consistency.
     Action.START_AS_REPLICA: LongOperation.START,

@@ -18,7 +18,10 @@ class Recorder:
         self.calls: list[str] = []
 
     def __getattr__(self, name):
-        return lambda *args, **kwargs: self.calls.append(name)
+        def call(*args, **kwargs):
+            told = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+            self.calls.append(f"{name}({told})" if told else name)
+        return call
 
     def __call__(self) -> None:
         self.calls.append("step_down")
@@ -51,6 +54,8 @@ TABLE = {
     Action.BOOTSTRAP: (LongOperation.BOOTSTRAP, ["bootstrap"]),
     Action.CLONE_FROM_LEADER: (LongOperation.BASE_BACKUP, ["clone_from"]),
     Action.RECLONE_FROM_LEADER: (LongOperation.BASE_BACKUP, ["reclone_from"]),
+    # POST /reinit takes the leader's database whatever its system identifier (agent/reinit.py).
+    Action.REINIT_FROM_LEADER: (LongOperation.BASE_BACKUP, ["reclone_from(same_system=False)"]),
     Action.REWIND_OR_RECLONE: (LongOperation.REWIND, ["rewind_or_reclone"]),
     Action.START_AS_REPLICA: (LongOperation.START, ["start_as_replica"]),
 }
@@ -66,7 +71,7 @@ def test_an_action_runs_where_its_long_operation_says(action):
     assert action.long_operation is slot
     recorder = Recorder()
     executor = Executor(recorder)
-    ActionRunner(recorder, executor, recorder, recorder).run(Decision(action, "why", leader=LEADER))
+    assert ActionRunner(recorder, executor, recorder, recorder).run(Decision(action, "why", leader=LEADER))
     assert executor.submitted == ([slot] if slot is not None else [])
     assert recorder.calls == calls
 
@@ -75,3 +80,15 @@ def test_an_action_runs_where_its_long_operation_says(action):
 def test_what_waits_out_a_failed_operation(action):
     """Every long operation, and PROMOTE, as before the table was made true (decide() holds them)."""
     assert action.waits_out_a_failure == (action.long_operation is not None or action is Action.PROMOTE)
+
+
+def test_a_long_action_the_executor_refuses_is_reported_not_started():
+    recorder = Recorder()
+
+    class Busy(Executor):
+        def submit(self, kind, operation) -> bool:
+            return False
+
+    runner = ActionRunner(recorder, Busy(recorder), recorder, recorder)
+    assert runner.run(Decision(Action.REINIT_FROM_LEADER, "why", leader=LEADER)) is False
+    assert recorder.calls == []

@@ -9,6 +9,7 @@ from qluster_agent.agent.reinit import Reinit
 from qluster_agent.agent.views import AgentSnapshot
 from qluster_agent.cluster.state import ClusterState, MemberInfo
 from qluster_agent.config.runtime import default_cluster_settings
+from qluster_agent.ha.decision import Action, Decision
 from qluster_agent.pg.conninfo import Endpoint
 from qluster_agent.pg.status import DataDirState, PgStatus
 from qluster_agent.raft.runtime import RuntimeStatus
@@ -48,6 +49,7 @@ def test_when_a_reinit_is_due(tmp_path, snap, source, why) -> None:
     else:
         assert (step.request, step.source, step.leader_id) == ("r1", source, LEADER)
         assert step.reason == "I am node 2; reinit r1 requested, re-cloning my database from node 1"
+        assert step.decision == Decision(Action.REINIT_FROM_LEADER, step.reason, leader=source)
 
 
 def test_a_request_is_handled_once_across_restarts_and_a_new_one_again(tmp_path) -> None:
@@ -61,7 +63,7 @@ def test_a_request_is_handled_once_across_restarts_and_a_new_one_again(tmp_path)
 
 
 def test_a_reinit_not_started_is_due_again(tmp_path) -> None:
-    # ActionRunner.reinit refuses while another long operation runs: the next cycle asks again.
+    # ActionRunner.run refuses it while another long operation runs: the next cycle asks again.
     reinit = Reinit(str(tmp_path))
     assert reinit.due(snapshot({ME: "r1"})) is not None
     assert reinit.due(snapshot({ME: "r1"})) is not None
