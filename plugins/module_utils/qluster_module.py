@@ -26,6 +26,16 @@ def fail_on_api_error(module, exc, **extra):
     module.fail_json(msg=str(exc), status=exc.status, url=exc.url, details=exc.details, **extra)
 
 
+def wait_argument_spec(wait_timeout):
+    """The options of a module that waits: ``wait``, ``wait_timeout`` (its default in seconds)
+    and ``poll_interval``; each module documents what it waits for."""
+    return dict(
+        wait=dict(type='bool', default=True),
+        wait_timeout=dict(type='int', default=wait_timeout),
+        poll_interval=dict(type='float', default=2.0),
+    )
+
+
 def wait_problems(module):
     """What the argument spec cannot say about the options of a module that waits
     (``wait_timeout``, ``poll_interval``)."""

@@ -39,6 +39,18 @@ def leads(cluster_map, target_id):
     return member_ready(find_member(cluster_map, member_id=target_id), target_id)
 
 
+def poll(condition, timeout, interval, clock=time.monotonic, sleep=time.sleep):
+    """Call ``condition()`` every ``interval`` seconds until it is true (True) or ``timeout``
+    seconds pass (False); it is always called at least once. The modules' one wait loop."""
+    deadline = clock() + timeout
+    while True:
+        if condition():
+            return True
+        if clock() >= deadline:
+            return False
+        sleep(interval)
+
+
 def hand_over(api, target, timeout, interval, clock=time.monotonic, sleep=time.sleep):
     """POST /switchover to ``target``, then read the map every ``interval`` seconds until the
     target leads (see leads) or ``timeout`` seconds pass.
@@ -49,16 +61,16 @@ def hand_over(api, target, timeout, interval, clock=time.monotonic, sleep=time.s
     """
     path, body = switchover_request(target)
     api.post(path, body)
-    deadline = clock() + timeout
-    last, why = None, 'the map was not read yet'
-    while True:
+    seen = {'map': None, 'why': 'the map was not read yet'}
+
+    def target_leads():
         try:
-            last = api.get('/map')
-            done, why = leads(last, target['id'])
+            seen['map'] = api.get('/map')
+            done, seen['why'] = leads(seen['map'], target['id'])
         except QlusterApiError as exc:
-            done, why = False, str(exc)
-        if done:
-            return True, last, None
-        if clock() >= deadline:
-            return False, last, why
-        sleep(interval)
+            done, seen['why'] = False, str(exc)
+        return done
+
+    if poll(target_leads, timeout, interval, clock, sleep):
+        return True, seen['map'], None
+    return False, seen['map'], seen['why']

@@ -156,8 +156,8 @@ import time
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import QlusterApiError
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import (
     PlanError, diff_view, find_member, ipv4_node_id, member_body, member_label, member_ready, plan_removal)
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module, wait_problems
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_switchover import hand_over, switchover_action
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module, wait_argument_spec, wait_problems
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_switchover import hand_over, poll, switchover_action
 
 
 class MemberModule:
@@ -277,13 +277,7 @@ class MemberModule:
             return False  # the leader's agent is not reachable from here: keep waiting on ours
 
     def poll(self, condition):
-        deadline = self._clock() + self.params['wait_timeout']
-        while True:
-            if condition():
-                return True
-            if self._clock() >= deadline:
-                return False
-            self._sleep(self.params['poll_interval'])
+        return poll(condition, self.params['wait_timeout'], self.params['poll_interval'], self._clock, self._sleep)
 
     def result(self, changed, before, after):
         result = dict(changed=changed, member=after or {}, actions=self.actions, switchover_to=self.switchover_to or {})
@@ -302,11 +296,9 @@ def main():
             api_port=dict(type='int', default=8080),
             db_port=dict(type='int', default=5432),
             observer=dict(type='bool', default=False),
-            wait=dict(type='bool', default=True),
-            wait_timeout=dict(type='int', default=600),
-            poll_interval=dict(type='float', default=2.0),
             switchover=dict(type='bool', default=False),
             switchover_to=dict(type='str'),
+            **wait_argument_spec(600)
         ),
         lambda module, api: MemberModule(module, api).run(),
         problems=wait_problems,

@@ -110,7 +110,7 @@ import time
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import QlusterApiError
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import (
     cluster_facts, member_label, plan_switchover)
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module, wait_problems
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module, wait_argument_spec, wait_problems
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_switchover import (
     hand_over, switchover_action, switchover_request)
 
@@ -171,9 +171,7 @@ def main():
     run_module(
         dict(
             target=dict(type='str'),
-            wait=dict(type='bool', default=True),
-            wait_timeout=dict(type='int', default=120),
-            poll_interval=dict(type='float', default=2.0),
+            **wait_argument_spec(120)
         ),
         lambda module, api: SwitchoverModule(module, api).run(),
         problems=wait_problems,

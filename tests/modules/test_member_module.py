@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import QlusterApiError
 from ansible_collections.qhb.qluster.plugins.modules.qluster_member import MemberModule
+from scripted import Api, Clock, member
 
 
 class Failed(Exception):
@@ -28,50 +29,9 @@ class Module:
         raise Failed(result)
 
 
-def member(node_id, **fields):
-    row = {"id": node_id, "name": f"q{node_id}", "address": f"10.0.0.{node_id}", "api_port": 8080, "role": "follower",
-           "voter": True, "state": "healthy", "db_role": "replica", "streaming": True, "lag_bytes": 0}
-    row.update(fields)
-    return row
-
-
 def cluster(leader, ids=(1, 2, 3)):
     return {"leader": leader, "members": [member(i, role="leader", db_role="primary", streaming=False)
                                           if i == leader else member(i) for i in ids]}
-
-
-class Api:
-    """GET /map answers from ``maps`` (the last one repeats); changes are recorded."""
-
-    def __init__(self, maps, on_delete=None):
-        self.maps = list(maps)
-        self.sent = []
-        self.on_delete = on_delete
-
-    def get(self, path, accept=(200,)):
-        assert path == "/map"
-        return self.maps.pop(0) if len(self.maps) > 1 else self.maps[0]
-
-    def post(self, path, body):
-        self.sent.append(("POST", path, body))
-        return {}
-
-    def delete(self, template, target):
-        self.sent.append(("DELETE", template % target))
-        if self.on_delete:
-            self.on_delete(self)
-        return {}
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def run(module, api, others=None):

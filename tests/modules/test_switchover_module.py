@@ -11,6 +11,7 @@ from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import Qlu
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import PlanError, plan_switchover
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_switchover import hand_over, leads
 from ansible_collections.qhb.qluster.plugins.modules.qluster_switchover import SwitchoverModule
+from scripted import Api, Clock, member
 
 
 class Failed(Exception):
@@ -27,13 +28,6 @@ class Module:
         raise Failed(result)
 
 
-def member(node_id, **fields):
-    row = {"id": node_id, "name": f"q{node_id}", "address": f"10.0.0.{node_id}", "api_port": 8080, "role": "follower",
-           "voter": True, "state": "healthy", "db_role": "replica", "streaming": True, "lag_bytes": 0}
-    row.update(fields)
-    return row
-
-
 def cluster(leader, **fields_of):
     rows = []
     for i in (1, 2, 3):
@@ -41,40 +35,6 @@ def cluster(leader, **fields_of):
         row.update(fields_of.get(f"n{i}", {}))
         rows.append(row)
     return {"leader": leader, "leader_name": f"q{leader}" if leader else None, "members": rows}
-
-
-class Api:
-    """GET /map answers from ``maps`` in turn (the last one repeats; an exception is raised);
-    changes are recorded."""
-
-    def __init__(self, *maps):
-        self.maps = list(maps)
-        self.sent = []
-
-    def get(self, path, accept=(200,)):
-        assert path == "/map"
-        answer = self.maps.pop(0) if len(self.maps) > 1 else self.maps[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def post(self, path, body):
-        self.sent.append((path, body))
-        return {}
-
-    def url_for(self, path):
-        return "http://127.0.0.1:8080" + path
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def run(module, api):
@@ -106,36 +66,36 @@ def test_plan_refuses_what_the_agent_would(cmap, to, said):
 
 
 def test_hands_over_and_waits_until_the_target_leads_with_its_primary():
-    api = Api(cluster(1), ELECTION, cluster(None), cluster(2, n2={"db_role": "replica"}), cluster(2))
+    api = Api([cluster(1), ELECTION, cluster(None), cluster(2, n2={"db_role": "replica"}), cluster(2)])
     result = run(Module(target="q2"), api)
-    assert api.sent == [("/switchover", {"leader": 2})]
+    assert api.sent == [("POST", "/switchover", {"leader": 2})]
     assert result["changed"] is True and result["actions"] == ['POST /switchover {"leader": 2}']
     assert (result["previous_leader"]["name"], result["leader"]["name"], result["leader"]["ready"]) == ("q1", "q2", True)
     assert result["diff"] == {"before": {"leader": "q1", "id": 1}, "after": {"leader": "q2", "id": 2}}
 
 
 def test_a_target_that_leads_changes_nothing():
-    api = Api(cluster(2))
+    api = Api([cluster(2)])
     result = run(Module(target="q2"), api)
     assert api.sent == [] and result["changed"] is False and result["leader"]["name"] == "q2"
     assert result["diff"]["before"] == result["diff"]["after"]
 
 
 def test_check_mode_sends_nothing_and_predicts_the_target():
-    api = Api(cluster(1))
+    api = Api([cluster(1)])
     result = run(Module(check_mode=True), api)
     assert api.sent == [] and result["changed"] is True and result["leader"]["name"] == "q2"
     assert result["actions"] == ['POST /switchover {"leader": 2}']
 
 
 def test_without_wait_only_the_request():
-    api = Api(cluster(1))
+    api = Api([cluster(1)])
     result = run(Module(target="q3", wait=False), api)
-    assert api.sent == [("/switchover", {"leader": 3})] and result["leader"]["name"] == "q3"
+    assert api.sent == [("POST", "/switchover", {"leader": 3})] and result["leader"]["name"] == "q3"
 
 
 def test_a_target_that_does_not_lead_in_time_fails_saying_why():
-    api = Api(cluster(1), cluster(1))
+    api = Api([cluster(1), cluster(1)])
     with pytest.raises(Failed) as caught:
         run(Module(target="q2", wait_timeout=5), api)
     failed = caught.value.args[0]
@@ -149,7 +109,7 @@ def test_a_refused_request_is_the_agents_answer():
             raise QlusterApiError("POST", "http://127.0.0.1:8080/switchover", 409, "not a streaming replica")
 
     with pytest.raises(QlusterApiError, match="409"):
-        run(Module(target="q2"), Refusing(cluster(1)))
+        run(Module(target="q2"), Refusing([cluster(1)]))
 
 
 def test_leads_needs_the_primary():
@@ -160,5 +120,5 @@ def test_leads_needs_the_primary():
 
 def test_hand_over_times_out_on_unreadable_maps_with_the_last_error():
     clock = Clock()
-    done, last, why = hand_over(Api(ELECTION), member(2), 3, 1.0, clock, clock.sleep)
+    done, last, why = hand_over(Api([ELECTION]), member(2), 3, 1.0, clock, clock.sleep)
     assert (done, last) == (False, None) and "no leader yet" in why
