@@ -277,5 +277,12 @@ def test_every_answer_of_the_agents_fit_their_openapi_document(cluster):
     # switchover, reinit, refusals) against /openapi.json; wait_for retries may have hidden a misfit.
     document = next(n for n in cluster.nodes if n.running()).api("/openapi.json")[1]
     assert document["openapi"].startswith("3.0")
+    # Every read and health check of every node, and the refusals, once more through the check.
+    reads = ["/map", "/members", "/config", "/replica?lag=16MB", "/replica?lag=lots", "/nope", "/members/1"]
+    for node in cluster.nodes:
+        for path in reads + [path for path in document["paths"] if path not in ("/metrics", "/openapi.json")
+                             and "{" not in path and "get" in document["paths"][path]]:
+            node.api(path)
+    assert node.api("/config", "DELETE")[0] == 405
     assert len({call.split(" -> ")[0] for call in OPENAPI_CHECKED}) >= 5, OPENAPI_CHECKED[:20]
     assert OPENAPI_MISFITS == []
