@@ -4,8 +4,8 @@ from .errors import ProposalDropped
 from .rawnode import RawNode
 from .ready import Ready
 from .types import (NONE, ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState, Message,
-                    MessageType, Role, Snapshot, SoftState)
+                    MessageType, NodeStatus, Role, Snapshot, SoftState)
 
 __all__ = ["CoreConfig", "ProposalDropped", "RawNode", "Ready", "NONE", "ConfChange", "ConfChangeType",
-           "ConfState", "Entry", "EntryType", "HardState", "Message", "MessageType", "Role", "Snapshot",
-           "SoftState"]
+           "ConfState", "Entry", "EntryType", "HardState", "Message", "MessageType", "NodeStatus", "Role",
+           "Snapshot", "SoftState"]

@@ -10,7 +10,7 @@ from .core import Logger, Raft
 from .errors import ProposalDropped
 from .ready import Ready
 from .types import (LOCAL_TYPES, ConfChange, ConfState, Entry, EntryType, HardState, Message,
-                    MessageType, Role, Snapshot, SoftState)
+                    MessageType, NodeStatus, Role, Snapshot)
 
 SnapshotSource = Callable[[int], bytes]
 
@@ -107,8 +107,10 @@ class RawNode:
         return self.raft.log.compact(index, self.raft.conf_at(index), data)
 
     # ---- outputs
-    def status(self) -> SoftState:
-        return self.raft.soft_state()
+    def status(self) -> NodeStatus:
+        r = self.raft
+        soft = r.soft_state()
+        return NodeStatus(leader=soft.leader, role=soft.role, term=r.term, commit=r.log.committed, conf=r.conf)
 
     @property
     def term(self) -> int:

@@ -29,7 +29,7 @@ from .config import CoreConfig
 from .errors import ProposalDropped
 from .rawnode import RawNode
 from .ready import Ready
-from .types import NONE, ConfChange, ConfState, Entry, HardState, MessageType, Role, Snapshot
+from .types import NONE, ConfChange, ConfState, Entry, HardState, Message, MessageType, Role, Snapshot
 
 _log = logging.getLogger(__name__)
 MAX_CATCH_UP_TICKS = 1000  # after a long stall, tick at most this many times at once
@@ -67,6 +67,15 @@ class StorageLike(Protocol):
 
     def close(self) -> None:
         ...
+
+
+# The messages for which the runtime reads this node's vote position again (vote_context_now)
+# just before the core handles them, and whether it abstains (drops the message) when there is
+# none. A (pre-)vote is answered with the position held now: the database may have confirmed
+# commits since the HA loop last set it. A TimeoutNow's campaign starts at once and must carry the
+# position held now (the old leader may have read it from this node's database directly, a
+# switchover's handover); without one it campaigns as it stood.
+READ_POSITION_FOR = {MessageType.VOTE: True, MessageType.PRE_VOTE: True, MessageType.TIMEOUT_NOW: False}
 
 
 @dataclass(frozen=True)
@@ -275,26 +284,34 @@ class ConsensusRuntime:
         if msg.frm != sender:
             self.counters["spoofed"] += 1  # authenticated as `sender` but claims to be someone else
             return
-        if msg.type in (MessageType.VOTE, MessageType.PRE_VOTE) and self._vote_context_now is not None:
-            if not self._refresh_vote_context(node):
-                # Not answered at all, as if lost: to the candidate this node is unreachable,
-                # which Raft tolerates; the other voters decide by their own positions.
-                self.counters["votes_abstained"] = self.counters.get("votes_abstained", 0) + 1
-                if (msg.term, msg.frm) != self._last_abstained:
-                    self._last_abstained = (msg.term, msg.frm)
-                    self._logger(f"n{self._config.node_id} abstains from the {msg.type.name.lower()} of {msg.frm} "
-                                 f"at term {msg.term}: its own WAL position cannot be read now")
-                return
-        elif msg.type is MessageType.TIMEOUT_NOW and self._vote_context_now is not None:
-            # The campaign this starts at once must carry the position held now: the old leader
-            # may have read it from this node's database directly (a switchover's handover),
-            # ahead of what this node's HA loop last set. Without one it campaigns as it stood.
-            self._refresh_vote_context(node)
+        if not self._read_vote_position(node, msg):
+            return
         if msg.term > node.term:
             # A newer term ends a leader's leadership; the ticks it slept through came before
             # and are counted as its own, not as the new follower's silence.
             self._count_skipped_ticks(node)
         node.step(msg)
+
+    def _read_vote_position(self, node: RawNode, msg: Message) -> bool:
+        """The vote position read again for the messages it decides (READ_POSITION_FOR), just
+        before they are handled; False when `msg` is to be dropped: this node abstains.
+
+        The other way the position enters is the HA loop's set_vote_context, once a cycle; both
+        end in RawNode.set_vote_context, the core's one door for it.
+        """
+        abstains_without = READ_POSITION_FOR.get(msg.type)
+        if abstains_without is None or self._vote_context_now is None:
+            return True
+        if self._refresh_vote_context(node) or not abstains_without:
+            return True
+        # Not answered at all, as if lost: to the candidate this node is unreachable,
+        # which Raft tolerates; the other voters decide by their own positions.
+        self.counters["votes_abstained"] = self.counters.get("votes_abstained", 0) + 1
+        if (msg.term, msg.frm) != self._last_abstained:
+            self._last_abstained = (msg.term, msg.frm)
+            self._logger(f"n{self._config.node_id} abstains from the {msg.type.name.lower()} of {msg.frm} "
+                         f"at term {msg.term}: its own WAL position cannot be read now")
+        return False
 
     def _refresh_vote_context(self, node: RawNode) -> bool:
         """Set the context read now; False when the hook says this node must abstain (None):
@@ -428,10 +445,10 @@ class ConsensusRuntime:
     # ---- helpers
     def _publish_status(self) -> None:
         node = self._require_node()
-        soft = node.status()
-        status = RuntimeStatus(node_id=self._config.node_id, role=soft.role, leader=soft.leader, term=node.term,
-                               voters=node.conf.voters, observers=node.conf.observers,
-                               commit=node.raft.log.committed, applied=self._applied)
+        now = node.status()
+        status = RuntimeStatus(node_id=self._config.node_id, role=now.role, leader=now.leader, term=now.term,
+                               voters=now.conf.voters, observers=now.conf.observers, commit=now.commit,
+                               applied=self._applied)
         with self._status_lock:
             if status != self._status:
                 self._count_changes(self._status, status)

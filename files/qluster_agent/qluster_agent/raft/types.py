@@ -115,6 +115,18 @@ class SoftState:
     role: Role = Role.FOLLOWER
 
 
+@dataclass(frozen=True)
+class NodeStatus:
+    """RawNode.status(): what a runtime reports of its node (etcd's raft.Status, without the
+    leader's progress): who leads, this node's role and term, the commit index, the membership."""
+
+    leader: int
+    role: Role
+    term: int
+    commit: int
+    conf: ConfState
+
+
 class MessageType(enum.IntEnum):
     # local only: produced by tick() / API calls, never encoded
     HUP = 0  # start an election (pre-vote first)

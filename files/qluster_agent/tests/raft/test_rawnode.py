@@ -271,3 +271,15 @@ def test_autoremove_never_takes_an_observers_sparser_heartbeats_for_absence():
     assert sent[4] == 20  # every third heartbeat: four per remove-interval
     assert net.nodes[1].conf.observers == frozenset({4})
     assert net.nodes[1].conf.voters == frozenset({1, 2, 3})
+
+
+def test_status_tells_what_a_runtime_reports_without_reaching_into_the_core():
+    net = Net(3)
+    net.elect(1)
+    index = net.nodes[1].propose(b"x")
+    net.stabilize()
+    status = net.nodes[1].status()
+    assert (status.leader, status.role, status.term) == (1, Role.LEADER, net.nodes[1].term)
+    assert status.commit == index and status.conf == ConfState(frozenset({1, 2, 3}))
+    follower = net.nodes[2].status()
+    assert (follower.leader, follower.role, follower.commit) == (1, Role.FOLLOWER, index)

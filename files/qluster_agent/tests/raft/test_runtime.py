@@ -7,9 +7,9 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from qluster_agent.raft import ConfChange, ConfChangeType, ConfState, CoreConfig, ProposalDropped, Role
+from qluster_agent.raft import ConfChange, ConfChangeType, ConfState, CoreConfig, ProposalDropped, RawNode, Role
 from qluster_agent.raft.codec import encode
-from qluster_agent.raft.runtime import ConsensusRuntime
+from qluster_agent.raft.runtime import READ_POSITION_FOR, ConsensusRuntime
 from qluster_agent.raft.types import Message, MessageType
 from qluster_agent.storage import DiskStorage, MemoryStorage
 
@@ -398,3 +398,24 @@ def test_a_nudge_makes_a_waiting_caller_look_at_its_condition_again():
     runtime.nudge()
     waiter.join(10)
     assert not waiter.is_alive() and got == [runtime.status()]
+
+
+@pytest.mark.parametrize("kind, read, handled, abstained", [
+    (MessageType.VOTE, lambda: 900, True, 0),
+    (MessageType.PRE_VOTE, lambda: 900, True, 0),
+    (MessageType.VOTE, lambda: None, False, 1),  # no position to stand by: no answer
+    (MessageType.PRE_VOTE, lambda: None, False, 1),
+    (MessageType.TIMEOUT_NOW, lambda: 900, True, 0),
+    (MessageType.TIMEOUT_NOW, lambda: None, True, 0),  # campaigns with the position it stood by
+    (MessageType.HEARTBEAT, lambda: None, True, 0),  # not read for anything else
+])
+def test_the_vote_position_is_read_again_for_votes_and_timeout_now(kind, read, handled, abstained):
+    assert set(READ_POSITION_FOR) == {MessageType.VOTE, MessageType.PRE_VOTE, MessageType.TIMEOUT_NOW}
+    # Not started: the runtime's own step before the core's, on a node of its own.
+    runtime = ConsensusRuntime(CoreConfig(node_id=2), MemoryStorage(), None, tick_interval=0.05,
+                               apply=lambda entry: None, logger=lambda line: None, vote_context_now=read)
+    node = RawNode(CoreConfig(node_id=2), random.Random(2), bootstrap=ConfState(frozenset({1, 2, 3})))
+    node.set_vote_context(500)
+    assert runtime._read_vote_position(node, Message(kind, 2, 1, term=3)) is handled
+    assert runtime.counters.get("votes_abstained", 0) == abstained
+    assert node.raft.vote_context == (900 if read() is not None else 500)
