@@ -35,6 +35,11 @@ class Beacon:
     # directory, or an observer. No sign of an existing cluster (agent/first_start.py); an
     # older agent's beacon lacks the key and so counts as a possible member.
     newcomer: bool = False
+    # An observer on a pooler host that holds PgBouncer's transaction-pooled clients for a
+    # switchover (config pooler-hold-file): the leader waits for it before it demotes
+    # (agent/pooler_hold.py). `pooler_held_for`: the target those clients are held for now.
+    holds_pooler: bool = False
+    pooler_held_for: int | None = None
 
     def encode(self) -> bytes:
         return json.dumps({**asdict(self), "db_role": self.db_role.value}, separators=(",", ":")).encode()

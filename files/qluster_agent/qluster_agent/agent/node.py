@@ -39,6 +39,7 @@ from .db_password import DatabaseRoles, set_up_roles
 from .discovery import Discovery, consensus_state_on_disk, heard_of, holds_consensus_state, is_newcomer
 from .env import AgentEnv
 from .membership import Membership
+from .pooler_hold import read_hold_file
 from .reinit import Reinit
 from .replicated import ReplicatedState
 from .retry_pause import RetryPause
@@ -343,7 +344,7 @@ class Agent:
         beacons[self.my_id] = self._beacon(pg, None, None)
         return AgentSnapshot(
             my_id=self.my_id, raft=status, state=self.cluster_state(), beacons=beacons, last_seen=last_seen,
-            pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover.target_for_decide(pg),
+            pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover.target_for_decide(pg, beacons, now),
             operation=running.kind if running else None, operation_started_at=running.started_at if running else None,
             agent_alive=True, retry_not_before=self._retry_pause.not_before, last_failure=self._last_failure)
 
@@ -366,6 +367,8 @@ class Agent:
             decision=decision.reason if decision else self._last_reason,
             vote_context=self._vote.context if self._vote is not None else 0,
             switchover_to=self._switchover.target,
+            holds_pooler=self.config.pooler_hold_file is not None,
+            pooler_held_for=read_hold_file(self.config.pooler_hold_file) if self.config.pooler_hold_file else None,
             newcomer=is_newcomer(holds_consensus_state(status, self._had_state), self.observer,
                                  self.marker if self.pg is not None else None,
                                  lambda: pg.datadir if pg is not None else datadir_state(self.pg.options.datadir)),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from ..pg.conninfo import application_name_for
 from ..pg.status import DbRole, PgStatus, ReplicationRow, WalMark
 from .beacon import Beacon
+from .pooler_hold import POOLER_HOLD_WAIT, waiting_for_poolers
 from .vote_context import vote_context
 
 log = logging.getLogger("qluster")
@@ -117,11 +118,13 @@ class Switchover:
         self.target: int | None = None
         self._deadline = 0.0
         self._wait_logged: str | None = None
+        self._ready_since: float | None = None  # when only the pooler hosts kept me from demoting
 
     def request(self, target: int, now: float, timeout: float) -> None:
         self._deadline = now + timeout
         self.target = target
         self._wait_logged = None
+        self._ready_since = None
 
     def expire(self, is_leader: bool, leader: int, now: float) -> str | None:
         """Drop the switchover once another node leads or set-leader-timeout has passed;
@@ -137,17 +140,30 @@ class Switchover:
             return f"switchover to node {target} did not happen within set-leader-timeout; staying leader"
         return None
 
-    def target_for_decide(self, pg: PgStatus | None) -> int | None:
+    def target_for_decide(self, pg: PgStatus | None, beacons: Mapping[int, Beacon], now: float) -> int | None:
         """The switchover target decide() may act on: while my database is still the primary,
-        only once the target streams from it close behind (wait_before_demote)."""
+        only once the target streams from it close behind (wait_before_demote) and the pooler
+        hosts hold their transaction-pooled clients (agent/pooler_hold.py), or have been waited
+        for POOLER_HOLD_WAIT."""
         target = self.target
         if target is None or pg is None or pg.role is not DbRole.PRIMARY:
             return target
         waiting = wait_before_demote(pg, target)
-        if waiting is None:
+        if waiting is not None:
+            self._log_wait("demote", f"switchover: waiting before demoting: {waiting}")
+            return None
+        poolers = waiting_for_poolers(target, beacons)
+        if not poolers:
             return target
-        self._log_wait("demote", f"switchover: waiting before demoting: {waiting}")
-        return None
+        if self._ready_since is None:
+            self._ready_since = now
+        if now - self._ready_since < POOLER_HOLD_WAIT:
+            self._log_wait("poolers", f"switchover: waiting before demoting until the pooler hosts hold their "
+                                      f"transaction-pooled clients: {', '.join(poolers)}")
+            return None
+        self._log_wait("poolers-late", f"switchover: demoting without a hold on {', '.join(poolers)} "
+                                       f"after {POOLER_HOLD_WAIT:.0f} s; their transactions in flight may fail")
+        return target
 
     def hand_over(self, pg: PgStatus | None, my_position: int, beacons: Mapping[int, Beacon],
                   voters: frozenset[int], read_position: Callable[[Beacon], WalMark | None]) -> Handover | None:

@@ -162,5 +162,13 @@ def cluster_map(snap: AgentSnapshot, cluster_id: str, stale_after: float) -> dic
         # Never 0 and never the pooler: null when there is no leader.
         "leader": leader if leader and leader in snap.raft.voters else None,
         "leader_name": next((row.name for row in rows if row.id == leader), None),
+        # The member the leader hands over to in a switchover under way (its beacon says so):
+        # the pooler hosts hold their transaction-pooled clients meanwhile (agent/pooler_hold.py).
+        "switchover_to": _switchover_to(snap, leader),
         "members": [row.to_json() for row in rows],
     }
+
+
+def _switchover_to(snap: AgentSnapshot, leader: int) -> int | None:
+    beacon = snap.beacons.get(leader) if leader else None
+    return beacon.switchover_to if beacon is not None else None

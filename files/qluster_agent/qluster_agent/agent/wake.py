@@ -41,7 +41,7 @@ class Wake:
         self.last_status: RuntimeStatus | None = None  # as the last wait returned it
         self._due = 0.0  # when the next full cycle is due if nothing calls for one sooner
         self._quick_until = 0.0
-        self._leader_heard: tuple[int, DbRole, Optional[str]] | None = None
+        self._leader_heard: tuple[int, DbRole, Optional[str], Optional[int]] | None = None
 
     def quick(self, switching: bool) -> bool:
         return switching or self._clock() < self._quick_until
@@ -83,14 +83,15 @@ class Wake:
 
     def leader_hello(self, node_id: int, leader: int | None, info: bytes) -> bool:
         """Whether a peer's new beacon is the leader's database changing role or long operation,
-        which the HA loop acts on now rather than at its next glance: a new replica clones as
-        soon as the leader's database is created."""
+        or the leader announcing a switchover, which the HA loop acts on now rather than at its
+        next glance: a new replica clones as soon as the leader's database is created, and a
+        pooler host's observer reads its hold at once (agent/pooler_hold.py)."""
         if node_id != leader:
             return False
         beacon = Beacon.decode(info)
         if beacon is None:
             return False
-        heard = (node_id, beacon.db_role, beacon.operation)
+        heard = (node_id, beacon.db_role, beacon.operation, beacon.switchover_to)
         if heard == self._leader_heard:
             return False
         self._leader_heard = heard

@@ -84,6 +84,8 @@ def _schemas() -> dict[str, Any]:
                                "leader": {"type": "integer", "nullable": True,
                                           "description": "the leader's member id; null while there is none"},
                                "leader_name": {"type": "string", "nullable": True},
+                               "switchover_to": {"type": "integer", "nullable": True,
+                                                 "description": "the target of the leader's switchover under way"},
                                "members": {"type": "array", "items": _ref("MapMember")}},
                               ["cluster_id", "term", "leader", "members"]),
         "Members": _object({"members": {"type": "array", "items": _ref("MapMember")}}, ["members"]),

@@ -170,6 +170,11 @@ KEYS: tuple[KeySpec, ...] = (
             "certificates on the HTTPS listener. optional: asked for, one presented must chain to "
             "api-cafile, and a change over HTTPS needs one (reads do not); required: every HTTPS "
             "connection needs one; none: never asked for.", v.verify_client, extension=True),
+    KeySpec("pooler-hold-file", "absolute path", None, "An observer on a pooler host: the file in "
+            "which the pooler's HAProxy sync says that PgBouncer holds its transaction-pooled "
+            "clients for a switchover (JSON {\"held_for\": <member id>}). Set: the leader waits, "
+            "at most 2 s, for this host to hold them before it demotes its database.",
+            v.absolute_path, extension=True),
     KeySpec("tick-interval", _DURATION, parse_duration("50ms"), "The consensus clock: timeouts "
             "are counted in ticks of this length; at most heartbeat-interval.", v.duration("1ms", "1s"),
             extension=True),

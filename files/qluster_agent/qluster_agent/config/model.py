@@ -132,6 +132,7 @@ class AgentConfig:
     api_cafile: str | None = None
     api_verify_client: VerifyClient = VerifyClient.OPTIONAL
     tick_interval: float = 0.05
+    pooler_hold_file: str | None = None  # an observer on a pooler host (agent/pooler_hold.py)
 
     @property
     def unicast(self) -> bool:

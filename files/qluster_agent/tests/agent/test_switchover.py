@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qluster_agent.agent.beacon import Beacon
+from qluster_agent.agent.pooler_hold import POOLER_HOLD_WAIT, waiting_for_poolers
 from qluster_agent.agent.switchover import (
     MAX_DEMOTE_LAG, Switchover, wait_before_demote, wait_before_handover, why_not_a_target)
 from qluster_agent.pg.status import DataDirState, DbRole, PgStatus, ReplicationRow, WalMark
@@ -166,5 +167,39 @@ def test_the_hand_over_compares_with_my_checkpoint_when_pg_control_tells_none() 
     pytest.param(None, TARGET, id="no database status"),
 ])
 def test_what_decide_sees_of_a_switchover(pg, acts_on) -> None:
-    assert asked().target_for_decide(pg) == acts_on
-    assert Switchover(LEADER).target_for_decide(pg) is None
+    assert asked().target_for_decide(pg, {}, 0.0) == acts_on
+    assert Switchover(LEADER).target_for_decide(pg, {}, 0.0) is None
+
+
+def pooler(held_for: int | None, holds: bool = True) -> Beacon:
+    return Beacon(name="qcp", address="127.0.0.9", api_port=8080, db_port=None, observer=True, db_role=DbRole.NONE,
+                  holds_pooler=holds, pooler_held_for=held_for)
+
+
+READY = primary(row(TARGET, 0x5008000))
+
+
+@pytest.mark.parametrize("observers, waited, acts_on", [
+    pytest.param({}, 0.0, TARGET, id="no pooler host: demote"),
+    pytest.param({9: pooler(None, holds=False)}, 0.0, TARGET, id="an observer that holds no pooler: demote"),
+    pytest.param({9: pooler(TARGET)}, 0.0, TARGET, id="the pooler holds for the target: demote"),
+    pytest.param({9: pooler(None)}, 0.0, None, id="the pooler does not hold yet: wait"),
+    pytest.param({9: pooler(OTHER)}, 0.0, None, id="held for another switchover: wait"),
+    pytest.param({9: pooler(TARGET), 10: pooler(None)}, 1.9, None, id="one of two holds, within the bound: wait"),
+    pytest.param({9: pooler(None)}, POOLER_HOLD_WAIT, TARGET, id="not held after the bound: demote anyway"),
+])
+def test_demote_waits_a_bounded_time_for_the_pooler_hosts_to_hold(observers, waited, acts_on) -> None:
+    switchover = asked()
+    beacons = {TARGET: beacon(TL | 0x5008000), **observers}
+    first = switchover.target_for_decide(READY, beacons, 100.0)
+    assert switchover.target_for_decide(READY, beacons, 100.0 + waited) == acts_on
+    assert first == (TARGET if not waiting_for_poolers(TARGET, beacons) else None)
+
+
+def test_the_pooler_wait_starts_when_the_target_caught_up() -> None:
+    """Catching up may take longer than the pooler's bound: the bound counts from then."""
+    switchover = asked()
+    beacons = {9: pooler(None)}
+    assert switchover.target_for_decide(primary(row(OTHER, 0x5008000)), beacons, 100.0) is None
+    assert switchover.target_for_decide(READY, beacons, 100.0 + POOLER_HOLD_WAIT) is None
+    assert switchover.target_for_decide(READY, beacons, 100.0 + 2 * POOLER_HOLD_WAIT) == TARGET

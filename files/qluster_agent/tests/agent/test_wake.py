@@ -1,6 +1,8 @@
 """When the HA loop runs a full cycle and how long it waits meanwhile (agent/wake.py)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from qluster_agent.agent.beacon import Beacon
@@ -136,6 +138,16 @@ def test_the_leaders_database_changing_wakes_the_loop_once():
     assert not wake.leader_hello(2, 1, hello(DbRole.REPLICA))  # not the leader
     assert not wake.leader_hello(1, None, hello(DbRole.REPLICA))  # nobody leads yet
     assert not wake.leader_hello(1, 1, b"{not a beacon")
+
+
+def test_the_leader_announcing_a_switchover_wakes_the_loop_once():
+    """A pooler host's observer reads its hold at once: the leader waits for it to demote."""
+    wake = Wake(Clock())
+    primary = Beacon("n1", "10.0.0.1", 8080, 5432, False, db_role=DbRole.PRIMARY)
+    assert wake.leader_hello(1, 1, primary.encode())
+    assert wake.leader_hello(1, 1, replace(primary, switchover_to=2).encode())
+    assert not wake.leader_hello(1, 1, replace(primary, switchover_to=2).encode())
+    assert wake.leader_hello(1, 1, primary.encode())  # dropped, or handed over
 
 
 ME, LEADER, NOW, FRESH = 2, 1, 500.0, 3.0
