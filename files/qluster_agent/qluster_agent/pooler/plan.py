@@ -105,6 +105,12 @@ def leader_from_map(data: Any) -> str | None:
     return found[leader].name if leader in found else None
 
 
+def member_id(data: Any, key: str) -> int | None:
+    """A member id the map names under `key` (`leader`, `switchover_to`); None when null or not an id."""
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def _members_by_id(data: Any) -> dict[Any, Member]:
     if not isinstance(data, Mapping) or not isinstance(data.get("members"), list):
         raise MapError("the map has no member list")

@@ -15,7 +15,17 @@ seed: [{name: qluster-01, address: 192.168.90.48, db_port: 5432, api_port: 8080}
 api-cafile: /etc/qluster/tls/ca.pem         # set: the nodes' APIs speak HTTPS (their api-certfile)
 api-certfile: /etc/qluster/tls/node.pem     # client certificate to present to them (optional)
 api-keyfile: /etc/qluster/tls/node.key
+hold-databases: [postgres_tx, qhb_tx]      # PgBouncer's transaction-pooled databases, paused for a switchover
+hold-file: /run/qluster-haproxy-sync/hold.json   # {"held_for": <member id>} while they are, for the observer
+hold-timeout: 15s                           # a hold ends after this long whatever happened
+pgbouncer-socket-dir: /var/run/postgresql   # PgBouncer's unix_socket_dir ...
+pgbouncer-port: 5432                        # ... and listen_port: its admin console's socket
+pgbouncer-admin-user: qluster_hold          # one of PgBouncer's admin_users
+pgbouncer-password-file: /etc/qluster/pgbouncer-hold-password   # its password (userlist.txt)
 ```
+
+With `hold-databases` empty (the default) the sync never touches PgBouncer (hold.py says when
+it does).
 
 With `api-cafile` set, a node's /primary is asked over https://, its certificate checked against
 that CA and its IP address; an https:// map-url is checked the same way. The local observer's
@@ -48,10 +58,19 @@ DEFAULTS: dict[str, Any] = {
     "api-cafile": None,
     "api-certfile": None,
     "api-keyfile": None,
+    "hold-databases": [],
+    "hold-file": "/run/qluster-haproxy-sync/hold.json",
+    "hold-timeout": "15s",
+    "pgbouncer-socket-dir": "/var/run/postgresql",
+    "pgbouncer-port": 5432,
+    "pgbouncer-admin-user": "qluster_hold",
+    "pgbouncer-password-file": "/etc/qluster/pgbouncer-hold-password",
 }
 # Set by the program itself for each server (from the map), so not allowed in server-options.
 _RESERVED_OPTIONS = ("port", "addr", "weight", "disabled", "enabled", "id")
 _BACKEND = re.compile(r"^[A-Za-z0-9_.:-]+$")
+# A PgBouncer database or user name the admin console takes unquoted.
+_PGBOUNCER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class SettingsError(ValueError):
@@ -74,6 +93,13 @@ class SyncSettings:
     api_cafile: str | None = None
     api_certfile: str | None = None
     api_keyfile: str | None = None
+    hold_databases: tuple[str, ...] = ()
+    hold_file: str = DEFAULTS["hold-file"]
+    hold_timeout: float = 15.0
+    pgbouncer_socket_dir: str = DEFAULTS["pgbouncer-socket-dir"]
+    pgbouncer_port: int = DEFAULTS["pgbouncer-port"]
+    pgbouncer_admin_user: str = DEFAULTS["pgbouncer-admin-user"]
+    pgbouncer_password_file: str = DEFAULTS["pgbouncer-password-file"]
 
 
 def parse_settings(raw: Any) -> SyncSettings:
@@ -85,7 +111,7 @@ def parse_settings(raw: Any) -> SyncSettings:
     problems = [f"{key}: unknown key (known: {', '.join(DEFAULTS)})" for key in raw if key not in DEFAULTS]
     values = {**DEFAULTS, **raw}
     durations = {}
-    for key in ("interval", "max-backoff", "log-repeat", "timeout"):
+    for key in ("interval", "max-backoff", "log-repeat", "timeout", "hold-timeout"):
         try:
             durations[key] = parse_duration(values[key])
             if durations[key] <= 0:
@@ -128,6 +154,7 @@ def parse_settings(raw: Any) -> SyncSettings:
         problems.append("api-certfile: api-certfile and api-keyfile go together; set both or neither")
     elif values["api-certfile"] is not None and values["api-cafile"] is None:
         problems.append("api-certfile: set without api-cafile, which says the nodes' APIs speak HTTPS")
+    problems += _hold_problems(values)
     seed: tuple[Member, ...] = ()
     try:
         seed = members_from_json(values["seed"])
@@ -141,7 +168,49 @@ def parse_settings(raw: Any) -> SyncSettings:
         server_options=" ".join(options.split()), interval=durations["interval"],
         max_backoff=durations["max-backoff"], log_repeat=durations["log-repeat"], timeout=durations["timeout"],
         state_file=values["state-file"], seed=seed, api_cafile=values["api-cafile"],
-        api_certfile=values["api-certfile"], api_keyfile=values["api-keyfile"])
+        api_certfile=values["api-certfile"], api_keyfile=values["api-keyfile"],
+        hold_databases=tuple(values["hold-databases"]), hold_file=values["hold-file"],
+        hold_timeout=durations["hold-timeout"], pgbouncer_socket_dir=values["pgbouncer-socket-dir"],
+        pgbouncer_port=values["pgbouncer-port"], pgbouncer_admin_user=values["pgbouncer-admin-user"],
+        pgbouncer_password_file=values["pgbouncer-password-file"])
+
+
+def _hold_problems(values: dict[str, Any]) -> list[str]:
+    """The keys of the switchover hold (hold.py): PgBouncer's databases and how to reach it."""
+    problems = []
+    databases = values["hold-databases"]
+    if not isinstance(databases, list) or not all(isinstance(d, str) and _PGBOUNCER_NAME.match(d) for d in databases):
+        problems.append(f"hold-databases: {databases!r} is not a list of PgBouncer database names "
+                        "(letters, digits and _.- only)")
+    elif len(set(databases)) != len(databases):
+        problems.append(f"hold-databases: {databases!r} names a database twice")
+    elif "pgbouncer" in databases:
+        problems.append("hold-databases: pgbouncer is PgBouncer's admin console, which cannot be paused")
+    for key in ("hold-file", "pgbouncer-socket-dir", "pgbouncer-password-file"):
+        if not (isinstance(values[key], str) and values[key].startswith("/") and len(values[key]) > 1):
+            problems.append(f"{key}: {values[key]!r} is not an absolute path")
+    port = values["pgbouncer-port"]
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        problems.append(f"pgbouncer-port: {port!r} is not a TCP port")
+    user = values["pgbouncer-admin-user"]
+    if not (isinstance(user, str) and _PGBOUNCER_NAME.match(user)):
+        problems.append(f"pgbouncer-admin-user: {user!r} is not a user name (letters, digits and _.- only)")
+    return problems
+
+
+def read_admin_password(settings: SyncSettings) -> str:
+    """The admin user's password (first line of pgbouncer-password-file); SettingsError naming the key."""
+    path = settings.pgbouncer_password_file
+    try:
+        with open(path, encoding="utf-8") as handle:
+            password = handle.readline().strip()
+    except OSError as exc:
+        raise SettingsError(f"pgbouncer-password-file: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"pgbouncer-password-file: {path} is not UTF-8 text") from None
+    if not password:
+        raise SettingsError(f"pgbouncer-password-file: {path} is empty")
+    return password
 
 
 def load_settings(path: str) -> SyncSettings:

@@ -15,6 +15,12 @@ When the agent cannot be read, HAProxy is kept in line with the last members see
 the state file, or the role's seed list), so a reload of HAProxy during an agent outage still
 gets its servers back. Failures are retried with exponential backoff and logged through a rate
 limiter: once when they start, at most once per `log-repeat` while they last, once when over.
+
+With `hold-databases` set, it also holds PgBouncer's transaction-pooled clients across a planned
+switchover (hold.py, holder.py): when the map announces one (`switchover_to`) it pauses those
+databases and says so in the hold file, which the observer agent passes on to the leader; once
+the new leader is in the read-write backend it resumes them. While a switchover is announced or
+a hold is on, rounds come every PROMOTE_POLL.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import functools
 import json
 import logging
 import os
+import signal
 import ssl
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,10 +42,12 @@ from typing import Any, Callable
 
 from ..api.tls import TlsFileError, client_context
 from .haproxy import HaproxyError, RuntimeApi
-from .plan import (MapError, Member, demote_commands, leader_from_map, members_from_json, members_from_map,
+from .holder import Holder
+from .pgbouncer import AdminAccess, AdminConsole
+from .plan import (MapError, Member, demote_commands, leader_from_map, member_id, members_from_json, members_from_map,
                    parse_servers_state, plan, promote_commands)
 from .ratelimit import Backoff, RateLimitedLog
-from .settings import SettingsError, SyncSettings, load_settings
+from .settings import SettingsError, SyncSettings, load_settings, read_admin_password
 
 log = logging.getLogger("qluster-haproxy-sync")
 
@@ -84,6 +94,14 @@ def member_context(settings: SyncSettings) -> ssl.SSLContext | None:
         raise SettingsError(f"{key}: {exc}") from None
 
 
+def admin_console(settings: SyncSettings) -> AdminConsole | None:
+    """PgBouncer's admin console for the switchover hold (None: no hold-databases); SettingsError naming the key."""
+    if not settings.hold_databases:
+        return None
+    return AdminConsole(AdminAccess(settings.pgbouncer_socket_dir, settings.pgbouncer_port,
+                                    settings.pgbouncer_admin_user, read_admin_password(settings), settings.timeout))
+
+
 def describe(members: tuple[Member, ...]) -> str:
     return ", ".join(f"{m.name} {m.address}:{m.db_port} (checks on {m.api_port})" for m in members) or "none"
 
@@ -93,7 +111,7 @@ class Syncer:
                  read_map: Callable[[str, float], Any] | None = None,
                  emit: Callable[[str, str], None] | None = None,
                  ask_primary: Callable[[Member, float], bool] | None = None,
-                 context: ssl.SSLContext | None = None) -> None:
+                 context: ssl.SSLContext | None = None, console: AdminConsole | None = None) -> None:
         self.settings = settings
         self.api = api or RuntimeApi(settings.haproxy_socket, settings.timeout)
         self.read_map = read_map or functools.partial(fetch_map, context=context)
@@ -109,6 +127,11 @@ class Syncer:
         self.demote: set[str] = set()  # former leaders still to take out of the leader's backend
         self.promote: str | None = None  # a new leader to put in as soon as its /primary answers
         self.leader_changed_at = 0.0  # when the map last named another leader (PROMOTE_WATCH, DEMOTE_WAIT)
+        self.leader_id: int | None = None  # the map's leader and switchover target, as member ids
+        self.switchover_to: int | None = None
+        self.routed = False  # the map's leader is up in the leader's backend, every former leader out
+        self.holder = Holder(console, settings.hold_databases, settings.hold_file, settings.hold_timeout,
+                             self.say, self.limited) if console is not None else None
 
     # -------------------------------------------------------------------- members
     def load_known_members(self, now: float) -> None:
@@ -152,6 +175,7 @@ class Syncer:
             data = self.read_map(url, self.settings.timeout)
             members = members_from_map(data)
             leader = leader_from_map(data)
+            self.leader_id, self.switchover_to = member_id(data, "leader"), member_id(data, "switchover_to")
         except (OSError, ValueError, urllib.error.URLError) as exc:
             reason = getattr(exc, "reason", None) or exc
             kind = "map" if isinstance(exc, MapError) else type(reason).__name__
@@ -184,6 +208,7 @@ class Syncer:
     # -------------------------------------------------------------------- HAProxy
     def reconcile(self, now: float) -> bool:
         """Bring every backend in line with self.members; False when HAProxy could not be used."""
+        self.routed = False
         if self.members is None:
             return True
         try:
@@ -205,9 +230,12 @@ class Syncer:
                 self.say("info", step.reason)
             if backend == self.settings.leader_backend:
                 by_name = {s.name: s for s in servers}
-                self._promote_new_leader(backend, by_name, now)
+                promoted = self._promote_new_leader(backend, by_name, now)
                 if self.promote is None or now - self.leader_changed_at >= DEMOTE_WAIT:
                     self._demote_former_leaders(backend, by_name, now)
+                leader = by_name.get(self.leader or "")
+                self.routed = (self.promote is None and not self.demote and leader is not None
+                               and (promoted or leader.op_state == 2))
         return True
 
     def _demote_former_leaders(self, backend: str, servers: dict, now: float) -> None:
@@ -223,25 +251,27 @@ class Syncer:
             self.say("info", f"the map names {self.leader} the leader: {backend}/{name} is taken out of {backend} "
                              "and its sessions are closed (its checks bring it back if it answers /primary again)")
 
-    def _promote_new_leader(self, backend: str, servers: dict, now: float) -> None:
+    def _promote_new_leader(self, backend: str, servers: dict, now: float) -> bool:
+        """Put the new leader in once its /primary answers 200; True when this round did."""
         name = self.promote
         if name is None:
-            return
+            return False
         server = servers.get(name)
         member = next((m for m in self.members or () if m.name == name), None)
         if now - self.leader_changed_at >= PROMOTE_WATCH or (server is not None and server.op_state == 2):
             self.promote = None  # up already (its check was first), or its checks take over now
-            return
+            return False
         if server is None or member is None or not server.complete:
-            return  # not yet a full server of the backend: the plan adds it first
+            return False  # not yet a full server of the backend: the plan adds it first
         if not self.ask_primary(member, min(PRIMARY_ASK_TIMEOUT, self.settings.timeout)):
-            return  # not promoted yet: asked again in PROMOTE_POLL
+            return False  # not promoted yet: asked again in PROMOTE_POLL
         if not self._run_step("step:promote", name, promote_commands(backend, name),
                               f"cannot put {backend}/{name} in", now):
-            return
+            return False
         self.promote = None
         self.say("info", f"the map names {name} the leader and its /primary answers 200: {backend}/{name} is up "
                          "now, before its next check")
+        return True
 
     def _run_step(self, topic: str, name: str, commands: list[str], failure: str, now: float) -> bool:
         """Send `commands`; False (logged through the rate limiter, retried next round) on a refusal."""
@@ -257,16 +287,26 @@ class Syncer:
     def round(self, now: float) -> float:
         """One round; returns the pause before the next."""
         self.refresh_members(now)
-        if not self.reconcile(now):
-            return self.backoff.failure()
-        pause = self.backoff.success()
-        return min(pause, PROMOTE_POLL) if self.promote is not None else pause
+        reconciled = self.reconcile(now)
+        if self.holder is not None:  # also when HAProxy fails: the hold's bound still runs
+            self.holder.step(self.leader_id, self.switchover_to, reconciled and self.routed, now)
+        pause = self.backoff.success() if reconciled else self.backoff.failure()
+        if self.promote is not None or self.switchover_to is not None or (self.holder and self.holder.active):
+            return min(pause, PROMOTE_POLL)
+        return pause
 
     def run_forever(self, stop: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.monotonic,
                     sleep: Callable[[float], None] = time.sleep) -> None:
+        """Round after round until `stop()`; PgBouncer is resumed on the way in and on the way out."""
         self.load_known_members(clock())
-        while not stop():
-            sleep(self.round(clock()))
+        if self.holder is not None:
+            self.holder.release_all("starting", clock())
+        try:
+            while not stop():
+                sleep(self.round(clock()))
+        finally:
+            if self.holder is not None:
+                self.holder.release_all("stopping", clock())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,16 +318,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         context = member_context(settings)
+        console = admin_console(settings)
     except SettingsError as exc:
         print(f"qluster-haproxy-sync: config error: {exc}", file=sys.stderr)
         return 2
-    syncer = Syncer(settings, context=context)
+    syncer = Syncer(settings, context=context, console=None if args.once else console)
     if args.once:
         syncer.load_known_members(time.monotonic())
         syncer.refresh_members(time.monotonic())
         return 0 if syncer.reconcile(time.monotonic()) else 1
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())  # systemd's stop: resume PgBouncer first
     try:
-        syncer.run_forever()
+        syncer.run_forever(stop=stopping.is_set, sleep=stopping.wait)
     except KeyboardInterrupt:
         pass
     return 0

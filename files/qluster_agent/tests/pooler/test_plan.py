@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qluster_agent.pooler.plan import (MapError, Member, Server, add_commands, demote_commands, leader_from_map,
-                                       members_from_json, members_from_map, parse_servers_state, plan, server_name)
+                                       member_id, members_from_json, members_from_map, parse_servers_state, plan, server_name)
 
 OPTIONS = "check inter 1s fall 2 rise 1 on-marked-down shutdown-sessions"
 
@@ -159,3 +159,16 @@ def test_a_half_added_server_is_added_again(admin, weight):
 
 def test_only_the_named_backend_is_planned():
     assert plan("pg_ro", (), [server("qluster-01", "10.0.0.1", backend="pg_rw")], OPTIONS) == []
+
+
+@pytest.mark.parametrize("data,expected", [
+    ({"leader": 1, "switchover_to": 2}, 2),
+    ({"leader": 1, "switchover_to": None}, None),
+    ({"leader": 1}, None),  # an agent from before switchover_to
+    ({"switchover_to": True}, None),
+    ({"switchover_to": "2"}, None),
+    ({"switchover_to": 0}, None),
+    ([], None),
+])
+def test_the_switchover_target_is_a_member_id_or_none(data, expected):
+    assert member_id(data, "switchover_to") == expected

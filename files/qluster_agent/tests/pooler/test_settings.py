@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qluster_agent.pooler.plan import Member
-from qluster_agent.pooler.settings import SettingsError, load_settings, parse_settings
+from qluster_agent.pooler.settings import SettingsError, load_settings, parse_settings, read_admin_password
 
 
 def test_an_empty_file_takes_the_defaults():
@@ -16,6 +16,23 @@ def test_an_empty_file_takes_the_defaults():
     assert settings.seed == ()
     assert settings.leader_backend == "pg_rw"
     assert parse_settings({"leader-backend": ""}).leader_backend == ""
+
+
+def test_the_switchover_hold_is_off_by_default_and_read_when_set(tmp_path):
+    settings = parse_settings(None)
+    assert settings.hold_databases == () and settings.hold_timeout == 15.0
+    assert (settings.pgbouncer_socket_dir, settings.pgbouncer_port, settings.pgbouncer_admin_user) == (
+        "/var/run/postgresql", 5432, "qluster_hold")
+    settings = parse_settings({"hold-databases": ["postgres_tx", "qhb_tx"], "hold-timeout": "10s",
+                               "hold-file": "/run/x/hold.json", "pgbouncer-port": 6432})
+    assert settings.hold_databases == ("postgres_tx", "qhb_tx")
+    assert (settings.hold_timeout, settings.hold_file, settings.pgbouncer_port) == (10.0, "/run/x/hold.json", 6432)
+    password = tmp_path / "password"
+    password.write_text("secret-0123456789\nignored\n")
+    assert read_admin_password(parse_settings({"pgbouncer-password-file": str(password)})) == "secret-0123456789"
+    password.write_text("\n")
+    with pytest.raises(SettingsError, match="is empty"):
+        read_admin_password(parse_settings({"pgbouncer-password-file": str(password)}))
 
 
 def test_seed_members_are_read():
@@ -36,6 +53,17 @@ def test_seed_members_are_read():
     ({"server-options": "inter 1s"}, "lacks `check`"),
     ({"server-options": "check; del server x/y"}, "contains ';'"),
     ({"seed": [{"name": "x"}]}, "seed: not a member"),
+    ({"hold-databases": "qhb_tx"}, "hold-databases: 'qhb_tx' is not a list of PgBouncer database names"),
+    ({"hold-databases": ["qhb tx"]}, "is not a list of PgBouncer database names"),
+    ({"hold-databases": ["a_tx", "a_tx"]}, "hold-databases: ['a_tx', 'a_tx'] names a database twice"),
+    ({"hold-databases": ["pgbouncer"]}, "pgbouncer is PgBouncer's admin console"),
+    ({"hold-file": "hold.json"}, "hold-file: 'hold.json' is not an absolute path"),
+    ({"hold-timeout": "0s"}, "hold-timeout: must be more than 0"),
+    ({"pgbouncer-port": "5432"}, "pgbouncer-port: '5432' is not a TCP port"),
+    ({"pgbouncer-port": 0}, "pgbouncer-port: 0 is not a TCP port"),
+    ({"pgbouncer-socket-dir": ""}, "pgbouncer-socket-dir: '' is not an absolute path"),
+    ({"pgbouncer-password-file": None}, "pgbouncer-password-file: None is not an absolute path"),
+    ({"pgbouncer-admin-user": "a b"}, "pgbouncer-admin-user: 'a b' is not a user name"),
 ])
 def test_bad_values_are_named(raw, message):
     with pytest.raises(SettingsError) as info:

@@ -107,11 +107,13 @@ class FakeAgent:
     def __init__(self) -> None:
         self.members: list[dict] = []
         self.leader: int | None = None
+        self.switchover_to: int | None = None
         agent = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                body = json.dumps({"leader": agent.leader, "members": agent.members}).encode()
+                body = json.dumps({"leader": agent.leader, "switchover_to": agent.switchover_to,
+                                   "members": agent.members}).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -1,0 +1,117 @@
+"""Holding PgBouncer's transaction-pooled databases across a planned switchover: the pure planner.
+
+The observer agent on the pooler host learns from the leader that a switchover is under way
+(`switchover_to` in GET /map). Clients of a transaction-pooled database hold a server connection
+for one transaction at a time, so between two transactions PgBouncer can keep them waiting
+(`PAUSE <db>`: it returns once the transactions in flight have ended, and closes the server
+connections) while the old leader demotes and the new one promotes, then let them go on to the
+new leader (`RECONNECT <db>`, `RESUME <db>`). The clients see a stall, not an error.
+
+The sync announces a finished PAUSE in the hold file (`{"held_for": <member id>}`); the
+observer's agent passes it on, and the old leader waits for it (at most about 2 s) before it
+demotes. The hold ends when the target is the map's leader and the sync has put it in HAProxy's
+read-write backend, when the switchover was dropped (`switchover_to` left the target while the
+old leader still leads), when another node took over, or after `hold-timeout`, whatever
+happened: PgBouncer is never left paused.
+
+`decide(view, state, now) -> HoldDecision` reads no clock and does no I/O; `HoldState.after`
+gives the state once the decision is carried out. `holder.py` carries it out.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import Union
+
+MemberId = Union[int, str]
+
+
+class Stage(enum.Enum):
+    FREE = "free"  # nothing paused
+    PAUSING = "pausing"  # PAUSE sent, not answered by every database yet
+    HELD = "held"  # every database paused, the hold file written
+
+
+class Action(enum.Enum):
+    NOTHING = "nothing"
+    PAUSE = "pause"  # send PAUSE for every database
+    ANNOUNCE = "announce"  # every PAUSE answered: write the hold file
+    RESUME = "resume"  # RECONNECT and RESUME every database, remove the hold file
+
+
+@dataclass(frozen=True)
+class HoldView:
+    """What one round knows: the map's leader and switchover target (member ids), whether the
+    sync has the map's leader up in HAProxy's read-write backend (and every former leader out),
+    and whether every PAUSE sent has been answered (and whether one failed)."""
+
+    leader: MemberId | None
+    switchover_to: MemberId | None
+    routed: bool = False
+    paused: bool = False
+    failed: str = ""  # a PAUSE that PgBouncer refused or that could not be sent: why
+
+
+@dataclass(frozen=True)
+class HoldState:
+    stage: Stage = Stage.FREE
+    target: MemberId | None = None  # held (or being paused) for this member
+    old_leader: MemberId | None = None  # the leader when the PAUSE was sent
+    since: float = 0.0  # when the PAUSE was sent
+    spent: MemberId | None = None  # the target of the last hold: not held again while the map still names it
+
+    def after(self, decision: HoldDecision, view: HoldView, now: float) -> HoldState:
+        """The state once `decision` is carried out."""
+        if decision.action is Action.PAUSE:
+            return HoldState(Stage.PAUSING, view.switchover_to, view.leader, now, None)
+        if decision.action is Action.ANNOUNCE:
+            return replace(self, stage=Stage.HELD)
+        if decision.action is Action.RESUME:
+            return HoldState(spent=self.target)
+        if self.stage is Stage.FREE and self.spent is not None and view.switchover_to != self.spent:
+            return HoldState()  # the map has moved on: a new switchover to the same member is held again
+        return self
+
+
+@dataclass(frozen=True)
+class HoldDecision:
+    action: Action
+    reason: str
+
+
+def decide(view: HoldView, state: HoldState, now: float, timeout: float) -> HoldDecision:
+    """What to do this round about PgBouncer's transaction-pooled databases."""
+    if state.stage is Stage.FREE:
+        target = view.switchover_to
+        if target is None:
+            return HoldDecision(Action.NOTHING, "no switchover under way")
+        if target == state.spent:
+            return HoldDecision(Action.NOTHING, f"the switchover to {target} was held once already")
+        if target == view.leader:
+            return HoldDecision(Action.NOTHING, f"the switchover target {target} leads already")
+        return HoldDecision(Action.PAUSE, f"the leader {view.leader} hands over to {target}: pausing the "
+                                          "transaction-pooled databases")
+    held = state.target
+    waited = now - state.since
+    if view.leader == held and view.routed:
+        return HoldDecision(Action.RESUME, f"{held} leads and takes writes through HAProxy: resuming after "
+                                           f"{waited * 1000:.0f} ms")
+    if view.failed:
+        return HoldDecision(Action.RESUME, f"the PAUSE for the switchover to {held} failed ({view.failed}): resuming")
+    if waited >= timeout:
+        return HoldDecision(Action.RESUME, f"the switchover to {held} has not completed within {timeout:g} s "
+                                           f"(leader {view.leader}): resuming anyway")
+    if view.switchover_to != held and view.leader == state.old_leader:
+        return HoldDecision(Action.RESUME, f"the switchover to {held} was dropped ({view.leader} still leads): "
+                                           f"resuming after {waited * 1000:.0f} ms")
+    if view.leader is not None and view.leader not in (held, state.old_leader):
+        return HoldDecision(Action.RESUME, f"{view.leader} leads, not the switchover target {held}: resuming")
+    if state.stage is Stage.PAUSING:
+        if view.paused:
+            return HoldDecision(Action.ANNOUNCE, f"every transaction-pooled database is paused for {held} after "
+                                                 f"{waited * 1000:.0f} ms: announcing the hold")
+        return HoldDecision(Action.NOTHING, f"waiting for the transactions in flight to end (PAUSE for {held})")
+    if view.leader == held:
+        return HoldDecision(Action.NOTHING, f"{held} leads; waiting until HAProxy routes writes to it")
+    return HoldDecision(Action.NOTHING, f"held for {held}; waiting for it to lead")

@@ -1,0 +1,153 @@
+"""Carries out hold.py's decisions on PgBouncer and the hold file, one round at a time.
+
+Nothing here waits for a transaction: a PAUSE is sent on its own admin connection and polled
+each round (pgbouncer.py); RECONNECT and RESUME answer at once (each waits at most the sync's
+`timeout`). A RESUME that could not be sent (PgBouncer unreachable) is tried again every round
+until PgBouncer answers it: a database is never left paused behind the sync's back. On start and
+on stop the sync resumes every database of `hold-databases` (`release_all`), whatever it
+remembers, and removes the hold file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Callable
+
+from .hold import Action, HoldDecision, HoldState, HoldView, Stage, decide
+from .pgbouncer import AdminConsole, AdminError, Pending
+from .ratelimit import RateLimitedLog
+
+# RESUME of a database that is not paused (or that PgBouncer no longer has) needs no retry.
+_NOTHING_TO_RESUME = ("is not paused", "no such database")
+
+
+class Holder:
+    def __init__(self, console: AdminConsole, databases: tuple[str, ...], hold_file: str, timeout: float,
+                 say: Callable[[str, str], None], limited: RateLimitedLog) -> None:
+        self.console = console
+        self.databases = databases
+        self.hold_file = hold_file
+        self.timeout = timeout
+        self.say = say
+        self.limited = limited
+        self.state = HoldState()
+        self.pending: dict[str, Pending] = {}
+        self.failed = ""
+        self.to_resume: set[str] = set()  # databases whose RESUME has not gone through yet
+        self.last_reason = ""
+
+    @property
+    def active(self) -> bool:
+        """A hold is on, or a RESUME is still owed: the sync rounds fast meanwhile."""
+        return self.state.stage is not Stage.FREE or bool(self.to_resume)
+
+    def step(self, leader: int | None, switchover_to: int | None, routed: bool, now: float) -> HoldDecision:
+        """One round: poll the PAUSEs in flight, decide, act, log the reason when it changed."""
+        if self.to_resume:
+            self._resume_owed(now)
+        view = HoldView(leader, switchover_to, routed, *self._poll_pauses())
+        decision = decide(view, self.state, now, self.timeout)
+        if decision.action is Action.PAUSE:
+            self._pause()
+        elif decision.action is Action.ANNOUNCE:
+            self._write_file(self.state.target, now)
+        elif decision.action is Action.RESUME:
+            self._close_pending()
+            self.to_resume = set(self.databases)
+            self._resume_owed(now)
+            self._remove_file(now)
+        if decision.reason != self.last_reason and (decision.action is not Action.NOTHING
+                                                    or self.state.stage is not Stage.FREE):
+            self.say("info", f"switchover hold: {decision.reason}")
+        self.last_reason = decision.reason
+        self.state = self.state.after(decision, view, now)
+        return decision
+
+    def release_all(self, why: str, now: float) -> None:
+        """Resume every database and remove the hold file (the sync's start and stop)."""
+        self._close_pending()
+        self.to_resume = set(self.databases)
+        self._resume_owed(now, quiet=True)
+        if self.to_resume:
+            self.say("warning", f"switchover hold: {why}: could not resume {', '.join(sorted(self.to_resume))} "
+                                "(PgBouncer does not answer; a restarted PgBouncer holds nothing)")
+        else:
+            self.say("info", f"switchover hold: {why}: {', '.join(self.databases)} not paused (RESUME sent)")
+        self._remove_file(now)
+        self.state = HoldState()
+
+    # -------------------------------------------------------------------- PgBouncer
+    def _pause(self) -> None:
+        self.failed = ""
+        for database in self.databases:
+            try:
+                self.pending[database] = self.console.start(f"PAUSE {database}")
+            except AdminError as exc:
+                self.failed = str(exc)
+                break
+
+    def _poll_pauses(self) -> tuple[bool, str]:
+        """Whether every PAUSE sent has been answered, and why one failed ('' when none did)."""
+        for database, pending in list(self.pending.items()):
+            try:
+                pending.poll()
+            except AdminError as exc:
+                self.failed = self.failed or str(exc)
+                del self.pending[database]
+        paused = bool(self.pending) and all(p.done for p in self.pending.values())
+        return paused, self.failed
+
+    def _close_pending(self) -> None:
+        for pending in self.pending.values():
+            pending.close()  # a PAUSE that RESUME overtakes is never answered
+        self.pending.clear()
+        self.failed = ""
+
+    def _resume_owed(self, now: float, quiet: bool = False) -> None:
+        for database in sorted(self.to_resume):
+            try:
+                for command in (f"RECONNECT {database}", f"RESUME {database}"):
+                    try:
+                        self.console.run(command)
+                    except AdminError as exc:
+                        if not any(text in str(exc) for text in _NOTHING_TO_RESUME):
+                            raise
+            except AdminError as exc:
+                if not quiet:
+                    self.limited.problem("hold-resume", "unanswered", f"switchover hold: cannot resume {database}: "
+                                                                      f"{exc}; will retry", now)
+                continue
+            self.to_resume.discard(database)
+        if not self.to_resume:
+            self.limited.resolved("hold-resume", "switchover hold: PgBouncer takes RESUME again", now)
+
+    # -------------------------------------------------------------------- the hold file
+    def _write_file(self, target: int | None, now: float) -> None:
+        directory = os.path.dirname(self.hold_file) or "."
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".hold.", dir=directory)
+            try:
+                os.fchmod(fd, 0o644)  # the observer agent, another user, reads it
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump({"held_for": target}, handle)
+                os.replace(tmp, self.hold_file)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:
+            self.limited.problem("hold-file", "unwritable", f"switchover hold: cannot write {self.hold_file}: "
+                                                            f"{exc.strerror or exc} (the leader demotes after its wait)",
+                                 now)
+            return
+        self.limited.resolved("hold-file", f"switchover hold: {self.hold_file} is written again", now)
+
+    def _remove_file(self, now: float) -> None:
+        try:
+            os.unlink(self.hold_file)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.limited.problem("hold-file", "unremovable", f"switchover hold: cannot remove {self.hold_file}: "
+                                                             f"{exc.strerror or exc}", now)

@@ -1,0 +1,91 @@
+"""The switchover hold's planner: (view, state, now) -> decision, and the state after it."""
+
+from __future__ import annotations
+
+import pytest
+
+from qluster_agent.pooler.hold import Action, HoldState, HoldView, Stage, decide
+
+TIMEOUT = 15.0
+FREE = HoldState()
+PAUSING = HoldState(Stage.PAUSING, target=2, old_leader=1, since=100.0)
+HELD = HoldState(Stage.HELD, target=2, old_leader=1, since=100.0)
+SPENT = HoldState(spent=2)
+
+
+@pytest.mark.parametrize("view,state,now,action,reason", [
+    # Nothing announced, or nothing (more) to hold for.
+    (HoldView(1, None), FREE, 100.0, Action.NOTHING, "no switchover under way"),
+    (HoldView(2, 2), FREE, 100.0, Action.NOTHING, "target 2 leads already"),
+    (HoldView(1, 2), SPENT, 100.0, Action.NOTHING, "held once already"),
+    # The leader announces a switchover: pause.
+    (HoldView(1, 2), FREE, 100.0, Action.PAUSE, "the leader 1 hands over to 2"),
+    (HoldView(1, 3), SPENT, 100.0, Action.PAUSE, "hands over to 3"),
+    # PAUSE sent: wait for the transactions in flight, then announce.
+    (HoldView(1, 2), PAUSING, 100.3, Action.NOTHING, "waiting for the transactions in flight"),
+    (HoldView(1, 2, paused=True), PAUSING, 100.25, Action.ANNOUNCE, "paused for 2 after 250 ms"),
+    # Held: wait for the target to lead and to be routed, then resume.
+    (HoldView(1, 2, paused=True), HELD, 101.0, Action.NOTHING, "waiting for it to lead"),
+    (HoldView(None, 2, paused=True), HELD, 101.0, Action.NOTHING, "waiting for it to lead"),
+    (HoldView(None, None, paused=True), HELD, 101.0, Action.NOTHING, "waiting for it to lead"),
+    (HoldView(2, None, paused=True), HELD, 101.0, Action.NOTHING, "waiting until HAProxy routes writes to it"),
+    (HoldView(2, None, routed=True, paused=True), HELD, 101.2, Action.RESUME, "takes writes through HAProxy: "
+                                                                              "resuming after 1200 ms"),
+    (HoldView(2, 2, routed=True, paused=True), HELD, 101.0, Action.RESUME, "2 leads"),
+    # Routed before every PAUSE came back (a long transaction cut by the demote): resume too.
+    (HoldView(2, None, routed=True), PAUSING, 101.0, Action.RESUME, "2 leads"),
+    # Routed means the map's leader: a routed old leader ends nothing.
+    (HoldView(1, 2, routed=True, paused=True), HELD, 101.0, Action.NOTHING, "waiting for it to lead"),
+    # Bounded.
+    (HoldView(1, 2, paused=True), HELD, 115.0, Action.RESUME, "has not completed within 15 s (leader 1)"),
+    (HoldView(None, 2), PAUSING, 116.0, Action.RESUME, "has not completed within 15 s"),
+    (HoldView(2, None, paused=True), HELD, 115.0, Action.RESUME, "resuming anyway"),
+    # Dropped: the map names no target (or another) while the old leader leads.
+    (HoldView(1, None, paused=True), HELD, 100.5, Action.RESUME, "was dropped (1 still leads): resuming after 500 ms"),
+    (HoldView(1, 3, paused=True), HELD, 100.5, Action.RESUME, "was dropped"),
+    (HoldView(1, None), PAUSING, 100.5, Action.RESUME, "was dropped"),
+    # Another node took over (a failover during the switchover).
+    (HoldView(3, None, paused=True), HELD, 101.0, Action.RESUME, "3 leads, not the switchover target 2"),
+    # A PAUSE PgBouncer refused (or could not take): resume what was paused.
+    (HoldView(1, 2, failed="no such database: x_tx"), PAUSING, 100.1, Action.RESUME, "failed (no such database"),
+])
+def test_decide(view, state, now, action, reason):
+    decision = decide(view, state, now, TIMEOUT)
+    assert decision.action is action, decision.reason
+    assert reason in decision.reason
+
+
+def test_a_hold_cycle_goes_free_pausing_held_free_and_is_not_repeated_for_the_same_switchover():
+    state, now = FREE, 100.0
+    script = [
+        (HoldView(1, 2), Action.PAUSE, Stage.PAUSING),
+        (HoldView(1, 2), Action.NOTHING, Stage.PAUSING),
+        (HoldView(1, 2, paused=True), Action.ANNOUNCE, Stage.HELD),
+        (HoldView(None, 2, paused=True), Action.NOTHING, Stage.HELD),
+        (HoldView(2, 2, paused=True), Action.NOTHING, Stage.HELD),
+        (HoldView(2, 2, routed=True, paused=True), Action.RESUME, Stage.FREE),
+        # The map may still name the target for a moment: not paused again.
+        (HoldView(2, 2, routed=True), Action.NOTHING, Stage.FREE),
+        (HoldView(2, None, routed=True), Action.NOTHING, Stage.FREE),
+        # A later switchover back to 1, then again to 2: each held.
+        (HoldView(2, 1, routed=True), Action.PAUSE, Stage.PAUSING),
+    ]
+    for view, action, stage in script:
+        decision = decide(view, state, now, TIMEOUT)
+        assert decision.action is action, (view, state, decision)
+        state = state.after(decision, view, now)
+        assert state.stage is stage
+        now += 0.05
+    assert (state.target, state.old_leader) == (1, 2)
+
+
+def test_after_a_timeout_the_same_switchover_is_not_paused_again_but_the_next_one_is():
+    state = HELD
+    view = HoldView(1, 2, paused=True)
+    decision = decide(view, state, 200.0, TIMEOUT)
+    state = state.after(decision, view, 200.0)
+    assert (decision.action, state) == (Action.RESUME, HoldState(spent=2))
+    assert decide(view, state, 200.1, TIMEOUT).action is Action.NOTHING
+    state = state.after(decide(HoldView(1, None), state, 201.0, TIMEOUT), HoldView(1, None), 201.0)
+    assert state == FREE
+    assert decide(HoldView(1, 2), state, 300.0, TIMEOUT).action is Action.PAUSE
