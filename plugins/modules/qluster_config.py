@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r'''
 module: qluster_config
-short_description: Set a qluster cluster's runtime settings through the agent's API
+short_description: Set a qluster cluster's runtime settings and maintenance mode through the agent's API
 version_added: 0.1.0
 description:
   - Sets the runtime settings of seed 000 section 10.5 (C(node-timeout), C(heartbeat-interval),
@@ -17,6 +17,8 @@ description:
   - Reads the settings in force, compares them with O(settings), and sends only the keys whose
     value differs. The agent replicates the change through its consensus to every node.
   - Unknown keys and bad values fail before anything is sent, with every problem named.
+  - Pauses or resumes the cluster (maintenance mode) with O(paused), through C(POST /pause) and
+    C(POST /resume), when the map's C(paused) differs.
 author:
   - qhb.qluster maintainers (@qhb)
 extends_documentation_fragment:
@@ -39,8 +41,17 @@ options:
         in check mode too; the agent refuses the same values."
       - C(heartbeat-interval) may not be longer than C(node-timeout), and C(replication-factor=0)
         needs C(quorum-replication=true); both are checked on the merged settings before sending.
+      - At least one of O(settings) and O(paused) is required.
     type: dict
-    required: true
+  paused:
+    description:
+      - V(true) puts the cluster in maintenance mode, V(false) ends it; left out, the mode is not touched.
+      - While paused the agents leave every database as it is (no start, stop, fence, promote,
+        demote, clone, rewind or switchover) and the operator is in charge; on resume they take
+        the databases as they find them, a database promoted by hand on a member that does not
+        lead being demoted and rewound. See docs/agent.md, maintenance mode.
+      - The flag is replicated: the leader answers once every node can apply it.
+    type: bool
 '''
 
 EXAMPLES = r'''
@@ -80,12 +91,29 @@ EXAMPLES = r'''
     - name: Show what was sent
       ansible.builtin.debug:
         var: result.sent
+
+- name: Maintenance mode around work on the databases by hand
+  delegate_to: "{{ groups['qhb_nodes'][0] }}"
+  run_once: true
+  become: true
+  block:
+    - name: Pause the cluster
+      qhb.qluster.qluster_config:
+        paused: true
+
+    - name: Work on the databases here
+      ansible.builtin.debug:
+        msg: the agents leave the databases alone until the next task
+
+    - name: Resume the cluster
+      qhb.qluster.qluster_config:
+        paused: false
 '''
 
 RETURN = r'''
 config:
   description: The cluster's settings after the run (in check mode, as they would be).
-  returned: always
+  returned: when O(settings) is given
   type: dict
   sample: {"node-timeout": "5s", "heartbeat-interval": "5s", "quorum-replication": true, "replication-factor": 0}
 planned:
@@ -98,8 +126,13 @@ sent:
   returned: always
   type: dict
   sample: {"node-timeout": "5s"}
+paused:
+  description: Whether the cluster is paused after the run (in check mode, as it would be).
+  returned: when O(paused) is given
+  type: bool
+  sample: true
 diff:
-  description: The settings before and after, when diff mode is on.
+  description: The settings (and C(paused) when O(paused) is given) before and after, when diff mode is on.
   returned: when diff mode is on
   type: dict
   sample: {"before": {"node-timeout": "800ms"}, "after": {"node-timeout": "5s"}}
@@ -116,6 +149,31 @@ class ConfigModule:
         self.api = api
 
     def run(self):
+        result = dict(changed=False, planned={}, sent={})
+        before, after = {}, {}
+        if self.module.params.get('settings') is not None:
+            self.run_settings(result, before, after)
+        if self.module.params.get('paused') is not None:
+            self.run_paused(result, before, after)
+        if self.module._diff:
+            result['diff'] = dict(before=before, after=after)
+        return result
+
+    def run_paused(self, result, before, after):
+        desired = self.module.params['paused']
+        current = bool(self.api.get('/map').get('paused', False))
+        paused = desired
+        if current != desired and not self.module.check_mode:
+            answer = self.api.post('/pause' if desired else '/resume', {})
+            paused = bool(answer.get('paused'))
+            if paused != desired:
+                self.module.fail_json(msg='the agent answered paused=%s, not %s' % (paused, desired), answer=answer)
+        result['changed'] = result['changed'] or current != desired
+        result['paused'] = paused
+        before['paused'] = current
+        after['paused'] = paused
+
+    def run_settings(self, result, before_all, after_all):
         desired, problems = validate_settings(self.module.params['settings'])
         if problems:
             self.module.fail_json(msg='invalid settings; nothing was sent: %s' % '; '.join(problems),
@@ -137,15 +195,15 @@ class ConfigModule:
             if missing:
                 self.module.fail_json(msg='the agent accepted the change but reports other values: %s'
                                       % missing, sent=sent, config=config)
-        result = dict(changed=bool(changes), planned=changes, sent=sent, config=config)
-        if self.module._diff:
-            result['diff'] = dict(before=before, after=config if not self.module.check_mode else after)
-        return result
+        result.update(changed=bool(changes), planned=changes, sent=sent, config=config)
+        before_all.update(before)
+        after_all.update(config if not self.module.check_mode else after)
 
 
 def main():
-    run_module(dict(settings=dict(type='dict', required=True)),
-               lambda module, api: ConfigModule(module, api).run())
+    run_module(dict(settings=dict(type='dict'), paused=dict(type='bool')),
+               lambda module, api: ConfigModule(module, api).run(),
+               required_one_of=[['settings', 'paused']])
 
 
 if __name__ == '__main__':

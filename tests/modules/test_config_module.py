@@ -62,3 +62,59 @@ def test_in_range_values_are_planned_and_sent_outside_check_mode(mode):
     assert result["planned"] == {"node-timeout": "1m", "set-leader-timeout": "10m"}
     posts = [call for call in api.calls if call[0] == "POST"]
     assert posts == ([] if mode.get("check_mode") else [("POST", "/config", result["planned"])])
+
+
+class PauseApi(Api):
+    """The map's `paused` flag, changed by POST /pause and /resume."""
+
+    def __init__(self, paused=False):
+        super().__init__()
+        self.paused = paused
+
+    def get(self, path, accept=(200,)):
+        if path == "/map":
+            self.calls.append(("GET", path))
+            return {"leader": 1, "paused": self.paused, "members": []}
+        return super().get(path, accept)
+
+    def post(self, path, body):
+        if path in ("/pause", "/resume"):
+            self.calls.append(("POST", path, body))
+            self.paused = path == "/pause"
+            return {"message": "done", "paused": self.paused}
+        return super().post(path, body)
+
+
+def pause_module(paused, settings=None, **mode):
+    module = Module(settings, **mode)
+    module.params["paused"] = paused
+    return module
+
+
+@pytest.mark.parametrize("mode", MODES, ids=repr)
+def test_paused_check_mode_reports_then_apply_then_unchanged(mode):
+    api = PauseApi()
+    result = ConfigModule(pause_module(True, **mode), api).run()
+    assert (result["changed"], result["paused"]) == (True, True)
+    if mode.get("diff"):
+        assert result["diff"] == {"before": {"paused": False}, "after": {"paused": True}}
+    if mode.get("check_mode"):
+        assert api.paused is False and ("POST", "/pause", {}) not in api.calls
+        return
+    assert api.paused is True and ("POST", "/pause", {}) in api.calls
+    again = ConfigModule(pause_module(True, **mode), api).run()
+    assert (again["changed"], again["paused"]) == (False, True)
+    assert [call for call in api.calls if call[0] == "POST"] == [("POST", "/pause", {})]
+    resumed = ConfigModule(pause_module(False, **mode), api).run()
+    assert (resumed["changed"], api.paused) == (True, False)
+    assert api.calls[-1] == ("POST", "/resume", {})
+
+
+def test_paused_beside_settings_changes_both():
+    api = PauseApi(paused=True)
+    result = ConfigModule(pause_module(False, {"node-timeout": "1m"}, diff=True), api).run()
+    assert result["changed"] and result["paused"] is False and result["sent"] == {"node-timeout": "1m"}
+    assert result["diff"]["before"]["paused"] is True and result["diff"]["after"]["node-timeout"] == "1m"
+    # Settings that are already in force and a mode already set: nothing changes.
+    result = ConfigModule(pause_module(False, {"node-timeout": "1m"}), api).run()
+    assert result["changed"] is False

@@ -101,7 +101,7 @@ def test_a_refused_plan_and_a_failed_request_fail_the_same_way_for_every_module(
 
 
 @pytest.mark.parametrize('module, own, kwargs', [
-    (qluster_config, {'settings'}, set()),
+    (qluster_config, {'settings', 'paused'}, {'required_one_of'}),
     (qluster_info, {'member'}, set()),
     (qluster_member, {'state', 'id', 'name', 'address', 'switchover', 'switchover_to', 'wait_timeout'},
      {'required_one_of', 'required_if', 'problems'}),

@@ -47,7 +47,7 @@ class AgentBackend:
         config = self._agent.config
         snap = self._agent.snapshot()
         if snap is None:
-            return {"cluster_id": config.cluster_id, "term": 0, "leader": None, "members": []}
+            return {"cluster_id": config.cluster_id, "term": 0, "leader": None, "paused": False, "members": []}
         return cluster_map(snap, config.cluster_id, 3 * config.hello_retry_interval)
 
     def get_config(self) -> dict[str, Any]:
@@ -55,6 +55,17 @@ class AgentBackend:
 
     def list_members(self) -> list[dict[str, Any]]:
         return self.cluster_map()["members"]
+
+    def history(self) -> dict[str, Any]:
+        state = self._agent.cluster_state()
+        names = {node_id: info.name for node_id, info in state.members.items()}
+        changes = []
+        for change in state.history:
+            row = change.to_json()
+            row["from_name"] = names.get(change.from_id) if change.from_id is not None else None
+            row["to_name"] = names.get(change.to_id)
+            changes.append(row)
+        return {"history": changes}
 
     def metrics(self) -> list[tuple[str, str, str, dict[str, str], float]]:
         agent = self._agent
@@ -122,6 +133,7 @@ class AgentBackend:
             return self._forward("POST", "/switchover", body)
         if target == self._agent.my_id:
             return {"message": f"node {target} already leads", "leader": target}
+        self._refuse_while_paused("switchover")
         refused = why_not_a_target(target, snap.pg, snap.beacons.get(target))
         if refused is not None:
             # Demoting now would leave the cluster without a writable database until the
@@ -137,11 +149,35 @@ class AgentBackend:
             raise ApiError(409, f"node {target} is the leader; switch over before re-initialising it")
         if target in snap.raft.observers:
             raise ApiError(400, f"node {target} is an observer and has no database")
+        self._refuse_while_paused("reinit")
         if not self._is_leader():
             return self._forward("POST", "/reinit", body)
         request = uuid.uuid4().hex[:12]
         self._commit(ClusterState.cmd_reinit(target, request))
         return {"message": f"node {target} will re-create its database from the leader", "request": request}
+
+    def pause(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._set_paused(True, body)
+
+    def resume(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._set_paused(False, body)
+
+    def _set_paused(self, paused: bool, body: dict[str, Any]) -> dict[str, Any]:
+        if body:
+            raise ApiError(400, f"{'pause' if paused else 'resume'} takes no body; nothing was changed",
+                           [f"{key}: unknown key" for key in sorted(body)])
+        path = "/pause" if paused else "/resume"
+        if self._agent.cluster_state().paused == paused:
+            return {"message": "the cluster is paused already" if paused else "the cluster is not paused",
+                    "paused": paused}
+        if not self._is_leader():
+            return self._forward("POST", path, body)
+        self._commit(ClusterState.cmd_pause(paused))
+        if paused:
+            message = "the cluster is paused: the agents leave every database as it is until resumed"
+        else:
+            message = "the cluster is resumed: the agents manage the databases again"
+        return {"message": message, "paused": self._agent.cluster_state().paused}
 
     def add_member(self, body: dict[str, Any]) -> dict[str, Any]:
         info = _member_from_body(body)
@@ -175,6 +211,10 @@ class AgentBackend:
         if snap is None:
             raise ApiError(503, "the agent is starting; try again in a moment")
         return snap
+
+    def _refuse_while_paused(self, what: str) -> None:
+        if self._agent.cluster_state().paused:
+            raise ApiError(409, f"the cluster is paused (maintenance mode); resume it before a {what}")
 
     def _is_leader(self) -> bool:
         return self._snap().raft.is_leader

@@ -38,6 +38,7 @@ from .consensus_log import ConsensusLog
 from .db_password import DatabaseRoles, set_up_roles
 from .discovery import Discovery, consensus_state_on_disk, heard_of, holds_consensus_state, is_newcomer
 from .env import AgentEnv
+from .history import History
 from .membership import Membership
 from .pooler_hold import read_hold_file
 from .reinit import Reinit
@@ -102,6 +103,7 @@ class Agent:
         self._switchover = Switchover(self.my_id)
         self._membership = Membership()
         self._reinit = Reinit(config.data_dir)
+        self._history = History()
         self._retry_pause = RetryPause()
         self._last_failure: str | None = None
         self._had_state = False  # consensus state on disk at start (start() reads it)
@@ -289,7 +291,12 @@ class Agent:
         dropped = self._switchover.expire(status.is_leader, status.leader, now)
         if dropped is not None:
             (log.info if not status.is_leader else log.warning)("%s", dropped)
+        if self.cluster_state().paused and self._switchover.target is not None:
+            # Paused: no leadership moves by the HA loop (a hand-over would be one).
+            log.warning("switchover to node %d dropped: the cluster is paused", self._switchover.target)
+            self._switchover.target = None
         snap = self._snapshot_of(status, pg, now, running)
+        self._history.observe(snap)
         leader = snap.beacons.get(status.leader) if status.leader not in (0, self.my_id) else None
         self._wake.saw(before, pg, leader, now)
         return snap
@@ -305,6 +312,8 @@ class Agent:
             self._runner.run(decision)
         if status.is_leader:
             self._lead(status, snap)
+        if snap.state.paused:
+            return  # a reinit asked for before the pause waits for the resume
         reinit = self._reinit.due(snap)
         if reinit is not None and self._runner.run(reinit.decision):
             log.info("%s", reinit.reason)
@@ -376,7 +385,15 @@ class Agent:
 
     # ------------------------------------------------------------------ leader duties
     def _lead(self, status: RuntimeStatus, snap: AgentSnapshot) -> None:
-        """A leader's duties beside decide(): hand over to a switchover's target, then membership."""
+        """A leader's duties beside decide(): record the leader change, hand over to a switchover's
+        target, then membership."""
+        change = self._history.due(snap, time.time())
+        if change is not None:
+            log.info("I am node %d, the leader; recording the leader change of term %d (%s)",
+                     self.my_id, change.term, change.reason)
+            pending = self.runtime.propose(ClusterState.cmd_leader_change(change))
+            self._history.proposed(change, pending)
+            pending.add_done_callback(_log_failed_proposal)
         handover = self._switchover.hand_over(
             snap.pg, self._vote.context if self._vote else 0, snap.beacons, snap.raft.voters,
             lambda beacon: self.pg.position_of(Endpoint(beacon.address, beacon.db_port)))
@@ -421,4 +438,4 @@ class Agent:
 def _log_failed_proposal(future: Future) -> None:
     exc = future.exception()
     if exc is not None:
-        log.info("membership proposal not committed: %s", exc)
+        log.info("a leader's proposal (membership, history) not committed: %s", exc)

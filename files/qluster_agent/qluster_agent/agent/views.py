@@ -77,6 +77,7 @@ def cluster_view(snap: AgentSnapshot) -> ClusterView:
         database_system=snap.state.database_system,
         quorum_replication=settings.quorum_replication,
         replication_factor=settings.replication_factor,
+        paused=snap.state.paused,
     )
 
 
@@ -165,6 +166,8 @@ def cluster_map(snap: AgentSnapshot, cluster_id: str, stale_after: float) -> dic
         # The member the leader hands over to in a switchover under way (its beacon says so):
         # the pooler hosts hold their transaction-pooled clients meanwhile (agent/pooler_hold.py).
         "switchover_to": _switchover_to(snap, leader),
+        # Maintenance mode: the agents leave the databases as they are (POST /pause, /resume).
+        "paused": snap.state.paused,
         "members": [row.to_json() for row in rows],
     }
 

@@ -46,5 +46,14 @@ class Backend(Protocol):
     def reinit(self, body: dict[str, Any]) -> dict[str, Any]:
         ...
 
+    def pause(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Maintenance mode on (replicated): {"message", "paused": true}."""
+
+    def resume(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Maintenance mode off (replicated): {"message", "paused": false}."""
+
+    def history(self) -> dict[str, Any]:
+        """{"history": [leader changes, oldest first]} from the replicated state."""
+
     def metrics(self) -> list[tuple[str, str, str, dict[str, str], float]]:
         """(name, type, help, labels, value) rows for the Prometheus text format."""

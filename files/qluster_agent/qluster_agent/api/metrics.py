@@ -29,9 +29,6 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 MEMBER_LABELS = ("member", "id", "address")
 
-# 0 until the cluster has a maintenance mode (issue 20 item 1): nothing pauses it yet.
-PAUSED = 0
-
 
 def _member_gauges() -> dict[str, GaugeMetricFamily]:
     specs = [
@@ -99,8 +96,8 @@ def cluster_families(cmap: dict[str, Any], node_id: int) -> list[Metric]:
                                    "address": str(me.address or "") if me else ""})
     has_leader = GaugeMetricFamily("qluster_cluster_has_leader", "1 when this node knows a leader",
                                    value=int(cmap.get("leader") is not None))
-    paused = GaugeMetricFamily("qluster_paused", "1 when the cluster is in maintenance mode (always 0: this version "
-                               "has no maintenance mode)", value=PAUSED)
+    paused = GaugeMetricFamily("qluster_paused", "1 when the cluster is paused (maintenance mode: the agents leave "
+                               "the databases as they are)", value=int(bool(cmap.get("paused"))))
     # Raft starts a term only by an election (a campaign, a switchover's TimeoutNow included;
     # pre-votes raise none), and the term is durable: it counts the cluster's elections.
     elections = CounterMetricFamily("qluster_elections", "Elections the cluster has held since it began (the "

@@ -14,6 +14,7 @@ from dataclasses import fields
 from typing import Any
 
 from .. import __version__
+from ..cluster.state import HISTORY_LIMIT, REASONS
 from ..config.keys import RUNTIME_KEYS
 from .health import CHECKS, NodeHealth
 from .map_member import map_member_schema
@@ -86,8 +87,10 @@ def _schemas() -> dict[str, Any]:
                                "leader_name": {"type": "string", "nullable": True},
                                "switchover_to": {"type": "integer", "nullable": True,
                                                  "description": "the target of the leader's switchover under way"},
+                               "paused": {"type": "boolean",
+                                          "description": "maintenance mode: the agents leave the databases as they are"},
                                "members": {"type": "array", "items": _ref("MapMember")}},
-                              ["cluster_id", "term", "leader", "members"]),
+                              ["cluster_id", "term", "leader", "paused", "members"]),
         "Members": _object({"members": {"type": "array", "items": _ref("MapMember")}}, ["members"]),
         "Settings": settings_schema(update=False),
         "SettingsUpdate": settings_schema(update=True),
@@ -105,6 +108,21 @@ def _schemas() -> dict[str, Any]:
                                      ["message", "leader"]),
         "ReinitRequest": _object({"member": _MEMBER_REF}, ["member"]),
         "ReinitRequested": _object({"message": _MESSAGE, "request": {"type": "string"}}, ["message", "request"]),
+        "NoBody": {**_object({}, closed=True), "description": "no body, or an empty object"},
+        "Paused": _object({"message": _MESSAGE, "paused": {"type": "boolean", "description": "the cluster's mode now"}},
+                          ["message", "paused"]),
+        "LeaderChange": _object({"at": {"type": "number", "description": "when (the new leader's clock, seconds since "
+                                                                             "the epoch)"},
+                                 "term": {"type": "integer"},
+                                 "from": {"type": "integer", "nullable": True,
+                                          "description": "the previous leader; null for the first one recorded"},
+                                 "from_name": {"type": "string", "nullable": True},
+                                 "to": {"type": "integer"}, "to_name": {"type": "string", "nullable": True},
+                                 "reason": {"type": "string", "enum": list(REASONS)}},
+                                ["at", "term", "from", "to", "reason"]),
+        "History": _object({"history": {"type": "array", "items": _ref("LeaderChange"),
+                                        "description": f"oldest first, the latest {HISTORY_LIMIT} at most"}},
+                           ["history"]),
         "NodeHealth": node_health_schema(),
         "HealthAnswer": _object({"path": {"type": "string"}, "ok": {"type": "boolean"}, "state": _ref("NodeHealth")},
                                 ["path", "ok", "state"]),
@@ -126,7 +144,8 @@ def _read(summary: str, description: str, schema: dict[str, Any]) -> dict[str, A
     return {"get": {"summary": summary, "responses": {"200": _json(description, schema), "default": _ERROR}}}
 
 
-def _write(summary: str, request: str | None, answer: str, done: str = "done (committed)") -> dict[str, Any]:
+def _write(summary: str, request: str | None, answer: str, done: str = "done (committed)",
+           body_required: bool = True) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "security": [{"bearer": []}],
@@ -134,7 +153,7 @@ def _write(summary: str, request: str | None, answer: str, done: str = "done (co
                       "404": _ERROR, "409": _ERROR, "413": _ERROR, "415": _ERROR, "503": _ERROR, "default": _ERROR},
     }
     if request is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(request)}}}
+        op["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": _ref(request)}}}
     return op
 
 
@@ -199,8 +218,15 @@ def _paths() -> dict[str, Any]:
         },
         "/switchover": {"post": _write("hand leadership to a named voter (set-leader); answered once started: "
                                        "poll /map for the outcome", "SwitchoverRequest", "SwitchoverStarted")},
-        "/reinit": {"post": _write("re-create a replica's database from the leader", "ReinitRequest",
+        "/reinit": {"post": _write("re-create a replica's database from the leader (409 while paused)", "ReinitRequest",
                                    "ReinitRequested")},
+        "/pause": {"post": _write("maintenance mode on: the agents leave every database as it is (no start, stop, "
+                                  "fence, promote, demote, clone or rewind) until resumed; replicated", "NoBody", "Paused",
+                                  "the cluster is paused", body_required=False)},
+        "/resume": {"post": _write("maintenance mode off: the agents manage the databases again from the state they "
+                                   "find", "NoBody", "Paused", "the cluster is resumed", body_required=False)},
+        "/history": _read("the leader changes (time, term, from, to, reason), kept in the replicated state",
+                          "the history", _ref("History")),
         "/metrics": {"get": {"summary": "Prometheus metrics (docs/monitoring.md)",
                              "responses": {"200": {"description": "text format 0.0.4",
                                                    "content": {"text/plain": {"schema": {"type": "string"}}}},

@@ -1,6 +1,6 @@
 """Maps one request to one answer, without sockets: `Router.handle()` is what tests call.
 
-Reads (GET /map, /config, /members, the health checks, /metrics) are open to every client.
+Reads (GET /map, /config, /members, /history, the health checks, /metrics) are open to every client.
 A change (POST, DELETE) is accepted when one of these holds, checked in this order:
 
 - it was forwarded by a member and signed with the cluster secret (forwarding.py);
@@ -132,6 +132,7 @@ class Router:
             "/map": lambda: json_response(200, self._backend.cluster_map()),
             "/config": lambda: json_response(200, self._backend.get_config()),
             "/members": lambda: json_response(200, {"members": self._backend.list_members()}),
+            "/history": lambda: json_response(200, self._backend.history()),
             "/metrics": lambda: Response(200, render_metrics(self._backend), METRICS_CONTENT_TYPE),
             "/openapi.json": lambda: json_response(200, openapi_document()),
         }
@@ -142,6 +143,8 @@ class Router:
             ("POST", "/members"): self._backend.add_member,
             ("POST", "/switchover"): self._backend.switchover,
             ("POST", "/reinit"): self._backend.reinit,
+            ("POST", "/pause"): self._backend.pause,
+            ("POST", "/resume"): self._backend.resume,
         }
 
     def _health(self, method: str, path: str, query: dict[str, str]) -> Response:

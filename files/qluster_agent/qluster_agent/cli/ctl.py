@@ -1,5 +1,6 @@
 """`qlusterctl`: list members (once or `--watch`), show or change the cluster config, switchover
-(plan, confirmation, wait for the outcome: cli/switchover.py), reinit. Exit statuses: EXIT_STATUSES.
+(plan, confirmation, wait for the outcome: cli/switchover.py), reinit, pause and resume
+(maintenance mode), the history of leader changes. Exit statuses: EXIT_STATUSES.
 
 It reads the API port and token from the agent's config file when it can, so on a node
 `qlusterctl list` just works; `--api` and `--token` override. The default URL is the node's
@@ -89,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     reinit.add_argument("member", help="member id or name")
     reinit.add_argument("--yes", action="store_true", help="confirm: the member's data directory is wiped")
     reinit.set_defaults(func=cmd_reinit)
+    sub.add_parser("pause", help="maintenance mode: the agents leave every database as it is until resume"
+                   ).set_defaults(func=cmd_pause)
+    sub.add_parser("resume", help="end maintenance mode: the agents manage the databases again"
+                   ).set_defaults(func=cmd_resume)
+    sub.add_parser("history", help="the leader changes: time (UTC), term, from, to, reason"
+                   ).set_defaults(func=cmd_history)
     return parser
 
 
@@ -186,9 +193,7 @@ def cmd_config_set(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def cmd_switchover(client: ApiClient, args: argparse.Namespace) -> int:
-    world = switchover.World(client=client, clock=time.monotonic, sleep=time.sleep, ask=input, out=print,
-                             err=lambda text: print(text, file=sys.stderr))
-    return switchover.run(world, args.to, force=args.force, timeout=args.timeout)
+    return switchover.run(_world(client), args.to, force=args.force, timeout=args.timeout)
 
 
 def cmd_reinit(client: ApiClient, args: argparse.Namespace) -> int:
@@ -199,6 +204,28 @@ def cmd_reinit(client: ApiClient, args: argparse.Namespace) -> int:
     result = client.post("/reinit", {"member": args.member})
     print(result.get("message", json.dumps(result)))
     return 0
+
+
+def _world(client: ApiClient) -> switchover.World:
+    return switchover.World(client=client, clock=time.monotonic, sleep=time.sleep, ask=input, out=print,
+                            err=lambda text: print(text, file=sys.stderr))
+
+
+def cmd_pause(client: ApiClient, args: argparse.Namespace) -> int:
+    result = client.post("/pause", {})
+    print(result.get("message", json.dumps(result)))
+    return Exit.OK
+
+
+def cmd_resume(client: ApiClient, args: argparse.Namespace) -> int:
+    result = client.post("/resume", {})
+    print(result.get("message", json.dumps(result)))
+    return Exit.OK
+
+
+def cmd_history(client: ApiClient, args: argparse.Namespace) -> int:
+    print(view.history_table(client.get("/history").get("history", [])))
+    return Exit.OK
 
 
 if __name__ == "__main__":

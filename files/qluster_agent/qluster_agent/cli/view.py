@@ -4,6 +4,7 @@ row per member. Pure functions of the map (`GET /map`), so `list`, `list --watch
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..api.map_member import MapMember
@@ -32,8 +33,9 @@ def describe(m: MapMember) -> str:
 
 def header(cmap: dict[str, Any]) -> str:
     lead = leader(cmap)
+    paused = "   PAUSED (maintenance mode: qlusterctl resume)" if cmap.get("paused") else ""
     return (f"cluster {cmap.get('cluster_id', '-')}   leader {describe(lead) if lead else 'none'}   "
-            f"term {cmap.get('term', '-')}")
+            f"term {cmap.get('term', '-')}{paused}")
 
 
 def row(m: MapMember) -> list[Any]:
@@ -51,3 +53,20 @@ def row(m: MapMember) -> list[Any]:
 
 def table(cmap: dict[str, Any]) -> str:
     return header(cmap) + "\n\n" + render(HEADERS, [row(m) for m in members(cmap)])
+
+
+HISTORY_HEADERS = ["TIME (UTC)", "TERM", "FROM", "TO", "REASON"]
+
+
+def _who(node_id: Any, name: Any) -> str | None:
+    if node_id is None:
+        return None
+    return f"{name} (node {node_id})" if name else f"node {node_id}"
+
+
+def history_table(changes: list[dict[str, Any]]) -> str:
+    """`qlusterctl history`: one row per leader change, oldest first (GET /history)."""
+    rows = [[time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(c.get("at", 0)))), c.get("term"),
+             _who(c.get("from"), c.get("from_name")), _who(c.get("to"), c.get("to_name")), c.get("reason")]
+            for c in changes]
+    return render(HISTORY_HEADERS, rows) if rows else "no leader change recorded yet"

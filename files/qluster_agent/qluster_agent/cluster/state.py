@@ -2,7 +2,8 @@
 
 Membership (who votes, who observes) lives in the consensus core's configuration. This state
 holds what the layer above needs about the members and the cluster: each member's name and
-addresses, the runtime settings of POST /config, and pending operator requests (reinit). It is
+addresses, the runtime settings of POST /config, pending operator requests (reinit), whether the
+cluster is paused (maintenance mode: POST /pause, /resume) and the history of leader changes. It is
 changed only by applying committed commands, in log order, so every node holds the same value.
 Commands and snapshots are JSON: they are small and an operator can read them in a dump.
 """
@@ -18,6 +19,12 @@ from ..config.model import ClusterSettings
 from ..config.runtime import cluster_settings_to_json, validate_cluster_update
 
 log = logging.getLogger("qluster")
+
+
+# The leader changes kept in the replicated state (GET /history): the latest ones only.
+HISTORY_LIMIT = 100
+# Why leadership changed (LeaderChange.reason).
+REASONS = ("initial", "switchover", "failover", "manual")
 
 
 class CommandError(ValueError):
@@ -45,6 +52,29 @@ class MemberInfo:
 
 
 @dataclass(frozen=True)
+class LeaderChange:
+    """One leader change, recorded by the new leader: when (its wall clock, seconds since the
+    epoch), in which term, from whom (None: no earlier leader recorded) to whom, and why."""
+
+    at: float
+    term: int
+    from_id: int | None
+    to_id: int
+    reason: str  # one of REASONS
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "term": self.term, "from": self.from_id, "to": self.to_id, "reason": self.reason}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> "LeaderChange":
+        reason = str(data["reason"])
+        if reason not in REASONS:
+            raise ValueError(f"unknown reason {reason!r}")
+        return LeaderChange(float(data["at"]), int(data["term"]),
+                            None if data.get("from") is None else int(data["from"]), int(data["to"]), reason)
+
+
+@dataclass(frozen=True)
 class ClusterState:
     settings: ClusterSettings
     members: dict[int, MemberInfo] = field(default_factory=dict, hash=False)
@@ -57,6 +87,10 @@ class ClusterState:
     # it forbids initdb for good: a leader with an empty data directory must not start a second,
     # different database that the members holding the real one would then be re-cloned from.
     database_system: int | None = None
+    # Maintenance mode: the HA loops leave every database as it is (ha/decide.py, docs/agent.md).
+    paused: bool = False
+    # The latest leader changes, oldest first, at most HISTORY_LIMIT.
+    history: tuple[LeaderChange, ...] = ()
 
     # --- commands --------------------------------------------------------------------------
     @staticmethod
@@ -78,6 +112,14 @@ class ClusterState:
     @staticmethod
     def cmd_database(system_identifier: int) -> bytes:
         return _encode({"op": "database", "system": system_identifier})
+
+    @staticmethod
+    def cmd_pause(paused: bool) -> bytes:
+        return _encode({"op": "pause", "paused": paused})
+
+    @staticmethod
+    def cmd_leader_change(change: LeaderChange) -> bytes:
+        return _encode({"op": "leader", "change": change.to_json()})
 
     def apply(self, command: bytes) -> "ClusterState":
         try:
@@ -101,6 +143,18 @@ class ClusterState:
             return replace(self, reinit_requests={**self.reinit_requests, int(data["id"]): str(data["request"])})
         if op == "database":
             return replace(self, database_system=int(data["system"]))
+        if op == "pause":
+            if not isinstance(data.get("paused"), bool):
+                raise CommandError("pause: 'paused' must be true or false")
+            return replace(self, paused=data["paused"])
+        if op == "leader":
+            try:
+                change = LeaderChange.from_json(data["change"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CommandError(f"leader change: {exc}") from None
+            if self.history and change.term <= self.history[-1].term:
+                return self  # recorded already (a leader proposes once per term; a retry adds nothing)
+            return replace(self, history=(*self.history, change)[-HISTORY_LIMIT:])
         raise CommandError(f"unknown command {op!r}")
 
     # --- snapshots -------------------------------------------------------------------------
@@ -111,6 +165,8 @@ class ClusterState:
             "reinit_requests": {str(k): v for k, v in self.reinit_requests.items()},
             "removed": sorted(self.removed),
             "database_system": self.database_system,
+            "paused": self.paused,
+            "history": [change.to_json() for change in self.history],
         })
 
     @staticmethod
@@ -122,8 +178,9 @@ class ClusterState:
         members = {int(m["id"]): MemberInfo.from_json(m) for m in raw.get("members", [])}
         reinits = {int(k): str(v) for k, v in raw.get("reinit_requests", {}).items()}
         system = raw.get("database_system")
+        history = tuple(LeaderChange.from_json(change) for change in raw.get("history", []))[-HISTORY_LIMIT:]
         return ClusterState(settings, members, reinits, frozenset(int(i) for i in raw.get("removed", [])),
-                            None if system is None else int(system))
+                            None if system is None else int(system), bool(raw.get("paused", False)), history)
 
 
 def _settings_kept(stored: Any, defaults: ClusterSettings) -> ClusterSettings:

@@ -3,6 +3,10 @@
 No clock reads, no I/O, no sleeping: `now` comes in as an argument. The rules, in the order
 they are checked:
 
+0. While the cluster is paused (maintenance mode, `view.paused`), nothing is done to the
+   database, whatever it runs as: no start, stop, fence, demote, promote, clone or rewind, and
+   no step-down. The operator owns the databases until `resume`; the next decision after it
+   takes them as it finds them (a database promoted by hand on a follower is demoted by rule 1).
 1. Safety first: a writable database on a node that is not the leader with quorum stops taking
    writes at once (fence when no one else can be trusted to lead yet, demote when a new leader
    is known or a switchover was asked for). This is checked even while a long operation runs.
@@ -47,6 +51,8 @@ def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
     me = f"I am node {view.my_id}"
     if view.am_observer:
         return Decision(Action.NOTHING, f"{me}, an observer without a database; nothing to do")
+    if view.paused:
+        return _paused(view, pg, me)
     unsafe = _stop_unsafe_writes(view, pg, me)
     if unsafe is not None:
         return unsafe
@@ -63,6 +69,20 @@ def decide(view: ClusterView, pg: PgStatus, now: float) -> Decision:
                 f"{me}; the last long operation failed{failed}, will {decision.action.value} after a pause",
             )
     return decision
+
+
+def _paused(view: ClusterView, pg: PgStatus, me: str) -> Decision:
+    if view.is_leader:
+        who = f"{me}, the leader" + ("" if view.has_quorum else " without quorum")
+    elif view.leader_id is not None:
+        who = f"{me}, a follower of node {view.leader_id}"
+    else:
+        who = f"{me}, with no leader"
+    database = "my data directory is empty" if pg.datadir is DataDirState.EMPTY else f"my database is {pg.role.value}"
+    running = "" if view.operation is None else f"; {view.operation.value} in progress"
+    return Decision(
+        Action.NOTHING, f"{who}; the cluster is paused (maintenance mode): {database}, left as it is{running}"
+    )
 
 
 def _stop_unsafe_writes(view: ClusterView, pg: PgStatus, me: str) -> Decision | None:

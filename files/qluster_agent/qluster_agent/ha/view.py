@@ -54,6 +54,8 @@ class ClusterView:
     database_system: int | None = None
     quorum_replication: bool = True
     replication_factor: int = 0
+    # Maintenance mode (ClusterState.paused): decide() leaves the database as it is.
+    paused: bool = False
 
     def member(self, member_id: int | None) -> Member | None:
         return next((m for m in self.members if m.id == member_id), None)

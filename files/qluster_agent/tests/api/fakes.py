@@ -56,6 +56,25 @@ class RecordingBackend:
         self.calls.append(("reinit", body))
         return body
 
+    def pause(self, body):
+        self.calls.append(("pause", body))
+        return {"message": "paused", "paused": True}
+
+    def resume(self, body):
+        self.calls.append(("resume", body))
+        return {"message": "resumed", "paused": False}
+
+    def restart(self, body):
+        self.calls.append(("restart", body))
+        return {"message": "restarted", "member": body.get("member"), "done": True}
+
+    def reload(self, body):
+        self.calls.append(("reload", body))
+        return {"message": "reloaded", "member": body.get("member"), "done": True}
+
+    def history(self):
+        return {"history": [{"at": 1.5, "term": 2, "from": None, "to": 1, "reason": "initial"}]}
+
     def metrics(self):
         return [("qluster_term", "gauge", "current term", {}, 4),
                 ("qluster_transport_events_total", "counter", "events", {"kind": "odd \"kind\""}, 1.0)]

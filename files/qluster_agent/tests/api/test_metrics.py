@@ -20,7 +20,7 @@ def member(node_id: int, name: str, role: str, db_role: str, **more) -> dict:
 
 
 MAP = {
-    "cluster_id": "c0ffee", "term": 7, "leader": 1, "leader_name": "pg-1",
+    "cluster_id": "c0ffee", "term": 7, "leader": 1, "leader_name": "pg-1", "paused": False,
     "members": [
         member(1, "pg-1", "leader", "primary", last_seen_s=0.0),
         member(2, "pg-2", "follower", "replica", wal_position="0/5000000", replayed_lsn="0/4FFFF00",
@@ -94,7 +94,8 @@ def test_what_the_map_does_not_know_is_left_out_not_zero() -> None:
 
 def test_cluster_node_build_and_counters() -> None:
     samples = scrape(MapBackend(MAP))
-    assert samples["qluster_paused"] == {(): 0.0}  # no maintenance mode in this version
+    assert samples["qluster_paused"] == {(): 0.0}
+    assert scrape(MapBackend({**MAP, "paused": True}))["qluster_paused"] == {(): 1.0}  # maintenance mode
     assert samples["qluster_cluster_has_leader"] == {(): 1.0}
     assert samples["qluster_elections_total"] == {(): 7.0}
     (node_labels, value), = samples["qluster_node_info"].items()

@@ -297,3 +297,18 @@ def test_openapi_lists_every_routed_path(backend):
     for path in ("/map", "/config", "/members", "/members/{member}", "/switchover", "/reinit",
                  "/primary", "/replica", "/read-only", "/health", "/liveness", "/readiness", "/metrics"):
         assert path in doc["paths"], path
+
+
+def test_pause_and_resume_need_the_token_like_every_change_and_history_is_open(backend):
+    router = Router(backend, token=TOKEN)
+    for path in ("/pause", "/resume"):
+        assert call(router, "POST", path, client="10.0.0.8").status == 401
+        assert call(router, "POST", path, headers={"authorization": "Bearer wrong"}, client="10.0.0.8").status == 401
+    assert backend.calls == []
+    ok = call(router, "POST", "/pause", headers={"authorization": f"Bearer {TOKEN}"}, client="10.0.0.8")
+    assert (ok.status, payload(ok)["paused"]) == (200, True)
+    ok = call(router, "POST", "/resume", {}, headers={"authorization": f"Bearer {TOKEN}"}, client="10.0.0.8")
+    assert (ok.status, payload(ok)["paused"]) == (200, False)
+    assert backend.calls == [("pause", {}), ("resume", {})]
+    assert payload(call(router, "GET", "/history", client="10.0.0.8"))["history"][0]["reason"] == "initial"
+    assert call(router, "GET", "/pause").status == 405

@@ -10,6 +10,7 @@ from qluster_agent.api.router import Router
 from qluster_agent.api.server import ApiServer
 from qluster_agent.api.tls import server_context
 from qluster_agent.cli.ctl import main, parse_settings
+from qluster_agent.cli.view import header
 from qluster_agent.config.model import VerifyClient
 
 from ..api.fakes import RecordingBackend
@@ -178,3 +179,29 @@ def run_with(capsys, config: str, *argv):
     code = main(["--config", config, *argv])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def test_pause_resume_and_the_paused_header(api, capsys):
+    backend, url = api
+    code, out, _err = run(capsys, "--api", url, "pause")
+    assert (code, out.strip()) == (0, "paused")
+    code, out, _err = run(capsys, "--api", url, "resume")
+    assert (code, out.strip()) == (0, "resumed")
+    assert backend.calls == [("pause", {}), ("resume", {})]
+    assert header({"cluster_id": "qc", "leader": None, "term": 3, "paused": True}) == (
+        "cluster qc   leader none   term 3   PAUSED (maintenance mode: qlusterctl resume)")
+
+
+def test_history_prints_one_row_per_leader_change(api, capsys):
+    backend, url = api
+    backend.history = lambda: {"history": [
+        {"at": 0.0, "term": 1, "from": None, "to": 1, "to_name": "qluster-01", "reason": "initial"},
+        {"at": 86400.0, "term": 4, "from": 1, "from_name": "qluster-01", "to": 2, "reason": "switchover"}]}
+    code, out, _err = run(capsys, "--api", url, "history")
+    assert code == 0
+    assert [line.split() for line in out.splitlines()] == [
+        ["TIME", "(UTC)", "TERM", "FROM", "TO", "REASON"],
+        ["1970-01-01", "00:00:00", "1", "-", "qluster-01", "(node", "1)", "initial"],
+        ["1970-01-02", "00:00:00", "4", "qluster-01", "(node", "1)", "node", "2", "switchover"]]
+    backend.history = lambda: {"history": []}
+    assert run(capsys, "--api", url, "history")[1].strip() == "no leader change recorded yet"

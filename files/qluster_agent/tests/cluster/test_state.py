@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qluster_agent.cluster.state import ClusterState, CommandError, MemberInfo
+from qluster_agent.cluster.state import HISTORY_LIMIT, ClusterState, CommandError, LeaderChange, MemberInfo
 from qluster_agent.config.runtime import default_cluster_settings, validate_cluster_update
 
 DEFAULTS = default_cluster_settings()
@@ -74,3 +74,45 @@ def test_a_snapshot_with_a_value_now_out_of_bounds_restores_with_that_key_at_its
     state = ClusterState.from_snapshot(json.dumps(stored).encode(), DEFAULTS)
     assert state.settings.node_timeout == DEFAULTS.node_timeout
     assert state.settings.heartbeat_interval == 0.2
+
+
+def test_pause_and_resume_are_replicated_and_survive_a_snapshot():
+    state = ClusterState(DEFAULTS)
+    assert state.paused is False
+    paused = state.apply(ClusterState.cmd_pause(True))
+    assert paused.paused is True
+    assert ClusterState.from_snapshot(paused.to_snapshot(), DEFAULTS).paused is True
+    assert paused.apply(ClusterState.cmd_pause(False)).paused is False
+    with pytest.raises(CommandError):
+        state.apply(b'{"op": "pause", "paused": "yes"}')
+    # A snapshot of an agent older than maintenance mode: not paused, no history.
+    old = json.loads(state.to_snapshot())
+    del old["paused"], old["history"]
+    restored = ClusterState.from_snapshot(json.dumps(old).encode(), DEFAULTS)
+    assert (restored.paused, restored.history) == (False, ())
+
+
+def change(term, from_id, to_id, reason="failover"):
+    return LeaderChange(1000.0 + term, term, from_id, to_id, reason)
+
+
+def test_leader_changes_are_kept_in_order_once_per_term_and_bounded():
+    state = ClusterState(DEFAULTS)
+    for term in range(1, HISTORY_LIMIT + 21):
+        state = state.apply(ClusterState.cmd_leader_change(change(term, term - 1 or None, term)))
+    assert len(state.history) == HISTORY_LIMIT
+    assert [c.term for c in state.history] == list(range(21, HISTORY_LIMIT + 21))
+    # A second proposal for a term already recorded (or an older one) adds nothing.
+    assert state.apply(ClusterState.cmd_leader_change(change(HISTORY_LIMIT + 20, 1, 2))) == state
+    again = ClusterState.from_snapshot(state.to_snapshot(), DEFAULTS)
+    assert again.history == state.history
+
+
+@pytest.mark.parametrize("command", [
+    b'{"op": "leader", "change": {"at": 1, "term": 2, "from": null, "to": 1, "reason": "whim"}}',
+    b'{"op": "leader", "change": {"at": 1, "term": 2}}',
+    b'{"op": "leader"}',
+])
+def test_bad_leader_changes_are_rejected(command):
+    with pytest.raises(CommandError):
+        ClusterState(DEFAULTS).apply(command)

@@ -272,6 +272,56 @@ def test_qlusterctl_switchover_waits_until_the_target_leads_and_lists_it(cluster
     assert row[3] == "leader" and row[7] == "leader", table
 
 
+def test_paused_cluster_leaves_a_database_stopped_by_hand_alone_and_recovers_on_resume(cluster):
+    """Maintenance mode (issue 20 item 1): pause -> stop the leader's database by hand -> for
+    several HA cycles no agent starts, promotes, fences or demotes anything -> resume -> the
+    leader starts and promotes its database and the cluster is healthy again."""
+    wait_for(lambda: cluster.healthy(cluster.nodes), 90, "every node healthy before the pause")
+    leader = cluster.leader()
+    follower = next(n for n in cluster.nodes if n is not leader)
+    acked = [insert_row(leader) for _unused in range(5)]
+    status, body = follower.api("/pause", "POST", {})  # forwarded to the leader
+    assert (status, body["paused"]) == (200, True), body
+    wait_for(lambda: all(n.map()["paused"] for n in cluster.nodes), 15, "every node to apply the pause")
+    assert scrape(follower)["qluster_paused"] == [({}, 1.0)]
+    leader.stop_database()
+    wait_for(lambda: leader.postmaster_pid() is None, 15, "the leader's database to stop")
+    # Five seconds of HA cycles (one a second at least): everything stays as it was left.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        assert leader.postmaster_pid() is None, "an agent started the database of a paused cluster"
+        assert cluster.writable_nodes() == [], "an agent promoted a database of a paused cluster"
+        for node in cluster.nodes:
+            cmap = node.map()
+            assert cmap["paused"] is True and cmap["leader"] in (leader.node_id, None), cmap
+        time.sleep(0.3)
+    rows = {m["id"]: m for m in leader.map()["members"]}
+    assert rows[leader.node_id]["db_role"] == "stopped"
+    assert all("the cluster is paused" in (m["decision"] or "") for m in rows.values() if m["role"] != "observer"), rows
+    status, body = follower.api("/switchover", "POST", {"leader": follower.node_id})
+    assert status == 409 and "paused" in body["error"], body
+    status, body = leader.api("/resume", "POST", {})
+    assert (status, body["paused"]) == (200, False), body
+    wait_for(lambda: cluster.healthy(cluster.nodes), 120, "the cluster to recover after the resume")
+    new = cluster.leader()
+    assert cluster.writable_nodes() == [new]
+    assert set(acked) <= {r[0] for r in new.query("SELECT v FROM acked")}
+    assert all(n.map()["paused"] is False for n in cluster.nodes)
+    assert scrape(new)["qluster_paused"] == [({}, 0.0)]
+
+
+def test_history_records_the_leader_changes_of_the_steps_above(cluster):
+    leader = wait_for(cluster.leader, 60, "a leader")
+    changes = wait_for(lambda: leader.api("/history")[1]["history"], 15, "a history")
+    assert changes[0]["reason"] == "initial" and changes[0]["from"] is None
+    reasons = [c["reason"] for c in changes]
+    # The failovers (a killed leader, an isolated one, a leader without data) and the switchovers.
+    assert reasons.count("failover") >= 2 and reasons.count("switchover") >= 2, changes
+    assert [c["term"] for c in changes] == sorted({c["term"] for c in changes})
+    assert all(c["from"] != c["to"] for c in changes[1:])
+    assert changes[-1]["to"] == leader.node_id
+
+
 def test_every_answer_of_the_agents_fit_their_openapi_document(cluster):
     # Every API call above went through the harness, which checked its answer (map, config,
     # switchover, reinit, refusals) against /openapi.json; wait_for retries may have hidden a misfit.
