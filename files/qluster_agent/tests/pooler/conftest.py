@@ -67,8 +67,10 @@ class Bouncer:
 
     def client(self, dbname: str = "qhb_tx", **options):
         import psycopg2  # pylint: disable=import-outside-toplevel
+        # A login to a paused database may wait for the RESUME too (PgBouncer answers it with the
+        # parameters of a server connection): the timeout outlasts any hold of these tests.
         return psycopg2.connect(host="127.0.0.1", port=self.port, user=CLIENT_USER, password=CLIENT_PASSWORD,
-                                dbname=dbname, connect_timeout=5, **options)
+                                dbname=dbname, connect_timeout=20, **options)
 
     def log(self) -> str:
         path = self.root / "pgbouncer.log"
