@@ -11,8 +11,9 @@ The sync announces a finished PAUSE in the hold file (`{"held_for": <member id>}
 observer's agent passes it on, and the old leader waits for it (at most about 2 s) before it
 demotes. The hold ends when the target is the map's leader and the sync has put it in HAProxy's
 read-write backend, when the switchover was dropped (`switchover_to` left the target while the
-old leader still leads), when another node took over, or after `hold-timeout`, whatever
-happened: PgBouncer is never left paused.
+old leader still leads, for DROP_GRACE: once it has handed over, the old leader stops naming the
+target, and the observer may hear that before it hears of the new leader), when another node
+took over, or after `hold-timeout`, whatever happened: PgBouncer is never left paused.
 
 `decide(view, state, now) -> HoldDecision` reads no clock and does no I/O; `HoldState.after`
 gives the state once the decision is carried out. `holder.py` carries it out.
@@ -25,6 +26,9 @@ from dataclasses import dataclass, replace
 from typing import Union
 
 MemberId = Union[int, str]
+# How long the map must name no switchover (or another one) while the old leader still leads
+# before the hold takes the switchover for dropped.
+DROP_GRACE = 1.0
 
 
 class Stage(enum.Enum):
@@ -60,18 +64,21 @@ class HoldState:
     old_leader: MemberId | None = None  # the leader when the PAUSE was sent
     since: float = 0.0  # when the PAUSE was sent
     spent: MemberId | None = None  # the target of the last hold: not held again while the map still names it
+    dropped_since: float | None = None  # since when the map looks as if the switchover was dropped
 
     def after(self, decision: HoldDecision, view: HoldView, now: float) -> HoldState:
         """The state once `decision` is carried out."""
         if decision.action is Action.PAUSE:
             return HoldState(Stage.PAUSING, view.switchover_to, view.leader, now, None)
-        if decision.action is Action.ANNOUNCE:
-            return replace(self, stage=Stage.HELD)
         if decision.action is Action.RESUME:
             return HoldState(spent=self.target)
-        if self.stage is Stage.FREE and self.spent is not None and view.switchover_to != self.spent:
-            return HoldState()  # the map has moved on: a new switchover to the same member is held again
-        return self
+        if self.stage is Stage.FREE:
+            if self.spent is not None and view.switchover_to != self.spent:
+                return HoldState()  # the map has moved on: a new switchover to the same member is held again
+            return self
+        dropped_since = (self.dropped_since if self.dropped_since is not None else now) if _looks_dropped(view, self) else None
+        stage = Stage.HELD if decision.action is Action.ANNOUNCE else self.stage
+        return replace(self, stage=stage, dropped_since=dropped_since)
 
 
 @dataclass(frozen=True)
@@ -102,11 +109,14 @@ def decide(view: HoldView, state: HoldState, now: float, timeout: float) -> Hold
     if waited >= timeout:
         return HoldDecision(Action.RESUME, f"the switchover to {held} has not completed within {timeout:g} s "
                                            f"(leader {view.leader}): resuming anyway")
-    if view.switchover_to != held and view.leader == state.old_leader:
+    if _looks_dropped(view, state) and state.dropped_since is not None and now - state.dropped_since >= DROP_GRACE:
         return HoldDecision(Action.RESUME, f"the switchover to {held} was dropped ({view.leader} still leads): "
                                            f"resuming after {waited * 1000:.0f} ms")
     if view.leader is not None and view.leader not in (held, state.old_leader):
         return HoldDecision(Action.RESUME, f"{view.leader} leads, not the switchover target {held}: resuming")
+    if _looks_dropped(view, state):
+        return HoldDecision(Action.NOTHING, f"the map names no switchover to {held} while {view.leader} leads: dropped, "
+                                            "or handed over and the new leader not heard of yet")
     if state.stage is Stage.PAUSING:
         if view.paused:
             return HoldDecision(Action.ANNOUNCE, f"every transaction-pooled database is paused for {held} after "
@@ -115,3 +125,7 @@ def decide(view: HoldView, state: HoldState, now: float, timeout: float) -> Hold
     if view.leader == held:
         return HoldDecision(Action.NOTHING, f"{held} leads; waiting until HAProxy routes writes to it")
     return HoldDecision(Action.NOTHING, f"held for {held}; waiting for it to lead")
+
+
+def _looks_dropped(view: HoldView, state: HoldState) -> bool:
+    return view.switchover_to != state.target and view.leader == state.old_leader

@@ -124,6 +124,7 @@ auth_file = {root}/userlist.txt
 admin_users = {ADMIN_USER}
 pool_mode = session
 default_pool_size = 5
+min_pool_size = 1
 server_login_retry = 0.25
 logfile = {root}/pgbouncer.log
 pidfile = {root}/pgbouncer.pid
