@@ -180,3 +180,18 @@ def test_a_backup_cut_by_a_failover_is_followed_by_one_from_the_new_leader(lab, 
     assert not complete[-1].get("error", False), complete[-1]
     pgbackrest(new_leader, "check")
     psql(new_leader, "DROP TABLE IF EXISTS backup_lab_bulk")
+
+
+def test_the_backup_program_configuration_and_units_are_roots(lab, hosts):
+    """qhb runs them (the timers' unit, archive-push in the database) but may not change them."""
+    cluster = healthy_map(lab)
+    for name in (m["name"] for m in cluster["members"] if m.get("voter")):
+        host = hosts[name]
+        for path in ("/usr/local/libexec/qluster-backup.py", "/etc/pgbackrest/pgbackrest.conf",
+                     "/etc/systemd/system/qluster-backup@.service", "/etc/systemd/system/qluster-backup-full.timer"):
+            owner, mode = host.exec("stat", "-c", "%U %a", path).stdout.split()
+            assert owner == "root" and int(mode[-2:], 8) & 0o22 == 0, f"{name}:{path}: owner {owner}, mode {mode}"
+            attempt = host.exec("runuser", "-u", "qhb", "--", "sh", "-c", f"echo pwned >> {path}", check=False)
+            assert attempt.returncode != 0, f"qhb could write {path} on {name}"
+        assert host.exec("systemctl", "is-active", "qluster-backup-full.timer", "qluster-backup-stanza.timer",
+                         check=False).stdout.split() == ["active", "active"], f"backup timers not active on {name}"
