@@ -36,12 +36,13 @@ class Holder:
         self.pending: dict[str, Pending] = {}
         self.failed = ""
         self.to_resume: set[str] = set()  # databases whose RESUME has not gone through yet
+        self.resume_error = ""
         self.last_reason = ""
 
     @property
     def active(self) -> bool:
-        """A hold is on, or a RESUME is still owed: the sync rounds fast meanwhile."""
-        return self.state.stage is not Stage.FREE or bool(self.to_resume)
+        """A hold is on: the sync rounds fast meanwhile (an owed RESUME is retried at its normal pace)."""
+        return self.state.stage is not Stage.FREE
 
     def step(self, leader: int | None, switchover_to: int | None, routed: bool, now: float) -> HoldDecision:
         """One round: poll the PAUSEs in flight, decide, act, log the reason when it changed."""
@@ -71,8 +72,9 @@ class Holder:
         self.to_resume = set(self.databases)
         self._resume_owed(now, quiet=True)
         if self.to_resume:
-            self.say("warning", f"switchover hold: {why}: could not resume {', '.join(sorted(self.to_resume))} "
-                                "(PgBouncer does not answer; a restarted PgBouncer holds nothing)")
+            self.say("warning", f"switchover hold: {why}: could not resume {', '.join(sorted(self.to_resume))}: "
+                                f"{self.resume_error} (a PgBouncer that restarts holds nothing)")
+            self.to_resume.clear()  # nothing of this process's own: what it could not reach it did not pause
         else:
             self.say("info", f"switchover hold: {why}: {', '.join(self.databases)} not paused (RESUME sent)")
         self._remove_file(now)
@@ -115,6 +117,7 @@ class Holder:
                         if not any(text in str(exc) for text in _NOTHING_TO_RESUME):
                             raise
             except AdminError as exc:
+                self.resume_error = str(exc)
                 if not quiet:
                     self.limited.problem("hold-resume", "unanswered", f"switchover hold: cannot resume {database}: "
                                                                       f"{exc}; will retry", now)

@@ -174,11 +174,11 @@ def test_a_resume_pgbouncer_does_not_answer_is_retried_until_it_does(start_pgbou
     real = holder.console
     holder.console = console_for(bouncer, password="wrong-password-000")  # RESUME cannot get through
     step_until(holder, Action.RESUME, 1, None)
-    assert paused(bouncer) and holder.active and holder.to_resume == {"qhb_tx"}
+    assert paused(bouncer) and not holder.active and holder.to_resume == {"qhb_tx"}
     assert any("cannot resume qhb_tx" in line for line in lines), lines
     holder.console = real
     holder.step(1, None, False, time.monotonic())
-    assert not paused(bouncer) and not holder.active
+    assert not paused(bouncer) and not holder.to_resume
 
 
 def test_start_and_stop_resume_whatever_may_be_paused(start_pgbouncer, postgres, tmp_path):
@@ -189,6 +189,16 @@ def test_start_and_stop_resume_whatever_may_be_paused(start_pgbouncer, postgres,
     make_holder(bouncer, tmp_path, lines).release_all("starting", time.monotonic())
     assert not paused(bouncer) and not (tmp_path / "hold.json").exists()
     assert lines == ["switchover hold: starting: qhb_tx not paused (RESUME sent)"]
+
+
+def test_a_start_before_pgbouncer_knows_the_admin_user_says_why_and_goes_on(start_pgbouncer, postgres, tmp_path):
+    bouncer = start_pgbouncer(postgres.port)
+    lines: list[str] = []
+    holder = make_holder(bouncer, tmp_path, lines)
+    holder.console = console_for(bouncer, password="wrong-password-000")
+    holder.release_all("starting", time.monotonic())
+    assert len(lines) == 1 and "starting: could not resume qhb_tx: " in lines[0] and "SASL authentication failed" in lines[0]
+    assert not holder.to_resume and not holder.active  # nothing of its own to retry
 
 
 def test_sigterm_resumes_pgbouncer_before_the_sync_exits(start_pgbouncer, postgres, tmp_path):
