@@ -94,37 +94,37 @@ def decide(view: HoldView, state: HoldState, now: float, timeout: float) -> Hold
         if target is None:
             return HoldDecision(Action.NOTHING, "no switchover under way")
         if target == state.spent:
-            return HoldDecision(Action.NOTHING, f"the switchover to {target} was held once already")
+            return HoldDecision(Action.NOTHING, f"the switchover to node {target} was held once already")
         if target == view.leader:
-            return HoldDecision(Action.NOTHING, f"the switchover target {target} leads already")
-        return HoldDecision(Action.PAUSE, f"the leader {view.leader} hands over to {target}: pausing the "
+            return HoldDecision(Action.NOTHING, f"the switchover target node {target} leads already")
+        return HoldDecision(Action.PAUSE, f"the leader, node {view.leader}, hands over to node {target}: pausing the "
                                           "transaction-pooled databases")
     held = state.target
     waited = now - state.since
     if view.leader == held and view.routed:
-        return HoldDecision(Action.RESUME, f"{held} leads and takes writes through HAProxy: resuming after "
+        return HoldDecision(Action.RESUME, f"node {held} leads and takes writes through HAProxy: resuming after "
                                            f"{waited * 1000:.0f} ms")
     if view.failed:
-        return HoldDecision(Action.RESUME, f"the PAUSE for the switchover to {held} failed ({view.failed}): resuming")
+        return HoldDecision(Action.RESUME, f"the PAUSE for the switchover to node {held} failed ({view.failed}): resuming")
     if waited >= timeout:
-        return HoldDecision(Action.RESUME, f"the switchover to {held} has not completed within {timeout:g} s "
-                                           f"(leader {view.leader}): resuming anyway")
+        return HoldDecision(Action.RESUME, f"the switchover to node {held} has not completed within {timeout:g} s "
+                                           f"(the leader: node {view.leader}): resuming anyway")
     if _looks_dropped(view, state) and state.dropped_since is not None and now - state.dropped_since >= DROP_GRACE:
-        return HoldDecision(Action.RESUME, f"the switchover to {held} was dropped ({view.leader} still leads): "
+        return HoldDecision(Action.RESUME, f"the switchover to node {held} was dropped (node {view.leader} still leads): "
                                            f"resuming after {waited * 1000:.0f} ms")
     if view.leader is not None and view.leader not in (held, state.old_leader):
-        return HoldDecision(Action.RESUME, f"{view.leader} leads, not the switchover target {held}: resuming")
+        return HoldDecision(Action.RESUME, f"node {view.leader} leads, not the switchover target node {held}: resuming")
     if _looks_dropped(view, state):
-        return HoldDecision(Action.NOTHING, f"the map names no switchover to {held} while {view.leader} leads: dropped, "
+        return HoldDecision(Action.NOTHING, f"the map names no switchover to node {held} while node {view.leader} leads: dropped, "
                                             "or handed over and the new leader not heard of yet")
     if state.stage is Stage.PAUSING:
         if view.paused:
-            return HoldDecision(Action.ANNOUNCE, f"every transaction-pooled database is paused for {held} after "
+            return HoldDecision(Action.ANNOUNCE, f"every transaction-pooled database is paused for node {held} after "
                                                  f"{waited * 1000:.0f} ms: announcing the hold")
-        return HoldDecision(Action.NOTHING, f"waiting for the transactions in flight to end (PAUSE for {held})")
+        return HoldDecision(Action.NOTHING, f"waiting for the transactions in flight to end (PAUSE for node {held})")
     if view.leader == held:
-        return HoldDecision(Action.NOTHING, f"{held} leads; waiting until HAProxy routes writes to it")
-    return HoldDecision(Action.NOTHING, f"held for {held}; waiting for it to lead")
+        return HoldDecision(Action.NOTHING, f"node {held} leads; waiting until HAProxy routes writes to it")
+    return HoldDecision(Action.NOTHING, f"held for node {held}; waiting for it to lead")
 
 
 def _looks_dropped(view: HoldView, state: HoldState) -> bool:

@@ -17,14 +17,14 @@ DROPPING = HoldState(Stage.HELD, target=2, old_leader=1, since=100.0, dropped_si
 @pytest.mark.parametrize("view,state,now,action,reason", [
     # Nothing announced, or nothing (more) to hold for.
     (HoldView(1, None), FREE, 100.0, Action.NOTHING, "no switchover under way"),
-    (HoldView(2, 2), FREE, 100.0, Action.NOTHING, "target 2 leads already"),
+    (HoldView(2, 2), FREE, 100.0, Action.NOTHING, "target node 2 leads already"),
     (HoldView(1, 2), SPENT, 100.0, Action.NOTHING, "held once already"),
     # The leader announces a switchover: pause.
-    (HoldView(1, 2), FREE, 100.0, Action.PAUSE, "the leader 1 hands over to 2"),
-    (HoldView(1, 3), SPENT, 100.0, Action.PAUSE, "hands over to 3"),
+    (HoldView(1, 2), FREE, 100.0, Action.PAUSE, "the leader, node 1, hands over to node 2"),
+    (HoldView(1, 3), SPENT, 100.0, Action.PAUSE, "hands over to node 3"),
     # PAUSE sent: wait for the transactions in flight, then announce.
     (HoldView(1, 2), PAUSING, 100.3, Action.NOTHING, "waiting for the transactions in flight"),
-    (HoldView(1, 2, paused=True), PAUSING, 100.25, Action.ANNOUNCE, "paused for 2 after 250 ms"),
+    (HoldView(1, 2, paused=True), PAUSING, 100.25, Action.ANNOUNCE, "paused for node 2 after 250 ms"),
     # Held: wait for the target to lead and to be routed, then resume.
     (HoldView(1, 2, paused=True), HELD, 101.0, Action.NOTHING, "waiting for it to lead"),
     (HoldView(None, 2, paused=True), HELD, 101.0, Action.NOTHING, "waiting for it to lead"),
@@ -38,7 +38,7 @@ DROPPING = HoldState(Stage.HELD, target=2, old_leader=1, since=100.0, dropped_si
     # Routed means the map's leader: a routed old leader ends nothing.
     (HoldView(1, 2, routed=True, paused=True), HELD, 101.0, Action.NOTHING, "waiting for it to lead"),
     # Bounded.
-    (HoldView(1, 2, paused=True), HELD, 115.0, Action.RESUME, "has not completed within 15 s (leader 1)"),
+    (HoldView(1, 2, paused=True), HELD, 115.0, Action.RESUME, "has not completed within 15 s (the leader: node 1)"),
     (HoldView(None, 2), PAUSING, 116.0, Action.RESUME, "has not completed within 15 s"),
     (HoldView(2, None, paused=True), HELD, 115.0, Action.RESUME, "resuming anyway"),
     # Dropped: the map names no target (or another) while the old leader leads, for DROP_GRACE.
@@ -47,11 +47,11 @@ DROPPING = HoldState(Stage.HELD, target=2, old_leader=1, since=100.0, dropped_si
     (HoldView(1, 3, paused=True), HELD, 100.5, Action.NOTHING, "dropped, or handed over"),
     (HoldView(1, None), PAUSING, 100.5, Action.NOTHING, "dropped, or handed over"),
     (HoldView(1, None, paused=True), DROPPING, 101.2, Action.NOTHING, "dropped, or handed over"),
-    (HoldView(1, None, paused=True), DROPPING, 101.5, Action.RESUME, "was dropped (1 still leads): resuming after 1500 ms"),
+    (HoldView(1, None, paused=True), DROPPING, 101.5, Action.RESUME, "was dropped (node 1 still leads): resuming after 1500 ms"),
     (HoldView(1, 3, paused=True), DROPPING, 101.5, Action.RESUME, "was dropped"),
     (HoldView(2, None, routed=True, paused=True), DROPPING, 101.5, Action.RESUME, "2 leads and takes writes"),
     # Another node took over (a failover during the switchover).
-    (HoldView(3, None, paused=True), HELD, 101.0, Action.RESUME, "3 leads, not the switchover target 2"),
+    (HoldView(3, None, paused=True), HELD, 101.0, Action.RESUME, "node 3 leads, not the switchover target node 2"),
     # A PAUSE PgBouncer refused (or could not take): resume what was paused.
     (HoldView(1, 2, failed="no such database: x_tx"), PAUSING, 100.1, Action.RESUME, "failed (no such database"),
 ])

@@ -120,7 +120,7 @@ def test_a_hold_waits_for_the_transaction_in_flight_and_holds_new_queries_until_
     assert json.loads(hold_file.read_text()) == {"held_for": 2}
     assert stat.S_IMODE(hold_file.stat().st_mode) == 0o644
     assert paused(bouncer)
-    assert any("paused for 2 after" in line for line in lines), lines
+    assert any("paused for node 2 after" in line for line in lines), lines
     time.sleep(0.3)
     assert late.finished is None  # still held
     assert holder.step(None, 2, False, time.monotonic()).action is Action.NOTHING  # the election
@@ -321,7 +321,7 @@ def test_the_sync_holds_clients_across_a_switchover_and_resumes_them_on_the_new_
     assert busy.closed == 0
     busy.close()
     assert any("qluster-02 is up now" in line for line in lines), lines
-    assert any("switchover hold: 2 leads and takes writes through HAProxy: resuming after" in line for line in lines)
+    assert any("switchover hold: node 2 leads and takes writes through HAProxy: resuming after" in line for line in lines)
     assert run_rounds(syncer, 0.3)[-1] == pytest.approx(0.1)  # back to the normal interval
 
 
