@@ -52,6 +52,8 @@ class ActionRunner:
             pg.follow(leader)
         elif action is Action.RESTORE_TEMP_SLOT:
             pg.restore_temp_slot(leader)
+        elif action is Action.RELOAD_DATABASE:
+            pg.reload()
         elif action is Action.REMOVE_ADD_NODE_MARKER:
             self._marker.remove()
         elif action is Action.STEP_DOWN:
@@ -73,4 +75,6 @@ class ActionRunner:
             return lambda token: pg.rewind_or_reclone(leader, token)
         if action is Action.START_AS_REPLICA:
             return lambda token: pg.start_as_replica(leader, token)
+        if action is Action.RESTART_DATABASE:
+            return lambda token: pg.restart(token)
         raise ValueError(f"no long-operation handler for action {action}")

@@ -23,12 +23,16 @@ from ..cluster.state import ClusterState, MemberInfo
 from ..config.runtime import cluster_settings_to_json, validate_cluster_update
 from ..raft import ProposalDropped
 from ..raft.types import ConfChange, ConfChangeType, ConfState
+from .db_requests import DbRequestKind, DbRequestRefused
 from .membership import removal_problem
 from .node import Agent
 from .switchover import replication_row, why_not_a_target
 from .views import AgentSnapshot, cluster_map, node_health
 
 FORWARD_TIMEOUT = 15.0
+# How long POST /restart (or /reload) waits for the database before answering "under way": below
+# FORWARD_TIMEOUT, so a forwarded request is answered by the member, not timed out on the way.
+DATABASE_REQUEST_WAIT = 10.0
 
 
 class AgentBackend:
@@ -179,6 +183,42 @@ class AgentBackend:
             message = "the cluster is resumed: the agents manage the databases again"
         return {"message": message, "paused": self._agent.cluster_state().paused}
 
+    def restart(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._database_request(DbRequestKind.RESTART, body)
+
+    def reload(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._database_request(DbRequestKind.RELOAD, body)
+
+    def _database_request(self, kind: DbRequestKind, body: dict[str, Any]) -> dict[str, Any]:
+        """A member's database restarted or reloaded by its own agent: asked of any node, carried
+        to the member's agent (signed, as a change forwarded to the leader), run by its HA loop."""
+        allowed = {"member", "force"} if kind is DbRequestKind.RESTART else {"member"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise ApiError(400, f"invalid {kind.value} request; nothing was done", [f"{key}: unknown key" for key in unknown])
+        force = body.get("force", False)
+        if not isinstance(force, bool):
+            raise ApiError(400, f"invalid {kind.value} request; nothing was done", ["force: must be true or false"])
+        snap = self._snap()
+        target = self._resolve(snap, body.get("member"), "member")
+        if target in snap.raft.observers:
+            raise ApiError(400, f"node {target} is an observer and has no database")
+        if kind is DbRequestKind.RESTART and target == snap.raft.leader and not force:
+            raise ApiError(409, f"node {target} is the leader; switch over first (qlusterctl restart does), or send "
+                                "force: true to restart its database in place (no writes until it is back)")
+        if target != self._agent.my_id:
+            return self._forward("POST", f"/{kind.value}", body, to=target)
+        future = self._agent.request_database(kind)
+        try:
+            future.result(timeout=DATABASE_REQUEST_WAIT)
+        except DbRequestRefused as exc:
+            raise ApiError(409, f"{kind.value} of node {target}'s database not done: {exc}") from None
+        except TimeoutError:
+            return {"message": f"node {target}: the {kind.value} of its database is under way", "member": target,
+                    "done": False}
+        done = "its database restarted" if kind is DbRequestKind.RESTART else "its database's configuration reloaded"
+        return {"message": f"node {target}: {done}", "member": target, "done": True}
+
     def add_member(self, body: dict[str, Any]) -> dict[str, Any]:
         info = _member_from_body(body)
         if not self._is_leader():
@@ -243,11 +283,22 @@ class AgentBackend:
             return int(text)
         raise ApiError(404, f"{what} {text!r} is not a member of this cluster")
 
-    def _forward(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _forward(self, method: str, path: str, body: dict[str, Any], to: int | None = None) -> dict[str, Any]:
+        """To the leader, or to member `to` (a restart or reload of its database)."""
         snap = self._snap()
+        if to is not None:
+            leader = snap.state.members.get(to)
+            if leader is None:
+                raise ApiError(503, f"the address of node {to} is not recorded; cannot reach its agent")
+            return self._send(leader, method, path, body, f"node {to}")
         leader = snap.state.members.get(snap.raft.leader) if snap.raft.leader else None
         if leader is None:
             raise ApiError(503, "there is no leader to carry out the change; try again shortly")
+        return self._send(leader, method, path, body, f"leader node {leader.id}")
+
+    def _send(self, leader, method: str, path: str, body: dict[str, Any], who: str) -> dict[str, Any]:
+        """The request signed for node `leader.id` (the leader, or the member asked), and its answer;
+        `who` names that node in a refusal."""
         data = json.dumps(body).encode()
         tls = self._agent.api_tls
         scheme = "https" if tls is not None else "http"
@@ -267,9 +318,9 @@ class AgentBackend:
                 payload = json.loads(exc.read())
             except ValueError:
                 payload = {"error": f"HTTP {exc.code}"}
-            raise ApiError(exc.code, f"leader node {leader.id}: {payload.get('error')}", payload.get("details")) from None
+            raise ApiError(exc.code, f"{who}: {payload.get('error')}", payload.get("details")) from None
         except (urllib.error.URLError, OSError) as exc:
-            raise ApiError(503, f"cannot reach the leader node {leader.id} at {leader.address}: {exc}") from None
+            raise ApiError(503, f"cannot reach the {who} at {leader.address}: {exc}") from None
 
 
 def _lag_seconds_rows(snap: AgentSnapshot) -> list[tuple[str, str, str, dict[str, str], float]]:

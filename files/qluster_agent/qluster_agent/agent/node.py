@@ -35,6 +35,7 @@ from ..transport.transport import Transport
 from .actions import ActionRunner
 from .beacon import Beacon
 from .consensus_log import ConsensusLog
+from .db_requests import DbRequestKind, DbRequests
 from .db_password import DatabaseRoles, set_up_roles
 from .discovery import Discovery, consensus_state_on_disk, heard_of, holds_consensus_state, is_newcomer
 from .env import AgentEnv
@@ -104,6 +105,7 @@ class Agent:
         self._membership = Membership()
         self._reinit = Reinit(config.data_dir)
         self._history = History()
+        self._db_requests = DbRequests()
         self._retry_pause = RetryPause()
         self._last_failure: str | None = None
         self._had_state = False  # consensus state on disk at start (start() reads it)
@@ -255,6 +257,8 @@ class Agent:
         log.info("%s", finished.describe())
         if finished.kind is LongOperation.BOOTSTRAP:
             self._creating_database = finished.succeeded and self._db_roles.anything_to_do
+        if finished.kind is LongOperation.RESTART:
+            self._db_requests.finished(finished.succeeded, finished.describe())
         if finished.succeeded:
             self._retry_pause.succeeded()
         else:
@@ -310,6 +314,7 @@ class Agent:
                 # initdb ends before this cycle does (agent/views.py: Member.db_bootstrapping).
                 self._creating_database = True
             self._runner.run(decision)
+        self._run_db_request()
         if status.is_leader:
             self._lead(status, snap)
         if snap.state.paused:
@@ -318,6 +323,31 @@ class Agent:
         if reinit is not None and self._runner.run(reinit.decision):
             log.info("%s", reinit.reason)
             self._reinit.started(reinit)
+
+    def _run_db_request(self) -> None:
+        """An operator's restart or reload of this database (agent/db_requests.py)."""
+        request = self._db_requests.take()
+        if request is None:
+            return
+        if self._runner is None or self._stop.is_set():
+            self._db_requests.started(request, False, "this agent is stopping" if self._runner else "no database here")
+            return
+        decision = request.decision(self.my_id)
+        log.info("%s", decision.reason)
+        try:
+            started = self._runner.run(decision)
+        except PgError as exc:
+            self._db_requests.started(request, False, str(exc))
+            return
+        running = self.executor.running()
+        busy = f"a {running.kind.value} is in progress" if running else "the agent is stopping"
+        self._db_requests.started(request, started, "" if started else busy)
+
+    def request_database(self, kind: DbRequestKind) -> Future:
+        """POST /restart, /reload on this node: a Future settled by the HA loop (a restart once done)."""
+        future = self._db_requests.ask(kind)
+        self._nudge()
+        return future
 
     def _set_up_roles(self) -> None:
         """The roles right after initdb (postgres.password-file ...); tried again each cycle

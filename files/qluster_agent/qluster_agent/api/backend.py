@@ -52,6 +52,12 @@ class Backend(Protocol):
     def resume(self, body: dict[str, Any]) -> dict[str, Any]:
         """Maintenance mode off (replicated): {"message", "paused": false}."""
 
+    def restart(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{"member", "force"}: the member's agent restarts its database (the leader only with force)."""
+
+    def reload(self, body: dict[str, Any]) -> dict[str, Any]:
+        """{"member"}: the member's agent reloads its database's configuration."""
+
     def history(self) -> dict[str, Any]:
         """{"history": [leader changes, oldest first]} from the replicated state."""
 

@@ -108,6 +108,15 @@ def _schemas() -> dict[str, Any]:
                                      ["message", "leader"]),
         "ReinitRequest": _object({"member": _MEMBER_REF}, ["member"]),
         "ReinitRequested": _object({"message": _MESSAGE, "request": {"type": "string"}}, ["message", "request"]),
+        "RestartRequest": _object({"member": _MEMBER_REF,
+                                   "force": {"type": "boolean", "default": False,
+                                             "description": "restart the leader's database in place (otherwise 409: "
+                                                            "switch over first)"}}, ["member"], closed=True),
+        "ReloadRequest": _object({"member": _MEMBER_REF}, ["member"], closed=True),
+        "DatabaseRequestDone": _object({"message": _MESSAGE, "member": {"type": "integer"},
+                                        "done": {"type": "boolean",
+                                                 "description": "false: still under way when answered; poll /map"}},
+                                       ["message", "member", "done"]),
         "NoBody": {**_object({}, closed=True), "description": "no body, or an empty object"},
         "Paused": _object({"message": _MESSAGE, "paused": {"type": "boolean", "description": "the cluster's mode now"}},
                           ["message", "paused"]),
@@ -225,6 +234,11 @@ def _paths() -> dict[str, Any]:
                                   "the cluster is paused", body_required=False)},
         "/resume": {"post": _write("maintenance mode off: the agents manage the databases again from the state they "
                                    "find", "NoBody", "Paused", "the cluster is resumed", body_required=False)},
+        "/restart": {"post": _write("restart a member's database (fast stop, start as it was) through its agent; "
+                                    "forwarded to that member; the leader only with force", "RestartRequest",
+                                    "DatabaseRequestDone", "restarted, or under way (done: false)")},
+        "/reload": {"post": _write("reload a member's database configuration through its agent; forwarded to that "
+                                   "member", "ReloadRequest", "DatabaseRequestDone", "reloaded")},
         "/history": _read("the leader changes (time, term, from, to, reason), kept in the replicated state",
                           "the history", _ref("History")),
         "/metrics": {"get": {"summary": "Prometheus metrics (docs/monitoring.md)",

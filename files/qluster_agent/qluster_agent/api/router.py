@@ -145,6 +145,8 @@ class Router:
             ("POST", "/reinit"): self._backend.reinit,
             ("POST", "/pause"): self._backend.pause,
             ("POST", "/resume"): self._backend.resume,
+            ("POST", "/restart"): self._backend.restart,
+            ("POST", "/reload"): self._backend.reload,
         }
 
     def _health(self, method: str, path: str, query: dict[str, str]) -> Response:

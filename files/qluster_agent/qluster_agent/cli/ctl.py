@@ -1,6 +1,7 @@
 """`qlusterctl`: list members (once or `--watch`), show or change the cluster config, switchover
 (plan, confirmation, wait for the outcome: cli/switchover.py), reinit, pause and resume
-(maintenance mode), the history of leader changes. Exit statuses: EXIT_STATUSES.
+(maintenance mode), the history of leader changes, restart and reload of a member's database
+(cli/restart.py). Exit statuses: EXIT_STATUSES.
 
 It reads the API port and token from the agent's config file when it can, so on a node
 `qlusterctl list` just works; `--api` and `--token` override. The default URL is the node's
@@ -23,17 +24,17 @@ from typing import Any
 import yaml
 
 from ..api import tls
-from . import switchover, view
+from . import restart, switchover, view
 from .client import ApiClient, ApiClientError
 from .switchover import Exit
 
 DEFAULT_CONFIG = "/etc/qluster/config.yaml"
 EXIT_STATUSES = """exit statuses:
-  0  done (a switchover: the target leads)
+  0  done (a switchover: the target leads; a restart: the member is healthy again)
   1  the agent refused the request or could not be reached
   2  a bad command line; reinit without --yes
   3  a switchover not confirmed (no terminal to ask on: add --force)
-  4  a switchover started but not done within --timeout: check qlusterctl list"""
+  4  a switchover or restart started but not done within --timeout: check qlusterctl list"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     reinit.add_argument("member", help="member id or name")
     reinit.add_argument("--yes", action="store_true", help="confirm: the member's data directory is wiped")
     reinit.set_defaults(func=cmd_reinit)
+    again = sub.add_parser("restart", help="restart a member's database through its agent (the leader: a switchover "
+                           "first, unless --force)", epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    again.add_argument("member", help="member id, name or address")
+    again.add_argument("--force", action="store_true",
+                       help="restart the leader's database in place instead of switching over first (no writes meanwhile)")
+    again.add_argument("--timeout", type=_seconds, default=120.0,
+                       help="how long to wait for the switchover and for the member to be healthy again (default %(default)g s)")
+    again.set_defaults(func=cmd_restart)
+    reread = sub.add_parser("reload", help="reload a member's database configuration (pg_reload_conf) through its agent")
+    reread.add_argument("member", help="member id, name or address")
+    reread.set_defaults(func=cmd_reload)
     sub.add_parser("pause", help="maintenance mode: the agents leave every database as it is until resume"
                    ).set_defaults(func=cmd_pause)
     sub.add_parser("resume", help="end maintenance mode: the agents manage the databases again"
@@ -209,6 +221,14 @@ def cmd_reinit(client: ApiClient, args: argparse.Namespace) -> int:
 def _world(client: ApiClient) -> switchover.World:
     return switchover.World(client=client, clock=time.monotonic, sleep=time.sleep, ask=input, out=print,
                             err=lambda text: print(text, file=sys.stderr))
+
+
+def cmd_restart(client: ApiClient, args: argparse.Namespace) -> int:
+    return restart.restart(_world(client), args.member, force=args.force, timeout=args.timeout)
+
+
+def cmd_reload(client: ApiClient, args: argparse.Namespace) -> int:
+    return restart.reload(_world(client), args.member)
 
 
 def cmd_pause(client: ApiClient, args: argparse.Namespace) -> int:

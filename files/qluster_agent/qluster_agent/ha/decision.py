@@ -30,6 +30,10 @@ class Action(enum.Enum):
     UPDATE_SYNC_STANDBYS = "update sync standbys"  # controller.set_synchronous_standbys(sync)
     REMOVE_ADD_NODE_MARKER = "remove add_node marker"
     RESTORE_TEMP_SLOT = "restore temporary slot"  # controller.restore_temp_slot(leader)
+    # POST /restart and /reload of this node's database: chosen by agent/db_requests.py (an
+    # operator's request), never by decide().
+    RESTART_DATABASE = "restart database"  # controller.restart()
+    RELOAD_DATABASE = "reload database"  # controller.reload()
 
     @property
     def long_operation(self) -> LongOperation | None:
@@ -55,6 +59,7 @@ _LONG_OPERATIONS = {
     Action.REWIND_OR_RECLONE: LongOperation.REWIND,
     # pg_ctl waits for it; a standby may take long to reach consistency.
     Action.START_AS_REPLICA: LongOperation.START,
+    Action.RESTART_DATABASE: LongOperation.RESTART,
 }
 # PROMOTE runs inline, but this table listed it as a long operation until issue 17, and so a new
 # leader whose last long operation failed has always waited out the pause before promoting. Kept

@@ -347,6 +347,19 @@ class PgController:
             self._reload()
         self._managed = settings
 
+    def restart(self, cancel: CancelToken | None = None) -> None:
+        """POST /restart: a fast shutdown (within start-timeout, else the restart fails with the
+        server still up), then a start with the configuration as it is, so a primary comes back
+        a primary and a replica a replica."""
+        self.stop(StopMode.FAST, timeout_s=self._o.start_timeout_s)
+        self._start(cancel)
+
+    def reload(self) -> None:
+        """POST /reload: pg_reload_conf() (pg_ctl reload when the server does not answer queries)."""
+        if not self._server.running:
+            raise PgError("the database is not running; there is nothing to reload")
+        self._reload_over_sql()
+
     def stop(self, mode: StopMode = StopMode.FAST, timeout_s: int = 60) -> None:
         if not self._server.running:
             return

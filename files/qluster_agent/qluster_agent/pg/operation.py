@@ -12,3 +12,4 @@ class LongOperation(enum.Enum):
     PROMOTE = "promote"
     START = "start"
     STOP = "stop"
+    RESTART = "restart"  # POST /restart: stop (fast), start again as what it was

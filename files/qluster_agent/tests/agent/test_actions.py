@@ -58,6 +58,9 @@ TABLE = {
     Action.REINIT_FROM_LEADER: (LongOperation.BASE_BACKUP, ["reclone_from(same_system=False)"]),
     Action.REWIND_OR_RECLONE: (LongOperation.REWIND, ["rewind_or_reclone"]),
     Action.START_AS_REPLICA: (LongOperation.START, ["start_as_replica"]),
+    # POST /restart and /reload, asked by the operator (agent/db_requests.py).
+    Action.RESTART_DATABASE: (LongOperation.RESTART, ["restart"]),
+    Action.RELOAD_DATABASE: (None, ["reload"]),
 }
 
 

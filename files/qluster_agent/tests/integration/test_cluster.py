@@ -322,6 +322,34 @@ def test_history_records_the_leader_changes_of_the_steps_above(cluster):
     assert changes[-1]["to"] == leader.node_id
 
 
+def test_qlusterctl_restarts_a_replica_in_place_and_the_leader_after_a_switchover(cluster, capsys):
+    wait_for(lambda: cluster.healthy(cluster.nodes), 90, "every node healthy before the restarts")
+    leader = cluster.leader()
+    replica = next(n for n in cluster.nodes if n is not leader)
+    url = f"http://{leader.ip}:{leader.api_port}"  # asked of the leader: carried to the replica's agent
+    before = replica.postmaster_pid()
+    code = ctl.main(["--config", "/nonexistent", "--api", url, "restart", replica.ip, "--timeout", "90"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert replica.postmaster_pid() not in (None, before), "the replica's database was not restarted"
+    assert cluster.leader() is leader and leader.writable()
+    assert ctl.main(["--config", "/nonexistent", "--api", url, "reload", str(leader.node_id)]) == 0
+    assert "configuration reloaded" in capsys.readouterr().out
+    status, body = replica.api("/restart", "POST", {"member": leader.node_id})
+    assert status == 409 and "is the leader" in body["error"], body
+    wait_for(lambda: cluster.healthy(cluster.nodes), 60, "every node healthy before the leader's restart")
+    before = leader.postmaster_pid()
+    code = ctl.main(["--config", "/nonexistent", "--api", url, "restart", leader.ip, "--timeout", "90"])
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "switching over to" in out and "restart done" in out, out
+    new = cluster.leader()
+    assert new is not leader and new.writable() and leader.postmaster_pid() not in (None, before)
+    wait_for(lambda: cluster.healthy(cluster.nodes), 90, "the former leader to stream from the new one")
+    assert cluster.writable_nodes() == [new]
+    assert new.api("/history")[1]["history"][-1]["reason"] == "switchover"
+
+
 def test_every_answer_of_the_agents_fit_their_openapi_document(cluster):
     # Every API call above went through the harness, which checked its answer (map, config,
     # switchover, reinit, refusals) against /openapi.json; wait_for retries may have hidden a misfit.
