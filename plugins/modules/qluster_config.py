@@ -50,7 +50,7 @@ options:
         demote, clone, rewind or switchover) and the operator is in charge; on resume they take
         the databases as they find them, a database promoted by hand on a member that does not
         lead being demoted and rewound. See docs/agent.md, maintenance mode.
-      - The flag is replicated: the leader answers once every node can apply it.
+      - The flag is replicated through the cluster's consensus, as the settings are.
     type: bool
 '''
 

@@ -51,7 +51,7 @@ class Backend:
         self.calls.append(("update_config", body))
         return body
 
-    add_member = switchover = reinit = update_config
+    add_member = switchover = reinit = pause = resume = restart = reload = update_config
 
 
 @pytest.fixture
