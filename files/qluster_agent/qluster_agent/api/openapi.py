@@ -120,8 +120,8 @@ def _schemas() -> dict[str, Any]:
         "NoBody": {**_object({}, closed=True), "description": "no body, or an empty object"},
         "Paused": _object({"message": _MESSAGE, "paused": {"type": "boolean", "description": "the cluster's mode now"}},
                           ["message", "paused"]),
-        "LeaderChange": _object({"at": {"type": "number", "description": "when (the new leader's clock, seconds since "
-                                                                             "the epoch)"},
+        "LeaderChange": _object({"at": {"type": "number",
+                                        "description": "when (the new leader's clock, seconds since the epoch)"},
                                  "term": {"type": "integer"},
                                  "from": {"type": "integer", "nullable": True,
                                           "description": "the previous leader; null for the first one recorded"},
