@@ -371,6 +371,49 @@ def test_qluster_config_change_reaches_every_node(lab, module):
     assert all(config(lab, name) == current for name in DB_HOSTS)
 
 
+def test_qluster_config_paused_leaves_a_killed_leader_database_alone_until_resumed(lab, nodes, module):
+    """Maintenance mode (issue 20 item 1): paused through the module (check mode changes nothing,
+    a second run is unchanged), the leader's postmaster killed, nothing done for several HA
+    cycles (no restart, no failover, every decision says paused), then resumed: the cluster
+    recovers on its own."""
+    via = leader(settled_map(lab))["name"]  # a change goes to the leader's agent, as above
+    other = next(name for name in DB_HOSTS if name != via)
+    try:
+        checked = module(via, "qluster_config", {"paused": True}, check=True, diff=True)
+        assert checked["changed"] is True and checked["paused"] is True and not checked.get("failed"), checked
+        assert checked["diff"] == {"before": {"paused": False}, "after": {"paused": True}}
+        assert all(c and c["paused"] is False for c in maps(lab).values())
+
+        applied = module(via, "qluster_config", {"paused": True})
+        assert applied["changed"] is True and not applied.get("failed"), applied
+        for name in (*DB_HOSTS, NFS_HOST):  # the pooler's observer applies it too
+            wait_until(lambda n=name: (cluster_map(lab, n) or {}).get("paused") is True, timeout=30, interval=1,
+                       what=f"the pause on {name}")
+        assert module(other, "qluster_config", {"paused": True}, check=True)["changed"] is False
+
+        nodes[via].exec("sh", "-c", '. /etc/systemd/system/qluster.env && kill -9 "$(head -1 "$PGDATA/postmaster.pid")"')
+        wait_until(lambda: keep_if(member(cluster_map(lab, other) or {"members": []}, via),
+                                   lambda row: row and row["db_role"] not in ("primary", "unknown")),
+                   timeout=30, interval=1, what=f"{via}'s database seen down")
+        deadline = time.monotonic() + 15  # fifteen HA cycles at least
+        while time.monotonic() < deadline:
+            for name, seen in maps(lab).items():
+                if seen is None:
+                    continue
+                assert seen["paused"] is True, (name, seen)
+                assert leader(seen)["name"] == via, (name, seen)
+                assert not any(m["db_role"] == "primary" for m in voters_of(seen)), (name, seen)
+                assert all("the cluster is paused" in (m["decision"] or "") for m in voters_of(seen)
+                           if m["state"] != "unreachable"), (name, seen)
+            time.sleep(1)
+    finally:
+        resumed = module(via, "qluster_config", {"paused": False})
+    assert resumed["changed"] is True and resumed["paused"] is False and not resumed.get("failed"), resumed
+    cluster = settled_map(lab)
+    assert cluster["paused"] is False
+    assert leader(cluster)["name"] == via  # its database was started again and promoted
+
+
 def member_args(cluster: dict, name: str) -> dict:
     row = member(cluster, name)
     return {"name": row["name"], "address": row["address"].split(":")[0], "id": row["id"]}
