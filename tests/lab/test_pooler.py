@@ -33,9 +33,10 @@ import pytest
 
 from qlab.agent_api import read_map
 from qlab.deploy import run_site
-from qlab.faults import Host, wait_until
+from qlab.faults import Host, keep_if, wait_until
 from qlab.topology import (APP_DATABASE, APP_PASSWORD, APP_USER, DB_HOSTS, NFS_HOST, PROMETHEUS_PORT, READER_PASSWORD,
                            READER_USER, STATS_PASSWORD, STATS_USER, lab_by_name)
+from qlab.writers import ENTRIES, Writers, missing, prepare_table, window_figures
 
 POOLER_PORT = 5432
 RO_PORT = 5001
@@ -213,6 +214,38 @@ def test_haproxy_exports_prometheus_metrics(pooler):
         text = answer.read().decode()
     assert 'haproxy_server_check_status{proxy="pg_rw"' in text or 'proxy="pg_rw"' in text, text[:2000]
     assert 'proxy="pg_ro"' in text
+
+
+def switch_over(nodes, address: str) -> None:
+    """qlusterctl switchover on the leader's host to a streaming follower; the map then names it."""
+    cluster = wait_until(lambda: keep_if(read_map(address), healthy), 120, 0.2, "a healthy cluster")
+    leader = leader_of(cluster)
+    target = next(m for m in cluster["members"] if m["role"] == "follower" and m["streaming"])
+    nodes[leader["name"]].exec("qlusterctl", "switchover", "--to", target["name"], "--force", "--timeout", "60",
+                               timeout=90)
+    wait_until(lambda: keep_if(read_map(address), lambda m: healthy(m) and m["leader"] == target["id"]), 120, 0.2,
+               f"{target['name']} leading a healthy cluster")
+
+
+def test_switchovers_hold_transaction_pooled_clients_instead_of_failing_them(pooler, nodes, lab):
+    """Issue 18 item 2: writers on <db>_tx through two switchovers see a stall, never an error
+    (the pooler pauses them before the old leader demotes and resumes them on the new one), and
+    every acknowledged row is there."""
+    prepare_table(pooler.address, lab.ca_path)
+    writers = Writers(pooler.address, lab.ca_path, 3, {"tx": ENTRIES["tx"]}).start()
+    try:
+        wait_until(lambda: writers.committed_since(0.0), 60, 0.1, "every writer's first commit")
+        start = time.monotonic()
+        for attempt in range(2):
+            switch_over(nodes, pooler.address)
+            settled = time.monotonic()
+            wait_until(lambda: writers.committed_since(settled), 60, 0.1, f"writes after switchover {attempt + 1}")
+        figures = window_figures(writers.all, start, time.monotonic())
+    finally:
+        writers.stop()
+    assert figures["tx"]["errors"] == 0, figures
+    assert writers.acknowledged() > 0
+    assert missing(pooler.address, lab.ca_path, writers.all) == []
 
 
 def test_a_read_only_role_of_qhb_node_users_reads_the_applications_tables_and_writes_none(pooler):

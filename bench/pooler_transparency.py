@@ -1,0 +1,135 @@
+"""What applications see through the pooler during switchovers and leader host kills.
+
+Writers on this machine (the operator's, on the lab's LAN) connect to the pooler host's
+PgBouncer as the lab's application role over TLS, one group per entry:
+
+- `session`: the session-pooled name (the application's database, the default entry);
+- `tx`: the transaction-pooled name `<database>_tx` (roles/qcp_host qcp_host_transaction_databases).
+
+Each writer runs one short transaction after another (INSERT of a unique id, COMMIT) on one
+connection, and reconnects after an error. Each acknowledged id is kept; at the end every one
+must be in the table (lost must be 0). Per event (a switchover through `qlusterctl switchover`
+on the leader's host, or `podman kill` of the leader's host) and per entry it reports:
+
+- client errors: failed statements or commits, and failed connection attempts;
+- the longest stall: the longest a writer waited for one transaction (attempt to
+  acknowledgement, retries included) in the event's window.
+
+Run against a deployed lab with the transaction-pooled names on (the lab's inventory has them):
+
+    .venv/bin/python bench/pooler_transparency.py --lab qlab --switchovers 5 --kills 3
+
+Figures depend on the machine's load (every lab host shares its CPUs): the 1-minute load
+average is sampled and reported with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from labbench import healthy, leader_of
+from pooler import LoadSampler
+from qlab.agent_api import read_map
+from qlab.faults import Host, keep_if, wait_until
+from qlab.topology import NFS_HOST, lab_by_name
+from qlab.writers import ENTRIES, Writers, missing, prepare_table, window_figures
+
+# After an event the cluster is whole again; the window then stays open until every writer has
+# committed once more (or this long), so a stall that ends after the map healed is counted.
+SETTLE_TIMEOUT = 60.0
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.lab = lab_by_name(args.lab)
+        self.args = args
+        self.hosts = {name: Host(self.lab, name) for name in (*self.lab.db_hostnames, NFS_HOST)}
+        self.addresses = {name: host.address for name, host in self.hosts.items()}
+        self.pooler = self.addresses[NFS_HOST]
+
+    def cluster(self) -> dict:
+        return wait_until(lambda: keep_if(read_map(self.pooler), healthy), 300, 0.2, "a healthy cluster")
+
+    def switchover(self) -> str:
+        cluster = self.cluster()
+        leader = leader_of(cluster)
+        target = next(m for m in cluster["members"] if m["voter"] and m["id"] != leader["id"] and m["streaming"])
+        self.hosts[leader["name"]].exec("qlusterctl", "switchover", "--to", target["name"], "--force",
+                                        "--timeout", "60", timeout=90)
+        return f"switchover {leader['name']} -> {target['name']}"
+
+    def kill(self) -> str:
+        leader = leader_of(self.cluster())
+        host = self.hosts[leader["name"]]
+        host.kill()
+        wait_until(lambda: keep_if(read_map(self.pooler), lambda m: m and m.get("leader") not in (None, leader["id"])),
+                   120, 0.1, "a new leader")
+        host.start()
+        return f"kill {leader['name']}"
+
+    def event(self, writers: Writers, kind: str) -> dict:
+        start = time.monotonic()
+        what = self.switchover() if kind == "switchover" else self.kill()
+        self.cluster()
+        healed = time.monotonic()
+        wait_until(lambda: writers.committed_since(healed), SETTLE_TIMEOUT, 0.1, "every writer committing again")
+        figures = window_figures(writers.all, start, time.monotonic())
+        print(f"{what}: " + "  ".join(f"{entry} errors {f['errors']} longest stall {f['longest_stall_s']:.2f} s"
+                                      for entry, f in figures.items()), flush=True)
+        return {"event": kind, "what": what, "took_s": round(healed - start, 2), **figures}
+
+    def run(self) -> dict:
+        self.cluster()
+        prepare_table(self.pooler, self.lab.ca_path)
+        load = LoadSampler().start()
+        writers = Writers(self.pooler, self.lab.ca_path, self.args.clients).start()
+        try:
+            wait_until(lambda: writers.committed_since(0.0), 60, 0.1, "every writer's first commit")
+            events = [self.event(writers, kind)
+                      for kind in ["switchover"] * self.args.switchovers + ["kill"] * self.args.kills]
+        finally:
+            writers.stop()
+        lost = missing(self.pooler, self.lab.ca_path, writers.all)
+        summary = {entry: {kind: summarize([e[entry] for e in events if e["event"] == kind])
+                           for kind in ("switchover", "kill")} for entry in ENTRIES}
+        return {"lab": self.lab.name, "clients_per_entry": self.args.clients, "events": events,
+                "summary": summary, "acknowledged": writers.acknowledged(), "lost": len(lost), "load": load.stop()}
+
+
+def summarize(rows: list[dict]) -> dict | None:
+    if not rows:
+        return None
+    stalls = [r["longest_stall_s"] for r in rows]
+    return {"events": len(rows), "with_errors": sum(1 for r in rows if r["errors"]),
+            "errors": sum(r["errors"] for r in rows), "stall_median_s": round(statistics.median(stalls), 3),
+            "stall_max_s": max(stalls)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--lab", default="qlab")
+    parser.add_argument("--clients", type=int, default=4, help="writers per entry")
+    parser.add_argument("--switchovers", type=int, default=5)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "pooler_transparency.json")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("run as root (podman)", file=sys.stderr)
+        return 2
+    result = Bench(args).run()
+    print(json.dumps(result["summary"], indent=2))
+    print(f"acknowledged {result['acknowledged']}, lost {result['lost']}; load (1 min) "
+          f"{result['load']['min']:.1f}/{result['load']['median']:.1f}/{result['load']['max']:.1f}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 1 if result["lost"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
