@@ -348,6 +348,15 @@ def test_qlusterctl_restarts_a_replica_in_place_and_the_leader_after_a_switchove
     wait_for(lambda: cluster.healthy(cluster.nodes), 90, "the former leader to stream from the new one")
     assert cluster.writable_nodes() == [new]
     assert new.api("/history")[1]["history"][-1]["reason"] == "switchover"
+    # Forced: the leader's database restarted in place, a primary again, the leader unchanged.
+    before = new.postmaster_pid()
+    status, body = new.api("/restart", "POST", {"member": new.node_id, "force": True})
+    assert status == 200, body
+    wait_for(lambda: new.postmaster_pid() not in (None, before) and new.writable(), 60,
+             "the leader's database back as the primary")
+    assert cluster.leader() is new
+    wait_for(lambda: cluster.healthy(cluster.nodes), 90, "the replicas streaming again")
+    assert cluster.writable_nodes() == [new]
 
 
 def test_every_answer_of_the_agents_fit_their_openapi_document(cluster):
