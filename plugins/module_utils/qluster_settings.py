@@ -44,7 +44,7 @@ SETTINGS = {
 NOT_RUNTIME = ('ip', 'api-port', 'hello-retry-interval', 'cluster-id', 'node-id', 'role', 'data-dir',
                'secret', 'secret-file', 'insecure-no-auth', 'api-token', 'api-token-file',
                'api-trust-loopback', 'api-certfile', 'api-keyfile', 'api-cafile', 'api-verify-client',
-               'tick-interval', 'postgres', 'peers', 'max-log-size')
+               'tick-interval', 'pooler-hold-file', 'postgres', 'peers', 'max-log-size')
 
 _UNIT_MS = {'ms': 1, 's': 1000, 'm': 60000, 'h': 3600000}
 _DURATION_RE = re.compile(r'^\s*([0-9]+)(?:\.([0-9]+))?\s*(ms|s|m|h)\s*$')
