@@ -76,5 +76,5 @@ class ActionRunner:
         if action is Action.START_AS_REPLICA:
             return lambda token: pg.start_as_replica(leader, token)
         if action is Action.RESTART_DATABASE:
-            return lambda token: pg.restart(token)
+            return pg.restart
         raise ValueError(f"no long-operation handler for action {action}")

@@ -20,5 +20,5 @@ def test_health_of_a_starting_node_names_it_and_says_nothing_is_up():
 
 
 def test_the_map_of_a_starting_node_is_empty():
-    assert starting(observer=False).cluster_map() == {"cluster_id": "c1", "term": 0, "leader": None, "paused": False,
-                                                        "members": []}
+    expected = {"cluster_id": "c1", "term": 0, "leader": None, "paused": False, "members": []}
+    assert starting(observer=False).cluster_map() == expected
