@@ -6,13 +6,14 @@ export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: help deps collection-install lab lab-down lab-clean lab-status image test test-agent test-pooler test-playbooks test-chaos \
-        test-lab lint sanity molecule build clean
+        test-lab test-long lint sanity molecule build clean
 
 help:
 	@echo "make lab        bring up the 4-host lab and deploy the cluster into it (site.yml)"
 	@echo "make lab-down   remove every container, network, volume and file of the lab"
 	@echo "make lab-clean  lab-down, and also remove the lab image"
 	@echo "make test       every test: agent unit+integration, lab faults, lint, sanity, molecule"
+	@echo "make test-long  the lab tests too long for make test, each on a throwaway lab of its own"
 	@echo "make build      build the collection tarball into build/"
 
 deps:
@@ -60,6 +61,11 @@ test-playbooks: deps collection-install
 # The short chaos run alone (issue 8; also part of `make test`).
 test-chaos: deps collection-install
 	@$(VENV)/bin/pytest -q tests/lab/test_chaos.py
+
+# Lab tests that bring up and deploy a lab of their own, too long for `make test` (docs/testing.md):
+# the pooler's virtual IP over two pooler hosts (issue 18 item 5, lab qlabv, ~10 min).
+test-long: deps collection-install
+	@QLAB_LONG=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/lab/test_pooler_vip.py
 
 lint: deps collection-install
 	@$(VENV)/bin/ansible-lint --profile production

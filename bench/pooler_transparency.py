@@ -15,9 +15,15 @@ on the leader's host, or `podman kill` of the leader's host) and per entry it re
 - the longest stall: the longest a writer waited for one transaction (attempt to
   acknowledgement, retries included) in the event's window.
 
+With two pooler hosts (`qlab up --poolers 2`) the writers connect to the pooler hosts' virtual IP
+instead, and `--pooler-kills N` also kills the VIP's holder N times (`podman kill`, then starts it
+again): the event's window runs until every writer has committed through the VIP again on its new
+holder (issue 18's acceptance: writes resume within 5 s).
+
 Run against a deployed lab with the transaction-pooled names on (the lab's inventory has them):
 
     .venv/bin/python bench/pooler_transparency.py --lab qlab --switchovers 5 --kills 3
+    .venv/bin/python bench/pooler_transparency.py --lab qlab --switchovers 0 --kills 0 --pooler-kills 5
 
 Figures depend on the machine's load (every lab host shares its CPUs): the 1-minute load
 average is sampled and reported with them.
@@ -35,9 +41,10 @@ from pathlib import Path
 
 from labbench import healthy, leader_of
 from pooler import LoadSampler
+from qlab import lifecycle
 from qlab.agent_api import read_map
 from qlab.faults import Host, keep_if, wait_until
-from qlab.topology import NFS_HOST, lab_by_name
+from qlab.topology import lab_by_name
 from qlab.writers import ENTRIES, Writers, missing, prepare_table, window_figures
 
 # After an event the cluster is whole again; the window then stays open until every writer has
@@ -49,12 +56,15 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.lab = lab_by_name(args.lab)
         self.args = args
-        self.hosts = {name: Host(self.lab, name) for name in (*self.lab.db_hostnames, NFS_HOST)}
+        self.hosts = {name: Host(self.lab, name) for name in (*self.lab.db_hostnames, *self.lab.pooler_hostnames)}
         self.addresses = {name: host.address for name, host in self.hosts.items()}
-        self.pooler = self.addresses[NFS_HOST]
+        # Where the writers connect: the VIP of two pooler hosts, else the one pooler host.
+        self.pooler = self.lab.pooler_address
 
     def cluster(self) -> dict:
-        return wait_until(lambda: keep_if(read_map(self.pooler), healthy), 300, 0.2, "a healthy cluster")
+        # The map through the pooler, else from the first database node (a pooler host may be down).
+        first = self.addresses[self.lab.db_hostnames[0]]
+        return wait_until(lambda: keep_if(read_map(self.pooler) or read_map(first), healthy), 300, 0.2, "a healthy cluster")
 
     def switchover(self) -> str:
         cluster = self.cluster()
@@ -73,9 +83,25 @@ class Bench:
         host.start()
         return f"kill {leader['name']}"
 
+    def pooler_kill(self) -> str:
+        """`podman kill` of the pooler host holding the VIP; back once another holds it."""
+        old = wait_until(lambda: lifecycle.vip_holder(self.lab), 60, 0.2, f"a holder of {self.lab.vip}")
+        host = self.hosts[old]
+        killed = time.monotonic()
+        host.kill()
+        try:
+            new = wait_until(lambda: keep_if(lifecycle.vip_holder(self.lab), lambda h: h not in (None, old)),
+                             60, 0.1, f"{self.lab.vip} on another pooler host")
+            moved = time.monotonic() - killed
+        finally:
+            host.start()
+        wait_until(lambda: host.exec("systemctl", "is-active", "keepalived", check=False).stdout.strip() == "active",
+                   120, 0.5, f"keepalived on {old} again")
+        return f"pooler kill {old} -> VIP on {new} after {moved:.2f} s"
+
     def event(self, writers: Writers, kind: str) -> dict:
         start = time.monotonic()
-        what = self.switchover() if kind == "switchover" else self.kill()
+        what = {"switchover": self.switchover, "kill": self.kill, "pooler_kill": self.pooler_kill}[kind]()
         self.cluster()
         healed = time.monotonic()
         wait_until(lambda: writers.committed_since(healed), SETTLE_TIMEOUT, 0.1, "every writer committing again")
@@ -92,13 +118,15 @@ class Bench:
         try:
             wait_until(lambda: writers.committed_since(0.0), 60, 0.1, "every writer's first commit")
             events = [self.event(writers, kind)
-                      for kind in ["switchover"] * self.args.switchovers + ["kill"] * self.args.kills]
+                      for kind in (["switchover"] * self.args.switchovers + ["kill"] * self.args.kills
+                                   + ["pooler_kill"] * self.args.pooler_kills)]
         finally:
             writers.stop()
         lost = missing(self.pooler, self.lab.ca_path, writers.all)
         summary = {entry: {kind: summarize([e[entry] for e in events if e["event"] == kind])
-                           for kind in ("switchover", "kill")} for entry in ENTRIES}
-        return {"lab": self.lab.name, "clients_per_entry": self.args.clients, "events": events,
+                           for kind in ("switchover", "kill", "pooler_kill")} for entry in ENTRIES}
+        return {"lab": self.lab.name, "pooler": self.pooler, "vip": bool(self.lab.vip),
+                "clients_per_entry": self.args.clients, "events": events,
                 "summary": summary, "acknowledged": writers.acknowledged(), "lost": len(lost), "load": load.stop()}
 
 
@@ -117,12 +145,19 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4, help="writers per entry")
     parser.add_argument("--switchovers", type=int, default=5)
     parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--pooler-kills", type=int, default=0,
+                        help="kills of the pooler host holding the VIP (a lab with 2 pooler hosts: qlab up --poolers 2)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "pooler_transparency.json")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("run as root (podman)", file=sys.stderr)
         return 2
-    result = Bench(args).run()
+    bench = Bench(args)
+    if args.pooler_kills and not bench.lab.vip:
+        print(f"--pooler-kills needs a lab with two pooler hosts and their VIP: `qlab --lab {args.lab} up --poolers 2` "
+              f"(lab {args.lab} has {bench.lab.poolers})", file=sys.stderr)
+        return 2
+    result = bench.run()
     print(json.dumps(result["summary"], indent=2))
     print(f"acknowledged {result['acknowledged']}, lost {result['lost']}; load (1 min) "
           f"{result['load']['min']:.1f}/{result['load']['median']:.1f}/{result['load']['max']:.1f}")

@@ -10,7 +10,7 @@ from . import image, lifecycle
 from .deploy import run_site
 from .faults import Host
 from .podman import LabError
-from .topology import ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, NFS_HOST, NODE_COUNTS, lab_by_name
+from .topology import ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, NODE_COUNTS, POOLER_COUNTS, lab_by_name
 
 FAULTS = ("kill", "stop", "start", "pause", "resume", "partition", "heal")
 
@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-deploy", action="store_true", help="only bring the hosts up")
     up.add_argument("--nodes", type=int, choices=NODE_COUNTS,
                     help="database nodes (seed 000 §2: 3 or 5); default: as the lab has, else 3")
+    up.add_argument("--poolers", type=int, choices=POOLER_COUNTS,
+                    help="pooler hosts: 2 adds qluster-qcp2 (.9) and a virtual IP at .20 that both share "
+                         "(keepalived); default: as the lab has, else 1")
     sub.add_parser("deploy", help="run site.yml against the lab")
     down = sub.add_parser("down", help="remove every container, network, volume and file of the lab")
     down.add_argument("--image", action="store_true", help="also remove the lab image")
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         lab = lab_by_name(args.lab)
         if getattr(args, "nodes", None):
             lab = lab.with_nodes(args.nodes)
+        if getattr(args, "poolers", None):
+            lab = lab.with_poolers(args.poolers)
         return _run(lab, args)
     except (LabError, KeyError) as exc:
         print(f"qlab: {exc.args[0] if exc.args else exc}", file=sys.stderr)
@@ -66,7 +71,10 @@ def _run(lab, args) -> int:
         if not args.no_deploy:
             print(f"An application connects through the pooler (its role and database from the lab's "
                   f"qhb_node_users and qhb_node_databases):\n  psql 'postgresql://{APP_USER}:{APP_PASSWORD}@"
-                  f"{lab.static_address(NFS_HOST)}:5432/{APP_DATABASE}?sslmode=verify-full&sslrootcert={lab.ca_path}'")
+                  f"{lab.pooler_address}:5432/{APP_DATABASE}?sslmode=verify-full&sslrootcert={lab.ca_path}'")
+            if lab.vip:
+                print(f"({lab.pooler_address} is the virtual IP of the pooler hosts {', '.join(lab.pooler_hostnames)}: "
+                      f"`qlab --lab {lab.name} status` says which holds it.)")
     elif args.cmd == "deploy":
         run_site(lab)
     elif args.cmd == "down":
@@ -103,6 +111,8 @@ def _print_status(lab) -> None:
     for row in lifecycle.status(lab):
         print(f"{row['host']:<12} {row['container']:<18} {row['state']:<8} "
               f"{row.get('address', ''):<15} {row.get('groups', '')}")
+    if lab.vip:
+        print(f"virtual IP {lab.vip}: held by {lifecycle.vip_holder(lab) or 'no host'}")
 
 
 if __name__ == "__main__":

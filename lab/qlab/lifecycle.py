@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import subprocess
@@ -12,8 +13,8 @@ import yaml
 
 from .image import IMAGE, build_image, image_exists
 from .podman import LabError, exists, podman
-from .topology import (ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, LABEL, MAX_NODES, PROMETHEUS_PORT, READER_PASSWORD,
-                       READER_USER, STATS_PASSWORD, STATS_USER, Lab)
+from .topology import (ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, LABEL, MAX_NODES, POOLER2_HOST, PROMETHEUS_PORT,
+                       READER_PASSWORD, READER_USER, STATS_PASSWORD, STATS_USER, Lab)
 
 BOOT_DEADLINE_S = 60
 
@@ -23,7 +24,8 @@ def up(lab: Lab, log=print) -> None:
 
     The lab gets `lab.nodes` database nodes: growing it (3 -> 5) adds bare hosts beside the
     running ones; shrinking it removes the hosts beyond the count (remove them from the cluster
-    first: playbooks/remove_node.yml)."""
+    first: playbooks/remove_node.yml). Likewise with `lab.poolers` pooler hosts: a second one
+    (qluster-qcp2) is added or removed, and with two the pooler hosts may hold the VIP."""
     if not image_exists():
         build_image(log)
     ensure_ssh_key(lab)
@@ -32,6 +34,7 @@ def up(lab: Lab, log=print) -> None:
                lab.network)
     if not exists("volume", lab.archive_volume):
         podman("volume", "create", "--label", f"{LABEL}={lab.name}", lab.archive_volume)
+    check_vip_capabilities(lab)
     for host in lab.hosts:
         name = lab.container(host.hostname)
         journal = lab.journal_volume(host.hostname)
@@ -42,7 +45,8 @@ def up(lab: Lab, log=print) -> None:
             argv = ["run", "-d", "--name", name, "--hostname", host.hostname,
                     "--network", lab.network, "--ip", lab.static_address(host.hostname),
                     "--systemd=always", "--label", f"{LABEL}={lab.name}",
-                    "-v", f"{lab.archive_volume}:{host.wal_path}", "-v", f"{journal}:/var/log/journal",
+                    *(["-v", f"{lab.archive_volume}:{host.wal_path}"] if host.wal_path else []),
+                    "-v", f"{journal}:/var/log/journal",
                     # systemd sandboxes units (ProtectSystem=, PrivateTmp=) with mount namespaces;
                     # without CAP_SYS_ADMIN it assumes a container and silently runs them
                     # unsandboxed, so a path a unit needs but does not list would go unnoticed.
@@ -56,6 +60,7 @@ def up(lab: Lab, log=print) -> None:
             if "nfs_servers" in host.groups:
                 # nfs-ganesha (userspace NFS: this kernel has none) needs to open files by handle.
                 argv += ["--cap-add", "DAC_READ_SEARCH"]
+            argv += vip_capabilities(lab, host)
             podman(*argv, IMAGE)
         elif not is_running(name):
             podman("start", name)
@@ -63,10 +68,69 @@ def up(lab: Lab, log=print) -> None:
         wait_booted(lab.container(host.hostname))
         authorize_operator(lab, lab.container(host.hostname))
     remove_extra_nodes(lab)
+    remove_extra_pooler(lab)
     pin_bridge_address(lab)
     lab.state_dir.mkdir(parents=True, exist_ok=True)
     lab.nodes_file.write_text(f"{lab.nodes}\n")
+    lab.poolers_file.write_text(f"{lab.poolers}\n")
     write_inventory(lab)
+
+
+# keepalived (the VIP of two pooler hosts) adds the address (NET_ADMIN) and sends VRRP and
+# gratuitous ARP through raw sockets (NET_RAW), which podman drops unless asked.
+VIP_CAPABILITIES = ("NET_ADMIN", "NET_RAW")
+
+
+def vip_capabilities(lab: Lab, host) -> list[str]:
+    """The --cap-add arguments of a pooler host in a lab with a VIP (none in a one-pooler lab,
+    whose hosts stay as they were)."""
+    if lab.poolers < 2 or "qcp_hosts" not in host.groups:
+        return []
+    return [arg for cap in VIP_CAPABILITIES for arg in ("--cap-add", cap)]
+
+
+def check_vip_capabilities(lab: Lab) -> None:
+    """A pooler host made for a one-pooler lab lacks keepalived's capabilities, which a running
+    container cannot gain: say so before adding a second pooler host beside it."""
+    if lab.poolers < 2:
+        return
+    for host in lab.hosts:
+        name = lab.container(host.hostname)
+        if "qcp_hosts" not in host.groups or not exists("container", name):
+            continue
+        data = json.loads(podman("inspect", name).stdout)[0]
+        if "EffectiveCaps" not in data:
+            continue  # a podman that does not say: keepalived's own errors will
+        caps = set(data.get("EffectiveCaps") or []) | set((data.get("HostConfig") or {}).get("CapAdd") or [])
+        missing = [cap for cap in VIP_CAPABILITIES if f"CAP_{cap}" not in caps and cap not in caps]
+        if missing:
+            raise LabError(f"{name} was made without {', '.join(missing)}, which keepalived needs for the VIP of "
+                           f"two pooler hosts: `qlab --lab {lab.name} down`, then `qlab --lab {lab.name} up --poolers 2`")
+
+
+def remove_extra_pooler(lab: Lab) -> None:
+    """The second pooler host, with its journal, when the lab has one pooler host."""
+    if lab.poolers > 1:
+        return
+    if exists("container", lab.container(POOLER2_HOST)):
+        podman("rm", "-f", "-t", "0", lab.container(POOLER2_HOST))
+    if exists("volume", lab.journal_volume(POOLER2_HOST)):
+        podman("volume", "rm", "-f", lab.journal_volume(POOLER2_HOST))
+    forget_host_key(lab, lab.static_address(POOLER2_HOST))
+
+
+def vip_holder(lab: Lab) -> str | None:
+    """The pooler host whose interface holds the lab's VIP now (None: none, or no VIP)."""
+    if not lab.vip:
+        return None
+    for hostname in lab.pooler_hostnames:
+        name = lab.container(hostname)
+        if not is_running(name):
+            continue
+        proc = podman("exec", name, "ip", "-o", "-4", "addr", "show", check=False, timeout=30)
+        if proc.returncode == 0 and f" {lab.vip}/" in proc.stdout:
+            return hostname
+    return None
 
 
 def remove_extra_nodes(lab: Lab) -> None:
@@ -229,6 +293,10 @@ def write_inventory(lab: Lab) -> None:
         },
         "children": groups,
     }}
+    if lab.vip:
+        # Two pooler hosts share the VIP (roles/qcp_host qcp_host_vip): applications connect there.
+        prefix = ipaddress.ip_network(lab.subnet).prefixlen
+        groups["qcp_hosts"]["vars"] = {"qcp_host_vip": f"{lab.vip}/{prefix}"}
     lab.state_dir.mkdir(parents=True, exist_ok=True)
     lab.inventory_path.write_text(
         "# Written by `qlab up`; removed by `qlab down`.\n" + yaml.safe_dump(inventory, sort_keys=False))

@@ -20,6 +20,11 @@ DB_HOSTS = ("qluster-01", "qluster-02", "qluster-03")
 NODE_COUNTS = (3, 5)
 MAX_NODES = 9
 NFS_HOST = "qluster-nfs"
+# A second pooler host (`qlab up --poolers 2`): in qcp_hosts only, no NFS, at .9; the two share
+# the pooler's virtual IP (roles/qcp_host qcp_host_vip, keepalived) at .20 of the lab's subnet.
+POOLER2_HOST = "qluster-qcp2"
+POOLER_COUNTS = (1, 2)
+VIP_OFFSET = 20
 # The login user on every host, as on a server: the operator's key, sudo without a password.
 ADMIN_USER = "qadmin"
 # An application's role and database in the lab's inventory (qhb_node_users, qhb_node_databases):
@@ -48,7 +53,7 @@ LABEL = "qlab.lab"
 class HostSpec:
     hostname: str
     groups: tuple[str, ...]
-    wal_path: str
+    wal_path: str = ""  # where the shared WAL archive is mounted; empty: not at all
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Lab:
     container_prefix: str = ""
     subnet: str = "10.77.16.0/24"
     nodes: int = len(DB_HOSTS)
+    poolers: int = 1
 
     @property
     def network(self) -> str:
@@ -109,7 +115,25 @@ class Lab:
     @property
     def hosts(self) -> tuple[HostSpec, ...]:
         dbs = tuple(HostSpec(h, ("qhb_nodes",), WAL_CLIENT_PATH) for h in self.db_hostnames)
-        return dbs + (HostSpec(NFS_HOST, ("nfs_servers", "qcp_hosts"), WAL_EXPORT_PATH),)
+        poolers = (HostSpec(POOLER2_HOST, ("qcp_hosts",)),) if self.poolers > 1 else ()
+        return dbs + (HostSpec(NFS_HOST, ("nfs_servers", "qcp_hosts"), WAL_EXPORT_PATH),) + poolers
+
+    @property
+    def pooler_hostnames(self) -> tuple[str, ...]:
+        """The pooler hosts (qcp_hosts), in the inventory's order: the first holds the VIP first."""
+        return tuple(h.hostname for h in self.hosts if "qcp_hosts" in h.groups)
+
+    @property
+    def vip(self) -> str:
+        """The pooler's virtual IP when the lab has two pooler hosts; empty otherwise."""
+        if self.poolers < 2:
+            return ""
+        return str(ipaddress.ip_network(self.subnet).network_address + VIP_OFFSET)
+
+    @property
+    def pooler_address(self) -> str:
+        """Where applications connect: the VIP, else the one pooler host's address."""
+        return self.vip or self.static_address(NFS_HOST)
 
     def static_address(self, hostname: str) -> str:
         """Each host's fixed address: qluster-0N at .1N, the NFS and pooler host at .10. A host
@@ -118,11 +142,13 @@ class Lab:
         base = ipaddress.ip_network(self.subnet).network_address
         if hostname == NFS_HOST:
             return str(base + 10)
+        if hostname == POOLER2_HOST:
+            return str(base + 9)
         if hostname.startswith("qluster-") and hostname[len("qluster-"):].isdigit():
             number = int(hostname[len("qluster-"):])
             if 1 <= number <= MAX_NODES:
                 return str(base + 10 + number)
-        raise KeyError(f"{hostname} is not a host name of a lab (qluster-01..0{MAX_NODES}, {NFS_HOST})")
+        raise KeyError(f"{hostname} is not a host name of a lab (qluster-01..0{MAX_NODES}, {NFS_HOST}, {POOLER2_HOST})")
 
     def with_nodes(self, nodes: int) -> "Lab":
         """The same lab with another number of database nodes (`qlab up --nodes`)."""
@@ -134,6 +160,17 @@ class Lab:
     def nodes_file(self) -> Path:
         """How many database nodes `qlab up` made: later commands see the same hosts."""
         return self.state_dir / "nodes"
+
+    def with_poolers(self, poolers: int) -> "Lab":
+        """The same lab with one or two pooler hosts (`qlab up --poolers`)."""
+        if poolers not in POOLER_COUNTS:
+            raise ValueError(f"a lab has {' or '.join(map(str, POOLER_COUNTS))} pooler hosts, not {poolers}")
+        return dataclasses.replace(self, poolers=poolers)
+
+    @property
+    def poolers_file(self) -> Path:
+        """How many pooler hosts `qlab up` made (absent: one, as before the option existed)."""
+        return self.state_dir / "poolers"
 
     def container(self, hostname: str) -> str:
         return f"{self.container_prefix}{hostname}"
@@ -148,16 +185,21 @@ class Lab:
 OPERATOR_LAB = Lab()
 # A second test lab lets two test runs (say, a developer's and a bench) go side by side.
 SPARE_TEST_LAB = Lab(name="qlabu", container_prefix="qlabu-", subnet="10.77.18.0/24")
+# The throwaway lab of tests/lab/test_pooler_vip.py: two pooler hosts sharing a virtual IP.
+VIP_TEST_LAB = Lab(name="qlabv", container_prefix="qlabv-", subnet="10.77.19.0/24", poolers=2)
 KNOWN_LABS = (OPERATOR_LAB, Lab(name="qlabt", container_prefix="qlabt-", subnet="10.77.17.0/24"),
-              SPARE_TEST_LAB)
+              SPARE_TEST_LAB, VIP_TEST_LAB)
 
 
 def lab_by_name(name: str) -> Lab:
-    """The known lab, with the number of database nodes its last `qlab up` made."""
-    for lab in KNOWN_LABS:
-        if lab.name == name:
+    """The known lab, with the number of database nodes and pooler hosts its last `qlab up` made."""
+    for known in KNOWN_LABS:
+        if known.name == name:
+            lab = known
             if lab.nodes_file.exists():
-                return lab.with_nodes(int(lab.nodes_file.read_text().strip()))
+                lab = lab.with_nodes(int(lab.nodes_file.read_text().strip()))
+            if lab.poolers_file.exists():
+                lab = lab.with_poolers(int(lab.poolers_file.read_text().strip()))
             return lab
     raise KeyError(f"unknown lab {name!r}; known: {', '.join(lab.name for lab in KNOWN_LABS)}")
 
