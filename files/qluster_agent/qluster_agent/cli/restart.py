@@ -16,7 +16,7 @@ from typing import Any
 
 from ..api.map_member import MapMember
 from .client import ApiClientError
-from .switchover import Exit, World
+from .switchover import Exit, World, find_member
 from .switchover import run as switch_over
 from .view import describe, find, members, table
 
@@ -35,10 +35,8 @@ def healthy(cmap: dict[str, Any], member_id: int) -> bool:
 
 
 def restart(world: World, wanted: str, force: bool, timeout: float, interval: float = 0.5) -> Exit:
-    cmap = world.client.get("/map")
-    member = find(cmap, wanted)
+    cmap, member = find_member(world, wanted)
     if member is None:
-        world.err(f"qlusterctl: {wanted!r} is not a member of cluster {cmap.get('cluster_id', '')}")
         return Exit.FAILED
     started = world.clock()
     if cmap.get("leader") == member.id and not force:
@@ -93,10 +91,8 @@ def _not_healthy(world: World, member: MapMember, started: float, after: str, la
 
 
 def reload(world: World, wanted: str) -> Exit:
-    cmap = world.client.get("/map")
-    member = find(cmap, wanted)
+    cmap, member = find_member(world, wanted)
     if member is None:
-        world.err(f"qlusterctl: {wanted!r} is not a member of cluster {cmap.get('cluster_id', '')}")
         return Exit.FAILED
     answer = world.client.post("/reload", {"member": member.id})
     world.out(str(answer.get("message", answer)))

@@ -67,11 +67,18 @@ def done(cmap: dict[str, Any], target: MapMember) -> bool:
     return cmap.get("leader") == target.id and now is not None and now.db_role == "primary"
 
 
-def run(world: World, wanted: str, force: bool, timeout: float, interval: float = 0.5) -> Exit:
+def find_member(world: World, wanted: str) -> tuple[dict[str, Any], MapMember | None]:
+    """The map and the member named `wanted` (id, name or address); None after saying it is none."""
     cmap = world.client.get("/map")
-    target = find(cmap, wanted)
-    if target is None:
+    member = find(cmap, wanted)
+    if member is None:
         world.err(f"qlusterctl: {wanted!r} is not a member of cluster {cmap.get('cluster_id', '')}")
+    return cmap, member
+
+
+def run(world: World, wanted: str, force: bool, timeout: float, interval: float = 0.5) -> Exit:
+    cmap, target = find_member(world, wanted)
+    if target is None:
         return Exit.FAILED
     if cmap.get("leader") == target.id:
         world.out(f"{describe(target)} already leads; nothing to do")
