@@ -26,6 +26,9 @@ class Beacon:
     timeline: int | None = None
     streaming: bool = False
     archive_failing: bool = False
+    # Its database has a setting reloaded that waits for a restart (pg_settings.pending_restart);
+    # None when unknown: no database read, or an older agent's beacon, which lacks the key.
+    pending_restart: bool | None = None
     operation: str | None = None  # the long operation in progress, e.g. "base backup"
     decision: str = ""  # the HA loop's last sentence
     vote_context: int = 0  # what this node votes with (agent/vote_context.py)

@@ -401,6 +401,7 @@ class Agent:
             timeline=pg.timeline if pg else None,
             streaming=bool(pg and pg.streaming),
             archive_failing=bool(pg and pg.archiver and pg.archiver.failing),
+            pending_restart=pg.pending_restart if pg else None,
             operation=operation or (running.kind.value if running else None) or (
                 LongOperation.BOOTSTRAP.value if self._creating_database else None),
             decision=decision.reason if decision else self._last_reason,

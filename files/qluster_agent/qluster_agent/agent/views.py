@@ -154,6 +154,7 @@ def cluster_map(snap: AgentSnapshot, cluster_id: str, stale_after: float) -> dic
             lag_bytes=None if role == "observer" else (0 if role == "leader" else lag_behind_leader(snap, wal)),
             streaming=bool(beacon and beacon.streaming),
             archive_failing=bool(beacon and beacon.archive_failing),
+            pending_restart=beacon.pending_restart if beacon else None,
             last_seen_s=round(snap.last_seen[node_id], 3) if node_id in snap.last_seen else None,
             decision=beacon.decision if beacon else None,
         ))

@@ -33,6 +33,9 @@ class MapMember:
     lag_bytes: int | None  # behind the leader's WAL position; 0 for the leader, None for an observer
     streaming: bool
     archive_failing: bool
+    # A setting reloaded that waits for the database's restart; None when unknown (an observer,
+    # a database not answering, an older agent)
+    pending_restart: bool | None
     last_seen_s: float | None  # seconds since its last hello
     decision: str | None  # its HA loop's last sentence
 

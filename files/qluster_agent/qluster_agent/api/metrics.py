@@ -46,6 +46,8 @@ def _member_gauges() -> dict[str, GaugeMetricFamily]:
         ("qluster_member_lag_bytes", "Bytes of WAL the member is behind the leader's position (0 for the leader)"),
         ("qluster_member_streaming", "1 when the member's database streams WAL from the leader"),
         ("qluster_member_archive_failing", "1 when the member's latest WAL archive attempt failed"),
+        ("qluster_member_pending_restart", "1 when the member's database has a setting reloaded that takes effect only "
+                                           "at its next restart (pg_settings.pending_restart)"),
         ("qluster_member_last_seen_seconds", "Seconds since this node last heard the member (0: itself)"),
     ]
     return {name: GaugeMetricFamily(name, text, labels=MEMBER_LABELS) for name, text in specs}
@@ -79,6 +81,7 @@ def member_families(cmap: dict[str, Any]) -> list[Metric]:
                 "qluster_member_lag_bytes": m.lag_bytes,
                 "qluster_member_streaming": int(bool(m.streaming)),
                 "qluster_member_archive_failing": None if m.archive_failing is None else int(m.archive_failing),
+                "qluster_member_pending_restart": None if m.pending_restart is None else int(bool(m.pending_restart)),
             })
         for name, value in values.items():
             if value is not None:

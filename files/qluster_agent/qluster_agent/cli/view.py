@@ -47,7 +47,9 @@ def row(m: MapMember) -> list[Any]:
         streaming, lag = "leader", None
     else:
         streaming, lag = "yes" if m.streaming else "no", human_bytes(m.lag_bytes)
-    return [m.id, m.name, m.address, m.role, m.state, m.db_role, m.timeline if database else None, streaming,
+    # As Patroni's list marks it: a setting reloaded waits for `qlusterctl restart`.
+    state = f"{m.state}, restart pending" if database and m.pending_restart else m.state
+    return [m.id, m.name, m.address, m.role, state, m.db_role, m.timeline if database else None, streaming,
             m.wal_position, lag]
 
 

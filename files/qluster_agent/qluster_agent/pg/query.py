@@ -215,6 +215,9 @@ class ServerFacts:
     archiver: ArchiverStats | None
     # A replica's wal_receiver_create_temp_slot (controller.follow turns it off for a while).
     temp_slot: bool = True
+    # A setting changed in the configuration files and reloaded takes effect only at the next
+    # restart (pg_settings.pending_restart of any row).
+    pending_restart: bool = False
 
 
 # Every fact of a full read in one statement: each statement is a round trip that costs the
@@ -234,7 +237,8 @@ _FACTS_SQL = (
     " w.status, w.received_tli,"
     " CASE WHEN NOT r THEN pg_current_wal_lsn()::text END,"
     " CASE WHEN NOT r THEN pg_walfile_name(pg_current_wal_lsn()) END,"
-    " CASE WHEN NOT r THEN pg_current_wal_flush_lsn()::text END"
+    " CASE WHEN NOT r THEN pg_current_wal_flush_lsn()::text END,"
+    " EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart)"
     " FROM (SELECT pg_is_in_recovery() AS r) AS recovery"
     " LEFT JOIN pg_stat_archiver AS a ON true"
     " LEFT JOIN pg_stat_wal_receiver AS w ON recovery.r"
@@ -246,9 +250,11 @@ def read_facts(cur: Any) -> ServerFacts:
     0.5 ms of the server's CPU, 0.3 of it pg_stat_replication), once per full HA cycle."""
     cur.execute(_FACTS_SQL)
     (in_recovery, system_identifier, primary_conninfo, sync_names, temp_slot, *archived,
-     received, replayed, checkpoint_tli, receiver_status, receiver_tli, current, walfile, flushed) = cur.fetchone()
+     received, replayed, checkpoint_tli, receiver_status, receiver_tli, current, walfile, flushed,
+     pending_restart) = cur.fetchone()
     common = {"system_identifier": int(system_identifier), "primary_conninfo": str(primary_conninfo),
-              "synchronous_standby_names": str(sync_names), "archiver": _archiver(archived)}
+              "synchronous_standby_names": str(sync_names), "archiver": _archiver(archived),
+              "pending_restart": bool(pending_restart)}
     if in_recovery:
         return ServerFacts(
             in_recovery=True,

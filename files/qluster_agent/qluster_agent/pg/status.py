@@ -123,6 +123,9 @@ class PgStatus:
     # A replica running with wal_receiver_create_temp_slot off: controller.follow() pointed it at
     # a new leader that way; controller.restore_temp_slot() turns it back on.
     temp_slot_deferred: bool = False
+    # A setting reloaded that takes effect only at the next restart (pg_settings.pending_restart);
+    # None when the server was not read (stopped, not answering).
+    pending_restart: bool | None = None
     error: str | None = None  # why the status query failed, if it did
 
     @property

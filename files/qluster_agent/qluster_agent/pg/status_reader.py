@@ -87,6 +87,7 @@ class StatusReader:
             archiver=facts.archiver,
             start_failures=start_failures,
             temp_slot_deferred=facts.in_recovery and not facts.temp_slot,
+            pending_restart=facts.pending_restart,
         )
 
     def changed_since(self, last: PgStatus) -> bool:

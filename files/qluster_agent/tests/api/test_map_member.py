@@ -9,7 +9,8 @@ from qluster_agent.api.openapi import document
 
 ROW = MapMember(id=2, name="qluster-02", address="10.0.0.2", api_port=8080, db_port=5432, role="follower",
                 voter=True, state="healthy", db_role="replica", timeline=3, wal_position="0/5000060",
-                replayed_lsn="0/5000060", lag_bytes=0, streaming=True, archive_failing=False, last_seen_s=0.2,
+                replayed_lsn="0/5000060", lag_bytes=0, streaming=True, archive_failing=False, pending_restart=False,
+                last_seen_s=0.2,
                 decision="I am node 2, a replica streaming from node 1; nothing to do")
 
 
@@ -18,9 +19,10 @@ def test_a_row_reads_back_as_it_was_sent() -> None:
 
 
 def test_an_older_agents_row_lacks_keys_and_a_newer_ones_has_more() -> None:
-    older = {key: value for key, value in ROW.to_json().items() if key not in ("replayed_lsn", "archive_failing")}
+    older = {key: value for key, value in ROW.to_json().items() if key not in ("replayed_lsn", "archive_failing", "pending_restart")}
     read = MapMember.from_json({**older, "something_new": 1})
-    assert read.replayed_lsn is None and read.archive_failing is None and read.name == "qluster-02"
+    assert read.replayed_lsn is None and read.archive_failing is None and read.pending_restart is None
+    assert read.name == "qluster-02"
 
 
 def test_the_openapi_document_describes_every_field_of_a_row() -> None:

@@ -13,7 +13,7 @@ from .fakes import RecordingBackend, with_, LEADER
 def member(node_id: int, name: str, role: str, db_role: str, **more) -> dict:
     row = dict(id=node_id, name=name, address=f"10.0.0.{node_id}", api_port=8080, db_port=5432, role=role,
                voter=True, state="healthy", db_role=db_role, timeline=3, wal_position="0/5000060",
-               replayed_lsn=None, lag_bytes=0, streaming=False, archive_failing=False, last_seen_s=0.2,
+               replayed_lsn=None, lag_bytes=0, streaming=False, archive_failing=False, pending_restart=False, last_seen_s=0.2,
                decision="nothing to do")
     row.update(more)
     return MapMember(**row).to_json()
@@ -24,11 +24,11 @@ MAP = {
     "members": [
         member(1, "pg-1", "leader", "primary", last_seen_s=0.0),
         member(2, "pg-2", "follower", "replica", wal_position="0/5000000", replayed_lsn="0/4FFFF00",
-               lag_bytes=96, streaming=True),
+               lag_bytes=96, streaming=True, pending_restart=True),
         member(3, "pg-3", "follower", "stopped", state="unreachable", timeline=None, wal_position=None,
-               lag_bytes=None, last_seen_s=None),
+               lag_bytes=None, pending_restart=None, last_seen_s=None),
         member(9, "pooler", "observer", "none", voter=False, db_port=None, timeline=None, wal_position=None,
-               lag_bytes=None),
+               lag_bytes=None, pending_restart=None),
     ],
 }
 
@@ -73,6 +73,8 @@ def test_every_member_has_its_gauges_labelled_by_name_id_and_address() -> None:
     assert of(samples, "qluster_member_wal_position_bytes", "pg-1") == 0x5000060
     assert of(samples, "qluster_member_replayed_position_bytes", "pg-2") == 0x4FFFF00
     assert of(samples, "qluster_member_archive_failing", "pg-1") == 0
+    assert of(samples, "qluster_member_pending_restart", "pg-1") == 0
+    assert of(samples, "qluster_member_pending_restart", "pg-2") == 1
     assert of(samples, "qluster_member_up", "pg-1") == 1 and of(samples, "qluster_member_up", "pg-3") == 0
     assert of(samples, "qluster_member_reachable", "pg-3") == 0
     role = {dict(key)["member"]: dict(key) for key in samples["qluster_member_role"]}
@@ -84,10 +86,10 @@ def test_what_the_map_does_not_know_is_left_out_not_zero() -> None:
     samples = scrape(MapBackend(MAP))
     # pg-3 is unreachable: no timeline, position or lag; the pooler has no database.
     for name in ("qluster_member_timeline", "qluster_member_wal_position_bytes", "qluster_member_lag_bytes",
-                 "qluster_member_last_seen_seconds"):
+                 "qluster_member_pending_restart", "qluster_member_last_seen_seconds"):
         assert of(samples, name, "pg-3") is None, name
     for name in ("qluster_member_timeline", "qluster_member_primary", "qluster_member_replica",
-                 "qluster_member_streaming", "qluster_member_lag_bytes"):
+                 "qluster_member_streaming", "qluster_member_lag_bytes", "qluster_member_pending_restart"):
         assert of(samples, name, "pooler") is None, name
     assert of(samples, "qluster_member_last_seen_seconds", "pooler") == 0.2
 

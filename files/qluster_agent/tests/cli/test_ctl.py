@@ -10,7 +10,8 @@ from qluster_agent.api.router import Router
 from qluster_agent.api.server import ApiServer
 from qluster_agent.api.tls import server_context
 from qluster_agent.cli.ctl import main, parse_settings
-from qluster_agent.cli.view import header
+from qluster_agent.api.map_member import MapMember
+from qluster_agent.cli.view import header, row
 from qluster_agent.config.model import VerifyClient
 
 from ..api.fakes import RecordingBackend
@@ -64,6 +65,13 @@ def test_list_prints_a_table_with_the_leader(api, capsys):
     # The leader streams to the others: not "no", and no lag of its own.
     assert lines[4].split() == ["2", "qluster-02", "10.0.0.2", "leader", "healthy", "primary", "3", "leader",
                                 "0/3000060", "-"]
+
+
+def test_list_marks_a_member_whose_database_waits_for_a_restart() -> None:
+    member = {"id": 1, "name": "qluster-01", "address": "10.0.0.1", "db_port": 5432, "role": "follower",
+              "state": "healthy", "db_role": "replica", "pending_restart": True}
+    assert row(MapMember.from_json(member))[4] == "healthy, restart pending"
+    assert row(MapMember.from_json({**member, "pending_restart": None}))[4] == "healthy"  # an older agent
 
 
 def test_config_set_sends_typed_values(api, capsys):

@@ -322,16 +322,29 @@ def test_history_records_the_leader_changes_of_the_steps_above(cluster):
     assert changes[-1]["to"] == leader.node_id
 
 
+def pending_restart(seen_by, node) -> tuple:
+    """`node`'s pending_restart in `seen_by`'s map, and its qluster_member_pending_restart samples."""
+    row = next(m for m in seen_by.map()["members"] if m["id"] == node.node_id)
+    samples = scrape(seen_by).get("qluster_member_pending_restart", [])
+    return row["pending_restart"], [value for labels, value in samples if labels["id"] == str(node.node_id)]
+
+
 def test_qlusterctl_restarts_a_replica_in_place_and_the_leader_after_a_switchover(cluster, capsys):
     wait_for(lambda: cluster.healthy(cluster.nodes), 90, "every node healthy before the restarts")
     leader = cluster.leader()
     replica = next(n for n in cluster.nodes if n is not leader)
     url = f"http://{leader.ip}:{leader.api_port}"  # asked of the leader: carried to the replica's agent
+    # A restart-only setting reloaded: the map and the metrics say a restart is pending until it is done.
+    replica.query("ALTER SYSTEM SET track_activity_query_size = 2048")
+    replica.query("SELECT pg_reload_conf()")
+    wait_for(lambda: pending_restart(leader, replica) == (True, [1.0]), 30, "the replica's pending restart reported")
     before = replica.postmaster_pid()
     code = ctl.main(["--config", "/nonexistent", "--api", url, "restart", replica.ip, "--timeout", "90"])
     out, err = capsys.readouterr()
     assert code == 0, out + err
     assert replica.postmaster_pid() not in (None, before), "the replica's database was not restarted"
+    wait_for(lambda: pending_restart(leader, replica) == (False, [0.0]), 30, "the replica's pending restart cleared")
+    assert replica.query("SHOW track_activity_query_size") == [("2kB",)]
     assert cluster.leader() is leader and leader.writable()
     assert ctl.main(["--config", "/nonexistent", "--api", url, "reload", str(leader.node_id)]) == 0
     assert "configuration reloaded" in capsys.readouterr().out
