@@ -43,7 +43,7 @@ class ActionRunner:
         if action is Action.FENCE:
             pg.fence()
         elif action is Action.DEMOTE:
-            pg.demote(leader)
+            pg.demote(leader, decision.close_sessions_within)
         elif action is Action.PROMOTE:
             pg.promote(sync)
         elif action is Action.UPDATE_SYNC_STANDBYS:

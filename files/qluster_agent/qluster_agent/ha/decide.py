@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ..pg.conninfo import Endpoint
 from ..pg.status import DataDirState, DbRole, PgStatus
-from .decision import Action, Decision
+from .decision import SWITCHOVER_SESSION_GRACE, Action, Decision
 from .sync_standbys import desired_sync_standbys
 from .view import ClusterView
 
@@ -99,6 +99,7 @@ def _stop_unsafe_writes(view: ClusterView, pg: PgStatus, me: str) -> Decision | 
                 Action.DEMOTE,
                 f"{me}, the leader; switchover to node {target} requested, "
                 "demoting my database so it can take over with all WAL",
+                close_sessions_within=SWITCHOVER_SESSION_GRACE,
             )
         return None
     if view.is_leader:

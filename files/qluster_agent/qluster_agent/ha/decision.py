@@ -66,6 +66,9 @@ _LONG_OPERATIONS = {
 # so that making the table true changed no decision; whether a leader should wait is its own
 # question (the pause is at most RetryPause's 30 s).
 _ALSO_WAITS_OUT_A_FAILURE = frozenset({Action.PROMOTE})
+# A switchover's demote first ends the applications' sessions between their transactions, for
+# at most this long (pg/controller.py close_sessions_between_transactions); a failure's does not wait.
+SWITCHOVER_SESSION_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,4 @@ class Decision:
     reason: str  # one sentence for the log: "I am node 2, the leader with quorum; nothing to do"
     leader: Endpoint | None = None  # whom to clone from / follow / rewind from
     sync: SyncStandbys | None = None  # for BOOTSTRAP, PROMOTE, UPDATE_SYNC_STANDBYS
+    close_sessions_within: float = 0.0  # DEMOTE: seconds to end sessions between transactions first

@@ -27,7 +27,8 @@ from .files import FileWriter, remove_contents
 from .leader_probe import LeaderIdentity, identify_leader
 from .options import PgOptions
 from .process import CommandRunner
-from .query import StatusSession, checkpoint, reload, reload_and_promote, wal_held
+from .query import (StatusSession, checkpoint, end_idle_sessions, reload, reload_and_promote, sessions_in_a_transaction,
+                    wal_held)
 from .rewind import Rewinder
 from .server import ServerControl
 from .settings import STANDBY_SIGNAL, ManagedSettings, ServerRole
@@ -272,8 +273,12 @@ class PgController:
         except psycopg2.Error as exc:
             log.warning("checkpoint after promote failed (a rewind against this node may fail): %s", exc)
 
-    def demote(self, leader: Endpoint | None = None) -> None:
+    def demote(self, leader: Endpoint | None = None, close_sessions_within: float = 0.0) -> None:
         """Stop accepting writes and leave the data directory configured as a standby.
+
+        With `close_sessions_within` (a switchover's demote), the applications' sessions are
+        first ended between two of their transactions for up to that many seconds
+        (close_sessions_between_transactions), so the shutdown cuts as few transactions as it can.
 
         Stops with 'fast' (clean shutdown checkpoint), falling back to 'immediate' when that
         takes longer than fast_stop_timeout_s. Returns once pg_control records the shutdown
@@ -287,9 +292,42 @@ class PgController:
         anyone. Starting it as a standby here would overwrite that with 'in archive recovery',
         and a standby whose WAL forked from the new leader's cannot stream from it anyway.
         """
+        if close_sessions_within > 0 and self._server.running:
+            self.close_sessions_between_transactions(close_sessions_within)
         self._shut_down = self._shut_down_cleanly()
         if datadir_state(self._o.datadir) is DataDirState.VALID:
             self._write(self._replica_settings(leader))
+
+    def close_sessions_between_transactions(self, within: float) -> None:
+        """End each application session once it is between two transactions, until every session
+        that was in a transaction when this began has finished it, or `within` seconds passed.
+
+        A session pooler in session mode (PgBouncer) then closes its client at a transaction's
+        boundary: the application's next statement gets the error, instead of a transaction
+        being cut half done by the fast shutdown. Sessions that begin a transaction meanwhile
+        are not waited for (the shutdown would wait for ever under load); they end as before.
+        Any failure here only costs the wait: the fast shutdown follows either way.
+        """
+        deadline = self._clock() + within
+        try:
+            conn = self._status.connection.connect()
+        except psycopg2.Error as exc:
+            log.warning("switchover: cannot end the sessions between transactions (%s); shutting down", str(exc).strip())
+            return
+        try:
+            waiting = sessions_in_a_transaction(conn)
+            ended = end_idle_sessions(conn)
+            while waiting and self._clock() < deadline:
+                time.sleep(0.01)
+                ended += end_idle_sessions(conn)
+                waiting &= sessions_in_a_transaction(conn)
+            log.info("switchover: ended %d sessions between transactions; %d still in one %s", ended, len(waiting),
+                     "after %.1f s, ended by the shutdown" % within if waiting else "")
+        except psycopg2.Error as exc:
+            log.warning("switchover: ending the sessions between transactions failed (%s); shutting down",
+                        str(exc).strip())
+        finally:
+            conn.close()
 
     def _shut_down_cleanly(self) -> ControlData | None:
         """A fast shutdown, watched until its checkpoint is in pg_control; None once it has exited."""

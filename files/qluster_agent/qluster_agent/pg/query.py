@@ -21,6 +21,13 @@ from .lsn import parse_lsn, parse_optional_lsn
 from .status import ArchiverStats, ReplicationRow
 
 
+# The agent's own sessions with its server (never ended by end_idle_sessions).
+AGENT_APPLICATION_NAME = "qluster-agent"
+# The applications' sessions: client backends other than the agent's and the asking one.
+_APPLICATION_SESSIONS = ("FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+                         f"AND application_name IS DISTINCT FROM '{AGENT_APPLICATION_NAME}'")
+
+
 @dataclass(frozen=True)
 class LocalConnection:
     """How the agent reaches its own server: the Unix socket, as the superuser."""
@@ -34,7 +41,7 @@ class LocalConnection:
 
     def _parameters(self) -> dict:
         return {"host": self.socket_dir, "port": self.port, "user": self.user, "dbname": self.database,
-                "application_name": "qluster-agent", "options": f"-c statement_timeout={self.statement_timeout_ms}"}
+                "application_name": AGENT_APPLICATION_NAME, "options": f"-c statement_timeout={self.statement_timeout_ms}"}
 
     def connect(self) -> psycopg2.extensions.connection:
         conn = psycopg2.connect(connect_timeout=self.connect_timeout_s, **self._parameters())
@@ -343,6 +350,20 @@ def _archiver(row: list) -> ArchiverStats | None:
         last_archived_time=row[4],
         last_failed_time=row[5],
     )
+
+
+def sessions_in_a_transaction(conn: psycopg2.extensions.connection) -> set[int]:
+    """The pids of the applications' sessions that are in a transaction or running a statement."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT pid {_APPLICATION_SESSIONS} AND state IS DISTINCT FROM 'idle'")
+        return {row[0] for row in cur.fetchall()}
+
+
+def end_idle_sessions(conn: psycopg2.extensions.connection) -> int:
+    """End the applications' sessions that are between two transactions; how many were ended."""
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT count(pg_terminate_backend(pid)) {_APPLICATION_SESSIONS} AND state = 'idle'")
+        return cur.fetchone()[0]
 
 
 def checkpoint(connection: LocalConnection) -> None:

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from qluster_agent.ha.decide import LEADER_UNAVAILABLE_GRACE_S, REPLICA_UNAVAILABLE_GRACE_S, decide
-from qluster_agent.ha.decision import Action
+from qluster_agent.ha.decision import SWITCHOVER_SESSION_GRACE, Action
 from qluster_agent.ha.view import ClusterView, Member, MemberRole
 from qluster_agent.pg.controldata import ControlState
 from qluster_agent.pg.conninfo import Endpoint
@@ -478,3 +478,12 @@ def test_actions_carry_what_the_executor_needs() -> None:
     assert decide(leader(), REPLICA, 0).sync == SyncStandbys(1, ("qluster_2", "qluster_3"))
     assert decide(leader(members=FRESH), EMPTY, 0).sync == SyncStandbys(1, ("qluster_2", "qluster_3"))
     assert decide(follower(), PRIMARY, 0).leader == N1
+
+
+def test_only_a_switchovers_demote_ends_sessions_between_transactions_first() -> None:
+    """Issue 18 item 4: a planned demote spares the transactions under way (within a bound); a
+    stray primary's demote must stop writes at once."""
+    planned = decide(leader(switchover_target=2), PRIMARY, 0)
+    assert (planned.action, planned.close_sessions_within) == (Action.DEMOTE, SWITCHOVER_SESSION_GRACE)
+    stray = decide(follower(), PRIMARY, 0)
+    assert (stray.action, stray.close_sessions_within) == (Action.DEMOTE, 0.0)
