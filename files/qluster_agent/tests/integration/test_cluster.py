@@ -104,9 +104,23 @@ def scrape(node) -> dict[str, list]:
     return samples
 
 
+def every_node_scrapes_three_healthy_members(cluster, leader) -> bool:
+    """Each agent's /metrics shows the leader and two replicas (each agent's view settles on its
+    own: a beacon a loaded machine delayed shows a member without its role for a moment)."""
+    for node in cluster.nodes:
+        samples = scrape(node)
+        roles = {name: sum(value for _labels, value in samples.get(name, [])) for name in
+                 ("qluster_member_leader", "qluster_member_primary", "qluster_member_replica")}
+        if roles != {"qluster_member_leader": 1, "qluster_member_primary": 1, "qluster_member_replica": 2}:
+            return False
+    return True
+
+
 def test_metrics_name_every_member_with_its_role_timeline_and_lag(cluster):
     leader = cluster.leader()
     members = {str(m["id"]): (m["name"], m["address"]) for m in leader.map()["members"]}
+    wait_for(lambda: every_node_scrapes_three_healthy_members(cluster, leader), 15,
+             "every agent's metrics naming the leader and two replicas")
     for node in cluster.nodes:
         samples = scrape(node)
         # The harness's members share the machine's host name: id and address tell them apart.
