@@ -15,8 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.map_member import MapMember
-from .client import ApiClientError
-from .switchover import Exit, World, find_member
+from .switchover import Exit, World, find_member, wait_for_map
 from .switchover import run as switch_over
 from .view import describe, find, members, table
 
@@ -50,35 +49,17 @@ def restart(world: World, wanted: str, force: bool, timeout: float, interval: fl
         if handed is not Exit.OK:
             return handed
         # The former leader is demoted, then rewound to follow: restarted only once it streams.
-        ok, last, problem = _wait_healthy(world, member, started + timeout, interval)
+        ok, last, problem = wait_for_map(world, lambda cmap: healthy(cmap, member.id), started + timeout, interval)
         if not ok:
             return _not_healthy(world, member, started, "the switchover (its database was not restarted)", last, problem)
     answer = world.client.post("/restart", {"member": member.id, "force": force})
     world.out(str(answer.get("message", answer)))
-    ok, last, problem = _wait_healthy(world, member, started + timeout, interval)
+    ok, last, problem = wait_for_map(world, lambda cmap: healthy(cmap, member.id), started + timeout, interval)
     if not ok:
         return _not_healthy(world, member, started, "its restart", last, problem)
     world.out(f"restart done: {describe(member)} is healthy again, after {world.clock() - started:.1f} s\n")
     world.out(table(last))
     return Exit.OK
-
-
-def _wait_healthy(world: World, member: MapMember, deadline: float,
-                  interval: float) -> tuple[bool, dict[str, Any] | None, str]:
-    """Reads the map until the member is healthy or the deadline passed: (healthy, the last map, the last error)."""
-    last: dict[str, Any] | None = None
-    problem = ""
-    while True:
-        try:
-            last = world.client.get("/map")
-            problem = ""
-            if healthy(last, member.id):
-                return True, last, ""
-        except ApiClientError as exc:  # an agent busy restarting may not answer for a moment
-            problem = f" (last error: {exc})"
-        if world.clock() >= deadline:
-            return False, last, problem
-        world.sleep(interval)
 
 
 def _not_healthy(world: World, member: MapMember, started: float, after: str, last: dict[str, Any] | None,

@@ -76,6 +76,25 @@ def find_member(world: World, wanted: str) -> tuple[dict[str, Any], MapMember | 
     return cmap, member
 
 
+def wait_for_map(world: World, condition: Callable[[dict[str, Any]], bool], deadline: float,
+                 interval: float) -> tuple[bool, dict[str, Any] | None, str]:
+    """Reads the map until `condition` holds or the deadline passed: (held, the last map, the
+    last error). An agent busy with a hand-over or a restart may not answer for a moment."""
+    last: dict[str, Any] | None = None
+    problem = ""
+    while True:
+        try:
+            last = world.client.get("/map")
+            problem = ""
+            if condition(last):
+                return True, last, ""
+        except ApiClientError as exc:
+            problem = f" (last error: {exc})"
+        if world.clock() >= deadline:
+            return False, last, problem
+        world.sleep(interval)
+
+
 def run(world: World, wanted: str, force: bool, timeout: float, interval: float = 0.5) -> Exit:
     cmap, target = find_member(world, wanted)
     if target is None:
@@ -96,22 +115,12 @@ def run(world: World, wanted: str, force: bool, timeout: float, interval: float 
     started = world.clock()
     result = world.client.post("/switchover", {"leader": target.id})
     world.out(str(result.get("message", result)) if isinstance(result, dict) else str(result))
-    last: dict[str, Any] | None = None
-    problem = ""
-    while True:
-        try:
-            last = world.client.get("/map")
-            problem = ""
-            if done(last, target):
-                world.out(f"switchover done: {describe(target)} leads (term {last.get('term')}), "
-                          f"after {world.clock() - started:.1f} s\n")
-                world.out(table(last))
-                return Exit.OK
-        except ApiClientError as exc:  # an agent busy with the hand-over may not answer for a moment
-            problem = f" (last error: {exc})"
-        if world.clock() - started >= timeout:
-            break
-        world.sleep(interval)
+    ok, last, problem = wait_for_map(world, lambda cmap: done(cmap, target), started + timeout, interval)
+    if ok:
+        world.out(f"switchover done: {describe(target)} leads (term {last.get('term')}), "
+                  f"after {world.clock() - started:.1f} s\n")
+        world.out(table(last))
+        return Exit.OK
     now = leader(last) if last else None
     world.err(f"qlusterctl: switchover to {describe(target)} not done after {timeout:g} s: the leader is "
               f"{describe(now) if now else 'unknown'}{problem}")
