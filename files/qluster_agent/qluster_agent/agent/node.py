@@ -124,7 +124,7 @@ class Agent:
                                    self.config.cluster_id, self.forward_key)
         self.transport.on_hello_change(self._on_peer_hello)
         self._had_state = consensus_state_on_disk(self.config.data_dir)
-        self.transport.set_hello(self._beacon(None, None, "starting").encode())
+        self.transport.set_hello(self._beacon(None, None, "starting", self._pooler_held_for()).encode())
         bootstrap = Discovery.of(self.config, self.marker).bootstrap_conf(
             self._had_state, lambda: heard_of(self.transport.peers(), self.my_id))
         self.runtime = ConsensusRuntime(
@@ -237,14 +237,16 @@ class Agent:
         now = time.monotonic()
         self._take_finished(now)
         running, pg, status = self._read()
-        snap = self._view(status, pg, now, running)
+        # Read once: the snapshot decide() sees and the beacon sent at the end say the same hold.
+        pooler_held_for = self._pooler_held_for()
+        snap = self._view(status, pg, now, running, pooler_held_for)
         decision = decide(cluster_view(snap), pg, now) if pg is not None else Decision(
             Action.NOTHING, f"I am node {self.my_id}, an observer without a database; nothing to do")
         if decision.reason != self._last_reason:  # said before acting: a promote may take seconds
             log.info("%s", decision.reason)
             self._last_reason = decision.reason
         self._act(decision, status, snap)
-        self.transport.set_hello(self._beacon(pg, decision, None).encode())
+        self.transport.set_hello(self._beacon(pg, decision, None, pooler_held_for).encode())
         self._last_cycle = now
         with self._lock:
             self._snapshot = snap
@@ -285,7 +287,7 @@ class Agent:
         return running, pg, self.runtime.status()
 
     def _view(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
-              running: RunningOperation | None) -> AgentSnapshot:
+              running: RunningOperation | None, pooler_held_for: int | None) -> AgentSnapshot:
         """The AgentSnapshot decide() sees, after the vote position and the switchover took in what was read."""
         before = self._snapshot.pg if self._snapshot is not None else None
         if pg is not None:
@@ -299,7 +301,7 @@ class Agent:
             # Paused: no leadership moves by the HA loop (a hand-over would be one).
             log.warning("switchover to node %d dropped: the cluster is paused", self._switchover.target)
             self._switchover.target = None
-        snap = self._snapshot_of(status, pg, now, running)
+        snap = self._snapshot_of(status, pg, now, running, pooler_held_for)
         self._history.observe(snap)
         leader = snap.beacons.get(status.leader) if status.leader not in (0, self.my_id) else None
         self._wake.saw(before, pg, leader, now)
@@ -370,7 +372,7 @@ class Agent:
         return self._vote.answer(last, self.pg.wal_held_now, self.pg.wal_receiver_running)
 
     def _snapshot_of(self, status: RuntimeStatus, pg: PgStatus | None, now: float,
-                     running: RunningOperation | None) -> AgentSnapshot:
+                     running: RunningOperation | None, pooler_held_for: int | None) -> AgentSnapshot:
         peers = self.transport.peers()
         fresh_for = 3 * self.config.hello_retry_interval
         beacons: dict[int, Beacon] = {}
@@ -380,14 +382,20 @@ class Agent:
             beacon = Beacon.decode(peer.info)
             if beacon is not None and last_seen[node_id] <= fresh_for:
                 beacons[node_id] = beacon
-        beacons[self.my_id] = self._beacon(pg, None, None)
+        beacons[self.my_id] = self._beacon(pg, None, None, pooler_held_for)
         return AgentSnapshot(
             my_id=self.my_id, raft=status, state=self.cluster_state(), beacons=beacons, last_seen=last_seen,
             pg=pg, add_node_marker=self.marker.exists(), switchover_target=self._switchover.target_for_decide(pg, beacons, now),
             operation=running.kind if running else None, operation_started_at=running.started_at if running else None,
             agent_alive=True, retry_not_before=self._retry_pause.not_before, last_failure=self._last_failure)
 
-    def _beacon(self, pg: PgStatus | None, decision: Decision | None, operation: str | None) -> Beacon:
+    def _pooler_held_for(self) -> int | None:
+        """The member id a pooler host's clients are held for now (agent/pooler_hold.py); None
+        when held for nobody, or when this agent is no pooler host's observer."""
+        return read_hold_file(self.config.pooler_hold_file) if self.config.pooler_hold_file else None
+
+    def _beacon(self, pg: PgStatus | None, decision: Decision | None, operation: str | None,
+                pooler_held_for: int | None) -> Beacon:
         running = self.executor.running()
         status = self.runtime.status() if self.runtime is not None else None
         return Beacon(
@@ -408,7 +416,7 @@ class Agent:
             vote_context=self._vote.context if self._vote is not None else 0,
             switchover_to=self._switchover.target,
             holds_pooler=self.config.pooler_hold_file is not None,
-            pooler_held_for=read_hold_file(self.config.pooler_hold_file) if self.config.pooler_hold_file else None,
+            pooler_held_for=pooler_held_for,
             newcomer=is_newcomer(holds_consensus_state(status, self._had_state), self.observer,
                                  self.marker if self.pg is not None else None,
                                  lambda: pg.datadir if pg is not None else datadir_state(self.pg.options.datadir)),
