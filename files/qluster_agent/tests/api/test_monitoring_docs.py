@@ -51,4 +51,4 @@ def test_the_dashboard_queries_only_metrics_that_exist() -> None:
                for name in re.findall(r"\bqluster_[a-z_]+", target["expr"])}
     names = exposed()
     assert queried and queried - names == set()
-    assert {"qluster_member_lag_seconds", "qluster_member_timeline", "qluster_paused"} <= queried
+    assert {"qluster_member_lag_seconds", "qluster_member_timeline", "qluster_paused", "qluster_member_pending_restart"} <= queried
