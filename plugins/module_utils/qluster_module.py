@@ -26,6 +26,14 @@ def fail_on_api_error(module, exc, **extra):
     module.fail_json(msg=str(exc), status=exc.status, url=exc.url, details=exc.details, **extra)
 
 
+def with_diff(module, result, before, after):
+    """``result`` with the ``diff`` Ansible shows in diff mode (``--diff``): ``before`` and
+    ``after`` as the module chooses to show them. Outside diff mode ``result`` is left as it is."""
+    if module._diff:
+        result['diff'] = dict(before=before, after=after)
+    return result
+
+
 def wait_argument_spec(wait_timeout):
     """The options of a module that waits: ``wait``, ``wait_timeout`` (its default in seconds)
     and ``poll_interval``; each module documents what it waits for."""

@@ -138,7 +138,7 @@ diff:
   sample: {"before": {"node-timeout": "800ms"}, "after": {"node-timeout": "5s"}}
 '''
 
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module, with_diff
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_settings import (
     cross_problems, normalize_current, plan_config, validate_settings)
 
@@ -155,9 +155,7 @@ class ConfigModule:
             self.run_settings(result, before, after)
         if self.module.params.get('paused') is not None:
             self.run_paused(result, before, after)
-        if self.module._diff:
-            result['diff'] = dict(before=before, after=after)
-        return result
+        return with_diff(self.module, result, before, after)
 
     def run_paused(self, result, before, after):
         desired = self.module.params['paused']

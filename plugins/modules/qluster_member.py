@@ -156,7 +156,8 @@ import time
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import QlusterApiError
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import (
     PlanError, diff_view, find_member, ipv4_node_id, member_body, member_label, member_ready, plan_removal)
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module, wait_argument_spec, wait_problems
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import (
+    run_module, wait_argument_spec, wait_problems, with_diff)
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_switchover import hand_over, poll, switchover_action
 
 
@@ -281,9 +282,7 @@ class MemberModule:
 
     def result(self, changed, before, after):
         result = dict(changed=changed, member=after or {}, actions=self.actions, switchover_to=self.switchover_to or {})
-        if self.module._diff:
-            result['diff'] = dict(before=diff_view(before), after=diff_view(after))
-        return result
+        return with_diff(self.module, result, diff_view(before), diff_view(after))
 
 
 def main():

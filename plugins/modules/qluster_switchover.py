@@ -110,7 +110,8 @@ import time
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_api import QlusterApiError
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_members import (
     cluster_facts, member_label, plan_switchover)
-from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import run_module, wait_argument_spec, wait_problems
+from ansible_collections.qhb.qluster.plugins.module_utils.qluster_module import (
+    run_module, wait_argument_spec, wait_problems, with_diff)
 from ansible_collections.qhb.qluster.plugins.module_utils.qluster_switchover import (
     hand_over, switchover_action, switchover_request)
 
@@ -162,9 +163,7 @@ class SwitchoverModule:
     def result(self, changed, previous, leader, cluster_map, actions):
         result = dict(changed=changed, leader=leader or {}, previous_leader=previous or {}, map=cluster_map,
                       actions=actions)
-        if self.module._diff:
-            result['diff'] = dict(before=leader_view(previous), after=leader_view(leader))
-        return result
+        return with_diff(self.module, result, leader_view(previous), leader_view(leader))
 
 
 def main():

@@ -139,3 +139,12 @@ def test_the_facts_module_needs_a_source():
     assert qhb_replication_facts.source_problems(module) == ['sources must name at least one of api, db']
     module.params = {'sources': ['api']}
     assert qhb_replication_facts.source_problems(module) == []
+
+
+@pytest.mark.parametrize("diff_mode", [False, True])
+def test_with_diff_adds_before_and_after_only_in_diff_mode(diff_mode):
+    class Module:
+        _diff = diff_mode
+
+    result = qluster_module.with_diff(Module(), {"changed": True}, {"id": 1}, {})
+    assert result == ({"changed": True, "diff": {"before": {"id": 1}, "after": {}}} if diff_mode else {"changed": True})
