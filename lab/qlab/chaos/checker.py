@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from ..faults import wait_until
 from . import remote
 from .clients import ACCOUNTS, INITIAL_BALANCE, Writes
-from .cluster import Cluster, converged, voters
+from .cluster import Cluster, converged, leader_name, voters
 from .probes import LOCAL_DSN, Window, leadership, overlaps, timely
 
 CONVERGE_TIMEOUT_S = 600
+# The checks of judge() that say no acknowledged write was lost (assert_no_write_lost).
+NO_LOSS_CHECKS = ("no lost insert", "no lost transfer", "transfer total unchanged", "balances match the transfers present")
 
 
 @dataclass
@@ -113,6 +115,22 @@ def judge(writes: Writes, windows: list[Window], data: dict | None, final_map: d
 
     verdict.add("every node rejoined streaming", converged_after is not None, describe(final_map))
     return verdict
+
+
+def assert_no_write_lost(writes: Writes, cluster: Cluster, final_map: dict, run_id: str) -> None:
+    """For a lab test that wrote all along a change of the cluster (no probes, no nemesis): judge
+    the writers' results against the database of `final_map`'s leader, print the NO_LOSS_CHECKS'
+    details, and raise AssertionError at the first of them that failed, or when no insert was
+    acknowledged at all. Raised, not asserted: this module is not rewritten by pytest, and must
+    not lose its checks under python -O."""
+    verdict = judge(writes, [], dump(cluster, leader_name(final_map), run_id), final_map, 0.0)
+    results = {check.name: check for check in verdict.checks}
+    print({name: results[name].detail for name in NO_LOSS_CHECKS})
+    for name in NO_LOSS_CHECKS:
+        if not results[name].ok:
+            raise AssertionError(f"{name}: {results[name].detail}")
+    if not verdict.facts["insert"]["acknowledged"]:
+        raise AssertionError("no insert was acknowledged: the writers never reached the cluster")
 
 
 def describe(cluster: dict | None) -> str:
