@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from ..api import forwarding
@@ -52,7 +53,8 @@ class AgentBackend:
         snap = self._agent.snapshot()
         if snap is None:
             return {"cluster_id": config.cluster_id, "term": 0, "leader": None, "paused": False, "members": []}
-        return cluster_map(snap, config.cluster_id, 3 * config.hello_retry_interval)
+        live = replace(snap, last_seen={**snap.last_seen, **self._agent.heard_ago()})
+        return cluster_map(live, config.cluster_id, 3 * config.hello_retry_interval)
 
     def get_config(self) -> dict[str, Any]:
         return cluster_settings_to_json(self._agent.cluster_state().settings)

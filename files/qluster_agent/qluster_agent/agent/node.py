@@ -465,6 +465,15 @@ class Agent:
             self.runtime.transfer_leader(max(candidates)[1])
 
     # ------------------------------------------------------------------ for the API (agent/backend.py)
+    def heard_ago(self) -> dict[int, float]:
+        """Seconds since each peer's last authentic datagram, as of now. A snapshot's are as old
+        as the HA cycle that took it (up to HA_INTERVAL at rest): a pooler host's sync tells a
+        silent leader from the map's, and needs them live."""
+        if self.transport is None:
+            return {}
+        now = time.monotonic()
+        return {node_id: max(0.0, now - peer.last_seen) for node_id, peer in self.transport.peers().items()}
+
     def snapshot(self) -> AgentSnapshot | None:
         with self._lock:
             snap = self._snapshot

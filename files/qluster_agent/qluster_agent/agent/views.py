@@ -169,6 +169,10 @@ def cluster_map(snap: AgentSnapshot, cluster_id: str, stale_after: float) -> dic
         "switchover_to": _switchover_to(snap, leader),
         # Maintenance mode: the agents leave the databases as they are (POST /pause, /resume).
         "paused": snap.state.paused,
+        # The cluster's node-timeout now (POST /config may change it): with the leader's
+        # last_seen_s, a pooler host's sync tells when the leader has gone silent, and bounds its
+        # failover hold (pooler/hold.py).
+        "node_timeout_s": snap.state.settings.node_timeout,
         "members": [row.to_json() for row in rows],
     }
 

@@ -36,7 +36,7 @@ class MapMember:
     # A setting reloaded that waits for the database's restart; None when unknown (an observer,
     # a database not answering, an older agent)
     pending_restart: bool | None
-    last_seen_s: float | None  # seconds since its last hello
+    last_seen_s: float | None  # seconds since its last authentic datagram, as of the answer
     decision: str | None  # its HA loop's last sentence
 
     def to_json(self) -> dict[str, Any]:

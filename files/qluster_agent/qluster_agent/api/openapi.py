@@ -89,6 +89,8 @@ def _schemas() -> dict[str, Any]:
                                                  "description": "the target of the leader's switchover under way"},
                                "paused": {"type": "boolean",
                                           "description": "maintenance mode: the agents leave the databases as they are"},
+                               "node_timeout_s": {"type": "number",
+                                                  "description": "the cluster's node-timeout in seconds, as set now"},
                                "members": {"type": "array", "items": _ref("MapMember")}},
                               ["cluster_id", "term", "leader", "paused", "members"]),
         "Members": _object({"members": {"type": "array", "items": _ref("MapMember")}}, ["members"]),

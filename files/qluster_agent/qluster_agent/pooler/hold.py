@@ -15,8 +15,17 @@ old leader still leads, for DROP_GRACE: once it has handed over, the old leader 
 target, and the observer may hear that before it hears of the new leader), when another node
 took over, or after `hold-timeout`, whatever happened: PgBouncer is never left paused.
 
-`decide(view, state, now) -> HoldDecision` reads no clock and does no I/O; `HoldState.after`
-gives the state once the decision is carried out. `holder.py` carries it out.
+An unplanned failover is held the same way, without the hold file (there is no leader left to
+wait for it): when the map's leader has not been heard for a while (`leader_silent`: the sync
+decides, half a lease by default) the databases are paused, so that transactions that start then
+wait instead of failing on the dead leader's server connections, and clients that log in then
+wait instead of being refused (PgBouncer 1.18 looks their password up on the leader). The
+transactions in flight at the crash fail, as they must. The hold ends once a leader is heard
+again and routed (a new one, or the same one after a false alarm), or after
+`failover-hold-timeout`; a leader still silent then is not held for again until one is heard.
+
+`decide(view, state, now, timeout, failover_timeout) -> HoldDecision` reads no clock and does no
+I/O; `HoldState.after` gives the state once the decision is carried out. `holder.py` carries it out.
 """
 
 from __future__ import annotations
@@ -25,16 +34,38 @@ import enum
 from dataclasses import dataclass, replace
 from typing import Union
 
+from ..config.heartbeat import LEASE_SHARE
+
 MemberId = Union[int, str]
 # How long the map must name no switchover (or another one) while the old leader still leads
 # before the hold takes the switchover for dropped.
 DROP_GRACE = 1.0
+# The failover hold's bound, in node-timeouts, when failover-hold-timeout is not set: a follower
+# starts its pre-vote a node-timeout after the leader's last beat, and is elected and promoted
+# well within a second one.
+FAILOVER_BOUND = 2.0
+
+
+def silence_after(node_timeout: float) -> float:
+    """How long the leader may go unheard before a failover hold begins: half its lease. The
+    leader beats at least BEATS_PER_LEASE (4) times a lease, so that is two beats missed at
+    least; and a false alarm costs the held clients a stall of about one beat, no error."""
+    return node_timeout * LEASE_SHARE / 2
+
+
+def failover_bound(node_timeout: float) -> float:
+    return node_timeout * FAILOVER_BOUND
 
 
 class Stage(enum.Enum):
     FREE = "free"  # nothing paused
     PAUSING = "pausing"  # PAUSE sent, not answered by every database yet
     HELD = "held"  # every database paused, the hold file written
+
+
+class Kind(enum.Enum):
+    SWITCHOVER = "switchover"  # announced by the leader: announced back through the hold file
+    FAILOVER = "failover"  # the leader went silent: nobody to announce to
 
 
 class Action(enum.Enum):
@@ -48,33 +79,45 @@ class Action(enum.Enum):
 class HoldView:
     """What one round knows: the map's leader and switchover target (member ids), whether the
     sync has the map's leader up in HAProxy's read-write backend (and every former leader out),
-    and whether every PAUSE sent has been answered (and whether one failed)."""
+    whether every PAUSE sent has been answered (and whether one failed), and whether the leader
+    has gone silent (not heard for the sync's silence threshold, or no leader named since one
+    was)."""
 
     leader: MemberId | None
     switchover_to: MemberId | None
     routed: bool = False
     paused: bool = False
     failed: str = ""  # a PAUSE that PgBouncer refused or that could not be sent: why
+    leader_silent: bool = False
 
 
 @dataclass(frozen=True)
 class HoldState:
     stage: Stage = Stage.FREE
-    target: MemberId | None = None  # held (or being paused) for this member
+    target: MemberId | None = None  # held (or being paused) for this member (a switchover's)
     old_leader: MemberId | None = None  # the leader when the PAUSE was sent
     since: float = 0.0  # when the PAUSE was sent
     spent: MemberId | None = None  # the target of the last hold: not held again while the map still names it
     dropped_since: float | None = None  # since when the map looks as if the switchover was dropped
+    kind: Kind = Kind.SWITCHOVER
+    silence_spent: bool = False  # a failover hold ran out: not held again until a leader is heard
 
     def after(self, decision: HoldDecision, view: HoldView, now: float) -> HoldState:
         """The state once `decision` is carried out."""
         if decision.action is Action.PAUSE:
+            if decision.kind is Kind.FAILOVER:
+                return HoldState(Stage.PAUSING, None, view.leader, now, kind=Kind.FAILOVER)
             return HoldState(Stage.PAUSING, view.switchover_to, view.leader, now, None)
         if decision.action is Action.RESUME:
-            return HoldState(spent=self.target)
+            if self.kind is Kind.FAILOVER:
+                return HoldState(silence_spent=view.leader_silent)
+            return HoldState(spent=self.target, silence_spent=view.leader_silent)
         if self.stage is Stage.FREE:
-            if self.spent is not None and view.switchover_to != self.spent:
-                return HoldState()  # the map has moved on: a new switchover to the same member is held again
+            # The map has moved on: a new switchover to the same member is held again; a leader
+            # heard again re-arms the failover hold.
+            spent = self.spent if view.switchover_to == self.spent else None
+            return HoldState(spent=spent, silence_spent=self.silence_spent and view.leader_silent)
+        if self.kind is Kind.FAILOVER:
             return self
         dropped_since = (self.dropped_since if self.dropped_since is not None else now) if _looks_dropped(view, self) else None
         stage = Stage.HELD if decision.action is Action.ANNOUNCE else self.stage
@@ -85,20 +128,16 @@ class HoldState:
 class HoldDecision:
     action: Action
     reason: str
+    kind: Kind = Kind.SWITCHOVER  # of the hold a PAUSE starts
 
 
-def decide(view: HoldView, state: HoldState, now: float, timeout: float) -> HoldDecision:
-    """What to do this round about PgBouncer's transaction-pooled databases."""
+def decide(view: HoldView, state: HoldState, now: float, timeout: float, failover_timeout: float = 0.0) -> HoldDecision:
+    """What to do this round about PgBouncer's transaction-pooled databases (a failover_timeout
+    of 0: no failover hold)."""
     if state.stage is Stage.FREE:
-        target = view.switchover_to
-        if target is None:
-            return HoldDecision(Action.NOTHING, "no switchover under way")
-        if target == state.spent:
-            return HoldDecision(Action.NOTHING, f"the switchover to node {target} was held once already")
-        if target == view.leader:
-            return HoldDecision(Action.NOTHING, f"the switchover target node {target} leads already")
-        return HoldDecision(Action.PAUSE, f"the leader, node {view.leader}, hands over to node {target}: pausing the "
-                                          "transaction-pooled databases")
+        return _start(view, state, failover_timeout)
+    if state.kind is Kind.FAILOVER:
+        return _decide_failover(view, state, now, failover_timeout)
     held = state.target
     waited = now - state.since
     if view.leader == held and view.routed:
@@ -125,6 +164,42 @@ def decide(view: HoldView, state: HoldState, now: float, timeout: float) -> Hold
     if view.leader == held:
         return HoldDecision(Action.NOTHING, f"node {held} leads; waiting until HAProxy routes writes to it")
     return HoldDecision(Action.NOTHING, f"held for node {held}; waiting for it to lead")
+
+
+def _start(view: HoldView, state: HoldState, failover_timeout: float) -> HoldDecision:
+    target = view.switchover_to
+    if target is None:
+        no_switchover = "no switchover under way"
+    elif target == state.spent:
+        no_switchover = f"the switchover to node {target} was held once already"
+    elif target == view.leader:
+        no_switchover = f"the switchover target node {target} leads already"
+    else:
+        return HoldDecision(Action.PAUSE, f"the leader, node {view.leader}, hands over to node {target}: pausing the "
+                                          "transaction-pooled databases")
+    if failover_timeout > 0 and view.leader_silent:
+        if state.silence_spent:
+            return HoldDecision(Action.NOTHING, "the leader is still silent, and was held for once already")
+        lost = f"node {view.leader}" if view.leader is not None else "the last leader"
+        return HoldDecision(Action.PAUSE, f"the leader, {lost}, has gone silent: pausing the transaction-pooled "
+                                          "databases until a leader takes writes", Kind.FAILOVER)
+    return HoldDecision(Action.NOTHING, no_switchover)
+
+
+def _decide_failover(view: HoldView, state: HoldState, now: float, timeout: float) -> HoldDecision:
+    waited = now - state.since
+    if view.leader is not None and not view.leader_silent and view.routed:
+        how = "is heard again and still leads" if view.leader == state.old_leader else "leads"
+        return HoldDecision(Action.RESUME, f"node {view.leader} {how} and takes writes through HAProxy: resuming after "
+                                           f"{waited * 1000:.0f} ms")
+    if view.failed:
+        return HoldDecision(Action.RESUME, f"the PAUSE for the failover failed ({view.failed}): resuming")
+    if waited >= timeout:
+        return HoldDecision(Action.RESUME, f"no leader takes writes within {timeout:g} s of the pause (the map's leader: "
+                                           f"node {view.leader}): resuming anyway")
+    if view.leader is not None and not view.leader_silent:
+        return HoldDecision(Action.NOTHING, f"node {view.leader} leads; waiting until HAProxy routes writes to it")
+    return HoldDecision(Action.NOTHING, "waiting for a leader to be elected")
 
 
 def _looks_dropped(view: HoldView, state: HoldState) -> bool:

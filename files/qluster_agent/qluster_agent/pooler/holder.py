@@ -1,4 +1,5 @@
-"""Carries out hold.py's decisions on PgBouncer and the hold file, one round at a time.
+"""Carries out hold.py's decisions on PgBouncer and the hold file, one round at a time (a
+switchover's hold and a failover's: only the former is announced in the hold file).
 
 Nothing here waits for a transaction: a PAUSE is sent on its own admin connection and polled
 each round (pgbouncer.py); RECONNECT and RESUME answer at once (each waits at most the sync's
@@ -25,11 +26,12 @@ _NOTHING_TO_RESUME = ("is not paused", "no such database")
 
 class Holder:
     def __init__(self, console: AdminConsole, databases: tuple[str, ...], hold_file: str, timeout: float,
-                 say: Callable[[str, str], None], limited: RateLimitedLog) -> None:
+                 say: Callable[[str, str], None], limited: RateLimitedLog, failover_timeout: float = 0.0) -> None:
         self.console = console
         self.databases = databases
         self.hold_file = hold_file
         self.timeout = timeout
+        self.failover_timeout = failover_timeout  # 0: no failover hold
         self.say = say
         self.limited = limited
         self.state = HoldState()
@@ -44,12 +46,13 @@ class Holder:
         """A hold is on: the sync rounds fast meanwhile (an owed RESUME is retried at its normal pace)."""
         return self.state.stage is not Stage.FREE
 
-    def step(self, leader: int | None, switchover_to: int | None, routed: bool, now: float) -> HoldDecision:
+    def step(self, leader: int | None, switchover_to: int | None, routed: bool, now: float,
+             leader_silent: bool = False) -> HoldDecision:
         """One round: poll the PAUSEs in flight, decide, act, log the reason when it changed."""
         if self.to_resume:
             self._resume_owed(now)
-        view = HoldView(leader, switchover_to, routed, *self._poll_pauses())
-        decision = decide(view, self.state, now, self.timeout)
+        view = HoldView(leader, switchover_to, routed, *self._poll_pauses(), leader_silent=leader_silent)
+        decision = decide(view, self.state, now, self.timeout, self.failover_timeout)
         if decision.action is Action.PAUSE:
             self._pause()
         elif decision.action is Action.ANNOUNCE:
@@ -61,7 +64,8 @@ class Holder:
             self._remove_file(now)
         if decision.reason != self.last_reason and (decision.action is not Action.NOTHING
                                                     or self.state.stage is not Stage.FREE):
-            self.say("info", f"switchover hold: {decision.reason}")
+            kind = decision.kind if decision.action is Action.PAUSE else self.state.kind
+            self.say("info", f"{kind.value} hold: {decision.reason}")
         self.last_reason = decision.reason
         self.state = self.state.after(decision, view, now)
         return decision
@@ -72,11 +76,11 @@ class Holder:
         self.to_resume = set(self.databases)
         self._resume_owed(now, quiet=True)
         if self.to_resume:
-            self.say("warning", f"switchover hold: {why}: could not resume {', '.join(sorted(self.to_resume))}: "
+            self.say("warning", f"hold: {why}: could not resume {', '.join(sorted(self.to_resume))}: "
                                 f"{self.resume_error} (a PgBouncer that restarts holds nothing)")
             self.to_resume.clear()  # nothing of this process's own: what it could not reach it did not pause
         else:
-            self.say("info", f"switchover hold: {why}: {', '.join(self.databases)} not paused (RESUME sent)")
+            self.say("info", f"hold: {why}: {', '.join(self.databases)} not paused (RESUME sent)")
         self._remove_file(now)
         self.state = HoldState()
 
@@ -119,12 +123,12 @@ class Holder:
             except AdminError as exc:
                 self.resume_error = str(exc)
                 if not quiet:
-                    self.limited.problem("hold-resume", "unanswered", f"switchover hold: cannot resume {database}: "
+                    self.limited.problem("hold-resume", "unanswered", f"hold: cannot resume {database}: "
                                                                       f"{exc}; will retry", now)
                 continue
             self.to_resume.discard(database)
         if not self.to_resume:
-            self.limited.resolved("hold-resume", "switchover hold: PgBouncer takes RESUME again", now)
+            self.limited.resolved("hold-resume", "hold: PgBouncer takes RESUME again", now)
 
     # -------------------------------------------------------------------- the hold file
     def _write_file(self, target: int | None, now: float) -> None:

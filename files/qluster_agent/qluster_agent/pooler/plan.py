@@ -111,6 +111,24 @@ def member_id(data: Any, key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+def leader_heard_ago(data: Any) -> float | None:
+    """Seconds since the agent last heard the map's leader (its row's last_seen_s); None when the
+    map names no leader or does not say."""
+    leader = member_id(data, "leader")
+    rows = data.get("members") if isinstance(data, Mapping) else None
+    for row in rows if isinstance(rows, list) else ():
+        if isinstance(row, Mapping) and row.get("id") == leader and leader is not None:
+            seen = row.get("last_seen_s")
+            return float(seen) if isinstance(seen, (int, float)) and not isinstance(seen, bool) and seen >= 0 else None
+    return None
+
+
+def node_timeout_of(data: Any) -> float | None:
+    """The cluster's node-timeout the map gives (node_timeout_s); None when it does not (an older agent)."""
+    value = data.get("node_timeout_s") if isinstance(data, Mapping) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
 def _members_by_id(data: Any) -> dict[Any, Member]:
     if not isinstance(data, Mapping) or not isinstance(data.get("members"), list):
         raise MapError("the map has no member list")

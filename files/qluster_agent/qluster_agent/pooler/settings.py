@@ -18,6 +18,8 @@ api-keyfile: /etc/qluster/tls/node.key
 hold-databases: [postgres_tx, qhb_tx]      # PgBouncer's transaction-pooled databases, paused for a switchover
 hold-file: /run/qluster-haproxy-sync/hold.json   # {"held_for": <member id>} while they are, for the observer
 hold-timeout: 15s                           # a hold ends after this long whatever happened
+failover-hold: true                         # also hold them while the leader is silent (a failover)
+failover-hold-timeout: null                 # ... at most this long; null: twice the cluster's node-timeout
 pgbouncer-socket-dir: /var/run/postgresql   # PgBouncer's unix_socket_dir ...
 pgbouncer-port: 5432                        # ... and listen_port: its admin console's socket
 pgbouncer-admin-user: qluster_hold          # one of PgBouncer's admin_users
@@ -61,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "hold-databases": [],
     "hold-file": "/run/qluster-haproxy-sync/hold.json",
     "hold-timeout": "15s",
+    "failover-hold": True,
+    "failover-hold-timeout": None,
     "pgbouncer-socket-dir": "/var/run/postgresql",
     "pgbouncer-port": 5432,
     "pgbouncer-admin-user": "qluster_hold",
@@ -96,6 +100,8 @@ class SyncSettings:
     hold_databases: tuple[str, ...] = ()
     hold_file: str = DEFAULTS["hold-file"]
     hold_timeout: float = 15.0
+    failover_hold: bool = True
+    failover_hold_timeout: float | None = None  # None: twice the node-timeout the map gives
     pgbouncer_socket_dir: str = DEFAULTS["pgbouncer-socket-dir"]
     pgbouncer_port: int = DEFAULTS["pgbouncer-port"]
     pgbouncer_admin_user: str = DEFAULTS["pgbouncer-admin-user"]
@@ -118,6 +124,16 @@ def parse_settings(raw: Any) -> SyncSettings:
                 problems.append(f"{key}: must be more than 0")
         except ValueError as exc:
             problems.append(f"{key}: {exc}")
+    failover_timeout = None
+    if values["failover-hold-timeout"] is not None:
+        try:
+            failover_timeout = parse_duration(values["failover-hold-timeout"])
+            if failover_timeout <= 0:
+                problems.append("failover-hold-timeout: must be more than 0 (null: twice the cluster's node-timeout)")
+        except ValueError as exc:
+            problems.append(f"failover-hold-timeout: {exc}")
+    if not isinstance(values["failover-hold"], bool):
+        problems.append(f"failover-hold: {values['failover-hold']!r} is not true or false")
     if not problems and durations["max-backoff"] < durations["interval"]:
         problems.append(f"max-backoff: {values['max-backoff']!r} is shorter than interval {values['interval']!r}")
     for key in ("map-url", "haproxy-socket", "state-file"):
@@ -170,7 +186,8 @@ def parse_settings(raw: Any) -> SyncSettings:
         state_file=values["state-file"], seed=seed, api_cafile=values["api-cafile"],
         api_certfile=values["api-certfile"], api_keyfile=values["api-keyfile"],
         hold_databases=tuple(values["hold-databases"]), hold_file=values["hold-file"],
-        hold_timeout=durations["hold-timeout"], pgbouncer_socket_dir=values["pgbouncer-socket-dir"],
+        hold_timeout=durations["hold-timeout"], failover_hold=values["failover-hold"],
+        failover_hold_timeout=failover_timeout, pgbouncer_socket_dir=values["pgbouncer-socket-dir"],
         pgbouncer_port=values["pgbouncer-port"], pgbouncer_admin_user=values["pgbouncer-admin-user"],
         pgbouncer_password_file=values["pgbouncer-password-file"])
 

@@ -21,6 +21,13 @@ switchover (hold.py, holder.py): when the map announces one (`switchover_to`) it
 databases and says so in the hold file, which the observer agent passes on to the leader; once
 the new leader is in the read-write backend it resumes them. While a switchover is announced or
 a hold is on, rounds come every PROMOTE_POLL.
+
+With `failover-hold` (the default) it holds them as well while the map's leader is silent: not
+heard by the observer for half a lease (hold.py silence_after, from the node-timeout the map
+gives), or no leader named any more. Transactions that start then wait for the new leader
+instead of failing on the dead one; the hold ends once a leader is routed, or after
+`failover-hold-timeout` (twice the node-timeout unless set). To notice the silence in time, rounds
+come at least every quarter lease meanwhile.
 """
 
 from __future__ import annotations
@@ -44,8 +51,10 @@ from ..api.tls import TlsFileError, client_context
 from .haproxy import HaproxyError, RuntimeApi
 from .holder import Holder
 from .pgbouncer import AdminAccess, AdminConsole
-from .plan import (MapError, Member, demote_commands, leader_from_map, member_id, members_from_json, members_from_map,
-                   parse_servers_state, plan, promote_commands)
+from ..config.keys import KEYS_BY_PATH
+from .hold import failover_bound, silence_after
+from .plan import (MapError, Member, demote_commands, leader_from_map, leader_heard_ago, member_id, members_from_json,
+                   members_from_map, node_timeout_of, parse_servers_state, plan, promote_commands)
 from .ratelimit import Backoff, RateLimitedLog
 from .settings import SettingsError, SyncSettings, load_settings, read_admin_password
 
@@ -63,6 +72,8 @@ PROMOTE_WATCH = 15.0
 # before the election that named the new leader, and a database that lost its lease is fenced.
 DEMOTE_WAIT = 3.0
 PRIMARY_ASK_TIMEOUT = 0.5
+# Until the map gives the cluster's node-timeout (an agent older than node_timeout_s): the default.
+DEFAULT_NODE_TIMEOUT = KEYS_BY_PATH["cluster.node-timeout"].default
 
 
 def fetch_map(url: str, timeout: float, context: ssl.SSLContext | None = None) -> Any:
@@ -130,6 +141,9 @@ class Syncer:
         self.leader_id: int | None = None  # the map's leader and switchover target, as member ids
         self.switchover_to: int | None = None
         self.routed = False  # the map's leader is up in the leader's backend, every former leader out
+        self.node_timeout = DEFAULT_NODE_TIMEOUT  # the cluster's, as the map last gave it
+        self.leader_heard_ago: float | None = None  # seconds since the observer heard the map's leader
+        self.leader_named = False  # the map has named a leader since this process started
         self.holder = Holder(console, settings.hold_databases, settings.hold_file, settings.hold_timeout,
                              self.say, self.limited) if console is not None else None
 
@@ -176,6 +190,9 @@ class Syncer:
             members = members_from_map(data)
             leader = leader_from_map(data)
             self.leader_id, self.switchover_to = member_id(data, "leader"), member_id(data, "switchover_to")
+            self.leader_heard_ago = leader_heard_ago(data)
+            self.node_timeout = node_timeout_of(data) or self.node_timeout
+            self.leader_named = self.leader_named or self.leader_id is not None
         except (OSError, ValueError, urllib.error.URLError) as exc:
             reason = getattr(exc, "reason", None) or exc
             kind = "map" if isinstance(exc, MapError) else type(reason).__name__
@@ -284,15 +301,33 @@ class Syncer:
         self.limited.resolved(topic, "a previously failing change went through", now)
         return True
 
+    # -------------------------------------------------------------------- the hold
+    @property
+    def leader_silent(self) -> bool:
+        """The map's leader has not been heard for silence_after, or the map names none since it did."""
+        if self.leader_id is None:
+            return self.leader_named
+        return self.leader_heard_ago is not None and self.leader_heard_ago > silence_after(self.node_timeout)
+
+    @property
+    def failover_hold_timeout(self) -> float:
+        """The failover hold's bound now (0: none)."""
+        if not self.settings.failover_hold:
+            return 0.0
+        return self.settings.failover_hold_timeout or failover_bound(self.node_timeout)
+
     def round(self, now: float) -> float:
         """One round; returns the pause before the next."""
         self.refresh_members(now)
         reconciled = self.reconcile(now)
         if self.holder is not None:  # also when HAProxy fails: the hold's bound still runs
-            self.holder.step(self.leader_id, self.switchover_to, reconciled and self.routed, now)
+            self.holder.failover_timeout = self.failover_hold_timeout
+            self.holder.step(self.leader_id, self.switchover_to, reconciled and self.routed, now, self.leader_silent)
         pause = self.backoff.success() if reconciled else self.backoff.failure()
         if self.promote is not None or self.switchover_to is not None or (self.holder and self.holder.active):
             return min(pause, PROMOTE_POLL)
+        if self.holder is not None and self.settings.failover_hold:  # to notice a silent leader within half a lease
+            return min(pause, max(PROMOTE_POLL, silence_after(self.node_timeout) / 2))
         return pause
 
     def run_forever(self, stop: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.monotonic,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qluster_agent.pooler.hold import Action, HoldState, HoldView, Stage, decide
+from qluster_agent.pooler.hold import Action, HoldState, HoldView, Kind, Stage, decide, failover_bound, silence_after
 
 TIMEOUT = 15.0
 FREE = HoldState()
@@ -112,3 +112,82 @@ def test_a_map_that_stops_naming_the_target_is_a_drop_only_if_it_lasts():
         assert decision.action is action, (now, decision)
         state = state.after(decision, view, now)
         assert state.dropped_since == since, (now, state)
+
+
+# ------------------------------------------------------------------------ the failover hold
+FAILOVER_TIMEOUT = 1.6
+SILENT = HoldState(Stage.PAUSING, target=None, old_leader=1, since=100.0, kind=Kind.FAILOVER)
+
+
+@pytest.mark.parametrize("view,state,now,action,reason", [
+    # The leader goes silent: pause, unless there is no failover hold.
+    (HoldView(1, None, leader_silent=True), FREE, 100.0, Action.PAUSE, "node 1, has gone silent"),
+    (HoldView(None, None, leader_silent=True), FREE, 100.0, Action.PAUSE, "the last leader, has gone silent"),
+    # A switchover announced is held as one (announced back), even if the leader seems silent.
+    (HoldView(1, 2, leader_silent=True), FREE, 100.0, Action.PAUSE, "hands over to node 2"),
+    # A failover hold that ran out is not repeated while the leader stays silent.
+    (HoldView(1, None, leader_silent=True), HoldState(silence_spent=True), 100.0, Action.NOTHING, "held for once already"),
+    # Held: wait for a leader that is heard and routed.
+    (HoldView(1, None, leader_silent=True), SILENT, 100.5, Action.NOTHING, "waiting for a leader to be elected"),
+    (HoldView(None, None, leader_silent=True), SILENT, 100.5, Action.NOTHING, "waiting for a leader to be elected"),
+    (HoldView(2, None), SILENT, 100.8, Action.NOTHING, "node 2 leads; waiting until HAProxy routes writes to it"),
+    (HoldView(2, None, routed=True), SILENT, 100.9, Action.RESUME, "node 2 leads and takes writes through HAProxy: "
+                                                                   "resuming after 900 ms"),
+    (HoldView(2, None, routed=True, paused=True), SILENT, 100.9, Action.RESUME, "node 2 leads"),
+    # A false alarm: the old leader is heard again.
+    (HoldView(1, None, routed=True), SILENT, 100.2, Action.RESUME, "node 1 is heard again and still leads"),
+    # Routed but still silent: not yet.
+    (HoldView(1, None, routed=True, leader_silent=True), SILENT, 100.2, Action.NOTHING, "waiting for a leader"),
+    # Bounded.
+    (HoldView(None, None, leader_silent=True), SILENT, 101.65, Action.RESUME, "no leader takes writes within 1.6 s"),
+    (HoldView(2, None), SILENT, 101.7, Action.RESUME, "resuming anyway"),
+    (HoldView(None, None, failed="no such database: x_tx", leader_silent=True), SILENT, 100.1, Action.RESUME,
+     "the PAUSE for the failover failed"),
+    # A failover hold never writes the hold file: nobody waits for it.
+    (HoldView(1, None, paused=True, leader_silent=True), SILENT, 100.5, Action.NOTHING, "waiting for a leader"),
+])
+def test_decide_failover(view, state, now, action, reason):
+    decision = decide(view, state, now, TIMEOUT, FAILOVER_TIMEOUT)
+    assert decision.action is action, decision.reason
+    assert reason in decision.reason
+
+
+def test_without_a_failover_timeout_a_silent_leader_holds_nothing():
+    assert decide(HoldView(1, None, leader_silent=True), FREE, 100.0, TIMEOUT).action is Action.NOTHING
+    assert decide(HoldView(1, None, leader_silent=True), FREE, 100.0, TIMEOUT, 0.0).action is Action.NOTHING
+
+
+def test_a_failover_hold_cycle_and_its_rearming():
+    state, now = FREE, 100.0
+    script = [  # (view, action, stage, silence_spent after)
+        (HoldView(1, None), Action.NOTHING, Stage.FREE, False),
+        (HoldView(1, None, leader_silent=True), Action.PAUSE, Stage.PAUSING, False),
+        (HoldView(1, None, leader_silent=True, paused=True), Action.NOTHING, Stage.PAUSING, False),
+        (HoldView(2, None, leader_silent=False), Action.NOTHING, Stage.PAUSING, False),
+        (HoldView(2, None, routed=True), Action.RESUME, Stage.FREE, False),
+        # The new leader goes silent in turn: held again.
+        (HoldView(2, None, routed=True, leader_silent=True), Action.PAUSE, Stage.PAUSING, False),
+    ]
+    for view, action, stage, spent in script:
+        decision = decide(view, state, now, TIMEOUT, FAILOVER_TIMEOUT)
+        assert decision.action is action, (view, state, decision)
+        state = state.after(decision, view, now)
+        assert (state.stage, state.silence_spent) == (stage, spent), (view, state)
+        now += 0.1
+    assert (state.kind, state.old_leader, state.target) == (Kind.FAILOVER, 2, None)
+    # It runs out while the cluster has no leader: not held again until a leader is heard.
+    view = HoldView(None, None, leader_silent=True)
+    decision = decide(view, state, now + FAILOVER_TIMEOUT, TIMEOUT, FAILOVER_TIMEOUT)
+    state = state.after(decision, view, now + FAILOVER_TIMEOUT)
+    assert (decision.action, state) == (Action.RESUME, HoldState(silence_spent=True))
+    assert decide(view, state, now + 5, TIMEOUT, FAILOVER_TIMEOUT).action is Action.NOTHING
+    heard = HoldView(3, None, routed=True)
+    state = state.after(decide(heard, state, now + 6, TIMEOUT, FAILOVER_TIMEOUT), heard, now + 6)
+    assert state == FREE
+    assert decide(HoldView(3, None, leader_silent=True), state, now + 7, TIMEOUT, FAILOVER_TIMEOUT).action is Action.PAUSE
+
+
+def test_silence_is_two_beats_of_the_fastest_leader_and_the_bound_two_node_timeouts():
+    assert silence_after(0.8) == pytest.approx(0.25)
+    assert silence_after(30.0) == pytest.approx(9.375)
+    assert failover_bound(0.8) == pytest.approx(1.6)

@@ -188,7 +188,7 @@ def test_start_and_stop_resume_whatever_may_be_paused(start_pgbouncer, postgres,
     lines: list[str] = []
     make_holder(bouncer, tmp_path, lines).release_all("starting", time.monotonic())
     assert not paused(bouncer) and not (tmp_path / "hold.json").exists()
-    assert lines == ["switchover hold: starting: qhb_tx not paused (RESUME sent)"]
+    assert lines == ["hold: starting: qhb_tx not paused (RESUME sent)"]
 
 
 def test_a_start_before_pgbouncer_knows_the_admin_user_says_why_and_goes_on(start_pgbouncer, postgres, tmp_path):
@@ -227,7 +227,7 @@ def test_sigterm_resumes_pgbouncer_before_the_sync_exits(start_pgbouncer, postgr
         if sync.poll() is None:
             sync.kill()
     assert not paused(bouncer) and not (tmp_path / "hold.json").exists()
-    assert "switchover hold: stopping" in sync.stderr.read()
+    assert "hold: stopping" in sync.stderr.read()
 
 
 def test_settings_name_an_unreadable_password_file(tmp_path):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qluster_agent.pooler.plan import (MapError, Member, Server, add_commands, demote_commands, leader_from_map,
-                                       member_id, members_from_json, members_from_map, parse_servers_state, plan, server_name)
+                                       leader_heard_ago, member_id, members_from_json, members_from_map, node_timeout_of,
+                                       parse_servers_state, plan, server_name)
 
 OPTIONS = "check inter 1s fall 2 rise 1 on-marked-down shutdown-sessions"
 
@@ -172,3 +173,17 @@ def test_only_the_named_backend_is_planned():
 ])
 def test_the_switchover_target_is_a_member_id_or_none(data, expected):
     assert member_id(data, "switchover_to") == expected
+
+
+def test_the_leader_heard_ago_and_the_node_timeout_come_from_the_map():
+    rows = [{"id": 1, "last_seen_s": 0.4}, {"id": 2, "last_seen_s": 0.01}, {"id": 3}]
+    assert leader_heard_ago({"leader": 1, "members": rows}) == 0.4
+    assert leader_heard_ago({"leader": 2, "members": rows}) == 0.01
+    assert leader_heard_ago({"leader": 3, "members": rows}) is None  # not said
+    assert leader_heard_ago({"leader": None, "members": rows}) is None
+    assert leader_heard_ago({"leader": 1, "members": [{"id": 1, "last_seen_s": True}]}) is None
+    assert leader_heard_ago(["not", "a", "map"]) is None
+    assert node_timeout_of({"node_timeout_s": 0.8}) == 0.8
+    assert node_timeout_of({"node_timeout_s": 0}) is None
+    assert node_timeout_of({"node_timeout_s": "0.8"}) is None
+    assert node_timeout_of({}) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from qluster_agent.pooler.plan import Member
@@ -84,3 +86,21 @@ def test_a_missing_or_broken_file_is_named(tmp_path):
     bad.write_text("a: [")
     with pytest.raises(SettingsError, match="not valid YAML"):
         load_settings(str(bad))
+
+
+def test_the_failover_hold_is_on_by_default_and_its_bound_follows_the_cluster_unless_set():
+    settings = parse_settings(None)
+    assert (settings.failover_hold, settings.failover_hold_timeout) == (True, None)
+    settings = parse_settings({"failover-hold": False, "failover-hold-timeout": "3s"})
+    assert (settings.failover_hold, settings.failover_hold_timeout) == (False, 3.0)
+
+
+@pytest.mark.parametrize("raw,problem", [
+    ({"failover-hold": "yes"}, "failover-hold: 'yes' is not true or false"),
+    ({"failover-hold-timeout": "0s"}, "failover-hold-timeout: must be more than 0"),
+    ({"failover-hold-timeout": 3}, "failover-hold-timeout: "),
+    ({"failover-hold-timeout": "soon"}, "failover-hold-timeout: "),
+])
+def test_a_bad_failover_hold_key_is_named(raw, problem):
+    with pytest.raises(SettingsError, match=re.escape(problem)):
+        parse_settings(raw)

@@ -108,12 +108,14 @@ class FakeAgent:
         self.members: list[dict] = []
         self.leader: int | None = None
         self.switchover_to: int | None = None
+        self.node_timeout_s: float | None = None
         agent = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
+                extra = {"node_timeout_s": agent.node_timeout_s} if agent.node_timeout_s is not None else {}
                 body = json.dumps({"leader": agent.leader, "switchover_to": agent.switchover_to,
-                                   "members": agent.members}).encode()
+                                   "members": agent.members, **extra}).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -1,0 +1,214 @@
+"""The failover hold against a real PgBouncer 1.18, a real HAProxy and a real PostgreSQL.
+
+The leader's host is killed: its database port goes silent (a relay in front of PostgreSQL stops
+passing bytes, as a dead host neither answers nor refuses) and the map stops hearing it. What a
+client of the transaction-pooled database would notice is checked: its transaction in flight at
+the crash fails, a transaction it starts once the sync has noticed waits and then runs on the new
+leader, and a client that logs in meanwhile waits instead of being refused; a false alarm costs
+a stall and no error; a leader that never comes back is not waited for past the bound.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from qluster_agent.pooler.hold import Kind, Stage
+from qluster_agent.pooler.haproxy import RuntimeApi
+from qluster_agent.pooler.settings import parse_settings
+from qluster_agent.pooler.sync import Syncer, admin_console
+
+from .conftest import ADMIN_PASSWORD, ADMIN_USER
+from .test_hold_pgbouncer import Query, paused, run_rounds
+from .test_sync_haproxy import HAPROXY, FakeAgent, FakeNode, haproxy, servers  # noqa: F401 pylint: disable=unused-import
+
+NODE_TIMEOUT = 0.8  # silence after 0.25 s, bound 1.6 s (hold.py)
+
+
+class SilentRelay:
+    """A TCP relay to `port` that can fall silent: its connections stay open and pass nothing."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.silent = False
+        self.closed = False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.port))
+            threading.Thread(target=self._relay, args=(client, upstream), daemon=True).start()
+
+    def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
+        peers = {client: upstream, upstream: client}
+        try:
+            while not self.closed:
+                if self.silent:
+                    time.sleep(0.05)
+                    continue
+                readable, _writable, _broken = select.select(list(peers), [], [], 0.05)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+        except OSError:
+            return
+        finally:
+            client.close()
+            upstream.close()
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+
+
+@pytest.fixture
+def cluster(haproxy, start_pgbouncer, postgres, tmp_path):
+    """PgBouncer -> HAProxy -> node 1 (the leader, behind a relay that can fall silent) or node 2
+    (PostgreSQL itself); the map fake, node 1 heard a moment ago; a sync with both holds."""
+    if HAPROXY is None:
+        pytest.skip("needs the haproxy binary")
+    relay = SilentRelay(postgres.port)
+    bouncer = start_pgbouncer(haproxy["rw"])
+    nodes = [FakeNode("qluster-01"), FakeNode("qluster-02")]
+    nodes[0].role = "primary"
+    agent = FakeAgent()
+    agent.leader, agent.node_timeout_s = 1, NODE_TIMEOUT
+    agent.members = [dict(nodes[0].row(1, "leader"), db_port=relay.address, last_seen_s=0.05),
+                     dict(nodes[1].row(2), db_port=postgres.port, last_seen_s=0.05)]
+    (tmp_path / "password").write_text(ADMIN_PASSWORD + "\n")
+    lines: list[str] = []
+    settings = parse_settings({
+        "map-url": agent.url, "haproxy-socket": haproxy["socket"], "state-file": str(tmp_path / "members.json"),
+        "server-options": "check inter 10s fastinter 10s downinter 10s fall 3 rise 1 on-marked-down shutdown-sessions",
+        "interval": "200ms", "hold-databases": ["qhb_tx"], "hold-file": str(tmp_path / "hold.json"),
+        "pgbouncer-socket-dir": bouncer.socket_dir, "pgbouncer-port": bouncer.port,
+        "pgbouncer-admin-user": ADMIN_USER, "pgbouncer-password-file": str(tmp_path / "password")})
+    syncer = Syncer(settings, emit=lambda level, message: lines.append(message), console=admin_console(settings))
+    syncer.holder.release_all("starting", time.monotonic())
+    syncer.round(time.monotonic())
+    RuntimeApi(haproxy["socket"]).run("set server pg_rw/qluster-01 health up")  # its first check, at once
+    syncer.round(time.monotonic())
+    assert servers(haproxy, "pg_rw")["qluster-01"].op_state == 2 and syncer.routed
+    yield {"bouncer": bouncer, "nodes": nodes, "agent": agent, "syncer": syncer, "lines": lines, "relay": relay,
+           "haproxy": haproxy, "tmp_path": tmp_path}
+    relay.close()
+    for node in nodes:
+        node.close()
+    agent.close()
+
+
+def transaction(conn) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+        cur.fetchall()
+    conn.commit()
+
+
+class Transaction(threading.Thread):
+    """One more transaction of an already connected client; `finished` when it came back."""
+
+    def __init__(self, conn) -> None:
+        super().__init__(daemon=True)
+        self.conn = conn
+        self.finished: float | None = None
+        self.error: Exception | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            transaction(self.conn)
+            self.finished = time.monotonic()
+        except psycopg2.Error as exc:
+            self.error = exc
+
+
+def kill_the_leader(cluster) -> None:
+    cluster["relay"].silent = True
+    cluster["nodes"][0].role = "silent"
+    cluster["agent"].members[0]["last_seen_s"] = 0.4  # past half a lease of 0.8 s
+
+
+def elect(cluster, new_leader: int) -> None:
+    agent, nodes = cluster["agent"], cluster["nodes"]
+    agent.leader = new_leader
+    agent.members = [dict(m, role="leader" if m["id"] == new_leader else "follower",
+                          last_seen_s=0.05 if m["id"] == new_leader else m["last_seen_s"]) for m in agent.members]
+    nodes[new_leader - 1].role = "primary"
+
+
+def test_a_killed_leader_fails_only_the_transaction_in_flight_later_ones_wait_for_the_new_leader(cluster):
+    bouncer, syncer, lines = cluster["bouncer"], cluster["syncer"], cluster["lines"]
+    pauses = run_rounds(syncer, 0.3)
+    assert max(pauses) <= 0.125  # rounds every quarter lease at most, to notice a silence in time
+    idle = bouncer.client()
+    transaction(idle)  # a client between two transactions at the crash
+    busy = bouncer.client()
+    with busy.cursor() as cur:
+        cur.execute("SELECT 1")  # a client in a transaction at the crash
+    kill_the_leader(cluster)
+    run_rounds(syncer, 1, until=lambda: syncer.holder.active)
+    assert syncer.holder.state.kind is Kind.FAILOVER
+    assert not (cluster["tmp_path"] / "hold.json").exists()  # nobody waits for a failover's hold
+    next_one = Transaction(idle)
+    login = Query(bouncer)
+    run_rounds(syncer, 0.4)
+    assert next_one.finished is None and next_one.error is None and login.finished is None and login.error is None
+    elected = time.monotonic()
+    elect(cluster, 2)
+    run_rounds(syncer, 3, until=lambda: not syncer.holder.active)
+    next_one.join(5)
+    login.join(5)
+    assert next_one.error is None and next_one.finished >= elected
+    assert login.error is None and login.finished >= elected
+    with pytest.raises(psycopg2.Error):
+        busy.commit()  # in flight at the crash: its server connection was closed with the old leader's sessions
+    assert not paused(bouncer)
+    state = servers(cluster["haproxy"], "pg_rw")
+    assert (state["qluster-02"].op_state, state["qluster-01"].op_state) == (2, 0)
+    transaction(idle)  # and on it goes
+    assert any("failover hold: the leader, node 1, has gone silent" in line for line in lines), lines
+    assert any("failover hold: node 2 leads and takes writes through HAProxy: resuming after" in line for line in lines)
+
+
+def test_a_false_alarm_costs_a_stall_and_no_error(cluster):
+    bouncer, syncer, agent, lines = cluster["bouncer"], cluster["syncer"], cluster["agent"], cluster["lines"]
+    client = bouncer.client()
+    transaction(client)
+    agent.members[0]["last_seen_s"] = 0.4  # a late beat: the leader is alive and its database answers
+    run_rounds(syncer, 1, until=lambda: syncer.holder.active)
+    waiting = Transaction(client)
+    agent.members[0]["last_seen_s"] = 0.05
+    run_rounds(syncer, 2, until=lambda: not syncer.holder.active)
+    waiting.join(5)
+    assert waiting.error is None and waiting.finished is not None
+    assert not paused(bouncer)
+    assert any("node 1 is heard again and still leads" in line for line in lines), lines
+
+
+def test_a_leader_that_never_comes_back_is_not_waited_for_past_the_bound(cluster):
+    bouncer, syncer, lines = cluster["bouncer"], cluster["syncer"], cluster["lines"]
+    kill_the_leader(cluster)
+    run_rounds(syncer, 1, until=lambda: syncer.holder.active)
+    held = time.monotonic()
+    run_rounds(syncer, 4, until=lambda: not syncer.holder.active)
+    assert 2 * NODE_TIMEOUT <= time.monotonic() - held < 2 * NODE_TIMEOUT + 0.5
+    assert not paused(bouncer)
+    assert any("no leader takes writes within 1.6 s" in line for line in lines), lines
+    run_rounds(syncer, 0.5)
+    assert syncer.holder.state.stage is Stage.FREE and not paused(bouncer)  # not held again while still silent
+    cluster["agent"].members[0]["last_seen_s"] = 0.05  # heard again: the hold is armed again
+    run_rounds(syncer, 0.3)
+    assert not syncer.holder.state.silence_spent
