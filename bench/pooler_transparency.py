@@ -11,7 +11,10 @@ connection, and reconnects after an error. Each acknowledged id is kept; at the 
 must be in the table (lost must be 0). Per event (a switchover through `qlusterctl switchover`
 on the leader's host, or `podman kill` of the leader's host) and per entry it reports:
 
-- client errors: failed statements or commits, and failed connection attempts;
+- client errors: failed statements or commits, and failed connection attempts (apart);
+- for a kill, the failed transactions that began after the kill and the latest such beginning:
+  with the failover hold only those in flight at the kill, or begun before the pooler host's
+  observer missed the leader (half a lease, about 0.25 s), may fail;
 - the longest stall: the longest a writer waited for one transaction (attempt to
   acknowledgement, retries included) in the event's window.
 
@@ -60,6 +63,7 @@ class Bench:
         self.addresses = {name: host.address for name, host in self.hosts.items()}
         # Where the writers connect: the VIP of two pooler hosts, else the one pooler host.
         self.pooler = self.lab.pooler_address
+        self.fault_at: float | None = None  # when the event killed the leader's host
 
     def cluster(self) -> dict:
         # The map through the pooler, else from the first database node (a pooler host may be down).
@@ -77,6 +81,7 @@ class Bench:
     def kill(self) -> str:
         leader = leader_of(self.cluster())
         host = self.hosts[leader["name"]]
+        self.fault_at = time.monotonic()
         host.kill()
         wait_until(lambda: keep_if(read_map(self.pooler), lambda m: m and m.get("leader") not in (None, leader["id"])),
                    120, 0.1, "a new leader")
@@ -101,12 +106,16 @@ class Bench:
 
     def event(self, writers: Writers, kind: str) -> dict:
         start = time.monotonic()
+        self.fault_at = None
         what = {"switchover": self.switchover, "kill": self.kill, "pooler_kill": self.pooler_kill}[kind]()
         self.cluster()
         healed = time.monotonic()
         wait_until(lambda: writers.committed_since(healed), SETTLE_TIMEOUT, 0.1, "every writer committing again")
-        figures = window_figures(writers.all, start, time.monotonic())
-        print(f"{what}: " + "  ".join(f"{entry} errors {f['errors']} longest stall {f['longest_stall_s']:.2f} s"
+        figures = window_figures(writers.all, start, time.monotonic(), self.fault_at)
+        print(f"{what}: " + "  ".join(f"{entry} failed {f['failed_transactions']} (begun after the fault "
+                                      f"{f.get('failed_begun_after_fault', '-')}, latest "
+                                      f"+{f.get('latest_failed_begin_after_fault_s') or 0:.2f} s) connect errors "
+                                      f"{f['connect_errors']} longest stall {f['longest_stall_s']:.2f} s"
                                       for entry, f in figures.items()), flush=True)
         return {"event": kind, "what": what, "took_s": round(healed - start, 2), **figures}
 
@@ -134,9 +143,15 @@ def summarize(rows: list[dict]) -> dict | None:
     if not rows:
         return None
     stalls = [r["longest_stall_s"] for r in rows]
-    return {"events": len(rows), "with_errors": sum(1 for r in rows if r["errors"]),
-            "errors": sum(r["errors"] for r in rows), "stall_median_s": round(statistics.median(stalls), 3),
-            "stall_max_s": max(stalls)}
+    summary = {"events": len(rows), "with_errors": sum(1 for r in rows if r["errors"]),
+               "errors": sum(r["errors"] for r in rows), "connect_errors": sum(r["connect_errors"] for r in rows),
+               "failed_transactions": sum(r["failed_transactions"] for r in rows),
+               "stall_median_s": round(statistics.median(stalls), 3), "stall_max_s": max(stalls)}
+    if all("failed_begun_after_fault" in r for r in rows):
+        latest = [r["latest_failed_begin_after_fault_s"] for r in rows if r["latest_failed_begin_after_fault_s"] is not None]
+        summary["failed_begun_after_fault"] = sum(r["failed_begun_after_fault"] for r in rows)
+        summary["latest_failed_begin_after_fault_s"] = max(latest, default=None)
+    return summary
 
 
 def main() -> int:

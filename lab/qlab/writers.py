@@ -92,18 +92,27 @@ def dsn(pooler: str, database: str, ca_path: Path) -> str:
             f"sslmode=verify-full sslrootcert={ca_path} connect_timeout=3 application_name=pooler_writes")
 
 
-def window_figures(writers: list[Writer], start: float, end: float) -> dict:
+def window_figures(writers: list[Writer], start: float, end: float, fault_at: float | None = None) -> dict:
     """Per entry, in [start, end]: the errors (and the most of one writer: a transaction in
-    flight at a crash fails once per writer), the longest wait for one acknowledged
-    transaction, and a few of the messages."""
+    flight at a crash fails once per writer), failed connection attempts apart, the longest wait
+    for one acknowledged transaction, and a few of the messages. With `fault_at` (when a host was
+    killed): the failed transactions that began after it, and the latest such beginning, in
+    seconds after the kill (what the failover hold waits for instead, past its reaction time)."""
     figures = {}
     for entry in sorted({w.entry for w in writers}):
         group = [w for w in writers if w.entry == entry]
         errors = [[e for e in w.errors if start <= e[0] <= end] for w in group]
+        failed = [e for each in errors for e in each if not e[1].startswith("connect:")]
         waits = [s.ended - s.began for w in group for s in w.samples if s.ok and s.ended >= start and s.began <= end]
         figures[entry] = {"errors": sum(len(e) for e in errors), "most_errors_of_a_writer": max(map(len, errors)),
+                          "connect_errors": sum(len(e) for e in errors) - len(failed),
+                          "failed_transactions": len(failed),
                           "longest_stall_s": round(max(waits, default=0.0), 3),
                           "first_errors": sorted({error[1] for each in errors for error in each})[:3]}
+        if fault_at is not None:
+            late = [began - fault_at for began, _message in failed if began > fault_at]
+            figures[entry]["failed_begun_after_fault"] = len(late)
+            figures[entry]["latest_failed_begin_after_fault_s"] = round(max(late), 3) if late else None
     return figures
 
 

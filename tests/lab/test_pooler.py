@@ -248,6 +248,33 @@ def test_switchovers_hold_transaction_pooled_clients_instead_of_failing_them(poo
     assert missing(pooler.address, lab.ca_path, writers.all) == []
 
 
+def test_a_leader_host_kill_fails_only_the_transaction_in_flight_of_each_transaction_pooled_client(pooler, nodes, lab):
+    """Issue 18 item 3: writers on <db>_tx while the leader's host is killed. Each loses at most
+    the one transaction it had under way (its server connection led to the dead host); its next
+    ones, and its logins, wait for the new leader (the sync pauses the name once the observer
+    misses the leader): no connection attempt fails, and every acknowledged row is there."""
+    prepare_table(pooler.address, lab.ca_path)
+    old = leader_of(wait_until(lambda: keep_if(read_map(pooler.address), healthy), 120, 0.2, "a healthy cluster"))
+    writers = Writers(pooler.address, lab.ca_path, 3, {"tx": ENTRIES["tx"]}).start()
+    try:
+        wait_until(lambda: writers.committed_since(0.0), 60, 0.1, "every writer's first commit")
+        start = killed = time.monotonic()
+        nodes[old["name"]].kill()
+        wait_until(lambda: keep_if(read_map(pooler.address), lambda m: m and m.get("leader") not in (None, old["id"])),
+                   120, 0.1, "a new leader")
+        elected = time.monotonic()
+        wait_until(lambda: writers.committed_since(elected), 60, 0.1, "every writer committing on the new leader")
+        figures = window_figures(writers.all, start, time.monotonic(), killed)["tx"]
+        print(f"\nkill of {old['name']} under 3 writers on {ENTRIES['tx']}: {figures}")
+    finally:
+        writers.stop()
+        restore(nodes, pooler.address)
+    assert figures["connect_errors"] == 0, figures
+    assert figures["most_errors_of_a_writer"] <= 1, figures
+    assert writers.acknowledged() > 0
+    assert missing(pooler.address, lab.ca_path, writers.all) == []
+
+
 def test_a_read_only_role_of_qhb_node_users_reads_the_applications_tables_and_writes_none(pooler):
     """Issue 16 item 2: the lab's qhb_node_users grants its reader CONNECT, USAGE on public, SELECT
     on the tables there and, by default privileges, on every table the application's role makes
