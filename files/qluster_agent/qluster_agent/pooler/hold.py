@@ -89,6 +89,7 @@ class HoldView:
     paused: bool = False
     failed: str = ""  # a PAUSE that PgBouncer refused or that could not be sent: why
     leader_silent: bool = False
+    term: int | None = None  # the map's term
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,13 @@ class HoldState:
     dropped_since: float | None = None  # since when the map looks as if the switchover was dropped
     kind: Kind = Kind.SWITCHOVER
     silence_spent: bool = False  # a failover hold ran out: not held again until a leader is heard
+    old_term: int | None = None  # the map's term when a failover hold began
 
     def after(self, decision: HoldDecision, view: HoldView, now: float) -> HoldState:
         """The state once `decision` is carried out."""
         if decision.action is Action.PAUSE:
             if decision.kind is Kind.FAILOVER:
-                return HoldState(Stage.PAUSING, None, view.leader, now, kind=Kind.FAILOVER)
+                return HoldState(Stage.PAUSING, None, view.leader, now, kind=Kind.FAILOVER, old_term=view.term)
             return HoldState(Stage.PAUSING, view.switchover_to, view.leader, now, None)
         if decision.action is Action.RESUME:
             if self.kind is Kind.FAILOVER:
@@ -129,6 +131,7 @@ class HoldDecision:
     action: Action
     reason: str
     kind: Kind = Kind.SWITCHOVER  # of the hold a PAUSE starts
+    reconnect: bool = True  # a RESUME closes the server connections first (RECONNECT)
 
 
 def decide(view: HoldView, state: HoldState, now: float, timeout: float, failover_timeout: float = 0.0) -> HoldDecision:
@@ -189,8 +192,13 @@ def _start(view: HoldView, state: HoldState, failover_timeout: float) -> HoldDec
 def _decide_failover(view: HoldView, state: HoldState, now: float, timeout: float) -> HoldDecision:
     waited = now - state.since
     if view.leader is not None and not view.leader_silent and view.routed:
-        how = "is heard again and still leads" if view.leader == state.old_leader else "leads"
-        return HoldDecision(Action.RESUME, f"node {view.leader} {how} and takes writes through HAProxy: resuming after "
+        if view.leader == state.old_leader and view.term == state.old_term and view.term is not None:
+            # A false alarm: the same leader in the same term never lost its lease, so its
+            # database never fenced: the server connections to it are good.
+            return HoldDecision(Action.RESUME, f"node {view.leader} is heard again and still leads (term {view.term}): "
+                                               f"resuming after {waited * 1000:.0f} ms, server connections kept",
+                                reconnect=False)
+        return HoldDecision(Action.RESUME, f"node {view.leader} leads and takes writes through HAProxy: resuming after "
                                            f"{waited * 1000:.0f} ms")
     if view.failed:
         return HoldDecision(Action.RESUME, f"the PAUSE for the failover failed ({view.failed}): resuming")

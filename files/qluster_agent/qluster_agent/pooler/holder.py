@@ -38,6 +38,7 @@ class Holder:
         self.pending: dict[str, Pending] = {}
         self.failed = ""
         self.to_resume: set[str] = set()  # databases whose RESUME has not gone through yet
+        self.reconnect = True  # the owed RESUMEs close the server connections first
         self.resume_error = ""
         self.last_reason = ""
 
@@ -47,11 +48,11 @@ class Holder:
         return self.state.stage is not Stage.FREE
 
     def step(self, leader: int | None, switchover_to: int | None, routed: bool, now: float,
-             leader_silent: bool = False) -> HoldDecision:
+             leader_silent: bool = False, term: int | None = None) -> HoldDecision:
         """One round: poll the PAUSEs in flight, decide, act, log the reason when it changed."""
         if self.to_resume:
             self._resume_owed(now)
-        view = HoldView(leader, switchover_to, routed, *self._poll_pauses(), leader_silent=leader_silent)
+        view = HoldView(leader, switchover_to, routed, *self._poll_pauses(), leader_silent=leader_silent, term=term)
         decision = decide(view, self.state, now, self.timeout, self.failover_timeout)
         if decision.action is Action.PAUSE:
             self._pause()
@@ -59,7 +60,7 @@ class Holder:
             self._write_file(self.state.target, now)
         elif decision.action is Action.RESUME:
             self._close_pending()
-            self.to_resume = set(self.databases)
+            self.to_resume, self.reconnect = set(self.databases), decision.reconnect
             self._resume_owed(now)
             self._remove_file(now)
         if decision.reason != self.last_reason and (decision.action is not Action.NOTHING
@@ -73,7 +74,7 @@ class Holder:
     def release_all(self, why: str, now: float) -> None:
         """Resume every database and remove the hold file (the sync's start and stop)."""
         self._close_pending()
-        self.to_resume = set(self.databases)
+        self.to_resume, self.reconnect = set(self.databases), True
         self._resume_owed(now, quiet=True)
         if self.to_resume:
             self.say("warning", f"hold: {why}: could not resume {', '.join(sorted(self.to_resume))}: "
@@ -114,7 +115,7 @@ class Holder:
     def _resume_owed(self, now: float, quiet: bool = False) -> None:
         for database in sorted(self.to_resume):
             try:
-                for command in (f"RECONNECT {database}", f"RESUME {database}"):
+                for command in ((f"RECONNECT {database}",) if self.reconnect else ()) + (f"RESUME {database}",):
                     try:
                         self.console.run(command)
                     except AdminError as exc:

@@ -144,6 +144,7 @@ class Syncer:
         self.node_timeout = DEFAULT_NODE_TIMEOUT  # the cluster's, as the map last gave it
         self.leader_heard_ago: float | None = None  # seconds since the observer heard the map's leader
         self.leader_named = False  # the map has named a leader since this process started
+        self.term: int | None = None  # the map's
         self.holder = Holder(console, settings.hold_databases, settings.hold_file, settings.hold_timeout,
                              self.say, self.limited) if console is not None else None
 
@@ -191,6 +192,7 @@ class Syncer:
             leader = leader_from_map(data)
             self.leader_id, self.switchover_to = member_id(data, "leader"), member_id(data, "switchover_to")
             self.leader_heard_ago = leader_heard_ago(data)
+            self.term = data.get("term") if isinstance(data.get("term"), int) else None
             self.node_timeout = node_timeout_of(data) or self.node_timeout
             self.leader_named = self.leader_named or self.leader_id is not None
         except (OSError, ValueError, urllib.error.URLError) as exc:
@@ -322,7 +324,8 @@ class Syncer:
         reconciled = self.reconcile(now)
         if self.holder is not None:  # also when HAProxy fails: the hold's bound still runs
             self.holder.failover_timeout = self.failover_hold_timeout
-            self.holder.step(self.leader_id, self.switchover_to, reconciled and self.routed, now, self.leader_silent)
+            self.holder.step(self.leader_id, self.switchover_to, reconciled and self.routed, now, self.leader_silent,
+                             self.term)
         pause = self.backoff.success() if reconciled else self.backoff.failure()
         if self.promote is not None or self.switchover_to is not None or (self.holder and self.holder.active):
             return min(pause, PROMOTE_POLL)

@@ -38,7 +38,6 @@ class Raft:
         self.election_elapsed = 0
         self.timeout = 0  # randomised timeout of the current role's round
         self.heartbeat_elapsed = 0
-        self.heartbeat_rounds = 0  # leader: heartbeats sent this term (observers get every n-th)
         self.votes: Dict[int, bool] = {}
         self.progress: Dict[int, Progress] = {}
         self.pending_conf_index = 0  # leader: index of the last conf change that may be uncommitted
@@ -98,7 +97,6 @@ class Raft:
         self.lead = NONE
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
-        self.heartbeat_rounds = 0
         self.votes = {}
         self.progress = {}
         self.transferee = NONE

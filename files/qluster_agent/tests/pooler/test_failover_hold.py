@@ -85,7 +85,7 @@ def cluster(haproxy, start_pgbouncer, postgres, tmp_path):
     nodes = [FakeNode("qluster-01"), FakeNode("qluster-02")]
     nodes[0].role = "primary"
     agent = FakeAgent()
-    agent.leader, agent.node_timeout_s = 1, NODE_TIMEOUT
+    agent.leader, agent.node_timeout_s, agent.term = 1, NODE_TIMEOUT, 5
     agent.members = [dict(nodes[0].row(1, "leader"), db_port=relay.address, last_seen_s=0.05),
                      dict(nodes[1].row(2), db_port=postgres.port, last_seen_s=0.05)]
     (tmp_path / "password").write_text(ADMIN_PASSWORD + "\n")
@@ -143,7 +143,7 @@ def kill_the_leader(cluster) -> None:
 
 def elect(cluster, new_leader: int) -> None:
     agent, nodes = cluster["agent"], cluster["nodes"]
-    agent.leader = new_leader
+    agent.leader, agent.term = new_leader, agent.term + 1
     agent.members = [dict(m, role="leader" if m["id"] == new_leader else "follower",
                           last_seen_s=0.05 if m["id"] == new_leader else m["last_seen_s"]) for m in agent.members]
     nodes[new_leader - 1].role = "primary"
@@ -183,10 +183,11 @@ def test_a_killed_leader_fails_only_the_transaction_in_flight_later_ones_wait_fo
     assert any("failover hold: node 2 leads and takes writes through HAProxy: resuming after" in line for line in lines)
 
 
-def test_a_false_alarm_costs_a_stall_and_no_error(cluster):
+def test_a_false_alarm_costs_a_stall_and_no_error_and_keeps_the_server_connections(cluster):
     bouncer, syncer, agent, lines = cluster["bouncer"], cluster["syncer"], cluster["agent"], cluster["lines"]
     client = bouncer.client()
     transaction(client)
+    reconnects = bouncer.log().count("RECONNECT")  # the sync's start resumes (and reconnects) everything
     agent.members[0]["last_seen_s"] = 0.4  # a late beat: the leader is alive and its database answers
     run_rounds(syncer, 1, until=lambda: syncer.holder.active)
     waiting = Transaction(client)
@@ -195,7 +196,14 @@ def test_a_false_alarm_costs_a_stall_and_no_error(cluster):
     waiting.join(5)
     assert waiting.error is None and waiting.finished is not None
     assert not paused(bouncer)
-    assert any("node 1 is heard again and still leads" in line for line in lines), lines
+    assert any("node 1 is heard again and still leads (term 5): resuming after" in line for line in lines), lines
+    assert bouncer.log().count("RECONNECT") == reconnects  # the same leader in the same term: its connections are good
+    # Heard again after a new election it won itself: its database may have fenced meanwhile.
+    agent.members[0]["last_seen_s"] = 0.4
+    run_rounds(syncer, 1, until=lambda: syncer.holder.active)
+    agent.members[0]["last_seen_s"], agent.term = 0.05, 6
+    run_rounds(syncer, 2, until=lambda: not syncer.holder.active)
+    assert bouncer.log().count("RECONNECT") == reconnects + 1 and not paused(bouncer)
 
 
 def test_a_leader_that_never_comes_back_is_not_waited_for_past_the_bound(cluster):

@@ -116,7 +116,7 @@ def test_a_map_that_stops_naming_the_target_is_a_drop_only_if_it_lasts():
 
 # ------------------------------------------------------------------------ the failover hold
 FAILOVER_TIMEOUT = 1.6
-SILENT = HoldState(Stage.PAUSING, target=None, old_leader=1, since=100.0, kind=Kind.FAILOVER)
+SILENT = HoldState(Stage.PAUSING, target=None, old_leader=1, since=100.0, kind=Kind.FAILOVER, old_term=5)
 
 
 @pytest.mark.parametrize("view,state,now,action,reason", [
@@ -134,8 +134,10 @@ SILENT = HoldState(Stage.PAUSING, target=None, old_leader=1, since=100.0, kind=K
     (HoldView(2, None, routed=True), SILENT, 100.9, Action.RESUME, "node 2 leads and takes writes through HAProxy: "
                                                                    "resuming after 900 ms"),
     (HoldView(2, None, routed=True, paused=True), SILENT, 100.9, Action.RESUME, "node 2 leads"),
-    # A false alarm: the old leader is heard again.
-    (HoldView(1, None, routed=True), SILENT, 100.2, Action.RESUME, "node 1 is heard again and still leads"),
+    # A false alarm: the old leader is heard again, in the same term (without a term: a new leader).
+    (HoldView(1, None, routed=True, term=5), SILENT, 100.2, Action.RESUME, "node 1 is heard again and still leads (term 5)"),
+    (HoldView(1, None, routed=True, term=6), SILENT, 100.2, Action.RESUME, "node 1 leads and takes writes"),
+    (HoldView(1, None, routed=True), SILENT, 100.2, Action.RESUME, "node 1 leads and takes writes"),
     # Routed but still silent: not yet.
     (HoldView(1, None, routed=True, leader_silent=True), SILENT, 100.2, Action.NOTHING, "waiting for a leader"),
     # Bounded.
@@ -191,3 +193,10 @@ def test_silence_is_two_beats_of_the_fastest_leader_and_the_bound_two_node_timeo
     assert silence_after(0.8) == pytest.approx(0.25)
     assert silence_after(30.0) == pytest.approx(9.375)
     assert failover_bound(0.8) == pytest.approx(1.6)
+
+
+def test_only_a_false_alarm_keeps_the_server_connections():
+    assert decide(HoldView(1, None, routed=True, term=5), SILENT, 100.2, TIMEOUT, FAILOVER_TIMEOUT).reconnect is False
+    assert decide(HoldView(2, None, routed=True, term=6), SILENT, 100.2, TIMEOUT, FAILOVER_TIMEOUT).reconnect
+    assert decide(HoldView(1, None, routed=True, term=6), SILENT, 100.2, TIMEOUT, FAILOVER_TIMEOUT).reconnect
+    assert decide(HoldView(None, None, leader_silent=True), SILENT, 102.0, TIMEOUT, FAILOVER_TIMEOUT).reconnect

@@ -109,11 +109,13 @@ class FakeAgent:
         self.leader: int | None = None
         self.switchover_to: int | None = None
         self.node_timeout_s: float | None = None
+        self.term: int | None = None
         agent = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                extra = {"node_timeout_s": agent.node_timeout_s} if agent.node_timeout_s is not None else {}
+                extra = {key: value for key, value in (("node_timeout_s", agent.node_timeout_s), ("term", agent.term))
+                         if value is not None}
                 body = json.dumps({"leader": agent.leader, "switchover_to": agent.switchover_to,
                                    "members": agent.members, **extra}).encode()
                 self.send_response(200)
