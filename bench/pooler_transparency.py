@@ -9,7 +9,8 @@ PgBouncer as the lab's application role over TLS, one group per entry:
 Each writer runs one short transaction after another (INSERT of a unique id, COMMIT) on one
 connection, and reconnects after an error. Each acknowledged id is kept; at the end every one
 must be in the table (lost must be 0). Per event (a switchover through `qlusterctl switchover`
-on the leader's host, or `podman kill` of the leader's host) and per entry it reports:
+on the leader's host, `podman kill` of the leader's host, or the leader's host cut off the network)
+and per entry it reports:
 
 - client errors: failed statements or commits, and failed connection attempts (apart);
 - for a kill, the failed transactions that began after the kill and the latest such beginning:
@@ -25,7 +26,7 @@ holder (issue 18's acceptance: writes resume within 5 s).
 
 Run against a deployed lab with the transaction-pooled names on (the lab's inventory has them):
 
-    .venv/bin/python bench/pooler_transparency.py --lab qlab --switchovers 5 --kills 3
+    .venv/bin/python bench/pooler_transparency.py --lab qlab --switchovers 5 --kills 3 --partitions 3
     .venv/bin/python bench/pooler_transparency.py --lab qlab --switchovers 0 --kills 0 --pooler-kills 5
 
 Figures depend on the machine's load (every lab host shares its CPUs): the 1-minute load
@@ -88,6 +89,20 @@ class Bench:
         host.start()
         return f"kill {leader['name']}"
 
+    def partition(self) -> str:
+        """The leader's host cut off the network: silent, as a power cut or a pulled cable looks
+        from outside (a `podman kill` resets its connections at once instead)."""
+        leader = leader_of(self.cluster())
+        host = self.hosts[leader["name"]]
+        self.fault_at = time.monotonic()
+        host.partition()
+        try:
+            wait_until(lambda: keep_if(read_map(self.pooler), lambda m: m and m.get("leader") not in (None, leader["id"])),
+                       120, 0.1, "a new leader")
+        finally:
+            host.heal()
+        return f"partition {leader['name']}"
+
     def pooler_kill(self) -> str:
         """`podman kill` of the pooler host holding the VIP; back once another holds it."""
         old = wait_until(lambda: lifecycle.vip_holder(self.lab), 60, 0.2, f"a holder of {self.lab.vip}")
@@ -107,14 +122,13 @@ class Bench:
     def event(self, writers: Writers, kind: str) -> dict:
         start = time.monotonic()
         self.fault_at = None
-        what = {"switchover": self.switchover, "kill": self.kill, "pooler_kill": self.pooler_kill}[kind]()
+        what = {"switchover": self.switchover, "kill": self.kill, "partition": self.partition,
+                "pooler_kill": self.pooler_kill}[kind]()
         self.cluster()
         healed = time.monotonic()
         wait_until(lambda: writers.committed_since(healed), SETTLE_TIMEOUT, 0.1, "every writer committing again")
         figures = window_figures(writers.all, start, time.monotonic(), self.fault_at)
-        print(f"{what}: " + "  ".join(f"{entry} failed {f['failed_transactions']} (begun after the fault "
-                                      f"{f.get('failed_begun_after_fault', '-')}, latest "
-                                      f"+{f.get('latest_failed_begin_after_fault_s') or 0:.2f} s) connect errors "
+        print(f"{what}: " + "  ".join(f"{entry} failed {f['failed_transactions']}{after_fault(f)} connect errors "
                                       f"{f['connect_errors']} longest stall {f['longest_stall_s']:.2f} s"
                                       for entry, f in figures.items()), flush=True)
         return {"event": kind, "what": what, "took_s": round(healed - start, 2), **figures}
@@ -128,15 +142,22 @@ class Bench:
             wait_until(lambda: writers.committed_since(0.0), 60, 0.1, "every writer's first commit")
             events = [self.event(writers, kind)
                       for kind in (["switchover"] * self.args.switchovers + ["kill"] * self.args.kills
-                                   + ["pooler_kill"] * self.args.pooler_kills)]
+                                   + ["partition"] * self.args.partitions + ["pooler_kill"] * self.args.pooler_kills)]
         finally:
             writers.stop()
         lost = missing(self.pooler, self.lab.ca_path, writers.all)
         summary = {entry: {kind: summarize([e[entry] for e in events if e["event"] == kind])
-                           for kind in ("switchover", "kill", "pooler_kill")} for entry in ENTRIES}
+                           for kind in ("switchover", "kill", "partition", "pooler_kill")} for entry in ENTRIES}
         return {"lab": self.lab.name, "pooler": self.pooler, "vip": bool(self.lab.vip),
                 "clients_per_entry": self.args.clients, "events": events,
                 "summary": summary, "acknowledged": writers.acknowledged(), "lost": len(lost), "load": load.stop()}
+
+
+def after_fault(figures: dict) -> str:
+    if "failed_begun_after_fault" not in figures:
+        return ""
+    latest = figures["latest_failed_begin_after_fault_s"]
+    return f" ({figures['failed_begun_after_fault']} begun after the fault, the latest +{latest or 0:.2f} s)"
 
 
 def summarize(rows: list[dict]) -> dict | None:
@@ -159,7 +180,8 @@ def main() -> int:
     parser.add_argument("--lab", default="qlab")
     parser.add_argument("--clients", type=int, default=4, help="writers per entry")
     parser.add_argument("--switchovers", type=int, default=5)
-    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--kills", type=int, default=3, help="`podman kill` of the leader's host (its connections reset)")
+    parser.add_argument("--partitions", type=int, default=0, help="the leader's host cut off the network (silent)")
     parser.add_argument("--pooler-kills", type=int, default=0,
                         help="kills of the pooler host holding the VIP (a lab with 2 pooler hosts: qlab up --poolers 2)")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "pooler_transparency.json")
