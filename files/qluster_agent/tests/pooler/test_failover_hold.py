@@ -24,7 +24,7 @@ from qluster_agent.pooler.settings import parse_settings
 from qluster_agent.pooler.sync import Syncer, admin_console
 
 from .conftest import ADMIN_PASSWORD, ADMIN_USER
-from .test_hold_pgbouncer import Query, paused, run_rounds
+from .test_hold_pgbouncer import Query, paused, run_rounds, transaction
 from .test_sync_haproxy import HAPROXY, FakeAgent, FakeNode, haproxy, servers  # noqa: F401 pylint: disable=unused-import
 
 NODE_TIMEOUT = 0.8  # silence after 0.25 s, bound 1.6 s (hold.py)
@@ -110,31 +110,6 @@ def cluster(haproxy, start_pgbouncer, postgres, tmp_path):
     agent.close()
 
 
-def transaction(conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1")
-        cur.fetchall()
-    conn.commit()
-
-
-class Transaction(threading.Thread):
-    """One more transaction of an already connected client; `finished` when it came back."""
-
-    def __init__(self, conn) -> None:
-        super().__init__(daemon=True)
-        self.conn = conn
-        self.finished: float | None = None
-        self.error: Exception | None = None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            transaction(self.conn)
-            self.finished = time.monotonic()
-        except psycopg2.Error as exc:
-            self.error = exc
-
-
 def kill_the_leader(cluster) -> None:
     cluster["relay"].silent = True
     cluster["nodes"][0].role = "silent"
@@ -162,7 +137,7 @@ def test_a_killed_leader_fails_only_the_transaction_in_flight_later_ones_wait_fo
     run_rounds(syncer, 1, until=lambda: syncer.holder.active)
     assert syncer.holder.state.kind is Kind.FAILOVER
     assert not (cluster["tmp_path"] / "hold.json").exists()  # nobody waits for a failover's hold
-    next_one = Transaction(idle)
+    next_one = Query(conn=idle)
     login = Query(bouncer)
     run_rounds(syncer, 0.4)
     assert next_one.finished is None and next_one.error is None and login.finished is None and login.error is None
@@ -190,7 +165,7 @@ def test_a_false_alarm_costs_a_stall_and_no_error_and_keeps_the_server_connectio
     reconnects = bouncer.log().count("RECONNECT")  # the sync's start resumes (and reconnects) everything
     agent.members[0]["last_seen_s"] = 0.4  # a late beat: the leader is alive and its database answers
     run_rounds(syncer, 1, until=lambda: syncer.holder.active)
-    waiting = Transaction(client)
+    waiting = Query(conn=client)
     agent.members[0]["last_seen_s"] = 0.05
     run_rounds(syncer, 2, until=lambda: not syncer.holder.active)
     waiting.join(5)

@@ -42,26 +42,35 @@ def paused(bouncer) -> bool:
     return {row[0]: row for row in rows}["qhb_tx"][11] == 1  # name ... paused disabled
 
 
-class Query(threading.Thread):
-    """A new client of qhb_tx sending one query; `finished` is when it came back."""
+def transaction(conn) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1")
+        cur.fetchall()
+    conn.commit()
 
-    def __init__(self, bouncer) -> None:
+
+class Query(threading.Thread):
+    """One transaction in the background: a new client of qhb_tx's (it logs in first), or the next
+    one of the connected client `conn`; `finished` is when it came back."""
+
+    def __init__(self, bouncer=None, conn=None) -> None:
         super().__init__(daemon=True)
         self.bouncer = bouncer
+        self.conn = conn
         self.finished: float | None = None
         self.error: Exception | None = None
         self.start()
 
     def run(self) -> None:
         try:
-            conn = self.bouncer.client()
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT 1")
-                    cur.fetchall()
-                conn.commit()
-            finally:
-                conn.close()
+            if self.conn is not None:
+                transaction(self.conn)
+            else:
+                conn = self.bouncer.client()
+                try:
+                    transaction(conn)
+                finally:
+                    conn.close()
             self.finished = time.monotonic()
         except psycopg2.Error as exc:
             self.error = exc
