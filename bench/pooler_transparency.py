@@ -66,10 +66,21 @@ class Bench:
         self.pooler = self.lab.pooler_address
         self.fault_at: float | None = None  # when the event killed the leader's host
 
+    def read_map(self) -> dict | None:
+        """The map from the first agent that answers: the pooler hosts' observers, then the nodes
+        (any of them may be down; the VIP carries PgBouncer, not the agents' API)."""
+        for name in (*self.lab.pooler_hostnames, *self.lab.db_hostnames):
+            found = read_map(self.addresses[name])
+            if found:
+                return found
+        return None
+
     def cluster(self) -> dict:
-        # The map through the pooler, else from the first database node (a pooler host may be down).
-        first = self.addresses[self.lab.db_hostnames[0]]
-        return wait_until(lambda: keep_if(read_map(self.pooler) or read_map(first), healthy), 300, 0.2, "a healthy cluster")
+        return wait_until(lambda: keep_if(self.read_map(), healthy), 300, 0.2, "a healthy cluster")
+
+    def new_leader(self, old: dict) -> None:
+        wait_until(lambda: keep_if(self.read_map(), lambda m: m and m.get("leader") not in (None, old["id"])),
+                   120, 0.1, "a new leader")
 
     def switchover(self) -> str:
         cluster = self.cluster()
@@ -84,9 +95,10 @@ class Bench:
         host = self.hosts[leader["name"]]
         self.fault_at = time.monotonic()
         host.kill()
-        wait_until(lambda: keep_if(read_map(self.pooler), lambda m: m and m.get("leader") not in (None, leader["id"])),
-                   120, 0.1, "a new leader")
-        host.start()
+        try:
+            self.new_leader(leader)
+        finally:
+            host.start()
         return f"kill {leader['name']}"
 
     def partition(self) -> str:
@@ -97,8 +109,7 @@ class Bench:
         self.fault_at = time.monotonic()
         host.partition()
         try:
-            wait_until(lambda: keep_if(read_map(self.pooler), lambda m: m and m.get("leader") not in (None, leader["id"])),
-                       120, 0.1, "a new leader")
+            self.new_leader(leader)
         finally:
             host.heal()
         return f"partition {leader['name']}"
