@@ -1,7 +1,7 @@
 """Fault injection into lab hosts, for tests and for people: one `Host` object per lab host.
 
 Each fault is the real thing: `kill` is SIGKILL of the whole container (all its processes die
-at once, as in a power cut), `pause` freezes it (the kernel still answers ping, nothing else),
+at once; unlike a power cut, their TCP peers see the connections reset), `pause` freezes it (the kernel still answers ping, nothing else),
 `partition` detaches the host's veth from the lab bridge so its packets silently vanish in
 both directions, with no error inside the host.
 """
