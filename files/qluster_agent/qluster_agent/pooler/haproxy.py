@@ -49,6 +49,19 @@ class RuntimeApi:
         if answer != expected_answer(command):
             raise HaproxyError(f"HAProxy refused `{command}`: {' '.join(answer.split()) or 'no answer'}")
 
+    def server_aborts(self, backend: str) -> dict[str, int]:
+        """Each server's count of sessions the server side aborted (`show stat`'s srv_abrt)."""
+        lines = self.ask("show stat -1 4 -1").splitlines()
+        if not lines or not lines[0].startswith("# "):
+            raise HaproxyError(f"HAProxy's `show stat` answered: {' '.join(lines[:1]) or 'nothing'}")
+        head = lines[0][2:].split(",")
+        found = {}
+        for line in lines[1:]:
+            row = dict(zip(head, line.split(",")))
+            if row.get("pxname") == backend and row.get("srv_abrt", "").isdigit():
+                found[row["svname"]] = int(row["srv_abrt"])
+        return found
+
     def servers_state(self, backend: str) -> str:
         answer = self.ask(f"show servers state {backend}")
         if not answer.lstrip().startswith("1"):

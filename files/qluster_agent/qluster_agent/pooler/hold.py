@@ -17,11 +17,12 @@ took over, or after `hold-timeout`, whatever happened: PgBouncer is never left p
 
 An unplanned failover is held the same way, without the hold file (there is no leader left to
 wait for it): when the map's leader has not been heard for a while (`leader_silent`: the sync
-decides, half a lease by default) the databases are paused, so that transactions that start then
-wait instead of failing on the dead leader's server connections, and clients that log in then
+decides, half a lease by default), or HAProxy saw its sessions reset at once (`leader_reset`),
+the databases are paused, so that transactions that start then wait instead of failing on the
+dead leader's server connections, and clients that log in then
 wait instead of being refused (PgBouncer 1.18 looks their password up on the leader). The
 transactions in flight at the crash fail, as they must. The hold ends once a leader is heard
-again and routed (a new one, or the same one after a false alarm), or after
+since the pause and routed (a new one, or the same one after a false alarm), or after
 `failover-hold-timeout`; a leader still silent then is not held for again until one is heard.
 
 `decide(view, state, now, timeout, failover_timeout) -> HoldDecision` reads no clock and does no
@@ -90,6 +91,8 @@ class HoldView:
     failed: str = ""  # a PAUSE that PgBouncer refused or that could not be sent: why
     leader_silent: bool = False
     term: int | None = None  # the map's term
+    leader_reset: bool = False  # HAProxy saw the leader's database reset sessions at once (a dead host)
+    leader_heard_ago: float | None = None  # seconds since the observer heard the map's leader
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,10 @@ def _start(view: HoldView, state: HoldState, failover_timeout: float) -> HoldDec
     else:
         return HoldDecision(Action.PAUSE, f"the leader, node {view.leader}, hands over to node {target}: pausing the "
                                           "transaction-pooled databases")
+    if failover_timeout > 0 and view.leader_reset and not view.leader_silent:
+        return HoldDecision(Action.PAUSE, f"the leader, node {view.leader}, reset its sessions at once: pausing the "
+                                          "transaction-pooled databases until a leader is heard and takes writes",
+                            Kind.FAILOVER)
     if failover_timeout > 0 and view.leader_silent:
         if state.silence_spent:
             return HoldDecision(Action.NOTHING, "the leader is still silent, and was held for once already")
@@ -191,7 +198,8 @@ def _start(view: HoldView, state: HoldState, failover_timeout: float) -> HoldDec
 
 def _decide_failover(view: HoldView, state: HoldState, now: float, timeout: float) -> HoldDecision:
     waited = now - state.since
-    if view.leader is not None and not view.leader_silent and view.routed:
+    heard_since = view.leader_heard_ago is None or view.leader_heard_ago < waited
+    if view.leader is not None and not view.leader_silent and view.routed and heard_since:
         if view.leader == state.old_leader and view.term == state.old_term and view.term is not None:
             # A false alarm: the same leader in the same term never lost its lease, so its
             # database never fenced: the server connections to it are good.

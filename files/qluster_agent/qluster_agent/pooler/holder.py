@@ -48,11 +48,13 @@ class Holder:
         return self.state.stage is not Stage.FREE
 
     def step(self, leader: int | None, switchover_to: int | None, routed: bool, now: float,
-             leader_silent: bool = False, term: int | None = None) -> HoldDecision:
+             leader_silent: bool = False, term: int | None = None, leader_reset: bool = False,
+             leader_heard_ago: float | None = None) -> HoldDecision:
         """One round: poll the PAUSEs in flight, decide, act, log the reason when it changed."""
         if self.to_resume:
             self._resume_owed(now)
-        view = HoldView(leader, switchover_to, routed, *self._poll_pauses(), leader_silent=leader_silent, term=term)
+        view = HoldView(leader, switchover_to, routed, *self._poll_pauses(), leader_silent=leader_silent, term=term,
+                        leader_reset=leader_reset, leader_heard_ago=leader_heard_ago)
         decision = decide(view, self.state, now, self.timeout, self.failover_timeout)
         if decision.action is Action.PAUSE:
             self._pause()

@@ -24,7 +24,8 @@ a hold is on, rounds come every PROMOTE_POLL.
 
 With `failover-hold` (the default) it holds them as well while the map's leader is silent: not
 heard by the observer for half a lease (hold.py silence_after, from the node-timeout the map
-gives), or no leader named any more. Transactions that start then wait for the new leader
+gives), or no leader named any more, or whose sessions HAProxy saw reset at once (its host's
+processes died: `show stat`'s srv_abrt). Transactions that start then wait for the new leader
 instead of failing on the dead one; the hold ends once a leader is routed, or after
 `failover-hold-timeout` (twice the node-timeout unless set). To notice the silence in time, rounds
 come at least every quarter lease meanwhile.
@@ -74,6 +75,9 @@ DEMOTE_WAIT = 3.0
 PRIMARY_ASK_TIMEOUT = 0.5
 # Until the map gives the cluster's node-timeout (an agent older than node_timeout_s): the default.
 DEFAULT_NODE_TIMEOUT = KEYS_BY_PATH["cluster.node-timeout"].default
+# Sessions of the leader's server aborted by the server side within one round that say its host
+# reset its connections (its processes died): one alone happens (a backend ended by PostgreSQL).
+RESET_ABORTS = 2
 
 
 def fetch_map(url: str, timeout: float, context: ssl.SSLContext | None = None) -> Any:
@@ -145,6 +149,7 @@ class Syncer:
         self.leader_heard_ago: float | None = None  # seconds since the observer heard the map's leader
         self.leader_named = False  # the map has named a leader since this process started
         self.term: int | None = None  # the map's
+        self.leader_aborts: tuple[str | None, int | None] = (None, None)  # the leader's srv_abrt last round
         self.holder = Holder(console, settings.hold_databases, settings.hold_file, settings.hold_timeout,
                              self.say, self.limited) if console is not None else None
 
@@ -311,6 +316,19 @@ class Syncer:
             return self.leader_named
         return self.leader_heard_ago is not None and self.leader_heard_ago > silence_after(self.node_timeout)
 
+    def _leader_reset(self) -> bool:
+        """HAProxy counted at least RESET_ABORTS sessions of the leader's server aborted by the server
+        side since the last round: its host reset its connections (its processes died)."""
+        if not self.settings.failover_hold or not self.settings.leader_backend or self.leader is None:
+            return False
+        try:
+            aborts = self.api.server_aborts(self.settings.leader_backend).get(self.leader)
+        except HaproxyError:
+            return False
+        before, self.leader_aborts = self.leader_aborts, (self.leader, aborts)
+        return (aborts is not None and before[0] == self.leader and before[1] is not None
+                and aborts - before[1] >= RESET_ABORTS)
+
     @property
     def failover_hold_timeout(self) -> float:
         """The failover hold's bound now (0: none)."""
@@ -325,7 +343,7 @@ class Syncer:
         if self.holder is not None:  # also when HAProxy fails: the hold's bound still runs
             self.holder.failover_timeout = self.failover_hold_timeout
             self.holder.step(self.leader_id, self.switchover_to, reconciled and self.routed, now, self.leader_silent,
-                             self.term)
+                             self.term, self._leader_reset(), self.leader_heard_ago)
         pause = self.backoff.success() if reconciled else self.backoff.failure()
         if self.promote is not None or self.switchover_to is not None or (self.holder and self.holder.active):
             return min(pause, PROMOTE_POLL)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import select
 import socket
+import struct
 import threading
 import time
 
@@ -31,12 +32,16 @@ NODE_TIMEOUT = 0.8  # silence after 0.25 s, bound 1.6 s (hold.py)
 
 
 class SilentRelay:
-    """A TCP relay to `port` that can fall silent: its connections stay open and pass nothing."""
+    """A TCP relay to `port` that can fall silent (its connections stay open and pass nothing) or
+    reset every connection at once (a host whose processes died while its kernel still answers)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.silent = False
         self.closed = False
+        self.resetting = False
+        self.relaying = 0  # connections being relayed
+        self.lock = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.address = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -48,12 +53,17 @@ class SilentRelay:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.port))
+            with self.lock:
+                self.relaying += 1
             threading.Thread(target=self._relay, args=(client, upstream), daemon=True).start()
 
     def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
         peers = {client: upstream, upstream: client}
         try:
             while not self.closed:
+                if self.resetting:
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+                    return
                 if self.silent:
                     time.sleep(0.05)
                     continue
@@ -68,6 +78,17 @@ class SilentRelay:
         finally:
             client.close()
             upstream.close()
+            with self.lock:
+                self.relaying -= 1
+
+    def reset(self) -> None:
+        """RST every connection being relayed, as a dead process's kernel does; returns once done."""
+        self.resetting = True
+        deadline = time.monotonic() + 5
+        while self.relaying and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.resetting = False
+        assert not self.relaying, "the relay's connections were not reset within 5 s"
 
     def close(self) -> None:
         self.closed = True
@@ -108,6 +129,15 @@ def cluster(haproxy, start_pgbouncer, postgres, tmp_path):
     for node in nodes:
         node.close()
     agent.close()
+
+
+def in_transactions(bouncer, count: int) -> list:
+    """`count` clients, each in a transaction (each holds a server connection)."""
+    conns = [bouncer.client() for _unused in range(count)]
+    for conn in conns:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+    return conns
 
 
 def kill_the_leader(cluster) -> None:
@@ -195,3 +225,49 @@ def test_a_leader_that_never_comes_back_is_not_waited_for_past_the_bound(cluster
     cluster["agent"].members[0]["last_seen_s"] = 0.05  # heard again: the hold is armed again
     run_rounds(syncer, 0.3)
     assert not syncer.holder.state.silence_spent
+
+
+def test_a_leader_whose_sessions_reset_at_once_is_held_for_before_it_falls_silent(cluster):
+    """A host whose processes died resets its connections at once; clients reconnect at once, and
+    a server login cut then would make PgBouncer refuse the next logins fast. HAProxy counts the
+    sessions the server side aborted: the sync pauses on that, before the observer misses a beat."""
+    bouncer, syncer, lines, relay = cluster["bouncer"], cluster["syncer"], cluster["lines"], cluster["relay"]
+    client = bouncer.client()
+    transaction(client)
+    busy = in_transactions(bouncer, 3)  # three server connections in use
+    run_rounds(syncer, 0.3)
+    relay.silent = True  # the dead host answers nothing more ...
+    relay.reset()  # ... after resetting every connection it had
+    cluster["agent"].members[0]["last_seen_s"] = 0.2  # heard a moment ago: not silent yet
+    cluster["nodes"][0].role = "silent"
+    run_rounds(syncer, 1, until=lambda: syncer.holder.active)
+    assert syncer.holder.state.kind is Kind.FAILOVER and not syncer.leader_silent  # before any silence
+    assert any("node 1, reset its sessions at once" in line for line in lines), lines
+    for conn in busy:
+        with pytest.raises(psycopg2.Error):
+            conn.commit()  # in flight at the reset
+    cluster["agent"].members[0]["last_seen_s"] = 0.4  # and then silent: not heard since the pause
+    login = Query(bouncer)
+    run_rounds(syncer, 0.4)
+    assert login.finished is None and login.error is None and syncer.holder.active
+    elected = time.monotonic()
+    elect(cluster, 2)
+    run_rounds(syncer, 3, until=lambda: not syncer.holder.active)
+    login.join(5)
+    assert login.error is None and login.finished >= elected
+    transaction(client)
+
+
+def test_sessions_reset_on_a_leader_still_heard_cost_a_round_of_stall(cluster):
+    bouncer, syncer, lines, relay = cluster["bouncer"], cluster["syncer"], cluster["lines"], cluster["relay"]
+    busy = in_transactions(bouncer, 3)
+    run_rounds(syncer, 0.3)
+    relay.reset()  # e.g. its database restarted in place; its agent is heard all along
+    run_rounds(syncer, 1, until=lambda: syncer.holder.active)
+    run_rounds(syncer, 1, until=lambda: not syncer.holder.active)
+    assert not paused(bouncer)
+    assert any("node 1 is heard again and still leads (term 5)" in line for line in lines), lines
+    for conn in busy:
+        with pytest.raises(psycopg2.Error):
+            conn.commit()  # in flight at the reset
+    transaction(bouncer.client())  # a new client goes on at once

@@ -145,6 +145,11 @@ SILENT = HoldState(Stage.PAUSING, target=None, old_leader=1, since=100.0, kind=K
     (HoldView(2, None), SILENT, 101.7, Action.RESUME, "resuming anyway"),
     (HoldView(None, None, failed="no such database: x_tx", leader_silent=True), SILENT, 100.1, Action.RESUME,
      "the PAUSE for the failover failed"),
+    # HAProxy saw the leader reset its sessions at once: held before it falls silent ...
+    (HoldView(1, None, routed=True, leader_reset=True), FREE, 100.0, Action.PAUSE, "node 1, reset its sessions at once"),
+    # ... until it is heard again after the pause (heard 0.5 s ago, paused 0.2 s ago: not yet).
+    (HoldView(1, None, routed=True, term=5, leader_heard_ago=0.5), SILENT, 100.2, Action.NOTHING, "waiting"),
+    (HoldView(1, None, routed=True, term=5, leader_heard_ago=0.05), SILENT, 100.2, Action.RESUME, "heard again"),
     # A failover hold never writes the hold file: nobody waits for it.
     (HoldView(1, None, paused=True, leader_silent=True), SILENT, 100.5, Action.NOTHING, "waiting for a leader"),
 ])
@@ -156,6 +161,7 @@ def test_decide_failover(view, state, now, action, reason):
 
 def test_without_a_failover_timeout_a_silent_leader_holds_nothing():
     assert decide(HoldView(1, None, leader_silent=True), FREE, 100.0, TIMEOUT).action is Action.NOTHING
+    assert decide(HoldView(1, None, leader_reset=True), FREE, 100.0, TIMEOUT).action is Action.NOTHING
     assert decide(HoldView(1, None, leader_silent=True), FREE, 100.0, TIMEOUT, 0.0).action is Action.NOTHING
 
 
