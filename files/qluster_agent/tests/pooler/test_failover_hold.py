@@ -20,12 +20,8 @@ import psycopg2
 import pytest
 
 from qluster_agent.pooler.hold import Kind, Stage
-from qluster_agent.pooler.haproxy import RuntimeApi
-from qluster_agent.pooler.settings import parse_settings
-from qluster_agent.pooler.sync import Syncer, admin_console
 
-from .conftest import ADMIN_PASSWORD, ADMIN_USER
-from .test_hold_pgbouncer import Query, paused, run_rounds, transaction
+from .test_hold_pgbouncer import Query, paused, routed_syncer, run_rounds, transaction
 from .test_sync_haproxy import HAPROXY, FakeAgent, FakeNode, haproxy, servers  # noqa: F401 pylint: disable=unused-import
 
 NODE_TIMEOUT = 0.8  # silence after 0.25 s, bound 1.6 s (hold.py)
@@ -109,20 +105,8 @@ def cluster(haproxy, start_pgbouncer, postgres, tmp_path):
     agent.leader, agent.node_timeout_s, agent.term = 1, NODE_TIMEOUT, 5
     agent.members = [dict(nodes[0].row(1, "leader"), db_port=relay.address, last_seen_s=0.05),
                      dict(nodes[1].row(2), db_port=postgres.port, last_seen_s=0.05)]
-    (tmp_path / "password").write_text(ADMIN_PASSWORD + "\n")
     lines: list[str] = []
-    settings = parse_settings({
-        "map-url": agent.url, "haproxy-socket": haproxy["socket"], "state-file": str(tmp_path / "members.json"),
-        "server-options": "check inter 10s fastinter 10s downinter 10s fall 3 rise 1 on-marked-down shutdown-sessions",
-        "interval": "200ms", "hold-databases": ["qhb_tx"], "hold-file": str(tmp_path / "hold.json"),
-        "pgbouncer-socket-dir": bouncer.socket_dir, "pgbouncer-port": bouncer.port,
-        "pgbouncer-admin-user": ADMIN_USER, "pgbouncer-password-file": str(tmp_path / "password")})
-    syncer = Syncer(settings, emit=lambda level, message: lines.append(message), console=admin_console(settings))
-    syncer.holder.release_all("starting", time.monotonic())
-    syncer.round(time.monotonic())
-    RuntimeApi(haproxy["socket"]).run("set server pg_rw/qluster-01 health up")  # its first check, at once
-    syncer.round(time.monotonic())
-    assert servers(haproxy, "pg_rw")["qluster-01"].op_state == 2 and syncer.routed
+    syncer = routed_syncer(haproxy, bouncer, agent, tmp_path, lines, {"interval": "200ms"})
     yield {"bouncer": bouncer, "nodes": nodes, "agent": agent, "syncer": syncer, "lines": lines, "relay": relay,
            "haproxy": haproxy, "tmp_path": tmp_path}
     relay.close()

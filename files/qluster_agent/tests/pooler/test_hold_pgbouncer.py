@@ -259,25 +259,32 @@ def routed(haproxy, start_pgbouncer, postgres, tmp_path):
     agent = FakeAgent()
     agent.leader = 1
     agent.members = [dict(nodes[0].row(1, "leader"), db_port=postgres.port), dict(nodes[1].row(2), db_port=postgres.port)]
-    (tmp_path / "password").write_text(ADMIN_PASSWORD + "\n")
     lines: list[str] = []
+    syncer = routed_syncer(haproxy, bouncer, agent, tmp_path, lines, {"interval": "100ms", "hold-timeout": "5s"})
+    yield {"bouncer": bouncer, "nodes": nodes, "agent": agent, "syncer": syncer, "lines": lines, "haproxy": haproxy}
+    for node in nodes:
+        node.close()
+    agent.close()
+
+
+def routed_syncer(haproxy, bouncer, agent, tmp_path, lines: list[str], overrides: dict) -> Syncer:
+    """A sync with the hold for `bouncer`, reading `agent`'s map, whose qluster-01 is the leader and
+    up in pg_rw after its first rounds; its log lines go to `lines`."""
+    (tmp_path / "password").write_text(ADMIN_PASSWORD + "\n")
     # Slow checks: a server changes state in HAProxy when the sync says so, not by itself.
     settings = parse_settings({
         "map-url": agent.url, "haproxy-socket": haproxy["socket"], "state-file": str(tmp_path / "members.json"),
         "server-options": "check inter 10s fastinter 10s downinter 10s fall 3 rise 1 on-marked-down shutdown-sessions",
-        "interval": "100ms", "hold-databases": ["qhb_tx"], "hold-file": str(tmp_path / "hold.json"),
-        "hold-timeout": "5s", "pgbouncer-socket-dir": bouncer.socket_dir, "pgbouncer-port": bouncer.port,
-        "pgbouncer-admin-user": ADMIN_USER, "pgbouncer-password-file": str(tmp_path / "password")})
+        "hold-databases": ["qhb_tx"], "hold-file": str(tmp_path / "hold.json"),
+        "pgbouncer-socket-dir": bouncer.socket_dir, "pgbouncer-port": bouncer.port,
+        "pgbouncer-admin-user": ADMIN_USER, "pgbouncer-password-file": str(tmp_path / "password"), **overrides})
     syncer = Syncer(settings, emit=lambda level, message: lines.append(message), console=admin_console(settings))
     syncer.holder.release_all("starting", time.monotonic())
     syncer.round(time.monotonic())
     RuntimeApi(haproxy["socket"]).run("set server pg_rw/qluster-01 health up")  # its first check, at once
     syncer.round(time.monotonic())
     assert servers(haproxy, "pg_rw")["qluster-01"].op_state == 2 and syncer.routed
-    yield {"bouncer": bouncer, "nodes": nodes, "agent": agent, "syncer": syncer, "lines": lines, "haproxy": haproxy}
-    for node in nodes:
-        node.close()
-    agent.close()
+    return syncer
 
 
 def run_rounds(syncer, seconds: float, until=lambda: False) -> list[float]:
