@@ -110,6 +110,10 @@ def window_figures(writers: list[Writer], start: float, end: float, fault_at: fl
                           "longest_stall_s": round(max(waits, default=0.0), 3),
                           "first_errors": sorted({error[1] for each in errors for error in each})[:3]}
         if fault_at is not None:
+            # Each failed connection attempt, when it began after the kill and why (a few per kill).
+            figures[entry]["connect_errors_after_fault"] = sorted(
+                (round(began - fault_at, 3), message) for each in errors for began, message in each
+                if message.startswith("connect:"))[:20]
             late = [began - fault_at for began, _message in failed if began > fault_at]
             figures[entry]["failed_begun_after_fault"] = len(late)
             figures[entry]["latest_failed_begin_after_fault_s"] = round(max(late), 3) if late else None

@@ -39,6 +39,7 @@ class Holder:
         self.failed = ""
         self.to_resume: set[str] = set()  # databases whose RESUME has not gone through yet
         self.reconnect = True  # the owed RESUMEs close the server connections first
+        self.reconnected_at: float | None = None  # when a RECONNECT last went through
         self.resume_error = ""
         self.last_reason = ""
 
@@ -53,6 +54,8 @@ class Holder:
         """One round: poll the PAUSEs in flight, decide, act, log the reason when it changed."""
         if self.to_resume:
             self._resume_owed(now)
+        if self.state.stage is Stage.FREE:  # a PAUSE to come goes out at once, without logging in first
+            self.console.keep_ready(len(self.databases))
         view = HoldView(leader, switchover_to, routed, *self._poll_pauses(), leader_silent=leader_silent, term=term,
                         leader_reset=leader_reset, leader_heard_ago=leader_heard_ago)
         decision = decide(view, self.state, now, self.timeout, self.failover_timeout)
@@ -120,6 +123,8 @@ class Holder:
                 for command in ((f"RECONNECT {database}",) if self.reconnect else ()) + (f"RESUME {database}",):
                     try:
                         self.console.run(command)
+                        if command.startswith("RECONNECT"):
+                            self.reconnected_at = now
                     except AdminError as exc:
                         if not any(text in str(exc) for text in _NOTHING_TO_RESUME):
                             raise

@@ -5,6 +5,10 @@ returns at once, `Pending.poll()` says whether PgBouncer has answered. `PAUSE <d
 once that database's transactions in flight have ended, so the sync polls it between rounds
 instead of waiting; `run()` waits for a short command (`RESUME`, `RECONNECT`) at most
 `timeout` seconds. PgBouncer does not take TLS on its unix socket, whatever client_tls_sslmode.
+
+A login to the console takes milliseconds (scram-sha-256), and a PAUSE that must beat clients
+reconnecting after a crash cannot wait for it: `keep_ready(n)` keeps n connections logged in
+and idle, and `start()` sends its command on one of them when it can.
 """
 
 from __future__ import annotations
@@ -40,22 +44,45 @@ class AdminAccess:
                                 application_name="qluster-haproxy-sync", async_=1)
 
 
-class Pending:
-    """One admin command on its own connection: connecting, then sent, then answered."""
+def _checked(command: str) -> str:
+    if not _COMMAND.match(command):
+        raise ValueError(f"not an admin command this program sends: {command!r}")
+    return command
 
-    def __init__(self, access: AdminAccess, command: str) -> None:
-        if not _COMMAND.match(command):
-            raise ValueError(f"not an admin command this program sends: {command!r}")
-        self.command = command
+
+class Pending:
+    """One admin command on its own connection: connecting, then sent, then answered. Made
+    without a command, it stays logged in and idle until `send()` gives it one."""
+
+    def __init__(self, access: AdminAccess, command: str | None) -> None:
+        self.command = _checked(command) if command is not None else None
         self.where = f"PgBouncer's admin console at {access.socket_dir} port {access.port}"
         self.cursor: Any = None
         self.rows: list[tuple] = []
         self.done = False
+        self.connected = False
         self.wants_write = False  # what the last poll waits for: the socket writable, else readable
         try:
             self.conn = access.connect()
         except psycopg2.Error as exc:
             raise AdminError(f"{self.where}: {_message(exc)}") from None
+
+    def send(self, command: str) -> bool:
+        """Send `command` on this idle, logged-in connection; False (nothing sent) when it is not
+        logged in yet or PgBouncer has closed it (it says nothing to an idle admin client but that)."""
+        _checked(command)
+        if not self.connected or self.command is not None or self.conn.closed:
+            return False
+        try:
+            readable, _writable, _broken = select.select([self], [], [], 0)
+            if readable:
+                return False
+            self.command = command
+            self.cursor = self.conn.cursor()
+            self.cursor.execute(command)
+        except (psycopg2.Error, OSError, ValueError):
+            return False
+        return True
 
     def poll(self) -> bool:
         """Advance without waiting; True once answered. AdminError when refused or cut."""
@@ -66,6 +93,9 @@ class Pending:
                 state = self.conn.poll()
                 if state != psycopg2.extensions.POLL_OK:
                     self.wants_write = state == psycopg2.extensions.POLL_WRITE
+                    return False
+                self.connected = True
+                if self.command is None:  # logged in: kept for a command to come
                     return False
                 if self.cursor is None:  # connected: send the command
                     self.cursor = self.conn.cursor()
@@ -113,10 +143,40 @@ class AdminConsole:
     def __init__(self, access: AdminAccess, clock: Callable[[], float] = time.monotonic) -> None:
         self.access = access
         self.clock = clock
+        self.ready: list[Pending] = []  # logged in (or logging in) and idle, for start()
+
+    def keep_ready(self, count: int) -> None:
+        """Keep `count` connections logged in and idle (advanced without waiting, each call); one
+        PgBouncer has closed is replaced. PgBouncer unreachable: start() connects as it can."""
+        for pending in list(self.ready):
+            try:
+                pending.poll()
+                alive = not pending.conn.closed and not (pending.connected and select.select([pending], [], [], 0)[0])
+            except (AdminError, OSError, ValueError):
+                alive = False
+            if not alive:
+                pending.close()
+                self.ready.remove(pending)
+        while len(self.ready) < count:
+            try:
+                self.ready.append(Pending(self.access, None))
+            except AdminError:
+                return
+
+    def close(self) -> None:
+        """Close the connections kept ready."""
+        for pending in self.ready:
+            pending.close()
+        self.ready.clear()
 
     def start(self, command: str) -> Pending:
-        """Connect (a few milliseconds on the unix socket, at most the timeout) and send `command`;
-        poll the answer."""
+        """Send `command` on a connection kept ready, else connect (a few milliseconds on the unix
+        socket, at most the timeout) and send it; poll the answer."""
+        while self.ready:
+            pending = self.ready.pop(0)
+            if pending.send(command):
+                return pending
+            pending.close()
         pending = Pending(self.access, command)
         pending.wait(self.clock() + self.access.timeout, self.clock, until_sent=True)
         return pending

@@ -20,6 +20,8 @@ hold-file: /run/qluster-haproxy-sync/hold.json   # {"held_for": <member id>} whi
 hold-timeout: 15s                           # a hold ends after this long whatever happened
 failover-hold: true                         # also hold them while the leader is silent (a failover)
 failover-hold-timeout: null                 # ... at most this long; null: twice the cluster's node-timeout
+haproxy-session-log: /var/lib/haproxy/qluster-haproxy-sync/sessions.sock   # HAProxy's read-write frontend logs
+                                            # every session's end here: the leader's ending together start the hold
 pgbouncer-socket-dir: /var/run/postgresql   # PgBouncer's unix_socket_dir ...
 pgbouncer-port: 5432                        # ... and listen_port: its admin console's socket
 pgbouncer-admin-user: qluster_hold          # one of PgBouncer's admin_users
@@ -65,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "hold-timeout": "15s",
     "failover-hold": True,
     "failover-hold-timeout": None,
+    "haproxy-session-log": None,
     "pgbouncer-socket-dir": "/var/run/postgresql",
     "pgbouncer-port": 5432,
     "pgbouncer-admin-user": "qluster_hold",
@@ -102,6 +105,7 @@ class SyncSettings:
     hold_timeout: float = 15.0
     failover_hold: bool = True
     failover_hold_timeout: float | None = None  # None: twice the node-timeout the map gives
+    haproxy_session_log: str | None = None  # None: HAProxy's aborted-session counters, read each round
     pgbouncer_socket_dir: str = DEFAULTS["pgbouncer-socket-dir"]
     pgbouncer_port: int = DEFAULTS["pgbouncer-port"]
     pgbouncer_admin_user: str = DEFAULTS["pgbouncer-admin-user"]
@@ -163,7 +167,7 @@ def parse_settings(raw: Any) -> SyncSettings:
                             "would take writes")
         if any(c in options for c in ";\n#"):
             problems.append(f"server-options: {options!r} contains ';', '#' or a newline")
-    for key in ("api-cafile", "api-certfile", "api-keyfile"):
+    for key in ("api-cafile", "api-certfile", "api-keyfile", "haproxy-session-log"):
         if values[key] is not None and not (isinstance(values[key], str) and values[key].startswith("/")):
             problems.append(f"{key}: {values[key]!r} is not an absolute path")
     if (values["api-certfile"] is None) != (values["api-keyfile"] is None):
@@ -187,7 +191,8 @@ def parse_settings(raw: Any) -> SyncSettings:
         api_certfile=values["api-certfile"], api_keyfile=values["api-keyfile"],
         hold_databases=tuple(values["hold-databases"]), hold_file=values["hold-file"],
         hold_timeout=durations["hold-timeout"], failover_hold=values["failover-hold"],
-        failover_hold_timeout=failover_timeout, pgbouncer_socket_dir=values["pgbouncer-socket-dir"],
+        failover_hold_timeout=failover_timeout, haproxy_session_log=values["haproxy-session-log"],
+        pgbouncer_socket_dir=values["pgbouncer-socket-dir"],
         pgbouncer_port=values["pgbouncer-port"], pgbouncer_admin_user=values["pgbouncer-admin-user"],
         pgbouncer_password_file=values["pgbouncer-password-file"])
 

@@ -29,6 +29,13 @@ processes died: `show stat`'s srv_abrt). Transactions that start then wait for t
 instead of failing on the dead one; the hold ends once a leader is routed, or after
 `failover-hold-timeout` (twice the node-timeout unless set). To notice the silence in time, rounds
 come at least every quarter lease meanwhile.
+
+With `haproxy-session-log`, HAProxy's read-write frontend logs every session's end to a socket
+this program listens on (session_log.py), and the sync waits for it between rounds: the leader's
+sessions ending together (its host's processes died) start the failover hold within a few
+milliseconds, on a PgBouncer admin connection kept logged in for it - before the clients whose
+transactions failed reconnect through a server connection to the dead leader. Without it,
+HAProxy's count of sessions the server side aborted is read once a round instead.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
 import tempfile
@@ -57,6 +65,7 @@ from .hold import failover_bound, silence_after
 from .plan import (MapError, Member, demote_commands, leader_from_map, leader_heard_ago, member_id, members_from_json,
                    members_from_map, node_timeout_of, parse_servers_state, plan, promote_commands)
 from .ratelimit import Backoff, RateLimitedLog
+from .session_log import LeaderEnds, SessionLog, SessionLogError
 from .settings import SettingsError, SyncSettings, load_settings, read_admin_password
 
 log = logging.getLogger("qluster-haproxy-sync")
@@ -78,6 +87,9 @@ DEFAULT_NODE_TIMEOUT = KEYS_BY_PATH["cluster.node-timeout"].default
 # Sessions of the leader's server aborted by the server side within one round that say its host
 # reset its connections (its processes died): one alone happens (a backend ended by PostgreSQL).
 RESET_ABORTS = 2
+# After a RECONNECT of the sync's own, PgBouncer closes the leader's server connections as they
+# are released: ends of the leader's sessions then are no news of it.
+RECONNECT_QUIET = 1.0
 
 
 def fetch_map(url: str, timeout: float, context: ssl.SSLContext | None = None) -> Any:
@@ -126,7 +138,8 @@ class Syncer:
                  read_map: Callable[[str, float], Any] | None = None,
                  emit: Callable[[str, str], None] | None = None,
                  ask_primary: Callable[[Member, float], bool] | None = None,
-                 context: ssl.SSLContext | None = None, console: AdminConsole | None = None) -> None:
+                 context: ssl.SSLContext | None = None, console: AdminConsole | None = None,
+                 session_log: SessionLog | None = None) -> None:
         self.settings = settings
         self.api = api or RuntimeApi(settings.haproxy_socket, settings.timeout)
         self.read_map = read_map or functools.partial(fetch_map, context=context)
@@ -150,6 +163,8 @@ class Syncer:
         self.leader_named = False  # the map has named a leader since this process started
         self.term: int | None = None  # the map's
         self.leader_aborts: tuple[str | None, int | None] = (None, None)  # the leader's srv_abrt last round
+        self.session_log = session_log  # HAProxy's session ends, when it logs them to this program
+        self.leader_ends = LeaderEnds(settings.leader_backend)
         self.holder = Holder(console, settings.hold_databases, settings.hold_file, settings.hold_timeout,
                              self.say, self.limited) if console is not None else None
 
@@ -316,11 +331,19 @@ class Syncer:
             return self.leader_named
         return self.leader_heard_ago is not None and self.leader_heard_ago > silence_after(self.node_timeout)
 
-    def _leader_reset(self) -> bool:
-        """HAProxy counted at least RESET_ABORTS sessions of the leader's server aborted by the server
-        side since the last round: its host reset its connections (its processes died)."""
+    def _leader_reset(self, now: float) -> bool:
+        """The leader's host closed its connections at once (its processes died): HAProxy logged a
+        burst of the leader's sessions ending (session_log.py), or without that log, counted at
+        least RESET_ABORTS of them aborted by the server side since the last round."""
         if not self.settings.failover_hold or not self.settings.leader_backend or self.leader is None:
             return False
+        if self.session_log is not None:
+            self.leader_ends.note(self.session_log.drain(), self.leader, now)
+            reconnected = self.holder.reconnected_at if self.holder is not None else None
+            if (self.holder is not None and self.holder.active) or (
+                    reconnected is not None and now - reconnected < RECONNECT_QUIET):
+                self.leader_ends.forget()  # PgBouncer's own closes, of a hold or its end
+            return self.leader_ends.burst()
         try:
             aborts = self.api.server_aborts(self.settings.leader_backend).get(self.leader)
         except HaproxyError:
@@ -343,7 +366,7 @@ class Syncer:
         if self.holder is not None:  # also when HAProxy fails: the hold's bound still runs
             self.holder.failover_timeout = self.failover_hold_timeout
             self.holder.step(self.leader_id, self.switchover_to, reconciled and self.routed, now, self.leader_silent,
-                             self.term, self._leader_reset(), self.leader_heard_ago)
+                             self.term, self._leader_reset(now), self.leader_heard_ago)
         pause = self.backoff.success() if reconciled else self.backoff.failure()
         if self.promote is not None or self.switchover_to is not None or (self.holder and self.holder.active):
             return min(pause, PROMOTE_POLL)
@@ -351,18 +374,44 @@ class Syncer:
             return min(pause, max(PROMOTE_POLL, silence_after(self.node_timeout) / 2))
         return pause
 
+    def react(self, now: float) -> None:
+        """Between rounds, on HAProxy's session log: a burst of the leader's sessions ending starts
+        the failover hold now, with what the last round knew (the next round follows at once)."""
+        if self.holder is None or self.holder.active or not self._leader_reset(now):
+            return
+        self.holder.step(self.leader_id, self.switchover_to, self.routed, now, self.leader_silent, self.term, True,
+                         self.leader_heard_ago)
+
+    def wait(self, seconds: float, clock: Callable[[], float] = time.monotonic,
+             sleep: Callable[[float], None] = time.sleep, wake: tuple = ()) -> None:
+        """The pause between rounds; with the session log, spent listening to it (and to `wake`:
+        readable when the process is asked to stop)."""
+        if self.session_log is None:
+            sleep(seconds)
+            return
+        deadline = clock() + seconds
+        while (left := deadline - clock()) > 0:
+            if not self.session_log.wait(left, wake):
+                return  # the time is up, or asked to stop
+            self.react(clock())
+            if self.holder is not None and self.holder.active:
+                return  # a hold began: rounds follow it now
+
     def run_forever(self, stop: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.monotonic,
-                    sleep: Callable[[float], None] = time.sleep) -> None:
+                    sleep: Callable[[float], None] = time.sleep, wake: tuple = ()) -> None:
         """Round after round until `stop()`; PgBouncer is resumed on the way in and on the way out."""
         self.load_known_members(clock())
         if self.holder is not None:
             self.holder.release_all("starting", clock())
         try:
             while not stop():
-                sleep(self.round(clock()))
+                self.wait(self.round(clock()), clock, sleep, wake)
         finally:
             if self.holder is not None:
                 self.holder.release_all("stopping", clock())
+                self.holder.console.close()
+            if self.session_log is not None:
+                self.session_log.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -378,18 +427,35 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"qluster-haproxy-sync: config error: {exc}", file=sys.stderr)
         return 2
-    syncer = Syncer(settings, context=context, console=None if args.once else console)
     if args.once:
+        syncer = Syncer(settings, context=context)
         syncer.load_known_members(time.monotonic())
         syncer.refresh_members(time.monotonic())
         return 0 if syncer.reconcile(time.monotonic()) else 1
+    syncer = Syncer(settings, context=context, console=console, session_log=open_session_log(settings))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())  # systemd's stop: resume PgBouncer first
+    # A signal also wakes the wait on the session log (SIGTERM's handler runs, the wait goes on).
+    wake_read, wake_write = socket.socketpair()
+    wake_write.setblocking(False)
+    signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
     try:
-        syncer.run_forever(stop=stopping.is_set, sleep=stopping.wait)
+        syncer.run_forever(stop=stopping.is_set, sleep=stopping.wait, wake=(wake_read,))
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def open_session_log(settings: SyncSettings) -> SessionLog | None:
+    """The socket HAProxy's session log comes to, when the failover hold uses one; None (logged:
+    the hold then reads HAProxy's counters each round) when it cannot be made."""
+    if not (settings.haproxy_session_log and settings.failover_hold and settings.hold_databases):
+        return None
+    try:
+        return SessionLog(settings.haproxy_session_log)
+    except SessionLogError as exc:
+        log.warning("%s; the failover hold reads HAProxy's aborted-session counters once a round instead", exc)
+        return None
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ import psycopg2
 import pytest
 
 from qluster_agent.pooler.hold import Kind, Stage
+from qluster_agent.pooler.sync import RECONNECT_QUIET
 
 from .test_hold_pgbouncer import Query, paused, routed_syncer, run_rounds, transaction
-from .test_sync_haproxy import HAPROXY, FakeAgent, FakeNode, haproxy, servers  # noqa: F401 pylint: disable=unused-import
+from .test_sync_haproxy import HAPROXY, FakeAgent, FakeNode, haproxy, servers, start_haproxy, wait_for  # noqa: F401 pylint: disable=unused-import
 
 NODE_TIMEOUT = 0.8  # silence after 0.25 s, bound 1.6 s (hold.py)
 
@@ -40,6 +41,7 @@ class SilentRelay:
         self.lock = threading.Lock()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.address = self.listener.getsockname()[1]
+        self.kill_read, self.kill_write = socket.socketpair()  # wakes every relay at once for a reset
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -48,6 +50,9 @@ class SilentRelay:
                 client, _address = self.listener.accept()
             except OSError:
                 return
+            if self.resetting:  # the dead host's kernel refuses what its processes no longer serve
+                rst_close(client)
+                continue
             upstream = socket.create_connection(("127.0.0.1", self.port))
             with self.lock:
                 self.relaying += 1
@@ -58,13 +63,13 @@ class SilentRelay:
         try:
             while not self.closed:
                 if self.resetting:
-                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+                    rst_close(client)
                     return
                 if self.silent:
                     time.sleep(0.05)
                     continue
-                readable, _writable, _broken = select.select(list(peers), [], [], 0.05)
-                for sock in readable:
+                readable, _writable, _broken = select.select([*peers, self.kill_read], [], [], 0.05)
+                for sock in set(readable) & set(peers):
                     data = sock.recv(65536)
                     if not data:
                         return
@@ -77,22 +82,35 @@ class SilentRelay:
             with self.lock:
                 self.relaying -= 1
 
-    def reset(self) -> None:
-        """RST every connection being relayed, as a dead process's kernel does; returns once done."""
+    def reset(self, linger: float = 0.0) -> None:
+        """RST every connection being relayed, as a dead process's kernel does; returns once done.
+        For `linger` seconds more, new connections are reset as soon as accepted."""
         self.resetting = True
+        self.kill_write.send(b"x")
         deadline = time.monotonic() + 5
         while self.relaying and time.monotonic() < deadline:
-            time.sleep(0.01)
-        self.resetting = False
+            time.sleep(0.001)
         assert not self.relaying, "the relay's connections were not reset within 5 s"
+        self.kill_read.recv(16)
+        if linger:
+            threading.Timer(linger, self._reset_done).start()
+        else:
+            self._reset_done()
+
+    def _reset_done(self) -> None:
+        self.resetting = False
 
     def close(self) -> None:
         self.closed = True
         self.listener.close()
 
 
-@pytest.fixture
-def cluster(haproxy, start_pgbouncer, postgres, tmp_path):
+def rst_close(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+    sock.close()
+
+
+def make_cluster(haproxy, start_pgbouncer, postgres, tmp_path, overrides: dict | None = None):
     """PgBouncer -> HAProxy -> node 1 (the leader, behind a relay that can fall silent) or node 2
     (PostgreSQL itself); the map fake, node 1 heard a moment ago; a sync with both holds."""
     if HAPROXY is None:
@@ -106,13 +124,26 @@ def cluster(haproxy, start_pgbouncer, postgres, tmp_path):
     agent.members = [dict(nodes[0].row(1, "leader"), db_port=relay.address, last_seen_s=0.05),
                      dict(nodes[1].row(2), db_port=postgres.port, last_seen_s=0.05)]
     lines: list[str] = []
-    syncer = routed_syncer(haproxy, bouncer, agent, tmp_path, lines, {"interval": "200ms"})
+    syncer = routed_syncer(haproxy, bouncer, agent, tmp_path, lines, {"interval": "200ms", **(overrides or {})})
     yield {"bouncer": bouncer, "nodes": nodes, "agent": agent, "syncer": syncer, "lines": lines, "relay": relay,
            "haproxy": haproxy, "tmp_path": tmp_path}
     relay.close()
     for node in nodes:
         node.close()
     agent.close()
+
+
+@pytest.fixture
+def cluster(haproxy, start_pgbouncer, postgres, tmp_path):
+    yield from make_cluster(haproxy, start_pgbouncer, postgres, tmp_path)
+
+
+@pytest.fixture
+def logged_cluster(start_pgbouncer, postgres, tmp_path):
+    """The same, with HAProxy's read-write frontend logging every session's end to the sync."""
+    path = tmp_path / "sessions.sock"
+    for haproxy in start_haproxy(tmp_path, f"  log {path} format raw local0 info\n  option tcplog"):
+        yield from make_cluster(haproxy, start_pgbouncer, postgres, tmp_path, {"haproxy-session-log": str(path)})
 
 
 def in_transactions(bouncer, count: int) -> list:
@@ -255,3 +286,72 @@ def test_sessions_reset_on_a_leader_still_heard_cost_a_round_of_stall(cluster):
         with pytest.raises(psycopg2.Error):
             conn.commit()  # in flight at the reset
     transaction(bouncer.client())  # a new client goes on at once
+
+
+class Writer(threading.Thread):
+    """A client of qhb_tx that runs one transaction after another and, after an error, logs in
+    again at once (as the lab's writers and many applications do); each error with when its
+    transaction (or login) began."""
+
+    def __init__(self, bouncer, stop: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.bouncer, self.stop = bouncer, stop
+        self.errors: list[tuple[float, str]] = []
+        self.committed = 0
+        self.start()
+
+    def run(self) -> None:
+        conn = None
+        while not self.stop.is_set():
+            began = time.monotonic()
+            try:
+                conn = conn or self.bouncer.client()
+                transaction(conn)
+                self.committed += 1
+            except psycopg2.Error as exc:
+                self.errors.append((began, str(exc).strip().splitlines()[0]))
+                conn = None
+        if conn is not None:
+            conn.close()
+
+
+def test_clients_that_log_in_again_at_once_after_the_leader_reset_its_sessions_wait_for_the_new_one(logged_cluster):
+    """A host whose processes died resets its connections at once and, for a moment, every new
+    one; clients whose transactions failed log in again at once. The server login PgBouncer
+    opens for them then fails, and PgBouncer 1.18 refuses every login and transaction of the
+    database while it has no server ("server login has been failing") - unless it is paused
+    first. HAProxy's session log brings the sync the reset within milliseconds: only the
+    transactions in flight at the reset fail."""
+    cluster = logged_cluster
+    bouncer, syncer, lines, relay = cluster["bouncer"], cluster["syncer"], cluster["lines"], cluster["relay"]
+    assert syncer.session_log is not None
+    stop_sync, stop_writers = threading.Event(), threading.Event()
+    sync = threading.Thread(target=syncer.run_forever, kwargs={"stop": stop_sync.is_set, "sleep": stop_sync.wait})
+    sync.start()
+    writers = [Writer(bouncer, stop_writers) for _count in range(3)]
+    try:
+        wait_for(lambda: syncer.holder.reconnected_at is not None
+                 and time.monotonic() - syncer.holder.reconnected_at > RECONNECT_QUIET
+                 and all(w.committed > 5 for w in writers), what="the writers at work after the sync's start")
+        cluster["nodes"][0].role = "silent"
+        relay.reset(linger=0.5)
+        reset_done = time.monotonic()
+        wait_for(lambda: syncer.holder.active, timeout=2, what="the failover hold")
+        assert syncer.holder.state.kind is Kind.FAILOVER
+        cluster["agent"].members[0]["last_seen_s"] = 0.4  # then silent
+        wait_for(lambda: time.monotonic() - reset_done > 0.6, what="the relay's linger")
+        elect(cluster, 2)
+        wait_for(lambda: not syncer.holder.active, timeout=5, what="the end of the hold")
+        resumed = [w.committed for w in writers]
+        wait_for(lambda: all(w.committed > c for w, c in zip(writers, resumed)), what="writes on the new leader")
+    finally:
+        stop_writers.set()
+        stop_sync.set()
+        sync.join(10)
+        for writer in writers:
+            writer.join(10)
+    late = [(round(began - reset_done, 3), error) for w in writers for began, error in w.errors if began > reset_done]
+    assert late == [], late
+    assert all(len(w.errors) <= 1 for w in writers), [w.errors for w in writers]  # its transaction in flight
+    assert any("node 1, reset its sessions at once" in line for line in lines), lines
+    assert not paused(bouncer)

@@ -27,7 +27,7 @@ from qluster_agent.pooler.holder import Holder
 from qluster_agent.pooler.pgbouncer import AdminAccess, AdminConsole, AdminError
 from qluster_agent.pooler.ratelimit import RateLimitedLog
 from qluster_agent.pooler.settings import parse_settings
-from qluster_agent.pooler.sync import Syncer, admin_console
+from qluster_agent.pooler.sync import Syncer, admin_console, open_session_log
 
 from .conftest import ADMIN_PASSWORD, ADMIN_USER
 from .test_sync_haproxy import HAPROXY, FakeAgent, FakeNode, haproxy, servers, wait_for  # noqa: F401 pylint: disable=unused-import
@@ -278,7 +278,8 @@ def routed_syncer(haproxy, bouncer, agent, tmp_path, lines: list[str], overrides
         "hold-databases": ["qhb_tx"], "hold-file": str(tmp_path / "hold.json"),
         "pgbouncer-socket-dir": bouncer.socket_dir, "pgbouncer-port": bouncer.port,
         "pgbouncer-admin-user": ADMIN_USER, "pgbouncer-password-file": str(tmp_path / "password"), **overrides})
-    syncer = Syncer(settings, emit=lambda level, message: lines.append(message), console=admin_console(settings))
+    syncer = Syncer(settings, emit=lambda level, message: lines.append(message), console=admin_console(settings),
+                    session_log=open_session_log(settings))
     syncer.holder.release_all("starting", time.monotonic())
     syncer.round(time.monotonic())
     RuntimeApi(haproxy["socket"]).run("set server pg_rw/qluster-01 health up")  # its first check, at once

@@ -136,8 +136,9 @@ class FakeAgent:
         self.server.server_close()
 
 
-@pytest.fixture
-def haproxy(tmp_path):
+def start_haproxy(tmp_path, rw_frontend_lines: str = ""):
+    """HAProxy with the role's two routes and no server (the sync adds them); `rw_frontend_lines`
+    go into the read-write frontend. Yields what the tests need, stops it after."""
     sock = tmp_path / "admin.sock"
     rw, ro = free_port(), free_port()
     config = tmp_path / "haproxy.cfg"
@@ -153,6 +154,7 @@ defaults
 frontend fe_rw
   bind 127.0.0.1:{rw}
   default_backend pg_rw
+{rw_frontend_lines}
 frontend fe_ro
   bind 127.0.0.1:{ro}
   default_backend pg_ro
@@ -169,6 +171,11 @@ backend pg_ro
     yield {"socket": str(sock), "rw": rw, "ro": ro}
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture
+def haproxy(tmp_path):
+    yield from start_haproxy(tmp_path)
 
 
 @pytest.fixture
