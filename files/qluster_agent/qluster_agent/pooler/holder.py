@@ -39,7 +39,10 @@ class Holder:
         self.failed = ""
         self.to_resume: set[str] = set()  # databases whose RESUME has not gone through yet
         self.reconnect = True  # the owed RESUMEs close the server connections first
-        self.reconnected_at: float | None = None  # when a RECONNECT last went through
+        # A RECONNECT of a database that is not paused (at the sync's start, or a PAUSE not answered
+        # yet) makes PgBouncer close its server connections as they are released: when the last went through.
+        self.reconnect_unpaused = True
+        self.reconnected_at: float | None = None
         self.resume_error = ""
         self.last_reason = ""
 
@@ -66,6 +69,7 @@ class Holder:
         elif decision.action is Action.RESUME:
             self._close_pending()
             self.to_resume, self.reconnect = set(self.databases), decision.reconnect
+            self.reconnect_unpaused = not view.paused  # a finished PAUSE has closed every server connection
             self._resume_owed(now)
             self._remove_file(now)
         if decision.reason != self.last_reason and (decision.action is not Action.NOTHING
@@ -79,7 +83,7 @@ class Holder:
     def release_all(self, why: str, now: float) -> None:
         """Resume every database and remove the hold file (the sync's start and stop)."""
         self._close_pending()
-        self.to_resume, self.reconnect = set(self.databases), True
+        self.to_resume, self.reconnect, self.reconnect_unpaused = set(self.databases), True, True
         self._resume_owed(now, quiet=True)
         if self.to_resume:
             self.say("warning", f"hold: {why}: could not resume {', '.join(sorted(self.to_resume))}: "
@@ -123,7 +127,7 @@ class Holder:
                 for command in ((f"RECONNECT {database}",) if self.reconnect else ()) + (f"RESUME {database}",):
                     try:
                         self.console.run(command)
-                        if command.startswith("RECONNECT"):
+                        if command.startswith("RECONNECT") and self.reconnect_unpaused:
                             self.reconnected_at = now
                     except AdminError as exc:
                         if not any(text in str(exc) for text in _NOTHING_TO_RESUME):

@@ -87,8 +87,9 @@ DEFAULT_NODE_TIMEOUT = KEYS_BY_PATH["cluster.node-timeout"].default
 # Sessions of the leader's server aborted by the server side within one round that say its host
 # reset its connections (its processes died): one alone happens (a backend ended by PostgreSQL).
 RESET_ABORTS = 2
-# After a RECONNECT of the sync's own, PgBouncer closes the leader's server connections as they
-# are released: ends of the leader's sessions then are no news of it.
+# After a RECONNECT of the sync's own of a database that was not paused (its start), PgBouncer
+# closes the leader's server connections as they are released: ends of the leader's sessions
+# then are no news of it. (A finished PAUSE has closed them already: no quiet after a hold.)
 RECONNECT_QUIET = 1.0
 
 

@@ -107,6 +107,41 @@ def test_the_admin_console_answers_and_names_a_refusal(start_pgbouncer, postgres
         console.run("PAUSE qhb_tx; SHUTDOWN")
 
 
+def ready_connections(console: AdminConsole, count: int) -> list:
+    """`count` connections kept ready, once every one is logged in."""
+    wait_for(lambda: console.keep_ready(count) or all(p.connected for p in console.ready), timeout=5,
+             what="connections to the admin console logged in")
+    return list(console.ready)
+
+
+def test_a_command_goes_out_on_a_connection_kept_ready_without_logging_in(start_pgbouncer, postgres):
+    bouncer = start_pgbouncer(postgres.port)
+    console = console_for(bouncer)
+    ready = ready_connections(console, 2)
+    assert len(ready) == 2
+    pending = console.start("PAUSE qhb_tx")
+    assert pending is ready[0] and console.ready == ready[1:]  # sent at once, on a logged-in connection
+    wait_for(pending.poll, what="the PAUSE answered")
+    assert paused(bouncer)
+    console.run("RESUME qhb_tx")
+    console.keep_ready(2)
+    assert len(console.ready) == 2  # the one used is replaced
+    console.close()
+    assert not console.ready
+
+
+def test_a_connection_kept_ready_that_pgbouncer_closed_is_dropped(start_pgbouncer, postgres):
+    bouncer = start_pgbouncer(postgres.port)
+    console = console_for(bouncer)
+    ready = ready_connections(console, 1)
+    bouncer.process.terminate()  # PgBouncer stops (or restarts): its admin clients are closed
+    bouncer.process.wait(10)
+    wait_for(lambda: console.keep_ready(1) or ready[0] not in console.ready, what="the closed connection dropped")
+    assert not console.ready  # and none made while PgBouncer is away
+    with pytest.raises(AdminError, match="PgBouncer's admin console at "):
+        console.start("PAUSE qhb_tx")
+
+
 def test_a_hold_waits_for_the_transaction_in_flight_and_holds_new_queries_until_resumed(start_pgbouncer, postgres,
                                                                                         tmp_path):
     bouncer = start_pgbouncer(postgres.port)
@@ -210,10 +245,11 @@ def test_a_start_before_pgbouncer_knows_the_admin_user_says_why_and_goes_on(star
     assert not holder.to_resume and not holder.active  # nothing of its own to retry
 
 
-def test_sigterm_resumes_pgbouncer_before_the_sync_exits(start_pgbouncer, postgres, tmp_path):
+@pytest.mark.parametrize("session_log", [False, True], ids=["sleeping", "listening-to-haproxy"])
+def test_sigterm_resumes_pgbouncer_before_the_sync_exits(start_pgbouncer, postgres, tmp_path, session_log):
     bouncer = start_pgbouncer(postgres.port)
     (tmp_path / "password").write_text(ADMIN_PASSWORD + "\n")
-    config = {"map-url": "http://127.0.0.1:1/map", "haproxy-socket": str(tmp_path / "none.sock"),
+    config = {**({"haproxy-session-log": str(tmp_path / "sessions.sock")} if session_log else {}),"map-url": "http://127.0.0.1:1/map", "haproxy-socket": str(tmp_path / "none.sock"),
               "state-file": str(tmp_path / "members.json"), "hold-databases": ["qhb_tx"],
               "hold-file": str(tmp_path / "hold.json"), "pgbouncer-socket-dir": bouncer.socket_dir,
               "pgbouncer-port": bouncer.port, "pgbouncer-admin-user": ADMIN_USER,
@@ -237,6 +273,7 @@ def test_sigterm_resumes_pgbouncer_before_the_sync_exits(start_pgbouncer, postgr
             sync.kill()
     assert not paused(bouncer) and not (tmp_path / "hold.json").exists()
     assert "hold: stopping" in sync.stderr.read()
+    assert not (tmp_path / "sessions.sock").exists()  # its socket removed on the way out
 
 
 def test_settings_name_an_unreadable_password_file(tmp_path):
@@ -302,6 +339,8 @@ def test_the_sync_holds_clients_across_a_switchover_and_resumes_them_on_the_new_
     bouncer, nodes, agent, syncer, lines = (routed[k] for k in ("bouncer", "nodes", "agent", "syncer", "lines"))
     hold_file = tmp_path / "hold.json"
     assert run_rounds(syncer, 0.3)[-1] == pytest.approx(0.1)  # nothing announced: the normal interval
+    started = syncer.holder.reconnected_at
+    assert started is not None  # the start reconnects what was not paused
     busy = bouncer.client()
     with busy.cursor() as cur:
         cur.execute("SELECT 1")
@@ -337,6 +376,9 @@ def test_the_sync_holds_clients_across_a_switchover_and_resumes_them_on_the_new_
     assert not paused(bouncer)
     assert busy.closed == 0
     busy.close()
+    # A finished PAUSE closed every server connection: the RECONNECT closed none, and the end of the
+    # new leader's sessions right after the hold is news (a failover hold starts on it).
+    assert syncer.holder.reconnected_at == started
     assert any("qluster-02 is up now" in line for line in lines), lines
     assert any("switchover hold: node 2 leads and takes writes through HAProxy: resuming after" in line for line in lines)
     assert run_rounds(syncer, 0.3)[-1] == pytest.approx(0.1)  # back to the normal interval
