@@ -43,6 +43,7 @@ class Holder:
         # yet) makes PgBouncer close its server connections as they are released: when the last went through.
         self.reconnect_unpaused = True
         self.reconnected_at: float | None = None
+        self.resumed_at: float | None = None  # when a hold last ended (or the sync started)
         self.resume_error = ""
         self.last_reason = ""
 
@@ -69,6 +70,7 @@ class Holder:
         elif decision.action is Action.RESUME:
             self._close_pending()
             self.to_resume, self.reconnect = set(self.databases), decision.reconnect
+            self.resumed_at = now
             self.reconnect_unpaused = not view.paused  # a finished PAUSE has closed every server connection
             self._resume_owed(now)
             self._remove_file(now)
@@ -84,6 +86,7 @@ class Holder:
         """Resume every database and remove the hold file (the sync's start and stop)."""
         self._close_pending()
         self.to_resume, self.reconnect, self.reconnect_unpaused = set(self.databases), True, True
+        self.resumed_at = now
         self._resume_owed(now, quiet=True)
         if self.to_resume:
             self.say("warning", f"hold: {why}: could not resume {', '.join(sorted(self.to_resume))}: "

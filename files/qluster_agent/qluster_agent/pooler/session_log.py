@@ -64,8 +64,10 @@ def parse_session_end(line: str) -> SessionEnd | None:
 class LeaderEnds:
     """The recent ends of the leader's sessions: a burst of BURST within WINDOW says it died.
 
-    Sessions HAProxy's runtime API shut down (termination state K..: the sync's own demotion of
-    a former leader, an operator's `shutdown sessions`) are no news of the leader."""
+    Sessions HAProxy itself ended are no news of the leader: shut down from the runtime API
+    (termination state K.: the sync's demotion of a former leader, an operator's `shutdown
+    sessions`), or because a server went down (D.: also connections that were being retried on
+    the former leader and were redispatched to the new one, which are logged under its name)."""
 
     backend: str
     server: str | None = None
@@ -76,7 +78,7 @@ class LeaderEnds:
             self.server = leader
             self.times.clear()
         for end in ends:
-            if end.backend == self.backend and end.server == leader and not end.termination.startswith("K"):
+            if end.backend == self.backend and end.server == leader and end.termination[0] not in "KD":
                 self.times.append(now)
         while self.times and now - self.times[0] > WINDOW:
             self.times.popleft()

@@ -91,6 +91,9 @@ RESET_ABORTS = 2
 # closes the leader's server connections as they are released: ends of the leader's sessions
 # then are no news of it. (A finished PAUSE has closed them already: no quiet after a hold.)
 RECONNECT_QUIET = 1.0
+# And for a moment after any hold: the server connections PgBouncer was closing for the PAUSE (a
+# login it gave up on, say) end a little after the RESUME.
+HOLD_QUIET = 0.2
 
 
 def fetch_map(url: str, timeout: float, context: ssl.SSLContext | None = None) -> Any:
@@ -340,10 +343,8 @@ class Syncer:
             return False
         if self.session_log is not None:
             self.leader_ends.note(self.session_log.drain(), self.leader, now)
-            reconnected = self.holder.reconnected_at if self.holder is not None else None
-            if (self.holder is not None and self.holder.active) or (
-                    reconnected is not None and now - reconnected < RECONNECT_QUIET):
-                self.leader_ends.forget()  # PgBouncer's own closes, of a hold or its end
+            if self._pgbouncer_closing(now):
+                self.leader_ends.forget()
             return self.leader_ends.burst()
         try:
             aborts = self.api.server_aborts(self.settings.leader_backend).get(self.leader)
@@ -352,6 +353,15 @@ class Syncer:
         before, self.leader_aborts = self.leader_aborts, (self.leader, aborts)
         return (aborts is not None and before[0] == self.leader and before[1] is not None
                 and aborts - before[1] >= RESET_ABORTS)
+
+    def _pgbouncer_closing(self, now: float) -> bool:
+        """Whether PgBouncer may be closing server connections for a hold of the sync's (during it,
+        just after it, after a RECONNECT of a database not paused): their ends are no news."""
+        holder = self.holder
+        if holder is None:
+            return False
+        return (holder.active or (holder.resumed_at is not None and now - holder.resumed_at < HOLD_QUIET)
+                or (holder.reconnected_at is not None and now - holder.reconnected_at < RECONNECT_QUIET))
 
     @property
     def failover_hold_timeout(self) -> float:

@@ -51,6 +51,8 @@ def test_ends_apart_other_servers_and_shutdowns_of_the_runtime_api_are_no_burst(
     assert not recent.burst()  # a former leader's, or the read-only route's
     recent.note(ends("qluster-01", 3, "KD"), "qluster-01", 10.0 + WINDOW * 1.7)
     assert not recent.burst()  # the sync's demotion, an operator's `shutdown sessions`
+    recent.note(ends("qluster-01", 3, "D-"), "qluster-01", 10.0 + WINDOW * 1.8)
+    assert not recent.burst()  # a server marked down (connections redispatched from the former leader)
 
 
 def test_a_new_leader_starts_afresh_and_forget_drops_what_was_seen():
