@@ -249,8 +249,8 @@ def test_switchovers_hold_transaction_pooled_clients_instead_of_failing_them(poo
 
 
 @pytest.mark.parametrize("fault", ["cut off the network", "killed"])
-def test_a_dead_leader_host_fails_only_the_transaction_in_flight_of_each_transaction_pooled_client(pooler, nodes, lab,
-                                                                                                    fault):
+def test_a_dead_leader_host_fails_only_the_transaction_in_flight_of_each_transaction_pooled_client(
+        pooler, nodes, lab, fault):
     """Issue 18 item 3: writers on <db>_tx while the leader's host dies. Cut off the network (as a
     power cut looks from outside) it falls silent: the sync pauses the name once the observer
     misses the leader. Killed (`podman kill`: its processes die, its kernel closes and resets their

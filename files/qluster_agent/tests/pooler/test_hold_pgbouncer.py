@@ -249,7 +249,8 @@ def test_a_start_before_pgbouncer_knows_the_admin_user_says_why_and_goes_on(star
 def test_sigterm_resumes_pgbouncer_before_the_sync_exits(start_pgbouncer, postgres, tmp_path, session_log):
     bouncer = start_pgbouncer(postgres.port)
     (tmp_path / "password").write_text(ADMIN_PASSWORD + "\n")
-    config = {**({"haproxy-session-log": str(tmp_path / "sessions.sock")} if session_log else {}),"map-url": "http://127.0.0.1:1/map", "haproxy-socket": str(tmp_path / "none.sock"),
+    config = {**({"haproxy-session-log": str(tmp_path / "sessions.sock")} if session_log else {}),
+              "map-url": "http://127.0.0.1:1/map", "haproxy-socket": str(tmp_path / "none.sock"),
               "state-file": str(tmp_path / "members.json"), "hold-databases": ["qhb_tx"],
               "hold-file": str(tmp_path / "hold.json"), "pgbouncer-socket-dir": bouncer.socket_dir,
               "pgbouncer-port": bouncer.port, "pgbouncer-admin-user": ADMIN_USER,
