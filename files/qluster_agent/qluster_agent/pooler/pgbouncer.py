@@ -22,6 +22,9 @@ from typing import Any, Callable
 import psycopg2
 import psycopg2.extensions
 
+# After a connection kept ready failed (PgBouncer away, the password refused), the next is made
+# only this much later: PgBouncer logs every failed login.
+READY_RETRY = 5.0
 _COMMAND = re.compile(r"^(PAUSE|RESUME|RECONNECT|SHOW) [A-Za-z0-9_.-]+$")
 
 
@@ -144,23 +147,27 @@ class AdminConsole:
         self.access = access
         self.clock = clock
         self.ready: list[Pending] = []  # logged in (or logging in) and idle, for start()
+        self.ready_retry_at = 0.0
 
     def keep_ready(self, count: int) -> None:
         """Keep `count` connections logged in and idle (advanced without waiting, each call); one
-        PgBouncer has closed is replaced. PgBouncer unreachable: start() connects as it can."""
+        PgBouncer has closed is replaced, after READY_RETRY if one failed to log in (meanwhile
+        start() connects as it can)."""
         for pending in list(self.ready):
             try:
                 pending.poll()
                 alive = not pending.conn.closed and not (pending.connected and select.select([pending], [], [], 0)[0])
             except (AdminError, OSError, ValueError):
                 alive = False
+                self.ready_retry_at = self.clock() + READY_RETRY  # refused, or cut while logging in
             if not alive:
                 pending.close()
                 self.ready.remove(pending)
-        while len(self.ready) < count:
+        while len(self.ready) < count and self.clock() >= self.ready_retry_at:
             try:
                 self.ready.append(Pending(self.access, None))
             except AdminError:
+                self.ready_retry_at = self.clock() + READY_RETRY
                 return
 
     def close(self) -> None:

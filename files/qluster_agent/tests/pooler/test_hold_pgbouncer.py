@@ -24,7 +24,7 @@ import pytest
 from qluster_agent.pooler.haproxy import RuntimeApi
 from qluster_agent.pooler.hold import DROP_GRACE, Action, Stage
 from qluster_agent.pooler.holder import Holder
-from qluster_agent.pooler.pgbouncer import AdminAccess, AdminConsole, AdminError
+from qluster_agent.pooler.pgbouncer import READY_RETRY, AdminAccess, AdminConsole, AdminError
 from qluster_agent.pooler.ratelimit import RateLimitedLog
 from qluster_agent.pooler.settings import parse_settings
 from qluster_agent.pooler.sync import Syncer, admin_console, open_session_log
@@ -140,6 +140,21 @@ def test_a_connection_kept_ready_that_pgbouncer_closed_is_dropped(start_pgbounce
     assert not console.ready  # and none made while PgBouncer is away
     with pytest.raises(AdminError, match="PgBouncer's admin console at "):
         console.start("PAUSE qhb_tx")
+
+
+def test_a_refused_connection_kept_ready_is_tried_again_only_after_a_while(start_pgbouncer, postgres):
+    bouncer = start_pgbouncer(postgres.port)
+    now = [100.0]
+    console = AdminConsole(AdminAccess(bouncer.socket_dir, bouncer.port, ADMIN_USER, "wrong-password-000"),
+                           clock=lambda: now[0])
+    console.keep_ready(1)
+    wait_for(lambda: console.keep_ready(1) or not console.ready, what="the refused login dropped")
+    for _round in range(20):  # rounds of the sync, at the same moment: no new login to PgBouncer
+        console.keep_ready(1)
+    assert not console.ready
+    now[0] += READY_RETRY
+    console.keep_ready(1)
+    assert len(console.ready) == 1  # tried again
 
 
 def test_a_hold_waits_for_the_transaction_in_flight_and_holds_new_queries_until_resumed(start_pgbouncer, postgres,
