@@ -376,8 +376,7 @@ class Syncer:
         reconciled = self.reconcile(now)
         if self.holder is not None:  # also when HAProxy fails: the hold's bound still runs
             self.holder.failover_timeout = self.failover_hold_timeout
-            self.holder.step(self.leader_id, self.switchover_to, reconciled and self.routed, now, self.leader_silent,
-                             self.term, self._leader_reset(now), self.leader_heard_ago)
+            self._step_hold(now, reconciled and self.routed, self._leader_reset(now))
         pause = self.backoff.success() if reconciled else self.backoff.failure()
         if self.promote is not None or self.switchover_to is not None or (self.holder and self.holder.active):
             return min(pause, PROMOTE_POLL)
@@ -388,9 +387,13 @@ class Syncer:
     def react(self, now: float) -> None:
         """Between rounds, on HAProxy's session log: a burst of the leader's sessions ending starts
         the failover hold now, with what the last round knew (the next round follows at once)."""
-        if self.holder is None or self.holder.active or not self._leader_reset(now):
-            return
-        self.holder.step(self.leader_id, self.switchover_to, self.routed, now, self.leader_silent, self.term, True,
+        if self.holder is not None and not self.holder.active and self._leader_reset(now):
+            self._step_hold(now, self.routed, True)
+
+    def _step_hold(self, now: float, routed: bool, leader_reset: bool) -> None:
+        """One step of the holds with what the sync knows of the map now."""
+        assert self.holder is not None
+        self.holder.step(self.leader_id, self.switchover_to, routed, now, self.leader_silent, self.term, leader_reset,
                          self.leader_heard_ago)
 
     def wait(self, seconds: float, clock: Callable[[], float] = time.monotonic,
