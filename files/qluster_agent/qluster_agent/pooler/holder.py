@@ -26,9 +26,14 @@ _NOTHING_TO_RESUME = ("is not paused", "no such database")
 
 class Holder:
     def __init__(self, console: AdminConsole, databases: tuple[str, ...], hold_file: str, timeout: float,
-                 say: Callable[[str, str], None], limited: RateLimitedLog, failover_timeout: float = 0.0) -> None:
+                 say: Callable[[str, str], None], limited: RateLimitedLog, failover_timeout: float = 0.0,
+                 session_databases: tuple[str, ...] = ()) -> None:
         self.console = console
         self.databases = databases
+        # Session-pooled names, paused with every hold so that their logins wait instead of failing on
+        # the old leader; their PAUSE ends only once every session has, and nothing waits for it.
+        self.session_databases = session_databases
+        self.session_pending: dict[str, Pending] = {}
         self.hold_file = hold_file
         self.timeout = timeout
         self.failover_timeout = failover_timeout  # 0: no failover hold
@@ -69,7 +74,7 @@ class Holder:
             self._write_file(self.state.target, now)
         elif decision.action is Action.RESUME:
             self._close_pending()
-            self.to_resume, self.reconnect = set(self.databases), decision.reconnect
+            self.to_resume, self.reconnect = set(self.databases + self.session_databases), decision.reconnect
             self.resumed_at = now
             self.reconnect_unpaused = not view.paused  # a finished PAUSE has closed every server connection
             self._resume_owed(now)
@@ -85,7 +90,7 @@ class Holder:
     def release_all(self, why: str, now: float) -> None:
         """Resume every database and remove the hold file (the sync's start and stop)."""
         self._close_pending()
-        self.to_resume, self.reconnect, self.reconnect_unpaused = set(self.databases), True, True
+        self.to_resume, self.reconnect, self.reconnect_unpaused = set(self.databases + self.session_databases), True, True
         self.resumed_at = now
         self._resume_owed(now, quiet=True)
         if self.to_resume:
@@ -93,7 +98,8 @@ class Holder:
                                 f"{self.resume_error} (a PgBouncer that restarts holds nothing)")
             self.to_resume.clear()  # nothing of this process's own: what it could not reach it did not pause
         else:
-            self.say("info", f"hold: {why}: {', '.join(self.databases)} not paused (RESUME sent)")
+            self.say("info", f"hold: {why}: {', '.join(self.databases + self.session_databases)} not paused "
+                             "(RESUME sent)")
         self._remove_file(now)
         self.state = HoldState()
 
@@ -106,6 +112,11 @@ class Holder:
             except AdminError as exc:
                 self.failed = str(exc)
                 break
+        for database in self.session_databases if not self.failed else ():
+            try:
+                self.session_pending[database] = self.console.start(f"PAUSE {database}")
+            except AdminError:
+                continue  # not known to PgBouncer yet (no client has used it), or gone: its logins go on
 
     def _poll_pauses(self) -> tuple[bool, str]:
         """Whether every PAUSE sent has been answered, and why one failed ('' when none did)."""
@@ -116,12 +127,18 @@ class Holder:
                 self.failed = self.failed or str(exc)
                 del self.pending[database]
         paused = bool(self.pending) and all(p.done for p in self.pending.values())
+        for database, pending in list(self.session_pending.items()):
+            try:
+                pending.poll()
+            except AdminError:
+                del self.session_pending[database]  # "no such database": nothing of it to hold
         return paused, self.failed
 
     def _close_pending(self) -> None:
-        for pending in self.pending.values():
+        for pending in (*self.pending.values(), *self.session_pending.values()):
             pending.close()  # a PAUSE that RESUME overtakes is never answered
         self.pending.clear()
+        self.session_pending.clear()
         self.failed = ""
 
     def _resume_owed(self, now: float, quiet: bool = False) -> None:

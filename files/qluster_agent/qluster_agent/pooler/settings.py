@@ -16,6 +16,7 @@ api-cafile: /etc/qluster/tls/ca.pem         # set: the nodes' APIs speak HTTPS (
 api-certfile: /etc/qluster/tls/node.pem     # client certificate to present to them (optional)
 api-keyfile: /etc/qluster/tls/node.key
 hold-databases: [postgres_tx, qhb_tx]      # PgBouncer's transaction-pooled databases, paused for a switchover
+hold-session-databases: [postgres, qhb]     # session-pooled ones paused with them: their logins wait too
 hold-file: /run/qluster-haproxy-sync/hold.json   # {"held_for": <member id>} while they are, for the observer
 hold-timeout: 15s                           # a hold ends after this long whatever happened
 failover-hold: true                         # also hold them while the leader is silent (a failover)
@@ -63,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "api-certfile": None,
     "api-keyfile": None,
     "hold-databases": [],
+    "hold-session-databases": [],
     "hold-file": "/run/qluster-haproxy-sync/hold.json",
     "hold-timeout": "15s",
     "failover-hold": True,
@@ -101,6 +103,7 @@ class SyncSettings:
     api_certfile: str | None = None
     api_keyfile: str | None = None
     hold_databases: tuple[str, ...] = ()
+    hold_session_databases: tuple[str, ...] = ()
     hold_file: str = DEFAULTS["hold-file"]
     hold_timeout: float = 15.0
     failover_hold: bool = True
@@ -189,7 +192,8 @@ def parse_settings(raw: Any) -> SyncSettings:
         max_backoff=durations["max-backoff"], log_repeat=durations["log-repeat"], timeout=durations["timeout"],
         state_file=values["state-file"], seed=seed, api_cafile=values["api-cafile"],
         api_certfile=values["api-certfile"], api_keyfile=values["api-keyfile"],
-        hold_databases=tuple(values["hold-databases"]), hold_file=values["hold-file"],
+        hold_databases=tuple(values["hold-databases"]), hold_session_databases=tuple(values["hold-session-databases"]),
+        hold_file=values["hold-file"],
         hold_timeout=durations["hold-timeout"], failover_hold=values["failover-hold"],
         failover_hold_timeout=failover_timeout, haproxy_session_log=values["haproxy-session-log"],
         pgbouncer_socket_dir=values["pgbouncer-socket-dir"],
@@ -200,14 +204,20 @@ def parse_settings(raw: Any) -> SyncSettings:
 def _hold_problems(values: dict[str, Any]) -> list[str]:
     """The keys of the switchover hold (hold.py): PgBouncer's databases and how to reach it."""
     problems = []
-    databases = values["hold-databases"]
-    if not isinstance(databases, list) or not all(isinstance(d, str) and _PGBOUNCER_NAME.match(d) for d in databases):
-        problems.append(f"hold-databases: {databases!r} is not a list of PgBouncer database names "
-                        "(letters, digits and _.- only)")
-    elif len(set(databases)) != len(databases):
-        problems.append(f"hold-databases: {databases!r} names a database twice")
-    elif "pgbouncer" in databases:
-        problems.append("hold-databases: pgbouncer is PgBouncer's admin console, which cannot be paused")
+    for key in ("hold-databases", "hold-session-databases"):
+        databases = values[key]
+        if not isinstance(databases, list) or not all(isinstance(d, str) and _PGBOUNCER_NAME.match(d) for d in databases):
+            problems.append(f"{key}: {databases!r} is not a list of PgBouncer database names "
+                            "(letters, digits and _.- only)")
+        elif len(set(databases)) != len(databases):
+            problems.append(f"{key}: {databases!r} names a database twice")
+        elif "pgbouncer" in databases:
+            problems.append(f"{key}: pgbouncer is PgBouncer's admin console, which cannot be paused")
+    both = values["hold-databases"], values["hold-session-databases"]
+    if all(isinstance(d, list) for d in both) and set(both[0]) & set(both[1]) and all(isinstance(n, str) for n in both[1]):
+        problems.append(f"hold-session-databases: {sorted(set(both[0]) & set(both[1]))} also in hold-databases")
+    if values["hold-session-databases"] and not values["hold-databases"]:
+        problems.append("hold-session-databases: set without hold-databases (the holds pause those; these go with them)")
     for key in ("hold-file", "pgbouncer-socket-dir", "pgbouncer-password-file"):
         if not (isinstance(values[key], str) and values[key].startswith("/") and len(values[key]) > 1):
             problems.append(f"{key}: {values[key]!r} is not an absolute path")

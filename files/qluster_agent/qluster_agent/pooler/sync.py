@@ -170,7 +170,8 @@ class Syncer:
         self.session_log = session_log  # HAProxy's session ends, when it logs them to this program
         self.leader_ends = LeaderEnds(settings.leader_backend)
         self.holder = Holder(console, settings.hold_databases, settings.hold_file, settings.hold_timeout,
-                             self.say, self.limited) if console is not None else None
+                             self.say, self.limited,
+                             session_databases=settings.hold_session_databases) if console is not None else None
 
     # -------------------------------------------------------------------- members
     def load_known_members(self, now: float) -> None:

@@ -50,13 +50,14 @@ def transaction(conn) -> None:
 
 
 class Query(threading.Thread):
-    """One transaction in the background: a new client of qhb_tx's (it logs in first), or the next
+    """One transaction in the background: a new client of `dbname` (it logs in first), or the next
     one of the connected client `conn`; `finished` is when it came back."""
 
-    def __init__(self, bouncer=None, conn=None) -> None:
+    def __init__(self, bouncer=None, conn=None, dbname: str = "qhb_tx") -> None:
         super().__init__(daemon=True)
         self.bouncer = bouncer
         self.conn = conn
+        self.dbname = dbname
         self.finished: float | None = None
         self.error: Exception | None = None
         self.start()
@@ -66,7 +67,7 @@ class Query(threading.Thread):
             if self.conn is not None:
                 transaction(self.conn)
             else:
-                conn = self.bouncer.client()
+                conn = self.bouncer.client(self.dbname)
                 try:
                     transaction(conn)
                 finally:
@@ -303,7 +304,8 @@ def test_settings_name_an_unreadable_password_file(tmp_path):
 @pytest.fixture
 def routed(haproxy, start_pgbouncer, postgres, tmp_path):
     """PgBouncer -> HAProxy's read-write frontend -> PostgreSQL; two nodes whose health APIs are
-    fake and whose database port is that PostgreSQL; the agent's map fake; a sync with the hold."""
+    fake and whose database port is that PostgreSQL; the agent's map fake; a sync with the hold,
+    of qhb_tx and of the session-pooled `postgres` (PgBouncer's `*` entry)."""
     if HAPROXY is None:
         pytest.skip("needs the haproxy binary")
     bouncer = start_pgbouncer(haproxy["rw"])
@@ -313,7 +315,8 @@ def routed(haproxy, start_pgbouncer, postgres, tmp_path):
     agent.leader = 1
     agent.members = [dict(nodes[0].row(1, "leader"), db_port=postgres.port), dict(nodes[1].row(2), db_port=postgres.port)]
     lines: list[str] = []
-    syncer = routed_syncer(haproxy, bouncer, agent, tmp_path, lines, {"interval": "100ms", "hold-timeout": "5s"})
+    syncer = routed_syncer(haproxy, bouncer, agent, tmp_path, lines, {"interval": "100ms", "hold-timeout": "5s",
+                                                                       "hold-session-databases": ["postgres"]})
     yield {"bouncer": bouncer, "nodes": nodes, "agent": agent, "syncer": syncer, "lines": lines, "haproxy": haproxy}
     for node in nodes:
         node.close()
@@ -412,3 +415,25 @@ def test_the_sync_resumes_after_hold_timeout_when_the_switchover_never_completes
     assert not paused(bouncer)
     assert syncer.holder.state.spent == 2 and run_rounds(syncer, 0.3) and not paused(bouncer)  # not again
     assert any("has not completed within 5 s" in line for line in lines), lines
+
+
+def test_a_login_to_a_session_pooled_name_waits_through_a_switchover_instead_of_failing(routed):
+    """The session-pooled names are paused with the hold (their PAUSE ends only once their sessions
+    have: nothing waits for it): a client that logs in meanwhile - one whose session the old
+    leader's demotion ended, say - waits and gets a server on the new leader."""
+    bouncer, nodes, agent, syncer = (routed[k] for k in ("bouncer", "nodes", "agent", "syncer"))
+    session = bouncer.client("postgres")  # PgBouncer now knows the name (its `*` entry)
+    transaction(session)
+    agent.switchover_to = 2
+    run_rounds(syncer, 2, until=lambda: syncer.holder.state.stage is Stage.HELD)  # qhb_tx paused: announced
+    login = Query(bouncer, dbname="postgres")
+    transaction(session)  # a session under way goes on
+    run_rounds(syncer, 0.3)
+    assert login.finished is None and login.error is None
+    nodes[0].role, nodes[1].role = "replica", "primary"
+    agent.leader, agent.switchover_to = 2, None
+    promoted = time.monotonic()
+    run_rounds(syncer, 3, until=lambda: not syncer.holder.active)
+    login.join(5)
+    assert login.error is None and login.finished >= promoted
+    session.close()
