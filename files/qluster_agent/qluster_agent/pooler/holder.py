@@ -64,7 +64,7 @@ class Holder:
         if self.to_resume:
             self._resume_owed(now)
         if self.state.stage is Stage.FREE:  # a PAUSE to come goes out at once, without logging in first
-            self.console.keep_ready(len(self.databases))
+            self.console.keep_ready(len(self.databases) + len(self.session_databases))
         view = HoldView(leader, switchover_to, routed, *self._poll_pauses(), leader_silent=leader_silent, term=term,
                         leader_reset=leader_reset, leader_heard_ago=leader_heard_ago)
         decision = decide(view, self.state, now, self.timeout, self.failover_timeout)
@@ -75,10 +75,12 @@ class Holder:
         elif decision.action is Action.RESUME:
             self._close_pending()
             self.to_resume, self.reconnect = set(self.databases + self.session_databases), decision.reconnect
-            self.resumed_at = now
             self.reconnect_unpaused = not view.paused  # a finished PAUSE has closed every server connection
+            started = self.console.clock()
             self._resume_owed(now)
             self._remove_file(now)
+            # Once PgBouncer has taken the RESUMEs (a command each on its own connection: tens of ms).
+            self.resumed_at = now + (self.console.clock() - started)
         if decision.reason != self.last_reason and (decision.action is not Action.NOTHING
                                                     or self.state.stage is not Stage.FREE):
             kind = decision.kind if decision.action is Action.PAUSE else self.state.kind

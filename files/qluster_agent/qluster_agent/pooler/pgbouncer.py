@@ -117,9 +117,11 @@ class Pending:
     def sent(self) -> bool:
         return self.cursor is not None
 
-    def wait(self, deadline: float, clock: Callable[[], float], until_sent: bool = False) -> None:
-        """Poll until answered (or only sent), waiting on the socket; AdminError past `deadline`."""
-        while not self.poll() and not (until_sent and self.sent):
+    def wait(self, deadline: float, clock: Callable[[], float], until_sent: bool = False,
+             until_connected: bool = False) -> None:
+        """Poll until answered (or only sent, or only logged in), waiting on the socket; AdminError
+        past `deadline`."""
+        while not self.poll() and not (until_sent and self.sent) and not (until_connected and self.connected):
             remaining = deadline - clock()
             if remaining <= 0:
                 self.close()
@@ -179,8 +181,15 @@ class AdminConsole:
     def start(self, command: str) -> Pending:
         """Send `command` on a connection kept ready, else connect (a few milliseconds on the unix
         socket, at most the timeout) and send it; poll the answer."""
+        deadline = self.clock() + self.access.timeout
         while self.ready:
             pending = self.ready.pop(0)
+            try:
+                # Logging in is advanced once a round: one under way is finished, not thrown away.
+                pending.wait(deadline, self.clock, until_connected=True)
+            except AdminError:
+                pending.close()
+                continue
             if pending.send(command):
                 return pending
             pending.close()

@@ -131,6 +131,21 @@ def test_a_command_goes_out_on_a_connection_kept_ready_without_logging_in(start_
     assert not console.ready
 
 
+def test_a_connection_kept_ready_still_logging_in_is_finished_and_used(start_pgbouncer, postgres):
+    """The sync advances the logins of its ready connections once a round; a hold that begins
+    meanwhile finishes one rather than dropping it (PgBouncer logs that as a failed login)."""
+    bouncer = start_pgbouncer(postgres.port)
+    console = console_for(bouncer)
+    console.keep_ready(1)  # connecting: not logged in yet
+    ready = list(console.ready)
+    assert not ready[0].connected
+    pending = console.start("PAUSE qhb_tx")
+    assert pending is ready[0]
+    wait_for(pending.poll, what="the PAUSE answered")
+    console.run("RESUME qhb_tx")
+    assert "SASL authentication failed" not in bouncer.log()
+
+
 def test_a_connection_kept_ready_that_pgbouncer_closed_is_dropped(start_pgbouncer, postgres):
     bouncer = start_pgbouncer(postgres.port)
     console = console_for(bouncer)
