@@ -16,7 +16,7 @@ import os
 import tempfile
 from typing import Callable
 
-from .hold import Action, HoldDecision, HoldState, HoldView, Stage, decide
+from .hold import Action, HoldDecision, HoldState, HoldView, Kind, Stage, decide
 from .pgbouncer import AdminConsole, AdminError, Pending
 from .ratelimit import RateLimitedLog
 
@@ -70,7 +70,10 @@ class Holder:
         decision = decide(view, self.state, now, self.timeout, self.failover_timeout)
         if decision.action is Action.PAUSE:
             self._pause()
+            if decision.kind is Kind.FAILOVER:
+                self._pause_sessions()
         elif decision.action is Action.ANNOUNCE:
+            self._pause_sessions()
             self._write_file(self.state.target, now)
         elif decision.action is Action.RESUME:
             self._close_pending()
@@ -114,6 +117,11 @@ class Holder:
             except AdminError as exc:
                 self.failed = str(exc)
                 break
+
+    def _pause_sessions(self) -> None:
+        """PAUSE the session-pooled names too: PgBouncer answers every PAUSE only once every paused
+        database is idle, and these are idle only once their sessions have ended (the old leader
+        ends them as it demotes), so a switchover's are sent once the hold is announced."""
         for database in self.session_databases if not self.failed else ():
             try:
                 self.session_pending[database] = self.console.start(f"PAUSE {database}")

@@ -438,10 +438,15 @@ def test_a_login_to_a_session_pooled_name_waits_through_a_switchover_instead_of_
     leader's demotion ended, say - waits and gets a server on the new leader."""
     bouncer, nodes, agent, syncer = (routed[k] for k in ("bouncer", "nodes", "agent", "syncer"))
     session = bouncer.client("postgres")  # PgBouncer now knows the name (its `*` entry)
-    transaction(session)
+    with session.cursor() as cur:
+        cur.execute("SELECT 1")  # and a transaction is under way in it
     agent.switchover_to = 2
-    run_rounds(syncer, 2, until=lambda: syncer.holder.state.stage is Stage.HELD)  # qhb_tx paused: announced
+    run_rounds(syncer, 2, until=lambda: syncer.holder.state.stage is Stage.HELD)
+    # Announced at once all the same: PgBouncer answers every PAUSE only once every paused database
+    # is idle, so the session-pooled names are paused once the transaction-pooled ones are.
+    assert syncer.holder.state.stage is Stage.HELD
     login = Query(bouncer, dbname="postgres")
+    session.commit()
     transaction(session)  # a session under way goes on
     run_rounds(syncer, 0.3)
     assert login.finished is None and login.error is None
