@@ -330,8 +330,8 @@ def routed(haproxy, start_pgbouncer, postgres, tmp_path):
     agent.leader = 1
     agent.members = [dict(nodes[0].row(1, "leader"), db_port=postgres.port), dict(nodes[1].row(2), db_port=postgres.port)]
     lines: list[str] = []
-    syncer = routed_syncer(haproxy, bouncer, agent, tmp_path, lines, {"interval": "100ms", "hold-timeout": "5s",
-                                                                       "hold-session-databases": ["postgres"]})
+    overrides = {"interval": "100ms", "hold-timeout": "5s", "hold-session-databases": ["postgres"]}
+    syncer = routed_syncer(haproxy, bouncer, agent, tmp_path, lines, overrides)
     yield {"bouncer": bouncer, "nodes": nodes, "agent": agent, "syncer": syncer, "lines": lines, "haproxy": haproxy}
     for node in nodes:
         node.close()
