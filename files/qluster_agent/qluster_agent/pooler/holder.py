@@ -53,6 +53,11 @@ class Holder:
         self.last_reason = ""
 
     @property
+    def every_database(self) -> tuple[str, ...]:
+        """The transaction-pooled names and the session-pooled ones: what a RESUME is owed for."""
+        return self.databases + self.session_databases
+
+    @property
     def active(self) -> bool:
         """A hold is on: the sync rounds fast meanwhile (an owed RESUME is retried at its normal pace)."""
         return self.state.stage is not Stage.FREE
@@ -64,7 +69,7 @@ class Holder:
         if self.to_resume:
             self._resume_owed(now)
         if self.state.stage is Stage.FREE:  # a PAUSE to come goes out at once, without logging in first
-            self.console.keep_ready(len(self.databases) + len(self.session_databases))
+            self.console.keep_ready(len(self.every_database))
         view = HoldView(leader, switchover_to, routed, *self._poll_pauses(), leader_silent=leader_silent, term=term,
                         leader_reset=leader_reset, leader_heard_ago=leader_heard_ago)
         decision = decide(view, self.state, now, self.timeout, self.failover_timeout)
@@ -77,7 +82,7 @@ class Holder:
             self._write_file(self.state.target, now)
         elif decision.action is Action.RESUME:
             self._close_pending()
-            self.to_resume, self.reconnect = set(self.databases + self.session_databases), decision.reconnect
+            self.to_resume, self.reconnect = set(self.every_database), decision.reconnect
             self.reconnect_unpaused = not view.paused  # a finished PAUSE has closed every server connection
             started = self.console.clock()
             self._resume_owed(now)
@@ -95,7 +100,7 @@ class Holder:
     def release_all(self, why: str, now: float) -> None:
         """Resume every database and remove the hold file (the sync's start and stop)."""
         self._close_pending()
-        self.to_resume, self.reconnect, self.reconnect_unpaused = set(self.databases + self.session_databases), True, True
+        self.to_resume, self.reconnect, self.reconnect_unpaused = set(self.every_database), True, True
         self.resumed_at = now
         self._resume_owed(now, quiet=True)
         if self.to_resume:
@@ -103,8 +108,7 @@ class Holder:
                                 f"{self.resume_error} (a PgBouncer that restarts holds nothing)")
             self.to_resume.clear()  # nothing of this process's own: what it could not reach it did not pause
         else:
-            self.say("info", f"hold: {why}: {', '.join(self.databases + self.session_databases)} not paused "
-                             "(RESUME sent)")
+            self.say("info", f"hold: {why}: {', '.join(self.every_database)} not paused (RESUME sent)")
         self._remove_file(now)
         self.state = HoldState()
 

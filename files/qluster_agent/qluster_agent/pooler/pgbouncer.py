@@ -74,18 +74,23 @@ class Pending:
         """Send `command` on this idle, logged-in connection; False (nothing sent) when it is not
         logged in yet or PgBouncer has closed it (it says nothing to an idle admin client but that)."""
         _checked(command)
-        if not self.connected or self.command is not None or self.conn.closed:
+        if not self.connected or self.command is not None or self.closed_by_pgbouncer():
             return False
         try:
-            readable, _writable, _broken = select.select([self], [], [], 0)
-            if readable:
-                return False
             self.command = command
             self.cursor = self.conn.cursor()
             self.cursor.execute(command)
         except (psycopg2.Error, OSError, ValueError):
             return False
         return True
+
+    def closed_by_pgbouncer(self) -> bool:
+        """Whether this idle connection is gone: closed, or with something to read (PgBouncer says
+        nothing to an idle admin client but that it closes it)."""
+        try:
+            return bool(self.conn.closed or (self.connected and select.select([self], [], [], 0)[0]))
+        except (OSError, ValueError):
+            return True
 
     def poll(self) -> bool:
         """Advance without waiting; True once answered. AdminError when refused or cut."""
@@ -158,8 +163,8 @@ class AdminConsole:
         for pending in list(self.ready):
             try:
                 pending.poll()
-                alive = not pending.conn.closed and not (pending.connected and select.select([pending], [], [], 0)[0])
-            except (AdminError, OSError, ValueError):
+                alive = not pending.closed_by_pgbouncer()
+            except AdminError:
                 alive = False
                 self.ready_retry_at = self.clock() + READY_RETRY  # refused, or cut while logging in
             if not alive:

@@ -213,9 +213,10 @@ def _hold_problems(values: dict[str, Any]) -> list[str]:
             problems.append(f"{key}: {databases!r} names a database twice")
         elif "pgbouncer" in databases:
             problems.append(f"{key}: pgbouncer is PgBouncer's admin console, which cannot be paused")
-    both = values["hold-databases"], values["hold-session-databases"]
-    if all(isinstance(d, list) for d in both) and set(both[0]) & set(both[1]) and all(isinstance(n, str) for n in both[1]):
-        problems.append(f"hold-session-databases: {sorted(set(both[0]) & set(both[1]))} also in hold-databases")
+    # Both lists are names (no problem so far): the same name in both is one.
+    both = set() if problems else set(values["hold-databases"]) & set(values["hold-session-databases"])
+    if both:
+        problems.append(f"hold-session-databases: {sorted(both)} also in hold-databases")
     if values["hold-session-databases"] and not values["hold-databases"]:
         problems.append("hold-session-databases: set without hold-databases (the holds pause those; these go with them)")
     for key in ("hold-file", "pgbouncer-socket-dir", "pgbouncer-password-file"):
